@@ -1,0 +1,282 @@
+//! TLS certificate expiry: a handshake with a verifier that records the server certificate
+//! and the verdict of the real WebPKI verification, then lets the handshake finish, so an
+//! expired or self-signed certificate still reports its expiry date.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use time::OffsetDateTime;
+use x509_cert::der::Decode as _;
+
+use crate::net::{self, NetFailure};
+use crate::{CertInfo, CheckResult, FailureKind, TlsCheck, millis};
+
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
+}
+
+/// The public web roots, parsed once per process.
+fn web_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
+    static VERIFIER: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
+    VERIFIER
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| format!("cannot build certificate verifier: {e}"))
+        })
+        .clone()
+}
+
+/// Accepts any certificate but remembers it and what the real verifier said.
+#[derive(Debug)]
+struct Recorder {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Mutex<Option<(CertificateDer<'static>, Result<(), rustls::Error>)>>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map(|_| ());
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((end_entity.clone().into_owned(), verdict));
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// What a handshake taught us: the certificate if one was presented, and the error if the
+/// handshake did not complete.
+struct Probed {
+    cert: Option<CertInfo>,
+    failure: Option<NetFailure>,
+}
+
+fn probe(host: &str, port: u16, timeout: Duration) -> Probed {
+    let fail = |kind, detail| Probed { cert: None, failure: Some(NetFailure { kind, detail }) };
+    let deadline = Instant::now() + timeout;
+    let verifier = match web_verifier() {
+        Ok(v) => v,
+        Err(e) => return fail(FailureKind::Tls, e),
+    };
+    let recorder = Arc::new(Recorder { inner: verifier, seen: Mutex::new(None) });
+    let config = match ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions() {
+        Ok(b) => b.dangerous().with_custom_certificate_verifier(recorder.clone()).with_no_client_auth(),
+        Err(e) => return fail(FailureKind::Tls, format!("tls setup: {e}")),
+    };
+    let Ok(server_name) = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+    else {
+        return fail(FailureKind::Dns, format!("{host} is not a valid host name"));
+    };
+    let mut sock = match net::connect(host, port, timeout) {
+        Ok(s) => s,
+        Err(f) => return Probed { cert: None, failure: Some(f) },
+    };
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let _ = sock.set_read_timeout(Some(left));
+    let _ = sock.set_write_timeout(Some(left));
+    let mut failure = None;
+    match ClientConnection::new(Arc::new(config), server_name) {
+        Ok(mut conn) => {
+            while conn.is_handshaking() {
+                if let Err(e) = conn.complete_io(&mut sock) {
+                    let mut f = net::io_failure(&e, timeout);
+                    if f.kind == FailureKind::Connect && e.kind() == std::io::ErrorKind::InvalidData {
+                        f = NetFailure {
+                            kind: FailureKind::Tls,
+                            detail: format!("tls handshake failed: {e}"),
+                        };
+                    }
+                    failure = Some(f);
+                    break;
+                }
+            }
+            if failure.is_none() {
+                conn.send_close_notify();
+                let _ = conn.write_tls(&mut sock);
+            }
+        }
+        Err(e) => failure = Some(NetFailure { kind: FailureKind::Tls, detail: format!("tls setup: {e}") }),
+    }
+    let seen = recorder.seen.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let cert = match seen {
+        Some((der, verdict)) => match cert_info(&der, verdict) {
+            Ok(info) => Some(info),
+            Err(e) => {
+                failure.get_or_insert(NetFailure { kind: FailureKind::Tls, detail: e });
+                None
+            }
+        },
+        None => None,
+    };
+    if cert.is_none() && failure.is_none() {
+        failure =
+            Some(NetFailure { kind: FailureKind::Tls, detail: "server presented no certificate".into() });
+    }
+    Probed { cert, failure }
+}
+
+fn cert_info(der: &[u8], verdict: Result<(), rustls::Error>) -> Result<CertInfo, String> {
+    let cert =
+        x509_cert::Certificate::from_der(der).map_err(|e| format!("cannot parse the certificate: {e}"))?;
+    let not_after = cert.tbs_certificate().validity().not_after.to_unix_duration();
+    let not_after =
+        OffsetDateTime::from_unix_timestamp(i64::try_from(not_after.as_secs()).unwrap_or(i64::MAX))
+            .map_err(|e| format!("certificate expiry out of range: {e}"))?;
+    let days_left = (not_after - OffsetDateTime::now_utc()).whole_seconds().div_euclid(86_400);
+    Ok(CertInfo { not_after, days_left, untrusted: verdict.err().map(|e| describe(&e)) })
+}
+
+fn describe(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => "unknown issuer, self-signed?".into(),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired".into(),
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not valid yet".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "not valid for this host name".into()
+            }
+            CertificateError::Revoked => "revoked".into(),
+            other => format!("{other:?}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn date(t: OffsetDateTime) -> String {
+    format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// Judges a certificate: its detail, and the failure if any.
+fn judge(cert: &CertInfo, warning_days: f64, verify: bool) -> (Option<FailureKind>, String) {
+    let when = date(cert.not_after);
+    let n = cert.days_left;
+    let now = OffsetDateTime::now_utc();
+    if cert.not_after <= now {
+        let detail = match (now - cert.not_after).whole_days() {
+            0 => format!("certificate expired today ({when})"),
+            ago => format!("certificate expired {ago} day(s) ago ({when})"),
+        };
+        return (Some(FailureKind::Tls), detail);
+    }
+    if verify && let Some(why) = &cert.untrusted {
+        return (
+            Some(FailureKind::Tls),
+            format!("certificate not trusted ({why}), expires {when} ({n} days)"),
+        );
+    }
+    if (n as f64) < warning_days {
+        return (Some(FailureKind::Tls), format!("certificate expires in {n} days ({when})"));
+    }
+    (None, format!("certificate valid for {n} days (expires {when})"))
+}
+
+/// The tls check.
+pub(crate) fn check_tls(name: &str, check: &TlsCheck) -> CheckResult {
+    let start = Instant::now();
+    let probed = probe(&check.host, check.port, check.timeout);
+    let latency_ms = millis(start.elapsed());
+    let mut result = match (&probed.cert, &probed.failure) {
+        (Some(cert), _) => {
+            let (failure, detail) = judge(cert, check.warning_days, check.verify);
+            CheckResult::new(name, "tls", failure, detail)
+        }
+        (None, Some(f)) => CheckResult::new(name, "tls", Some(f.kind), f.detail.clone()),
+        (None, None) => unreachable!("probe always reports a certificate or a failure"),
+    };
+    result.cert = probed.cert;
+    result.latency_ms = latency_ms;
+    result
+}
+
+/// Adds a certificate verdict to an https URL check's result.
+pub(crate) fn add_cert_check(
+    result: &mut CheckResult,
+    host: &str,
+    port: u16,
+    warning_days: f64,
+    timeout: Duration,
+) {
+    let probed = probe(host, port, timeout);
+    match (&probed.cert, probed.failure) {
+        (Some(cert), _) => {
+            let (failure, detail) = judge(cert, warning_days, true);
+            if let Some(kind) = failure {
+                result.fail(kind);
+            }
+            result.detail = format!("{}, {detail}", result.detail);
+        }
+        (None, Some(f)) => {
+            result.fail(f.kind);
+            result.detail = format!("{}, certificate check failed: {}", result.detail, f.detail);
+        }
+        (None, None) => {}
+    }
+    result.cert = probed.cert;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration as Span;
+
+    fn cert(days: i64, untrusted: Option<&str>) -> CertInfo {
+        let not_after = OffsetDateTime::now_utc() + Span::days(days) + Span::hours(1);
+        CertInfo { not_after, days_left: days, untrusted: untrusted.map(Into::into) }
+    }
+
+    #[test]
+    fn judgement() {
+        assert_eq!(judge(&cert(30, None), 14.0, true).0, None);
+        assert!(judge(&cert(30, None), 14.0, true).1.starts_with("certificate valid for 30 days (expires "));
+        let (f, d) = judge(&cert(5, None), 14.0, true);
+        assert_eq!(f, Some(FailureKind::Tls));
+        assert!(d.starts_with("certificate expires in 5 days ("), "{d}");
+        let (f, d) = judge(&cert(30, Some("unknown issuer, self-signed?")), 14.0, true);
+        assert_eq!(f, Some(FailureKind::Tls));
+        assert!(d.contains("not trusted (unknown issuer, self-signed?)") && d.contains("30 days"), "{d}");
+        assert_eq!(judge(&cert(30, Some("x")), 14.0, false).0, None, "verify off: only expiry counts");
+        let (f, d) = judge(&cert(-3, Some("expired")), 14.0, false);
+        assert_eq!(f, Some(FailureKind::Tls));
+        assert!(d.starts_with("certificate expired 2 day(s) ago ("), "{d}");
+    }
+}

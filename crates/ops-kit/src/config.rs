@@ -1,0 +1,401 @@
+//! services.json: every field and default of the seed's Configuration Reference, plus the
+//! optional fields agent-ops adds, validated so that each problem names its service and field.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ops_health::{Check, DiskCheck, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck};
+use serde_json::{Map, Value};
+
+use crate::schema::{Obj, Problem, Report};
+use crate::{ConfigError, Env, Layout, Secret};
+
+/// The check types a service may have.
+pub const CHECK_TYPES: [&str; 5] = ["url", "port", "process", "disk", "tls"];
+
+/// Keys of a service, by the check types that use them (`None`: every type).
+const SERVICE_KEYS: &[(&str, Option<&[&str]>)] = &[
+    ("name", None),
+    ("type", None),
+    ("timeout_seconds", Some(&["url", "port", "process", "tls"])),
+    ("restart_command", None),
+    ("restart_cooldown_seconds", None),
+    ("max_restart_attempts", None),
+    ("target", Some(&["url"])),
+    ("expected_status", Some(&["url"])),
+    ("max_latency_ms", Some(&["url"])),
+    ("body_contains", Some(&["url"])),
+    ("cert_warning_days", Some(&["url", "tls"])),
+    ("host", Some(&["port", "tls"])),
+    ("port", Some(&["port", "tls"])),
+    ("tls_verify", Some(&["tls"])),
+    ("process_name", Some(&["process"])),
+    ("path", Some(&["disk"])),
+    ("disk_warning_gb", Some(&["disk"])),
+];
+
+/// The name of the built-in disk check on `/`, as the seed calls it.
+pub const DISK_CHECK_NAME: &str = "Disk Space";
+
+/// A loaded, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The services, in file order.
+    pub services: Vec<Service>,
+    /// Telegram settings.
+    pub alerting: Alerting,
+    /// How often the scheduler runs a pass (for reference; scheduling is external). Default 300.
+    pub check_interval_seconds: f64,
+    /// Free space (GiB) at or below which a disk check fails. Default 5.
+    pub disk_warning_gb: f64,
+    /// Filesystems the built-in disk check watches. Default `["/"]`; `[]` turns it off.
+    pub disk_paths: Vec<PathBuf>,
+    /// Hours in progress after which a task is stalled. Default 24.
+    pub stalled_task_hours: f64,
+    /// Days of metrics files to keep. Default 90.
+    pub metrics_retention_days: u32,
+    /// How many checks may run at once. Default 256.
+    pub max_concurrency: usize,
+}
+
+/// One monitored service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Its unique name.
+    pub name: String,
+    /// What to check, with every default applied.
+    pub check: Check,
+    /// Shell command that restarts it.
+    pub restart_command: Option<String>,
+    /// Minimum seconds between restart attempts. Default 300.
+    pub restart_cooldown_seconds: f64,
+    /// Restarts before giving up. Default 3.
+    pub max_restart_attempts: u32,
+}
+
+impl Service {
+    /// The probe that checks this service.
+    pub fn probe(&self) -> Probe {
+        Probe { name: self.name.clone(), check: self.check.clone() }
+    }
+}
+
+/// The `alerting` object, with the `TELEGRAM_*` environment overrides applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// The bot token; never printed.
+    pub telegram_bot_token: Option<Secret>,
+    /// The chat to alert (a string; an integer in the file is accepted).
+    pub telegram_chat_id: Option<String>,
+    /// Minimum seconds between two alerts of the same topic. Default 300.
+    pub rate_limit_seconds: f64,
+    /// Send a notice when a service recovers. Default true.
+    pub alert_on_recovery: bool,
+}
+
+/// A configuration and what was odd about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Unknown or ignored fields, each naming its place and field, with a suggestion when a
+    /// known field is close.
+    pub warnings: Vec<Problem>,
+}
+
+impl Config {
+    /// Reads and validates the configuration at `layout.config`, applying `env`'s Telegram
+    /// overrides.
+    pub fn load(layout: &Layout, env: &Env) -> Result<Loaded, ConfigError> {
+        let path = &layout.config;
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotFound { path: path.clone(), origin: layout.config_origin });
+            }
+            Err(source) => return Err(ConfigError::Unreadable { path: path.clone(), source }),
+        };
+        Self::parse(path, &bytes, env)
+    }
+
+    /// Validates the bytes of a services.json (`path` is only used in messages).
+    pub fn parse(path: &Path, bytes: &[u8], env: &Env) -> Result<Loaded, ConfigError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: syntax_message(&e),
+        })?;
+        let mut r = Report::default();
+        let config = match &value {
+            Value::Object(top) => Some(read_config(path, top, env, &mut r)),
+            Value::Array(_) => {
+                r.errors.push(Problem {
+                    place: String::new(),
+                    field: None,
+                    message: "must be an object like {\"services\": [...]}, got an array \
+                              (a list of services must go under \"services\")"
+                        .into(),
+                });
+                None
+            }
+            other => {
+                r.errors.push(Problem {
+                    place: String::new(),
+                    field: None,
+                    message: format!("must be an object like {{\"services\": [...]}}, got {other}"),
+                });
+                None
+            }
+        };
+        match config {
+            Some(config) if r.errors.is_empty() => Ok(Loaded { config, warnings: r.warnings }),
+            _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems: r.errors }),
+        }
+    }
+
+    /// Every probe of a run: the services in file order, then the built-in disk checks.
+    pub fn probes(&self) -> Vec<Probe> {
+        self.services.iter().map(Service::probe).chain(self.disk_probes()).collect()
+    }
+
+    fn disk_probes(&self) -> impl Iterator<Item = Probe> + '_ {
+        self.disk_paths.iter().map(|path| Probe {
+            name: disk_check_name(path),
+            check: Check::Disk(DiskCheck { path: path.clone(), warning_gb: self.disk_warning_gb }),
+        })
+    }
+}
+
+/// `Disk Space` for `/`, `Disk Space /var` for other paths.
+pub fn disk_check_name(path: &Path) -> String {
+    if path == Path::new("/") {
+        DISK_CHECK_NAME.to_owned()
+    } else {
+        format!("{DISK_CHECK_NAME} {}", path.display())
+    }
+}
+
+/// serde_json's message without its trailing " at line L column C" (we say it our way).
+fn syntax_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report) -> Config {
+    let mut o = Obj::new(top, "");
+    let disk_warning_gb = o.number(r, "disk_warning_gb", 0.0, false, 5.0);
+    let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
+    let services = read_services(list, disk_warning_gb, r);
+    let alerting = read_alerting(o.object(r, "alerting"), env, r);
+    let disk_paths = match o.array(r, "disk_paths") {
+        None => vec![PathBuf::from("/")],
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match v {
+                Value::String(s) if !s.is_empty() => Some(PathBuf::from(s)),
+                other => {
+                    o.invalid(r, "disk_paths", format!("item {i} must be a path string, got {other}"));
+                    None
+                }
+            })
+            .collect(),
+    };
+    let config = Config {
+        path: path.to_path_buf(),
+        check_interval_seconds: o.number(r, "check_interval_seconds", 0.0, true, 300.0),
+        stalled_task_hours: o.number(r, "stalled_task_hours", 0.0, true, 24.0),
+        metrics_retention_days: o
+            .integer(r, "metrics_retention_days", 1, 36_500)
+            .map_or(90, |d| u32::try_from(d).unwrap_or(90)),
+        max_concurrency: o
+            .integer(r, "max_concurrency", 1, 4096)
+            .map_or(256, |n| usize::try_from(n).unwrap_or(256)),
+        services,
+        alerting,
+        disk_warning_gb,
+        disk_paths,
+    };
+    o.finish(r, &[], "");
+    check_unique_names(list, &config.disk_paths, r);
+    config
+}
+
+fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) -> Alerting {
+    let empty = Map::new();
+    let mut o = Obj::new(map.unwrap_or(&empty), "alerting");
+    let alerting = Alerting {
+        telegram_bot_token: o.string(r, "telegram_bot_token").map(Secret::new),
+        telegram_chat_id: o.string_or_integer(r, "telegram_chat_id"),
+        rate_limit_seconds: o.number(r, "rate_limit_seconds", 0.0, false, 300.0),
+        alert_on_recovery: o.boolean(r, "alert_on_recovery", true),
+    };
+    o.finish(r, &[], "");
+    Alerting {
+        telegram_bot_token: env.telegram_bot_token.clone().or(alerting.telegram_bot_token),
+        telegram_chat_id: env.telegram_chat_id.clone().or(alerting.telegram_chat_id),
+        ..alerting
+    }
+}
+
+fn read_services(list: &[Value], disk_warning_gb: f64, r: &mut Report) -> Vec<Service> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let Value::Object(map) = v else {
+                r.errors.push(Problem {
+                    place: format!("services[{i}]"),
+                    field: None,
+                    message: format!("must be an object, got {v}"),
+                });
+                return None;
+            };
+            read_service(i, map, disk_warning_gb, r)
+        })
+        .collect()
+}
+
+fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mut Report) -> Option<Service> {
+    let place = match map.get("name") {
+        Some(Value::String(name)) => format!("services[{i}] {name:?}"),
+        _ => format!("services[{i}]"),
+    };
+    let mut o = Obj::new(map, place);
+    let errors_before = r.errors.len();
+    let name = if o.required(r, "name") { o.string(r, "name") } else { None };
+    let kind = o.string(r, "type").unwrap_or_else(|| "url".to_owned());
+    let check = match kind.as_str() {
+        "url" => url_check(&mut o, r),
+        "port" => port_check(&mut o, r),
+        "process" => process_check(&mut o, r),
+        "disk" => Some(disk_check(&mut o, r, disk_warning_gb)),
+        "tls" => tls_check(&mut o, r),
+        other => {
+            o.invalid(r, "type", format!("unknown check type {other:?} (known: {})", CHECK_TYPES.join(", ")));
+            None
+        }
+    };
+    let restart_command = o.string(r, "restart_command");
+    let restart_cooldown_seconds = o.number(r, "restart_cooldown_seconds", 0.0, false, 300.0);
+    let max_restart_attempts =
+        o.integer(r, "max_restart_attempts", 0, 1000).map_or(3, |n| u32::try_from(n).unwrap_or(3));
+    let other_types: Vec<&str> = SERVICE_KEYS
+        .iter()
+        .filter(|(_, types)| types.is_some_and(|t| !t.contains(&kind.as_str())))
+        .map(|(k, _)| *k)
+        .collect();
+    o.finish(r, &other_types, &format!("by {kind} checks"));
+    if r.errors.len() > errors_before {
+        return None;
+    }
+    Some(Service {
+        name: name?,
+        check: check?,
+        restart_command,
+        restart_cooldown_seconds,
+        max_restart_attempts,
+    })
+}
+
+fn timeout(o: &mut Obj<'_>, r: &mut Report, default_secs: f64) -> Duration {
+    let secs = o.number(r, "timeout_seconds", 0.0, true, default_secs);
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(10))
+}
+
+fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let url = if o.required(r, "target") { o.string(r, "target") } else { None };
+    if let Some(u) = &url {
+        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+        if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+            o.invalid(r, "target", format!("must be an http:// or https:// URL with a host, got {u:?}"));
+        }
+    }
+    let expected_status =
+        o.integer(r, "expected_status", 100, 599).map_or(200, |s| u16::try_from(s).unwrap_or(200));
+    let check = UrlCheck {
+        url: url?,
+        expected_status,
+        timeout: timeout(o, r, 10.0),
+        max_latency: o
+            .integer(r, "max_latency_ms", 1, 86_400_000)
+            .map(|ms| Duration::from_millis(ms.unsigned_abs())),
+        body_contains: o.string(r, "body_contains"),
+        cert_warning_days: o.opt_number(r, "cert_warning_days", 0.0, false),
+    };
+    Some(Check::Url(check))
+}
+
+fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let host = o.string(r, "host").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = if o.required(r, "port") { o.integer(r, "port", 1, 65_535) } else { None };
+    let timeout = timeout(o, r, 3.0);
+    Some(Check::Port(PortCheck { host, port: u16::try_from(port?).ok()?, timeout }))
+}
+
+fn process_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let pattern = if o.required(r, "process_name") { o.string(r, "process_name") } else { None };
+    let timeout = timeout(o, r, 5.0);
+    match ProcessCheck::new(&pattern?, timeout) {
+        Ok(check) => Some(Check::Process(check)),
+        Err(e) => {
+            o.invalid(r, "process_name", format!("is not a valid pattern: {}", e.reason));
+            None
+        }
+    }
+}
+
+fn disk_check(o: &mut Obj<'_>, r: &mut Report, default_gb: f64) -> Check {
+    let path = o.string(r, "path").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    let warning_gb = o.number(r, "disk_warning_gb", 0.0, false, default_gb);
+    Check::Disk(DiskCheck { path, warning_gb })
+}
+
+fn tls_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let host = if o.required(r, "host") { o.string(r, "host") } else { None };
+    let port = o.integer(r, "port", 1, 65_535).map_or(443, |p| u16::try_from(p).unwrap_or(443));
+    let check = TlsCheck {
+        host: host?,
+        port,
+        warning_days: o.number(r, "cert_warning_days", 0.0, false, 14.0),
+        verify: o.boolean(r, "tls_verify", true),
+        timeout: timeout(o, r, 10.0),
+    };
+    Some(Check::Tls(check))
+}
+
+fn check_unique_names(list: &[Value], disk_paths: &[PathBuf], r: &mut Report) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, v) in list.iter().enumerate() {
+        let Some(name) = v.get("name").and_then(Value::as_str) else { continue };
+        if let Some(first) = seen.insert(name, i) {
+            seen.insert(name, first);
+            r.errors.push(Problem {
+                place: format!("services[{i}] {name:?}"),
+                field: Some("name".into()),
+                message: format!("duplicate name, already used by services[{first}]"),
+            });
+        }
+    }
+    for path in disk_paths {
+        let name = disk_check_name(path);
+        if let Some(i) = seen.get(name.as_str()) {
+            r.errors.push(Problem {
+                place: format!("services[{i}] {name:?}"),
+                field: Some("name".into()),
+                message: format!(
+                    "is the name of the built-in disk check on {}; rename the service or set \"disk_paths\": []",
+                    path.display()
+                ),
+            });
+        }
+    }
+}

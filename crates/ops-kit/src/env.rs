@@ -1,0 +1,99 @@
+//! The environment variables agent-ops reads, captured in one place.
+
+use std::ffi::OsString;
+use std::fmt;
+
+/// A secret value (the bot token). Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The variables that change where agent-ops looks and what it sends. Capture them once with
+/// [`Env::capture`]; tests build one by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    /// `HOME`.
+    pub home: Option<OsString>,
+    /// `AGENT_OPS_HOME`: the base directory instead of `~/.agent-ops`.
+    pub agent_ops_home: Option<OsString>,
+    /// `AGENT_OPS_CONFIG`: the services.json path.
+    pub config: Option<OsString>,
+    /// `AGENT_OPS_LOG_DIR`.
+    pub log_dir: Option<OsString>,
+    /// `AGENT_OPS_METRICS_DIR`.
+    pub metrics_dir: Option<OsString>,
+    /// `TELEGRAM_BOT_TOKEN`: overrides `alerting.telegram_bot_token`.
+    pub telegram_bot_token: Option<Secret>,
+    /// `TELEGRAM_CHAT_ID`: overrides `alerting.telegram_chat_id`.
+    pub telegram_chat_id: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment. Empty values count as unset.
+    pub fn capture() -> Self {
+        Self::from_lookup(|key| std::env::var_os(key))
+    }
+
+    /// Builds an `Env` from any lookup function (for tests and embedding).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Self {
+        let get = |key: &str| get(key).filter(|v| !v.is_empty());
+        let text = |key: &str| get(key).map(|v| v.to_string_lossy().into_owned());
+        Self {
+            home: get("HOME"),
+            agent_ops_home: get("AGENT_OPS_HOME"),
+            config: get("AGENT_OPS_CONFIG"),
+            log_dir: get("AGENT_OPS_LOG_DIR"),
+            metrics_dir: get("AGENT_OPS_METRICS_DIR"),
+            telegram_bot_token: text("TELEGRAM_BOT_TOKEN").map(Secret),
+            telegram_chat_id: text("TELEGRAM_CHAT_ID"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_shows() {
+        let s = Secret::new("123456:ABC-DEF");
+        assert!(!format!("{s} {s:?}").contains("ABC"));
+        assert_eq!(s.expose(), "123456:ABC-DEF");
+        let env = Env { telegram_bot_token: Some(s), ..Env::default() };
+        assert!(!format!("{env:?}").contains("ABC"));
+    }
+
+    #[test]
+    fn empty_values_are_unset() {
+        let env = Env::from_lookup(|k| match k {
+            "HOME" => Some("/home/u".into()),
+            "AGENT_OPS_CONFIG" => Some("".into()),
+            _ => None,
+        });
+        assert_eq!(env.home.as_deref(), Some("/home/u".as_ref()));
+        assert_eq!(env.config, None);
+    }
+}

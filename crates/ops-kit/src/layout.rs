@@ -1,0 +1,121 @@
+//! The `~/.agent-ops` directory layout and its environment overrides.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::{ConfigError, Env};
+
+/// Why the configuration path is what it is (said in "not found" errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// `--config` on the command line.
+    Flag,
+    /// `AGENT_OPS_CONFIG`.
+    EnvConfig,
+    /// `<base>/config/services.json`, with the base from `AGENT_OPS_HOME` or `~/.agent-ops`.
+    Default,
+}
+
+impl fmt::Display for ConfigOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Flag => "given with --config",
+            Self::EnvConfig => "from AGENT_OPS_CONFIG",
+            Self::Default => "the default location",
+        })
+    }
+}
+
+/// Where everything lives. Only this crate knows the layout; the leaf crates get paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The base directory: `AGENT_OPS_HOME` or `~/.agent-ops`.
+    pub base: PathBuf,
+    /// services.json.
+    pub config: PathBuf,
+    /// How `config` was chosen.
+    pub config_origin: ConfigOrigin,
+    /// Logs: `AGENT_OPS_LOG_DIR` or `<base>/logs`.
+    pub logs: PathBuf,
+    /// Metrics day files: `AGENT_OPS_METRICS_DIR` or `<base>/metrics`.
+    pub metrics: PathBuf,
+    /// State files (board, alert rate, recovery ...): `<base>/state`.
+    pub state: PathBuf,
+    /// Helper scripts: `<base>/scripts`.
+    pub scripts: PathBuf,
+}
+
+impl Layout {
+    /// The layout for `env`. Fails only when neither `AGENT_OPS_HOME` nor `HOME` is set.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let base = match (&env.agent_ops_home, &env.home) {
+            (Some(base), _) => PathBuf::from(base),
+            (None, Some(home)) => Path::new(home).join(".agent-ops"),
+            (None, None) => return Err(ConfigError::NoHome),
+        };
+        let (config, config_origin) = match &env.config {
+            Some(p) => (PathBuf::from(p), ConfigOrigin::EnvConfig),
+            None => (base.join("config").join("services.json"), ConfigOrigin::Default),
+        };
+        Ok(Self {
+            config,
+            config_origin,
+            logs: env.log_dir.as_ref().map_or_else(|| base.join("logs"), PathBuf::from),
+            metrics: env.metrics_dir.as_ref().map_or_else(|| base.join("metrics"), PathBuf::from),
+            state: base.join("state"),
+            scripts: base.join("scripts"),
+            base,
+        })
+    }
+
+    /// The same layout reading its configuration from `path` (the `--config` flag).
+    #[must_use]
+    pub fn with_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config = path.into();
+        self.config_origin = ConfigOrigin::Flag;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_under_home() {
+        let env = Env { home: Some("/home/u".into()), ..Env::default() };
+        let l = Layout::from_env(&env).unwrap();
+        assert_eq!(l.base, Path::new("/home/u/.agent-ops"));
+        assert_eq!(l.config, Path::new("/home/u/.agent-ops/config/services.json"));
+        assert_eq!(l.config_origin, ConfigOrigin::Default);
+        assert_eq!(l.logs, Path::new("/home/u/.agent-ops/logs"));
+        assert_eq!(l.metrics, Path::new("/home/u/.agent-ops/metrics"));
+        assert_eq!(l.state, Path::new("/home/u/.agent-ops/state"));
+    }
+
+    #[test]
+    fn every_override() {
+        let env = Env {
+            home: Some("/home/u".into()),
+            agent_ops_home: Some("/srv/ops".into()),
+            config: Some("/etc/ops/services.json".into()),
+            log_dir: Some("/var/log/ops".into()),
+            metrics_dir: Some("/var/lib/ops/metrics".into()),
+            ..Env::default()
+        };
+        let l = Layout::from_env(&env).unwrap();
+        assert_eq!(l.base, Path::new("/srv/ops"));
+        assert_eq!(l.config, Path::new("/etc/ops/services.json"));
+        assert_eq!(l.config_origin, ConfigOrigin::EnvConfig);
+        assert_eq!(l.logs, Path::new("/var/log/ops"));
+        assert_eq!(l.metrics, Path::new("/var/lib/ops/metrics"));
+        assert_eq!(l.state, Path::new("/srv/ops/state"));
+        let l = l.with_config("x.json");
+        assert_eq!((l.config.as_path(), l.config_origin), (Path::new("x.json"), ConfigOrigin::Flag));
+    }
+
+    #[test]
+    fn no_home_is_an_error() {
+        assert!(matches!(Layout::from_env(&Env::default()), Err(ConfigError::NoHome)));
+    }
+}

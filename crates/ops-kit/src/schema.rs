@@ -1,0 +1,272 @@
+//! A small walker over a `serde_json::Value` that reads typed fields and collects every
+//! problem, each naming its place (`services[2] "API"`) and field, instead of stopping at
+//! the first one as a derived deserializer would.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// One thing wrong (or suspicious) in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `services[2] "API"`, `alerting`, or empty for the top level.
+    pub place: String,
+    /// The field, when the problem is about one.
+    pub field: Option<String>,
+    /// What is wrong, lowercase.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = if self.place.is_empty() { "top level" } else { &self.place };
+        match &self.field {
+            Some(field) => write!(f, "{place}: field `{field}`: {}", self.message),
+            None => write!(f, "{place}: {}", self.message),
+        }
+    }
+}
+
+/// Problems found so far: errors stop the load, warnings are reported and ignored.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+/// A JSON object being read: remembers which keys were asked for, so the rest can be
+/// reported as unknown.
+pub(crate) struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    pub place: String,
+    used: Vec<&'static str>,
+}
+
+/// JSON's name for a value's type, for messages.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(map: &'a Map<String, Value>, place: impl Into<String>) -> Self {
+        Self { map, place: place.into(), used: Vec::new() }
+    }
+
+    fn error(&self, r: &mut Report, field: &str, message: String) {
+        r.errors.push(Problem { place: self.place.clone(), field: Some(field.to_owned()), message });
+    }
+
+    /// The raw value of `key` (null counts as absent), marking the key as known.
+    pub fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.push(key);
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// Reports `key` as required when it is absent (or null); returns whether it is there.
+    pub fn required(&mut self, r: &mut Report, key: &'static str) -> bool {
+        if self.has(key) {
+            return true;
+        }
+        self.used.push(key);
+        self.error(r, key, "is required".into());
+        false
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|v| !v.is_null())
+    }
+
+    pub fn string(&mut self, r: &mut Report, key: &'static str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::String(_) => {
+                self.error(r, key, "must not be empty".into());
+                None
+            }
+            other => {
+                self.error(r, key, format!("must be a string, got {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    /// A string that may also be written as an integer (Telegram chat ids often are).
+    pub fn string_or_integer(&mut self, r: &mut Report, key: &'static str) -> Option<String> {
+        match self.get(key)? {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            other => {
+                self.error(r, key, format!("must be a string or an integer, got {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    /// A number at least `min` (and above it when `exclusive`), or `default` when absent.
+    pub fn number(
+        &mut self,
+        r: &mut Report,
+        key: &'static str,
+        min: f64,
+        exclusive: bool,
+        default: f64,
+    ) -> f64 {
+        let Some(v) = self.get(key) else { return default };
+        match v.as_f64() {
+            Some(x) if x.is_finite() && (x > min || (!exclusive && x >= min)) => x,
+            Some(_) => {
+                let bound = if exclusive { "greater than" } else { "at least" };
+                self.error(r, key, format!("must be {bound} {min}, got {v}"));
+                default
+            }
+            None => {
+                self.error(r, key, format!("must be a number, got {}", describe(v)));
+                default
+            }
+        }
+    }
+
+    /// An optional number at least `min`.
+    pub fn opt_number(
+        &mut self,
+        r: &mut Report,
+        key: &'static str,
+        min: f64,
+        exclusive: bool,
+    ) -> Option<f64> {
+        if !self.has(key) {
+            self.used.push(key);
+            return None;
+        }
+        Some(self.number(r, key, min, exclusive, min))
+    }
+
+    /// An integer in `min..=max`.
+    pub fn integer(&mut self, r: &mut Report, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        let v = self.get(key)?;
+        match v.as_i64() {
+            Some(x) if (min..=max).contains(&x) => Some(x),
+            Some(_) => {
+                self.error(r, key, format!("must be an integer from {min} to {max}, got {v}"));
+                None
+            }
+            None if v.is_u64() => {
+                self.error(r, key, format!("must be an integer from {min} to {max}, got {v}"));
+                None
+            }
+            None => {
+                self.error(r, key, format!("must be an integer from {min} to {max}, got {}", describe(v)));
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, r: &mut Report, key: &'static str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.error(r, key, format!("must be true or false, got {}", describe(other)));
+                default
+            }
+        }
+    }
+
+    pub fn object(&mut self, r: &mut Report, key: &'static str) -> Option<&'a Map<String, Value>> {
+        match self.get(key)? {
+            Value::Object(m) => Some(m),
+            other => {
+                self.error(r, key, format!("must be an object, got {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    pub fn array(&mut self, r: &mut Report, key: &'static str) -> Option<&'a Vec<Value>> {
+        match self.get(key)? {
+            Value::Array(a) => Some(a),
+            other => {
+                self.error(r, key, format!("must be an array, got {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    /// Reports a field-level error from outside the typed readers.
+    pub fn invalid(&self, r: &mut Report, key: &str, message: String) {
+        self.error(r, key, message);
+    }
+
+    /// Warns about every key that was never asked for. `elsewhere` lists keys that are valid
+    /// in this kind of object but not in this one (e.g. `port` on a url service).
+    pub fn finish(self, r: &mut Report, elsewhere: &[&str], elsewhere_why: &str) {
+        for key in self.map.keys() {
+            if self.used.contains(&key.as_str()) {
+                continue;
+            }
+            let message = if elsewhere.contains(&key.as_str()) {
+                format!("is not used {elsewhere_why}; it is ignored")
+            } else {
+                let known = self.used.iter().chain(elsewhere).copied();
+                match closest(key, known) {
+                    Some(s) => format!("is not a known field (did you mean `{s}`?); it is ignored"),
+                    None => "is not a known field; it is ignored".into(),
+                }
+            };
+            r.warnings.push(Problem { place: self.place.clone(), field: Some(key.clone()), message });
+        }
+    }
+}
+
+/// A value for messages: short ones shown as JSON, long ones by type.
+fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() <= 40 { text } else { type_name(v).to_owned() }
+}
+
+/// The known key nearest to `key`, if it is near enough to be a typo.
+fn closest<'k>(key: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    let key_lower = key.to_lowercase();
+    known
+        .map(|k| (levenshtein(&key_lower, k), k))
+        .filter(|&(d, k)| d <= (k.chars().count() / 3).max(2))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diag + usize::from(ca != cb));
+            diag = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["timeout_seconds", "target", "type", "name", "expected_status"];
+        assert_eq!(closest("timeout_secnds", known.into_iter()), Some("timeout_seconds"));
+        assert_eq!(closest("expected_stauts", known.into_iter()), Some("expected_status"));
+        assert_eq!(closest("Name", known.into_iter()), Some("name"));
+        assert_eq!(closest("colour", known.into_iter()), None);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+}

@@ -1,0 +1,156 @@
+//! The metrics line and the daily file it is appended to.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use ops_state::{AppendOptions, append_lines, timestamp};
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+
+use crate::MetricsError;
+
+/// A check outcome as the seed's uptime calculator counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The check passed.
+    Up,
+    /// The check failed.
+    Down,
+    /// The service was down and came back after a restart (the seed's shell scripts write it).
+    Recovered,
+}
+
+impl Status {
+    /// The word written to the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::Recovered => "recovered",
+        }
+    }
+}
+
+/// One line of a metrics file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRecord {
+    /// The service name.
+    pub name: String,
+    /// Up, down or recovered.
+    pub status: Status,
+    /// The human detail (`HTTP 200`, `port 5432 open` ...).
+    pub detail: String,
+    /// Whole milliseconds the check took (0 where the seed records none).
+    pub latency_ms: u64,
+    /// When the check finished; written in UTC as the seed does.
+    pub timestamp: OffsetDateTime,
+}
+
+impl MetricRecord {
+    /// The record as one JSON line, byte for byte as Python's `json.dumps` writes it
+    /// (`", "` and `": "` separators, non-ASCII escaped as `\uXXXX`).
+    pub fn to_line(&self) -> String {
+        let mut line = String::with_capacity(128 + self.name.len() + self.detail.len());
+        line.push_str("{\"name\": ");
+        push_json_str(&mut line, &self.name);
+        line.push_str(", \"status\": \"");
+        line.push_str(self.status.as_str());
+        line.push_str("\", \"detail\": ");
+        push_json_str(&mut line, &self.detail);
+        let _ = write!(line, ", \"latency_ms\": {}, \"timestamp\": \"", self.latency_ms);
+        line.push_str(&timestamp::format_utc(self.timestamp));
+        line.push_str("\"}");
+        line
+    }
+}
+
+/// Python's `json.dumps` string encoding with its default `ensure_ascii=True`.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// The day file for `date`: `<dir>/YYYY-MM-DD.jsonl`.
+pub fn day_file(dir: &Path, date: Date) -> PathBuf {
+    dir.join(format!("{:04}-{:02}-{:02}.jsonl", date.year(), u8::from(date.month()), date.day()))
+}
+
+/// Appends `records` to the day file of their UTC date, one whole line each, creating the
+/// directory and files as needed.
+pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> {
+    let mut by_day: BTreeMap<Date, Vec<String>> = BTreeMap::new();
+    for r in records {
+        let day = r.timestamp.to_offset(time::UtcOffset::UTC).date();
+        by_day.entry(day).or_default().push(r.to_line());
+    }
+    for (day, lines) in by_day {
+        append_lines(&day_file(dir, day), &lines, AppendOptions::default())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn record(name: &str, detail: &str, at: OffsetDateTime) -> MetricRecord {
+        MetricRecord {
+            name: name.into(),
+            status: Status::Down,
+            detail: detail.into(),
+            latency_ms: 0,
+            timestamp: at,
+        }
+    }
+
+    #[test]
+    fn line_escapes_like_python_json_dumps() {
+        let r = record("Café \"ü\" 🚀", "a\\b\nc\u{1}", datetime!(2025-01-15 10:30:00 UTC));
+        assert_eq!(
+            r.to_line(),
+            r#"{"name": "Caf\u00e9 \"\u00fc\" \ud83d\ude80", "status": "down", "detail": "a\\b\nc\u0001", "latency_ms": 0, "timestamp": "2025-01-15T10:30:00Z"}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&r.to_line()).unwrap();
+        assert_eq!(back["name"], "Café \"ü\" 🚀");
+        assert_eq!(back["detail"], "a\\b\nc\u{1}");
+    }
+
+    #[test]
+    fn records_go_to_the_file_of_their_utc_day() {
+        let dir = tempfile::tempdir().unwrap();
+        append(
+            dir.path(),
+            &[
+                record("a", "", datetime!(2025-01-15 23:59:59.999 UTC)),
+                record("b", "", datetime!(2025-01-16 01:00:00 +02:00)),
+                record("c", "", datetime!(2025-01-16 00:00:00 UTC)),
+            ],
+        )
+        .unwrap();
+        let day15 = std::fs::read_to_string(dir.path().join("2025-01-15.jsonl")).unwrap();
+        let day16 = std::fs::read_to_string(dir.path().join("2025-01-16.jsonl")).unwrap();
+        assert_eq!(day15.lines().count(), 2, "{day15}");
+        assert_eq!(day16.lines().count(), 1, "{day16}");
+    }
+}

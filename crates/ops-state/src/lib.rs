@@ -1,0 +1,398 @@
+//! ops-state owns how agent-ops puts bytes on disk: JSON state files replaced atomically
+//! under a lock, and JSONL files appended one whole line at a time.
+//!
+//! It never decides *what* a file means, where it lives, or what to do when one is corrupt:
+//! callers pass paths and get typed errors back. It never prints and never reads the
+//! environment.
+//!
+//! Every JSON state change is one read-modify-write under an flock(2) on a separate lock file
+//! (so the seed's Python `fcntl.flock` excludes us and we exclude it), written to a temporary
+//! file in the same directory, fsynced, renamed over the old file and followed by an fsync of
+//! the directory. The previous version is kept as `<file>.bak`. A file that does not parse is
+//! never overwritten: [`StateFile::update`] refuses with [`StateError::Corrupt`] until the
+//! caller chooses [`StateFile::set_aside_corrupt`].
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use ops_state::StateFile;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let rate = StateFile::new(dir.path().join("alert-rate.json"));
+//! rate.update(|state: &mut BTreeMap<String, f64>| {
+//!     state.insert("health-check".into(), 1_700_000_000.5);
+//!     Ok::<_, ops_state::StateError>(())
+//! })?;
+//! let read: Option<BTreeMap<String, f64>> = rate.read()?;
+//! assert_eq!(read.unwrap()["health-check"], 1_700_000_000.5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod append;
+mod atomic;
+mod lock;
+pub mod timestamp;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use append::{AppendOptions, append_lines};
+pub use atomic::write_atomic;
+pub use lock::with_lock;
+
+/// How long a writer waits for a lock before giving up (the seed's board waits 30 s too).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The mode new state files get: readable by all, writable by the owner, as the seed's
+/// files are under the usual umask.
+pub const DEFAULT_MODE: u32 = 0o644;
+
+/// Everything that can go wrong while reading or writing a state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A system call on `path` failed (`action` says which: "read", "create", "rename" ...).
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What we were doing.
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file exists but is not valid JSON for its type; it was left untouched.
+    #[error("{} is corrupt ({source}); it was left untouched{}", path.display(), backup_hint(backup.as_deref()))]
+    Corrupt {
+        /// The corrupt file.
+        path: PathBuf,
+        /// The backup that could be used instead, when one exists.
+        backup: Option<PathBuf>,
+        /// The parse error, with line and column.
+        source: serde_json::Error,
+    },
+    /// Another process held the lock for longer than the timeout.
+    #[error(
+        "could not lock {} within {}s: another agent-ops or seed process is holding it",
+        path.display(),
+        waited.as_secs()
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// A value could not be turned into JSON (a map with non-string keys, for instance).
+    #[error("cannot encode {} as JSON: {source}", path.display())]
+    Encode {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// serde_json's reason.
+        source: serde_json::Error,
+    },
+}
+
+fn backup_hint(backup: Option<&Path>) -> String {
+    backup.map_or_else(String::new, |b| format!("; a backup exists at {}", b.display()))
+}
+
+impl StateError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Self::Io { action, path: path.to_path_buf(), source }
+    }
+}
+
+/// A JSON state file: where it lives, which lock guards it, the mode it is written with.
+///
+/// Plain data: build it with [`StateFile::new`] and override any field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateFile {
+    /// The JSON file itself.
+    pub path: PathBuf,
+    /// The lock file taken with flock(2) around every change; never renamed or deleted.
+    pub lock_path: PathBuf,
+    /// The permission bits every write sets on the file and its backup.
+    pub mode: u32,
+    /// How long a change waits for the lock.
+    pub lock_timeout: Duration,
+}
+
+/// What [`StateFile::set_aside_corrupt`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Where the corrupt file now is (`<file>.corrupt-<UTC timestamp>`).
+    pub moved_to: PathBuf,
+    /// Whether the backup was valid and became the file again.
+    pub restored_from_backup: bool,
+}
+
+impl StateFile {
+    /// A state file at `path`, locked through `<path>.lock`, written with [`DEFAULT_MODE`].
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let lock_path = sibling(&path, ".lock");
+        Self { path, lock_path, mode: DEFAULT_MODE, lock_timeout: DEFAULT_LOCK_TIMEOUT }
+    }
+
+    /// The backup of the previous version: `<path>.bak`.
+    pub fn backup_path(&self) -> PathBuf {
+        sibling(&self.path, ".bak")
+    }
+
+    /// Reads the file without taking the lock (a rename is atomic, so the file is always
+    /// whole). `Ok(None)` when it does not exist.
+    pub fn read<T: DeserializeOwned>(&self) -> Result<Option<T>, StateError> {
+        self.parse(&self.path)
+    }
+
+    /// Reads the backup, `Ok(None)` when there is none.
+    pub fn read_backup<T: DeserializeOwned>(&self) -> Result<Option<T>, StateError> {
+        self.parse(&self.backup_path())
+    }
+
+    /// One read-modify-write under the lock. A missing file starts as `T::default()`.
+    ///
+    /// When `change` returns an error nothing is written. When the value serializes to the
+    /// same bytes as before nothing is written either. Otherwise the new version replaces the
+    /// old one atomically and the old one becomes the backup.
+    ///
+    /// A file that does not parse is refused with [`StateError::Corrupt`] and left as it is.
+    pub fn update<T, R, E>(&self, change: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E>
+    where
+        T: Default + Serialize + DeserializeOwned,
+        E: From<StateError>,
+    {
+        with_lock(&self.lock_path, self.lock_timeout, || {
+            let old = read_bytes(&self.path)?;
+            let mut value = match &old {
+                Some(bytes) => self.decode(&self.path, bytes)?,
+                None => T::default(),
+            };
+            let result = change(&mut value)?;
+            let new = encode(&self.path, &value)?;
+            if old.as_deref() != Some(new.as_slice()) {
+                self.replace(&new, old.is_some())?;
+            }
+            Ok(result)
+        })?
+    }
+
+    /// Writes `value` under the lock, whatever the file held before (even if corrupt, which
+    /// is why this is only for callers that own the whole content, like a migration).
+    pub fn write<T: Serialize>(&self, value: &T) -> Result<(), StateError> {
+        let bytes = encode(&self.path, value)?;
+        with_lock(&self.lock_path, self.lock_timeout, || {
+            let exists = self.path.exists();
+            self.replace(&bytes, exists)
+        })?
+    }
+
+    /// Moves a file that does not parse as `T` aside to `<file>.corrupt-<UTC timestamp>` and,
+    /// when the backup parses, puts the backup in its place. Returns `Ok(None)` when the file
+    /// is missing or valid (nothing to do).
+    pub fn set_aside_corrupt<T: DeserializeOwned>(&self) -> Result<Option<SetAside>, StateError> {
+        with_lock(&self.lock_path, self.lock_timeout, || {
+            let Some(bytes) = read_bytes(&self.path)? else { return Ok(None) };
+            if serde_json::from_slice::<T>(&bytes).is_ok() {
+                return Ok(None);
+            }
+            let stamp = time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+                .unwrap_or_default();
+            let moved_to = free_name(&sibling(&self.path, &format!(".corrupt-{stamp}")));
+            fs::rename(&self.path, &moved_to).map_err(|e| StateError::io("move aside", &self.path, e))?;
+            let backup = self.backup_path();
+            let restored = match read_bytes(&backup)? {
+                Some(b) if serde_json::from_slice::<T>(&b).is_ok() => {
+                    write_atomic(&self.path, &b, self.mode)?;
+                    true
+                }
+                _ => {
+                    atomic::sync_dir(&self.path)?;
+                    false
+                }
+            };
+            Ok(Some(SetAside { moved_to, restored_from_backup: restored }))
+        })?
+    }
+
+    fn parse<T: DeserializeOwned>(&self, path: &Path) -> Result<Option<T>, StateError> {
+        match read_bytes(path)? {
+            Some(bytes) => self.decode(path, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, path: &Path, bytes: &[u8]) -> Result<T, StateError> {
+        serde_json::from_slice(bytes).map_err(|source| {
+            let backup = self.backup_path();
+            StateError::Corrupt {
+                path: path.to_path_buf(),
+                backup: (path == self.path && backup.exists()).then_some(backup),
+                source,
+            }
+        })
+    }
+
+    /// Replaces the file; the old version (if any) becomes the backup by a hard link, so
+    /// the backup costs no copy and there is no moment without a whole file.
+    fn replace(&self, bytes: &[u8], had_old: bool) -> Result<(), StateError> {
+        if had_old {
+            atomic::link_backup(&self.path, &self.backup_path())?;
+        }
+        write_atomic(&self.path, bytes, self.mode)
+    }
+}
+
+fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|source| StateError::Encode { path: path.to_path_buf(), source })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StateError::io("read", path, e)),
+    }
+}
+
+/// `path` with `suffix` appended to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// `path`, or `path.1`, `path.2` ... whichever does not exist yet.
+fn free_name(path: &Path) -> PathBuf {
+    let mut candidate = path.to_path_buf();
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = sibling(path, &format!(".{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    type Map = BTreeMap<String, f64>;
+
+    fn insert(file: &StateFile, key: &str, v: f64) {
+        file.update(|m: &mut Map| {
+            m.insert(key.into(), v);
+            Ok::<_, StateError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn missing_file_reads_as_none_and_updates_from_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        assert_eq!(file.read::<Map>().unwrap(), None);
+        insert(&file, "a", 1.0);
+        assert_eq!(file.read::<Map>().unwrap().unwrap(), Map::from([("a".into(), 1.0)]));
+        assert!(!file.backup_path().exists(), "no backup of a file that did not exist");
+    }
+
+    #[test]
+    fn previous_version_becomes_the_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        insert(&file, "a", 1.0);
+        insert(&file, "b", 2.0);
+        let backup: Map = file.read_backup().unwrap().unwrap();
+        assert_eq!(backup.len(), 1);
+        assert_eq!(file.read::<Map>().unwrap().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unchanged_value_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        insert(&file, "a", 1.0);
+        insert(&file, "a", 1.0);
+        assert!(!file.backup_path().exists(), "a no-op update must not write");
+    }
+
+    #[test]
+    fn failed_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        insert(&file, "a", 1.0);
+        let err = file.update(|m: &mut Map| {
+            m.clear();
+            Err::<(), _>(StateError::io("test", Path::new("x"), io::Error::other("no")))
+        });
+        assert!(err.is_err());
+        assert_eq!(file.read::<Map>().unwrap().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn corrupt_file_is_refused_then_set_aside_and_restored_from_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        insert(&file, "a", 1.0);
+        insert(&file, "b", 2.0); // backup = {a}
+        fs::write(&file.path, b"{\"a\": 1.0, \"b\"").unwrap();
+
+        let err = file
+            .update(|m: &mut Map| {
+                m.clear();
+                Ok::<_, StateError>(())
+            })
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{msg}");
+        assert!(msg.contains("s.json") && msg.contains("line 1"), "{msg}");
+        assert!(msg.contains("s.json.bak"), "names the backup: {msg}");
+        assert_eq!(fs::read(&file.path).unwrap(), b"{\"a\": 1.0, \"b\"", "left untouched");
+
+        let aside = file.set_aside_corrupt::<Map>().unwrap().unwrap();
+        assert!(aside.restored_from_backup);
+        assert_eq!(fs::read(&aside.moved_to).unwrap(), b"{\"a\": 1.0, \"b\"");
+        assert!(aside.moved_to.file_name().unwrap().to_string_lossy().starts_with("s.json.corrupt-"));
+        assert_eq!(file.read::<Map>().unwrap().unwrap().keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(file.set_aside_corrupt::<Map>().unwrap(), None, "valid now");
+    }
+
+    #[test]
+    fn set_aside_without_backup_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        fs::write(&file.path, b"[1,2]").unwrap(); // wrong top-level type
+        let aside = file.set_aside_corrupt::<Map>().unwrap().unwrap();
+        assert!(!aside.restored_from_backup);
+        assert!(!file.path.exists());
+        insert(&file, "a", 1.0);
+    }
+
+    #[test]
+    fn mode_is_explicit() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile { mode: 0o640, ..StateFile::new(dir.path().join("s.json")) };
+        insert(&file, "a", 1.0);
+        insert(&file, "b", 1.0);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file.path), 0o640);
+        assert_eq!(mode(&file.backup_path()), 0o640);
+    }
+
+    #[test]
+    fn sibling_appends_to_the_file_name() {
+        assert_eq!(sibling(Path::new("/a/board.json"), ".bak"), Path::new("/a/board.json.bak"));
+    }
+}
