@@ -46,6 +46,7 @@ pub(crate) fn check_url(name: &str, check: &UrlCheck) -> CheckResult {
             let (kind, detail) = classify(&e, check.timeout);
             let mut result = CheckResult::new(name, "url", Some(kind), detail);
             result.latency_ms = millis(start.elapsed());
+            add_cert_check(&mut result, check, start.elapsed());
             return result;
         }
     };
@@ -87,15 +88,21 @@ pub(crate) fn check_url(name: &str, check: &UrlCheck) -> CheckResult {
     let mut result = CheckResult::new(name, "url", failure, detail);
     result.http_status = Some(status);
     result.latency_ms = millis(elapsed);
+    add_cert_check(&mut result, check, elapsed);
+    result
+}
+
+/// For https URLs with `cert_warning_days`: the certificate's expiry too, even when the
+/// request itself failed (an untrusted or expired certificate still has a date to report).
+fn add_cert_check(result: &mut CheckResult, check: &UrlCheck, elapsed: Duration) {
     if let Some(days) = check.cert_warning_days
         && let Ok(uri) = check.url.parse::<Uri>()
         && uri.scheme_str() == Some("https")
         && let Some(host) = uri.host()
     {
         let left = check.timeout.saturating_sub(elapsed).max(Duration::from_millis(100));
-        tls::add_cert_check(&mut result, host, uri.port_u16().unwrap_or(443), days, left);
+        tls::add_cert_check(result, host, uri.port_u16().unwrap_or(443), days, left);
     }
-    result
 }
 
 fn classify(e: &ureq::Error, timeout: Duration) -> (FailureKind, String) {

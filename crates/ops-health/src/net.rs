@@ -74,9 +74,15 @@ pub(crate) fn io_failure(e: &io::Error, timeout: Duration) -> NetFailure {
         K::HostUnreachable => (FailureKind::Connect, "host unreachable".to_owned()),
         K::NetworkUnreachable => (FailureKind::Connect, "network unreachable".to_owned()),
         K::AddrNotAvailable => (FailureKind::Connect, "address not available".to_owned()),
+        K::InvalidData if is_tls_error(e) => (FailureKind::Tls, format!("tls: {e}")),
         _ => (FailureKind::Connect, e.to_string()),
     };
     NetFailure { kind, detail }
+}
+
+/// rustls reports through io::Error(InvalidData) wrapping a rustls::Error.
+fn is_tls_error(e: &io::Error) -> bool {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).is_some()
 }
 
 /// The port check: `port 5432 open`, or `port 5432: connection refused`.

@@ -118,11 +118,8 @@ fn probe(host: &str, port: u16, timeout: Duration) -> Probed {
             while conn.is_handshaking() {
                 if let Err(e) = conn.complete_io(&mut sock) {
                     let mut f = net::io_failure(&e, timeout);
-                    if f.kind == FailureKind::Connect && e.kind() == std::io::ErrorKind::InvalidData {
-                        f = NetFailure {
-                            kind: FailureKind::Tls,
-                            detail: format!("tls handshake failed: {e}"),
-                        };
+                    if f.kind == FailureKind::Tls {
+                        f.detail = format!("tls handshake failed: {e}");
                     }
                     failure = Some(f);
                     break;

@@ -28,7 +28,9 @@ pub fn tools_required() -> bool {
 /// that the test is skipped and why.
 pub fn missing(what: &str) {
     assert!(!tools_required(), "{what} is required (AGENT_OPS_REQUIRE_TOOLS=1) but missing");
-    eprintln!("SKIPPED: {what} is missing; this test did not run (set AGENT_OPS_REQUIRE_TOOLS=1 to make it fail instead)");
+    eprintln!(
+        "SKIPPED: {what} is missing; this test did not run (set AGENT_OPS_REQUIRE_TOOLS=1 to make it fail instead)"
+    );
 }
 
 /// The path of `tool` on `PATH`, or `None` after [`missing`].
@@ -149,8 +151,11 @@ impl Answer {
     pub fn start(self) -> Answering {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let mut head =
-            format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", self.status, self.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.status,
+            self.body.len()
+        );
         for (k, v) in &self.headers {
             let _ = write!(head, "{k}: {v}\r\n");
         }

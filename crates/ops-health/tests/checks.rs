@@ -1,0 +1,516 @@
+//! Every check type against real loopback servers, real processes and real filesystems.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use ops_health::{
+    Check, CheckResult, DiskCheck, FailureKind, PortCheck, Probe, ProcessCheck, RunOptions, TlsCheck,
+    UrlCheck, run, run_all,
+};
+use test_support::{Answer, Silent, closed_port};
+
+fn url(u: &str, expected: u16) -> UrlCheck {
+    UrlCheck {
+        url: u.to_owned(),
+        expected_status: expected,
+        timeout: Duration::from_secs(5),
+        max_latency: None,
+        body_contains: None,
+        cert_warning_days: None,
+    }
+}
+
+fn check(name: &str, c: Check) -> CheckResult {
+    run(&Probe { name: name.into(), check: c })
+}
+
+#[test]
+fn url_200_is_up_with_the_seed_detail() {
+    let server = Answer::status(200).body("hello").start();
+    let r = check("Web", Check::Url(url(&server.url(), 200)));
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.detail, "HTTP 200");
+    assert_eq!(r.http_status, Some(200));
+    assert_eq!(r.failure, None);
+    assert_eq!(r.check_type, "url");
+}
+
+#[test]
+fn any_expected_status_can_match() {
+    // The seed raised on every status >= 400, so an expected 404 could never match.
+    let server = Answer::status(404).start();
+    let r = check("Gone", Check::Url(url(&server.url(), 404)));
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.detail, "HTTP 404");
+}
+
+#[test]
+fn unexpected_statuses_fail_with_the_seed_words() {
+    let server = Answer::status(500).start();
+    let r = check("API", Check::Url(url(&server.url(), 200)));
+    assert!(!r.ok);
+    assert_eq!((r.detail.as_str(), r.failure), ("HTTP 500", Some(FailureKind::HttpStatus)));
+
+    let server = Answer::status(204).start();
+    let r = check("API", Check::Url(url(&server.url(), 200)));
+    assert_eq!((r.detail.as_str(), r.failure), ("HTTP 204 (expected 200)", Some(FailureKind::HttpStatus)));
+}
+
+#[test]
+fn redirects_are_followed_unless_a_3xx_is_expected() {
+    let target = Answer::status(200).body("moved here").start();
+    let redirect = Answer::status(301).header("Location", &target.url()).start();
+
+    let followed = check("Follow", Check::Url(url(&redirect.url(), 200)));
+    assert!(followed.ok, "{followed:?}");
+    assert_eq!(followed.http_status, Some(200));
+
+    let seen = check("Redirect", Check::Url(url(&redirect.url(), 301)));
+    assert!(seen.ok, "{seen:?}");
+    assert_eq!(seen.detail, "HTTP 301");
+
+    let wrong = check("Redirect", Check::Url(url(&redirect.url(), 302)));
+    assert_eq!((wrong.detail.as_str(), wrong.ok), ("HTTP 301 (expected 302)", false));
+}
+
+#[test]
+fn a_server_that_never_answers_is_a_timeout() {
+    let silent = Silent::start();
+    let mut c = url(&silent.url(), 200);
+    c.timeout = Duration::from_millis(300);
+    let r = check("Hang", Check::Url(c));
+    assert!(!r.ok);
+    assert_eq!(r.failure, Some(FailureKind::Timeout));
+    assert_eq!(r.detail, "timed out after 0.3s");
+}
+
+#[test]
+fn a_slow_answer_fails_max_latency_or_the_timeout() {
+    let slow = Answer::status(200).delay(Duration::from_millis(400)).start();
+    let mut c = url(&slow.url(), 200);
+    c.max_latency = Some(Duration::from_millis(100));
+    let r = check("Slow", Check::Url(c.clone()));
+    assert_eq!(r.failure, Some(FailureKind::Latency), "{r:?}");
+    assert_eq!(r.detail, "HTTP 200, slower than max_latency_ms 100");
+    assert!(r.latency_ms >= 400, "the latency is measured: {}", r.latency_ms);
+
+    c.max_latency = None;
+    c.timeout = Duration::from_millis(100);
+    assert_eq!(check("Slow", Check::Url(c)).failure, Some(FailureKind::Timeout));
+}
+
+#[test]
+fn body_contains() {
+    let server = Answer::status(200).body("{\"status\": \"healthy\"}").start();
+    let mut c = url(&server.url(), 200);
+    c.body_contains = Some("healthy".into());
+    assert!(check("Body", Check::Url(c.clone())).ok);
+    c.body_contains = Some("degraded".into());
+    let r = check("Body", Check::Url(c));
+    assert_eq!(r.failure, Some(FailureKind::Content));
+    assert_eq!(r.detail, "HTTP 200, body does not contain \"degraded\"");
+}
+
+#[test]
+fn refused_connections() {
+    let port = closed_port();
+    let r = check("Down", Check::Url(url(&format!("http://127.0.0.1:{port}/"), 200)));
+    assert_eq!(r.failure, Some(FailureKind::Connect), "{r:?}");
+
+    let r = check(
+        "DB",
+        Check::Port(PortCheck { host: "127.0.0.1".into(), port, timeout: Duration::from_secs(3) }),
+    );
+    assert!(!r.ok);
+    assert_eq!(r.failure, Some(FailureKind::Connect));
+    assert_eq!(r.detail, format!("port {port}: connection refused"));
+}
+
+#[test]
+fn open_port_by_name_and_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for host in ["127.0.0.1", "localhost"] {
+        let r =
+            check("DB", Check::Port(PortCheck { host: host.into(), port, timeout: Duration::from_secs(3) }));
+        assert!(r.ok, "{host}: {r:?}");
+        assert_eq!(r.detail, format!("port {port} open"));
+    }
+}
+
+/// A child process with a command line no other process has.
+struct Sleeper(Child, String);
+
+impl Sleeper {
+    fn start() -> Self {
+        let marker = format!("{}.{}", 100_000 + std::process::id(), rand_suffix());
+        let child = Command::new("sleep").arg(&marker).spawn().expect("spawn sleep");
+        // Until exec completes, the child's command line is still ours: wait for the switch.
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        while std::path::Path::new("/proc/self").exists()
+            && !std::fs::read(&cmdline).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+        {
+            thread::yield_now();
+        }
+        Sleeper(child, marker)
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rand_suffix() -> u32 {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    u32::try_from(n).unwrap() * 7919
+        + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 7919
+}
+
+fn process(pattern: &str) -> Check {
+    Check::Process(ProcessCheck::new(pattern, Duration::from_secs(5)).unwrap())
+}
+
+#[test]
+fn a_running_process_is_found_by_its_command_line() {
+    let sleeper = Sleeper::start();
+    let pattern = format!("sleep {}", sleeper.1.replace('.', "\\."));
+    let r = check("Worker", process(&pattern));
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.detail, "1 process(es) running");
+    assert_eq!(r.latency_ms, 0, "the seed records no latency for processes");
+}
+
+#[test]
+fn a_missing_process_is_not_running() {
+    let sleeper = Sleeper::start();
+    let mut child = sleeper;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let r = check("Worker", process(&format!("sleep {}", child.1.replace('.', "\\."))));
+    assert!(!r.ok);
+    assert_eq!((r.detail.as_str(), r.failure), ("not running", Some(FailureKind::Process)));
+}
+
+#[test]
+fn invalid_process_pattern_is_rejected_up_front() {
+    let err = ProcessCheck::new("celery[", Duration::from_secs(5)).unwrap_err();
+    assert!(err.to_string().contains("celery["), "{err}");
+}
+
+#[test]
+fn disk_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = check("Disk Space", Check::Disk(DiskCheck { path: dir.path().into(), warning_gb: 0.0 }));
+    assert!(r.ok, "{r:?}");
+    assert!(r.detail.ends_with(" GB free"), "{}", r.detail);
+    assert!(r.disk_free_bytes.unwrap() > 0);
+
+    let r = check("Disk Space", Check::Disk(DiskCheck { path: dir.path().into(), warning_gb: 1e12 }));
+    assert_eq!(r.failure, Some(FailureKind::Disk));
+    assert!(r.detail.ends_with(" GB free"), "the seed's detail also when failing: {}", r.detail);
+
+    let missing = dir.path().join("nope");
+    let r = check("Disk Space", Check::Disk(DiskCheck { path: missing.clone(), warning_gb: 0.0 }));
+    assert_eq!(r.failure, Some(FailureKind::Disk));
+    assert!(r.detail.contains(&missing.display().to_string()), "{}", r.detail);
+}
+
+/// A server that holds every request until the test releases it, and records the most
+/// requests it ever held at once beyond those released: the number of checks in flight.
+struct Gate {
+    url: String,
+    held: Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    released: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let released = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let (h, r, m) = (Arc::clone(&held), Arc::clone(&released), Arc::clone(&max_in_flight));
+        thread::spawn(move || {
+            let mut accepted = 0;
+            for stream in listener.incoming().flatten() {
+                accepted += 1;
+                // A release is counted before its answer is written, so this never over-counts.
+                m.fetch_max(accepted - r.load(Ordering::SeqCst), Ordering::SeqCst);
+                h.lock().unwrap().push(stream);
+            }
+        });
+        Gate { url, held, released, max_in_flight }
+    }
+
+    fn waiting(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+
+    /// Answers one held request with 200.
+    fn release_one(&self) {
+        let stream = self.held.lock().unwrap().pop();
+        if let Some(mut stream) = stream {
+            self.released.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    }
+}
+
+fn gated_probes(url: &str, n: usize) -> Vec<Probe> {
+    (0..n)
+        .map(|i| {
+            let c =
+                UrlCheck { url: format!("{url}?n={i}"), timeout: Duration::from_secs(60), ..url_check(url) };
+            Probe { name: format!("check-{i}"), check: Check::Url(c) }
+        })
+        .collect()
+}
+
+fn url_check(u: &str) -> UrlCheck {
+    url(u, 200)
+}
+
+/// Runs `probes` against `gate`, releasing a request whenever `in_flight` are waiting (or
+/// all that remain), until every check is done.
+fn run_gated(gate: &Gate, probes: &[Probe], options: RunOptions, in_flight: usize) -> Vec<CheckResult> {
+    thread::scope(|s| {
+        let runner = s.spawn(|| run_all(probes, &options));
+        let mut done = 0;
+        while done < probes.len() {
+            let remaining = probes.len() - done;
+            while gate.waiting() < in_flight.min(remaining) {
+                thread::yield_now();
+            }
+            gate.release_one();
+            done += 1;
+        }
+        runner.join().unwrap()
+    })
+}
+
+#[test]
+fn all_checks_are_in_flight_at_once_and_results_keep_their_order() {
+    let gate = Gate::start();
+    let probes = gated_probes(&gate.url, 24);
+    // Nothing is released until all 24 requests are waiting at the same time.
+    let results = run_gated(&gate, &probes, RunOptions::default(), 24);
+    assert_eq!(gate.max_in_flight.load(Ordering::SeqCst), 24);
+    let names: Vec<_> = results.iter().map(|r| r.name.clone()).collect();
+    let expected: Vec<_> = probes.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names, expected);
+    assert!(results.iter().all(|r| r.ok), "{results:?}");
+}
+
+#[test]
+fn max_concurrency_bounds_the_checks_in_flight() {
+    let gate = Gate::start();
+    let probes = gated_probes(&gate.url, 9);
+    let results = run_gated(&gate, &probes, RunOptions { max_concurrency: 3 }, 3);
+    assert_eq!(results.len(), 9);
+    assert_eq!(gate.max_in_flight.load(Ordering::SeqCst), 3, "never more than 3 at once");
+    assert!(results.iter().all(|r| r.ok));
+}
+
+#[test]
+fn checks_that_all_time_out_each_report_it() {
+    let silent = Silent::start();
+    let probes: Vec<Probe> = (0..8)
+        .map(|i| Probe {
+            name: format!("hang-{i}"),
+            check: Check::Url(UrlCheck { timeout: Duration::from_millis(300), ..url_check(&silent.url()) }),
+        })
+        .collect();
+    let results = run_all(&probes, &RunOptions::default());
+    assert!(results.iter().all(|r| r.failure == Some(FailureKind::Timeout)), "{results:?}");
+}
+
+#[test]
+fn mixed_results_in_config_order() {
+    let ok = Answer::status(200).start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probes = vec![
+        Probe { name: "a".into(), check: Check::Url(url(&ok.url(), 200)) },
+        Probe {
+            name: "b".into(),
+            check: Check::Port(PortCheck {
+                host: "127.0.0.1".into(),
+                port: closed_port(),
+                timeout: Duration::from_secs(1),
+            }),
+        },
+        Probe {
+            name: "c".into(),
+            check: Check::Port(PortCheck { host: "127.0.0.1".into(), port, timeout: Duration::from_secs(1) }),
+        },
+        Probe {
+            name: "d".into(),
+            check: Check::Disk(DiskCheck { path: PathBuf::from("/"), warning_gb: 0.0 }),
+        },
+    ];
+    let results = run_all(&probes, &RunOptions::default());
+    let summary: Vec<_> = results.iter().map(|r| (r.name.as_str(), r.ok)).collect();
+    assert_eq!(summary, [("a", true), ("b", false), ("c", true), ("d", true)]);
+}
+
+// ---- TLS ----------------------------------------------------------------------------------
+
+struct TlsServer {
+    port: u16,
+}
+
+/// A TLS server on 127.0.0.1 with a self-signed certificate for `localhost` valid from
+/// `from_days` to `until_days` relative to now; it answers any HTTP request with 200.
+fn tls_server(from_days: i64, until_days: i64) -> TlsServer {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(from_days);
+    params.not_after = now + time::Duration::days(until_days) + time::Duration::hours(1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key_der)
+            .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = Arc::clone(&config);
+            thread::spawn(move || serve_tls(config, stream));
+        }
+    });
+    TlsServer { port }
+}
+
+fn serve_tls(config: Arc<rustls::ServerConfig>, mut sock: TcpStream) {
+    let Ok(mut conn) = rustls::ServerConnection::new(config) else { return };
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+fn tls(port: u16, verify: bool) -> Check {
+    Check::Tls(TlsCheck {
+        host: "localhost".into(),
+        port,
+        warning_days: 14.0,
+        verify,
+        timeout: Duration::from_secs(5),
+    })
+}
+
+#[test]
+fn self_signed_certificate_reports_its_expiry_and_fails_verification() {
+    let server = tls_server(-1, 90);
+    let r = check("Cert", tls(server.port, true));
+    assert!(!r.ok);
+    assert_eq!(r.failure, Some(FailureKind::Tls));
+    let cert = r.cert.clone().expect("the certificate was read");
+    assert_eq!(cert.days_left, 90);
+    assert!(cert.untrusted.is_some());
+    assert!(
+        r.detail.starts_with("certificate not trusted (unknown issuer, self-signed?), expires "),
+        "{}",
+        r.detail
+    );
+    assert!(r.detail.ends_with("(90 days)"), "{}", r.detail);
+}
+
+#[test]
+fn without_verification_only_the_expiry_counts() {
+    let server = tls_server(-1, 90);
+    let r = check("Cert", tls(server.port, false));
+    assert!(r.ok, "{r:?}");
+    assert!(r.detail.starts_with("certificate valid for 90 days (expires "), "{}", r.detail);
+}
+
+#[test]
+fn a_certificate_near_expiry_is_a_warning_failure() {
+    let server = tls_server(-60, 5);
+    let r = check("Cert", tls(server.port, false));
+    assert_eq!(r.failure, Some(FailureKind::Tls));
+    assert!(r.detail.starts_with("certificate expires in 5 days ("), "{}", r.detail);
+}
+
+#[test]
+fn an_expired_certificate_still_reports_its_date() {
+    let server = tls_server(-90, -3);
+    let r = check("Cert", tls(server.port, false));
+    assert_eq!(r.failure, Some(FailureKind::Tls));
+    assert!(r.detail.starts_with("certificate expired 2 day(s) ago ("), "{}", r.detail);
+    assert!(r.cert.unwrap().days_left < 0);
+}
+
+#[test]
+fn tls_on_a_closed_port_is_a_connect_failure() {
+    let r = check("Cert", tls(closed_port(), true));
+    assert_eq!(r.failure, Some(FailureKind::Connect));
+    assert!(r.cert.is_none());
+}
+
+#[test]
+fn tls_against_a_plain_http_server_is_a_tls_failure() {
+    // A plain HTTP server that speaks first, like one answering garbage with a 400.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let r = check("Cert", tls(port, true));
+    assert_eq!(r.failure, Some(FailureKind::Tls), "{r:?}");
+    assert!(r.detail.starts_with("tls handshake failed"), "{}", r.detail);
+}
+
+#[test]
+fn https_url_with_an_untrusted_certificate_is_a_tls_failure() {
+    let server = tls_server(-1, 90);
+    let r = check("Secure", Check::Url(url(&format!("https://localhost:{}/", server.port), 200)));
+    assert_eq!(r.failure, Some(FailureKind::Tls), "{r:?}");
+    assert!(r.detail.starts_with("tls: "), "{}", r.detail);
+}
+
+#[test]
+fn https_url_with_cert_warning_days_reports_the_certificate_even_when_untrusted() {
+    let server = tls_server(-1, 90);
+    let mut c = url(&format!("https://localhost:{}/", server.port), 200);
+    c.cert_warning_days = Some(14.0);
+    let r = check("Secure", Check::Url(c));
+    assert_eq!(r.failure, Some(FailureKind::Tls), "{r:?}");
+    assert_eq!(r.cert.as_ref().map(|c| c.days_left), Some(90));
+    assert!(r.detail.starts_with("tls: "), "{}", r.detail);
+    assert!(
+        r.detail.contains(", certificate not trusted (unknown issuer, self-signed?), expires "),
+        "{}",
+        r.detail
+    );
+}

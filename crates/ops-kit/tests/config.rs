@@ -1,0 +1,321 @@
+//! services.json: defaults, every validation error class, warnings, overrides, and the
+//! shipped examples.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ops_health::Check;
+use ops_kit::{Config, ConfigError, ConfigOrigin, Env, Layout, Secret};
+
+fn parse(json: &str) -> Result<ops_kit::Loaded, ConfigError> {
+    Config::parse(Path::new("services.json"), json.as_bytes(), &Env::default())
+}
+
+/// The validation problems of an invalid config, as displayed.
+fn problems(json: &str) -> Vec<String> {
+    match parse(json) {
+        Err(ConfigError::Invalid { problems, .. }) => problems.iter().map(ToString::to_string).collect(),
+        Err(other) => panic!("expected validation problems, got {other}"),
+        Ok(_) => panic!("expected validation problems, got a valid config"),
+    }
+}
+
+fn one_problem(json: &str) -> String {
+    let p = problems(json);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    p[0].clone()
+}
+
+#[test]
+fn the_seed_quick_start_config_loads_with_its_defaults() {
+    let seed = r#"{
+      "services": [
+        {"name": "My Web App", "type": "url", "target": "https://example.com", "expected_status": 200, "timeout_seconds": 10},
+        {"name": "API Server", "type": "url", "target": "https://api.example.com/health", "expected_status": 200, "timeout_seconds": 5},
+        {"name": "Local Dev Server", "type": "port", "host": "127.0.0.1", "port": 3000},
+        {"name": "Background Worker", "type": "process", "process_name": "celery", "restart_command": "systemctl restart celery"}
+      ],
+      "alerting": {"telegram_bot_token": "YOUR_BOT_TOKEN", "telegram_chat_id": "YOUR_CHAT_ID", "rate_limit_seconds": 300, "alert_on_recovery": true},
+      "check_interval_seconds": 300, "disk_warning_gb": 5, "stalled_task_hours": 24, "metrics_retention_days": 90
+    }"#;
+    let loaded = parse(seed).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(c.services.len(), 4);
+    let Check::Port(port) = &c.services[2].check else { panic!("port") };
+    assert_eq!((port.host.as_str(), port.port, port.timeout), ("127.0.0.1", 3000, Duration::from_secs(3)));
+    let Check::Process(p) = &c.services[3].check else { panic!("process") };
+    assert_eq!(p.pattern(), "celery");
+    assert_eq!(c.services[3].restart_command.as_deref(), Some("systemctl restart celery"));
+    assert_eq!((c.services[3].restart_cooldown_seconds, c.services[3].max_restart_attempts), (300.0, 3));
+    let names: Vec<_> = c.probes().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names.last().map(String::as_str), Some("Disk Space"), "the built-in disk check comes last");
+}
+
+#[test]
+fn an_empty_object_gets_every_default() {
+    let c = parse("{}").unwrap().config;
+    assert!(c.services.is_empty());
+    assert_eq!(c.check_interval_seconds, 300.0);
+    assert_eq!(c.disk_warning_gb, 5.0);
+    assert_eq!(c.disk_paths, [PathBuf::from("/")]);
+    assert_eq!(c.stalled_task_hours, 24.0);
+    assert_eq!(c.metrics_retention_days, 90);
+    assert_eq!(c.max_concurrency, 256);
+    assert_eq!(c.alerting.rate_limit_seconds, 300.0);
+    assert!(c.alerting.alert_on_recovery, "documented default: true");
+    assert_eq!(c.alerting.telegram_bot_token, None);
+}
+
+#[test]
+fn type_defaults_to_url_as_in_the_seed_code() {
+    let c = parse(r#"{"services": [{"name": "A", "target": "http://127.0.0.1/"}]}"#).unwrap().config;
+    let Check::Url(u) = &c.services[0].check else { panic!("url") };
+    assert_eq!((u.expected_status, u.timeout), (200, Duration::from_secs(10)));
+}
+
+#[test]
+fn missing_required_fields_name_the_service_and_field() {
+    assert_eq!(
+        one_problem(r#"{"services": [{"type": "url", "target": "http://x/"}]}"#),
+        "services[0]: field `name`: is required"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "Web", "type": "url"}]}"#),
+        "services[0] \"Web\": field `target`: is required"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "a"}, {"name": "DB", "type": "port"}]}"#.replace(r#"{"name": "a"}"#, r#"{"name": "a", "target": "http://x/"}"#).as_str()),
+        "services[1] \"DB\": field `port`: is required"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "W", "type": "process"}]}"#),
+        "services[0] \"W\": field `process_name`: is required"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "C", "type": "tls"}]}"#),
+        "services[0] \"C\": field `host`: is required"
+    );
+}
+
+#[test]
+fn wrong_types_and_ranges() {
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "DB", "type": "port", "port": "5432"}]}"#),
+        "services[0] \"DB\": field `port`: must be an integer from 1 to 65535, got \"5432\""
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "DB", "type": "port", "port": 70000}]}"#),
+        "services[0] \"DB\": field `port`: must be an integer from 1 to 65535, got 70000"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "DB", "type": "port", "port": 0}]}"#),
+        "services[0] \"DB\": field `port`: must be an integer from 1 to 65535, got 0"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "W", "target": "http://x/", "timeout_seconds": "10"}]}"#),
+        "services[0] \"W\": field `timeout_seconds`: must be a number, got \"10\""
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "W", "target": "http://x/", "timeout_seconds": 0}]}"#),
+        "services[0] \"W\": field `timeout_seconds`: must be greater than 0, got 0"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "W", "target": "http://x/", "expected_status": 99}]}"#),
+        "services[0] \"W\": field `expected_status`: must be an integer from 100 to 599, got 99"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "W", "target": "ftp://x/"}]}"#),
+        "services[0] \"W\": field `target`: must be an http:// or https:// URL with a host, got \"ftp://x/\""
+    );
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": 7, "target": "http://x/"}]}"#),
+        "services[0]: field `name`: must be a string, got a number"
+    );
+    assert_eq!(
+        one_problem(r#"{"services": {"name": "A"}}"#),
+        "top level: field `services`: must be an array, got an object"
+    );
+    assert_eq!(
+        one_problem(r#"{"alerting": {"alert_on_recovery": "yes"}}"#),
+        "alerting: field `alert_on_recovery`: must be true or false, got \"yes\""
+    );
+    assert_eq!(
+        one_problem(r#"{"disk_warning_gb": -1}"#),
+        "top level: field `disk_warning_gb`: must be at least 0, got -1"
+    );
+    assert_eq!(one_problem(r#"{"services": [3]}"#), "services[0]: must be an object, got 3");
+}
+
+#[test]
+fn unknown_type_is_an_error_not_a_silent_skip() {
+    assert_eq!(
+        one_problem(r#"{"services": [{"name": "PG", "type": "postgres", "port": 5432}]}"#),
+        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls)"
+    );
+}
+
+#[test]
+fn invalid_process_pattern() {
+    let p = one_problem(r#"{"services": [{"name": "W", "type": "process", "process_name": "celery["}]}"#);
+    assert!(p.starts_with("services[0] \"W\": field `process_name`: is not a valid pattern: "), "{p}");
+}
+
+#[test]
+fn duplicate_names() {
+    let json = r#"{"services": [
+        {"name": "API", "target": "http://a/"}, {"name": "B", "target": "http://b/"}, {"name": "API", "target": "http://c/"}
+    ]}"#;
+    assert_eq!(
+        one_problem(json),
+        "services[2] \"API\": field `name`: duplicate name, already used by services[0]"
+    );
+    let json = r#"{"services": [{"name": "Disk Space", "type": "disk"}]}"#;
+    assert!(one_problem(json).contains("is the name of the built-in disk check on /"));
+    assert!(parse(r#"{"services": [{"name": "Disk Space", "type": "disk"}], "disk_paths": []}"#).is_ok());
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let json = r#"{"services": [
+        {"name": "A"},
+        {"name": "B", "type": "port", "port": 99999},
+        {"type": "process", "process_name": "x"},
+        {"name": "D", "type": "ldap"}
+    ]}"#;
+    let p = problems(json);
+    assert_eq!(p.len(), 4, "{p:#?}");
+    assert!(p[0].starts_with("services[0] \"A\": field `target`"));
+    assert!(p[1].starts_with("services[1] \"B\": field `port`"));
+    assert!(p[2].starts_with("services[2]: field `name`"));
+    assert!(p[3].starts_with("services[3] \"D\": field `type`"));
+}
+
+#[test]
+fn unknown_keys_are_warnings_with_suggestions() {
+    let json = r#"{
+        "services": [{"name": "W", "target": "http://x/", "timeout_secnds": 5, "port": 80, "colour": "red"}],
+        "alerting": {"rate_limit_secs": 60},
+        "disk_warnin_gb": 3
+    }"#;
+    let loaded = parse(json).unwrap();
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(w.contains(&"services[0] \"W\": field `timeout_secnds`: is not a known field (did you mean `timeout_seconds`?); it is ignored".to_owned()), "{w:#?}");
+    assert!(
+        w.contains(&"services[0] \"W\": field `port`: is not used by url checks; it is ignored".to_owned()),
+        "{w:#?}"
+    );
+    assert!(
+        w.contains(&"services[0] \"W\": field `colour`: is not a known field; it is ignored".to_owned()),
+        "{w:#?}"
+    );
+    assert!(w.contains(&"alerting: field `rate_limit_secs`: is not a known field (did you mean `rate_limit_seconds`?); it is ignored".to_owned()), "{w:#?}");
+    assert!(w.contains(&"top level: field `disk_warnin_gb`: is not a known field (did you mean `disk_warning_gb`?); it is ignored".to_owned()), "{w:#?}");
+    assert_eq!(w.len(), 5);
+    let Check::Url(u) = &loaded.config.services[0].check else { panic!() };
+    assert_eq!(u.timeout, Duration::from_secs(10), "the misspelt key did not take effect");
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let err = parse("{\n  \"services\": [\n    {\"name\": \"A\",}\n  ]\n}").unwrap_err();
+    let ConfigError::Syntax { line, column, .. } = &err else { panic!("{err}") };
+    assert_eq!((*line, *column), (3, 18));
+    assert_eq!(err.to_string(), "services.json:3:18: invalid JSON: trailing comma");
+    let err = parse("").unwrap_err();
+    assert!(err.to_string().starts_with("services.json:1:0: invalid JSON: EOF while parsing"), "{err}");
+}
+
+#[test]
+fn a_bare_services_list_is_explained() {
+    let p = one_problem(r#"[{"name": "A", "target": "http://a/"}]"#);
+    assert!(p.contains("got an array") && p.contains("\"services\""), "{p}");
+}
+
+#[test]
+fn missing_file_says_where_it_looked_and_how_to_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
+    let layout = Layout::from_env(&env).unwrap();
+    let err = Config::load(&layout, &env).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ConfigError::NotFound { origin: ConfigOrigin::Default, .. }));
+    assert!(msg.contains(&layout.config.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("the default location")
+            && msg.contains("cp examples/services.json")
+            && msg.contains("--config"),
+        "{msg}"
+    );
+
+    let env = Env { config: Some(dir.path().join("x.json").into()), ..env };
+    let msg = Config::load(&Layout::from_env(&env).unwrap(), &env).unwrap_err().to_string();
+    assert!(msg.contains("from AGENT_OPS_CONFIG"), "{msg}");
+}
+
+#[test]
+fn chat_id_may_be_an_integer_and_env_overrides_telegram() {
+    let json = r#"{"alerting": {"telegram_bot_token": "111:file", "telegram_chat_id": -1001234567890}}"#;
+    let c = parse(json).unwrap().config;
+    assert_eq!(c.alerting.telegram_chat_id.as_deref(), Some("-1001234567890"));
+    assert_eq!(c.alerting.telegram_bot_token.as_ref().map(Secret::expose), Some("111:file"));
+
+    let env = Env {
+        telegram_bot_token: Some(Secret::new("222:env")),
+        telegram_chat_id: Some("42".into()),
+        ..Env::default()
+    };
+    let c = Config::parse(Path::new("s.json"), json.as_bytes(), &env).unwrap().config;
+    assert_eq!(c.alerting.telegram_bot_token.as_ref().map(Secret::expose), Some("222:env"));
+    assert_eq!(c.alerting.telegram_chat_id.as_deref(), Some("42"));
+    assert!(!format!("{c:?}").contains("222:env"), "the token never shows in Debug");
+}
+
+#[test]
+fn new_check_types_and_fields() {
+    let json = r#"{
+        "services": [
+            {"name": "Cert", "type": "tls", "host": "example.com"},
+            {"name": "Data", "type": "disk", "path": "/var", "disk_warning_gb": 20},
+            {"name": "Slow", "target": "https://x/", "max_latency_ms": 500, "body_contains": "ok", "cert_warning_days": 7}
+        ],
+        "disk_paths": ["/", "/srv"], "disk_warning_gb": 2
+    }"#;
+    let c = parse(json).unwrap().config;
+    let Check::Tls(t) = &c.services[0].check else { panic!() };
+    assert_eq!((t.port, t.warning_days, t.verify), (443, 14.0, true));
+    let Check::Disk(d) = &c.services[1].check else { panic!() };
+    assert_eq!((d.path.as_path(), d.warning_gb), (Path::new("/var"), 20.0));
+    let Check::Url(u) = &c.services[2].check else { panic!() };
+    assert_eq!(u.max_latency, Some(Duration::from_millis(500)));
+    assert_eq!((u.body_contains.as_deref(), u.cert_warning_days), (Some("ok"), Some(7.0)));
+    let names: Vec<_> = c.probes().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["Cert", "Data", "Slow", "Disk Space", "Disk Space /srv"]);
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+}
+
+#[test]
+fn shipped_examples_parse_without_warnings() {
+    for name in ["services.json", "services.full.json"] {
+        let path = example(name);
+        let env =
+            Env { config: Some(path.clone().into()), home: Some("/nonexistent".into()), ..Env::default() };
+        let loaded = Config::load(&Layout::from_env(&env).unwrap(), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(loaded.warnings.is_empty(), "{name}: {:?}", loaded.warnings);
+    }
+    let full = std::fs::read_to_string(example("services.full.json")).unwrap();
+    let keys: Vec<&str> = [
+        "\"type\": \"url\"",
+        "\"type\": \"port\"",
+        "\"type\": \"process\"",
+        "\"type\": \"disk\"",
+        "\"type\": \"tls\"",
+    ]
+    .into();
+    for k in keys {
+        assert!(full.contains(k), "the full example shows every check type: {k}");
+    }
+}
