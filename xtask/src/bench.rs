@@ -1,0 +1,118 @@
+//! What every benchmark needs: the repository and seed paths, release builds, loopback
+//! servers, a sandboxed HOME, and hyperfine.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the repository").to_path_buf()
+}
+
+/// The seed's Python scripts: `AGENT_OPS_SEED_DIR` or `../shared/seed/python`.
+pub fn seed_dir() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("AGENT_OPS_SEED_DIR")
+        .map_or_else(|| repo().join("../shared/seed/python"), PathBuf::from);
+    if dir.join("agent_ops_health.py").is_file() {
+        Ok(dir.canonicalize().unwrap_or(dir))
+    } else {
+        Err(format!("the seed scripts are not in {} (set AGENT_OPS_SEED_DIR)", dir.display()))
+    }
+}
+
+/// Builds the release binaries of `packages` and returns the release directory.
+pub fn build_release(packages: &[&str]) -> Result<PathBuf, String> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(repo()).args(["build", "--release", "--quiet"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --release failed".into());
+    }
+    Ok(repo().join("target/release"))
+}
+
+/// A fresh sandbox HOME with `~/.agent-ops/{config,logs,metrics,scripts,state}`.
+pub fn sandbox_home(name: &str) -> Result<PathBuf, String> {
+    let home = std::env::temp_dir().join(format!("agent-ops-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    for sub in ["config", "logs", "metrics", "scripts", "state"] {
+        std::fs::create_dir_all(home.join(".agent-ops").join(sub))
+            .map_err(|e| format!("{}: {e}", home.display()))?;
+    }
+    Ok(home)
+}
+
+/// A listener that accepts connections and closes them when the peer does: an open port.
+pub fn open_port() -> SocketAddr {
+    serve(|mut stream| {
+        let mut buf = [0u8; 512];
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+    })
+}
+
+/// A listener that accepts and never answers, holding each connection until the peer leaves.
+pub fn hanging_http() -> SocketAddr {
+    open_port()
+}
+
+/// An HTTP server answering `200 OK` to every request.
+pub fn healthy_http() -> SocketAddr {
+    serve(|mut stream| {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    })
+}
+
+fn serve(handle: fn(std::net::TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || handle(stream));
+        }
+    });
+    addr
+}
+
+/// Runs hyperfine over `commands` (name, shell command) with `env` set, and prints its
+/// markdown table. Commands may exit non-zero (failing checks are part of the scenario).
+pub fn hyperfine(
+    title: &str,
+    runs: u32,
+    env: &[(&str, &Path)],
+    commands: &[(&str, String)],
+) -> Result<(), String> {
+    println!("\n### {title}\n");
+    let out = std::env::temp_dir().join(format!("agent-ops-bench-{}.md", std::process::id()));
+    let mut cmd = Command::new("hyperfine");
+    cmd.args(["--ignore-failure", "--style", "basic", "--warmup", "1", "--runs", &runs.to_string()])
+        .arg("--export-markdown")
+        .arg(&out);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for (name, command) in commands {
+        cmd.args(["--command-name", name, command]);
+    }
+    let status =
+        cmd.status().map_err(|e| format!("cannot run hyperfine (apt-get install hyperfine): {e}"))?;
+    if !status.success() {
+        return Err(format!("hyperfine failed for {title}"));
+    }
+    let table = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("\n{table}");
+    Ok(())
+}
