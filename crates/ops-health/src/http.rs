@@ -22,6 +22,10 @@ fn agent() -> &'static Agent {
             .http_status_as_error(false)
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
+            // A health check reads a status line, headers and at most BODY_LIMIT of body:
+            // ureq's 128 KiB buffers per connection cost page faults for nothing.
+            .input_buffer_size(64 * 1024)
+            .output_buffer_size(16 * 1024)
             .user_agent(concat!("AgentOpsKit/1.0 agent-ops/", env!("CARGO_PKG_VERSION")))
             .build()
             .into()

@@ -4,6 +4,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::Duration;
 
 use crate::{Check, CheckResult, FailureKind, Probe, disk, http, net, process, tls};
 
@@ -23,6 +24,12 @@ impl Default for RunOptions {
 
 /// Stack size of a check thread: checks are shallow; this keeps 256 threads cheap.
 const STACK_SIZE: usize = 512 * 1024;
+
+/// Workers started at once; more are added while checks are stuck.
+const INITIAL_WORKERS: usize = 8;
+
+/// How often the runner looks for stuck workers.
+const TICK: Duration = Duration::from_millis(1);
 
 /// Runs one check on the calling thread.
 pub fn run(probe: &Probe) -> CheckResult {
@@ -66,11 +73,36 @@ pub fn run_all(probes: &[Probe], options: &RunOptions) -> Vec<CheckResult> {
             *slots[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
         }
     };
+    // Threads are cheap but not free: most checks finish in a fraction of a millisecond, so
+    // start a few workers and double their number whenever a tick passes with work waiting and
+    // no check started (every worker is stuck on a slow check). The calling thread is the last
+    // worker, so at most `workers` checks are ever in flight.
     thread::scope(|scope| {
-        for _ in 1..workers {
-            // A thread that cannot be started leaves its share to the others.
-            let _ =
-                thread::Builder::new().name("check".into()).stack_size(STACK_SIZE).spawn_scoped(scope, work);
+        // A thread that cannot be started leaves its share to the others.
+        let grow = |count: usize| {
+            (0..count)
+                .filter(|_| {
+                    thread::Builder::new()
+                        .name("check".into())
+                        .stack_size(STACK_SIZE)
+                        .spawn_scoped(scope, work)
+                        .is_ok()
+                })
+                .count()
+        };
+        let cap = workers - 1;
+        let mut spawned = grow(INITIAL_WORKERS.min(cap));
+        let mut last = usize::MAX;
+        while spawned < cap {
+            let claimed = next.load(Ordering::Relaxed);
+            if claimed >= probes.len() {
+                break;
+            }
+            if claimed == last {
+                spawned += grow(spawned.max(1).min(cap - spawned));
+            }
+            last = claimed;
+            thread::sleep(TICK);
         }
         work();
     });
