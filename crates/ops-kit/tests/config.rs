@@ -1,6 +1,5 @@
 //! services.json: defaults, every validation error class, warnings, overrides, and the
 //! shipped examples.
-#![allow(clippy::float_cmp)] // defaults are exact values, compared exactly
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
