@@ -54,46 +54,35 @@ fn scenario(
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<&str> = args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
+    let wanted = |s: &str| only.is_empty() || only.contains(&s);
     let seed = bench::seed_dir()?;
     let release = bench::build_release(&["health-check"])?;
     let (open, hanging, healthy) = (bench::open_port(), bench::hanging_http(), bench::healthy_http());
 
-    let a: Vec<Svc> = (0..40).map(|_| Svc::Port(open)).chain((0..10).map(|_| Svc::Url(hanging))).collect();
-    scenario(
-        "a",
-        "50 services: 40 open ports + 10 URLs that never answer (timeout 2 s)",
-        &a,
-        if quick { 1 } else { 3 },
-        &release,
-        &seed,
-    )?;
-
-    let b: Vec<Svc> = (0..25).map(|_| Svc::Port(open)).chain((0..25).map(|_| Svc::Url(healthy))).collect();
-    scenario(
-        "b",
-        "50 healthy local services: 25 open ports + 25 HTTP 200 URLs",
-        &b,
-        if quick { 3 } else { 20 },
-        &release,
-        &seed,
-    )?;
-
-    let c: Vec<Svc> = (0..200)
-        .map(|_| Svc::Port(open))
-        .chain((0..200).map(|_| Svc::Url(healthy)))
-        .chain((0..100).map(|_| Svc::Url(hanging)))
-        .collect();
-    if quick {
-        println!("\n(--quick: the 500-service scenario is left out; the seed needs ~200 s per run there)");
-    } else {
-        scenario(
-            "c",
-            "500 services: 200 open ports + 200 HTTP 200 URLs + 100 URLs that never answer (timeout 2 s)",
-            &c,
-            2,
-            &release,
-            &seed,
-        )?;
+    if wanted("a") {
+        let a: Vec<Svc> =
+            (0..40).map(|_| Svc::Port(open)).chain((0..10).map(|_| Svc::Url(hanging))).collect();
+        let title = "a. 50 services: 40 open ports + 10 URLs that never answer (timeout 2 s)";
+        scenario("a", title, &a, if quick { 1 } else { 3 }, &release, &seed)?;
+    }
+    if wanted("b") {
+        let b: Vec<Svc> =
+            (0..25).map(|_| Svc::Port(open)).chain((0..25).map(|_| Svc::Url(healthy))).collect();
+        let title = "b. 50 healthy local services: 25 open ports + 25 HTTP 200 URLs";
+        scenario("b", title, &b, if quick { 3 } else { 30 }, &release, &seed)?;
+    }
+    if wanted("c") && !quick {
+        let c: Vec<Svc> = (0..200)
+            .map(|_| Svc::Port(open))
+            .chain((0..200).map(|_| Svc::Url(healthy)))
+            .chain((0..100).map(|_| Svc::Url(hanging)))
+            .collect();
+        let title =
+            "c. 500 services: 200 open ports + 200 HTTP 200 URLs + 100 URLs that never answer (timeout 2 s)";
+        scenario("c", title, &c, 2, &release, &seed)?;
+    } else if wanted("c") {
+        println!("\n(--quick leaves out scenario c: the seed needs ~200 s per run there)");
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ type Task = fn(&[String]) -> Result<(), String>;
 /// Every task: name, one-line help, entry point.
 const TASKS: &[(&str, &str, Task)] = &[(
     "bench-health",
-    "health-check vs the seed's agent_ops_health.py (50 ports+hanging URLs, 50 healthy, 500 with 100 hanging) [--quick]",
+    "health-check vs the seed's agent_ops_health.py: [a] [b] [c] scenarios (default all) [--quick]",
     bench_health::run,
 )];
 
