@@ -10,7 +10,7 @@ use std::time::Duration;
 use ops_health::{Check, DiskCheck, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck};
 use serde_json::{Map, Value};
 
-use crate::schema::{Obj, Problem, Report};
+use crate::schema::{Obj, Problem, Report, type_name};
 use crate::{ConfigError, Env, Layout, Secret};
 
 /// The check types a service may have.
@@ -96,6 +96,29 @@ pub struct Alerting {
     pub rate_limit_seconds: f64,
     /// Send a notice when a service recovers. Default true.
     pub alert_on_recovery: bool,
+    /// The Bot API base URL (a self-hosted server). Default `https://api.telegram.org`;
+    /// `TELEGRAM_API_URL` overrides it.
+    pub telegram_api_url: String,
+    /// Seconds one request to Telegram or a webhook may take. Default 10.
+    pub timeout_seconds: f64,
+    /// Generic JSON webhooks (Slack, Discord, Mattermost, ntfy ...), in file order.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One entry of `alerting.webhooks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// Its unique name, used in messages and the outbox.
+    pub name: String,
+    /// Where to POST; a secret (incoming-webhook URLs are credentials), never printed.
+    pub url: Secret,
+    /// The JSON body template (placeholders `{text}`, `{title}`, `{message}`, `{level}`,
+    /// `{prefix}`, `{topic}`); `None` for the default body.
+    pub body: Option<Value>,
+    /// Extra headers; the values are secrets.
+    pub headers: Vec<(String, Secret)>,
+    /// Cut `{text}` and `{message}` to this many characters.
+    pub max_chars: Option<usize>,
 }
 
 /// A configuration and what was odd about it.
@@ -238,13 +261,94 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         telegram_chat_id: o.string_or_integer(r, "telegram_chat_id"),
         rate_limit_seconds: o.number(r, "rate_limit_seconds", 0.0, false, 300.0),
         alert_on_recovery: o.boolean(r, "alert_on_recovery", true),
+        telegram_api_url: o.string(r, "telegram_api_url").map_or_else(
+            || ops_alert::telegram::DEFAULT_API_URL.to_owned(),
+            |u| {
+                if !is_http_url(&u) {
+                    o.invalid(
+                        r,
+                        "telegram_api_url",
+                        format!("must be an http:// or https:// URL with a host, got {u:?}"),
+                    );
+                }
+                u
+            },
+        ),
+        timeout_seconds: o.number(r, "timeout_seconds", 0.0, true, 10.0),
+        webhooks: read_webhooks(o.array(r, "webhooks").map(Vec::as_slice).unwrap_or_default(), r),
     };
     o.finish(r, &[], "");
     Alerting {
         telegram_bot_token: env.telegram_bot_token.clone().or(alerting.telegram_bot_token),
         telegram_chat_id: env.telegram_chat_id.clone().or(alerting.telegram_chat_id),
+        telegram_api_url: env.telegram_api_url.clone().unwrap_or(alerting.telegram_api_url),
         ..alerting
     }
+}
+
+/// `alerting.webhooks`: each an object with a unique `name` and an http(s) `url` (never
+/// echoed in messages: it is a credential), optional `body`, `headers`, `max_chars`.
+fn read_webhooks(list: &[Value], r: &mut Report) -> Vec<Webhook> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut hooks = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let Value::Object(map) = v else {
+            r.errors.push(Problem {
+                place: format!("alerting.webhooks[{i}]"),
+                field: None,
+                message: format!(
+                    "must be an object like {{\"name\": ..., \"url\": ...}}, got {}",
+                    type_name(v)
+                ),
+            });
+            continue;
+        };
+        let place = match map.get("name") {
+            Some(Value::String(name)) => format!("alerting.webhooks[{i}] {name:?}"),
+            _ => format!("alerting.webhooks[{i}]"),
+        };
+        let mut o = Obj::new(map, place);
+        let errors_before = r.errors.len();
+        let name = if o.required(r, "name") { o.string(r, "name") } else { None };
+        let url = if o.required(r, "url") { o.string(r, "url") } else { None };
+        if url.as_deref().is_some_and(|u| !is_http_url(u)) {
+            o.invalid(r, "url", "must be an http:// or https:// URL with a host".into());
+        }
+        let body = o.get("body").cloned();
+        let headers = o
+            .object(r, "headers")
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| {
+                        if let Value::String(s) = v {
+                            return Some((k.clone(), Secret::new(s.clone())));
+                        }
+                        o.invalid(r, "headers", format!("the value of {k:?} must be a string"));
+                        None
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let max_chars = o.integer(r, "max_chars", 1, 1_000_000).and_then(|n| usize::try_from(n).ok());
+        if let Some(name) = &name
+            && let Some(first) = seen.insert(name.clone(), i)
+        {
+            o.invalid(r, "name", format!("duplicate name, already used by alerting.webhooks[{first}]"));
+        }
+        o.finish(r, &[], "");
+        if r.errors.len() == errors_before
+            && let (Some(name), Some(url)) = (name, url)
+        {
+            hooks.push(Webhook { name, url: Secret::new(url), body, headers, max_chars });
+        }
+    }
+    hooks
+}
+
+/// An `http://` or `https://` URL with something after the scheme that is not a path.
+fn is_http_url(u: &str) -> bool {
+    let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+    rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 fn read_services(list: &[Value], disk_warning_gb: f64, r: &mut Report) -> Vec<Service> {
@@ -313,11 +417,10 @@ fn timeout(o: &mut Obj<'_>, r: &mut Report, default_secs: f64) -> Duration {
 
 fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let url = if o.required(r, "target") { o.string(r, "target") } else { None };
-    if let Some(u) = &url {
-        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
-        if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
-            o.invalid(r, "target", format!("must be an http:// or https:// URL with a host, got {u:?}"));
-        }
+    if let Some(u) = &url
+        && !is_http_url(u)
+    {
+        o.invalid(r, "target", format!("must be an http:// or https:// URL with a host, got {u:?}"));
     }
     let expected_status =
         o.integer(r, "expected_status", 100, 599).map_or(200, |s| u16::try_from(s).unwrap_or(200));

@@ -1,35 +1,7 @@
 //! The environment variables agent-ops reads, captured in one place.
 
+pub use ops_alert::Secret;
 use std::ffi::OsString;
-use std::fmt;
-
-/// A secret value (the bot token). Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// The variables that change where agent-ops looks and what it sends. Capture them once with
 /// [`Env::capture`]; tests build one by hand.
@@ -49,6 +21,8 @@ pub struct Env {
     pub telegram_bot_token: Option<Secret>,
     /// `TELEGRAM_CHAT_ID`: overrides `alerting.telegram_chat_id`.
     pub telegram_chat_id: Option<String>,
+    /// `TELEGRAM_API_URL`: overrides `alerting.telegram_api_url` (a self-hosted Bot API server).
+    pub telegram_api_url: Option<String>,
 }
 
 impl Env {
@@ -67,8 +41,9 @@ impl Env {
             config: get("AGENT_OPS_CONFIG"),
             log_dir: get("AGENT_OPS_LOG_DIR"),
             metrics_dir: get("AGENT_OPS_METRICS_DIR"),
-            telegram_bot_token: text("TELEGRAM_BOT_TOKEN").map(Secret),
+            telegram_bot_token: text("TELEGRAM_BOT_TOKEN").map(Secret::new),
             telegram_chat_id: text("TELEGRAM_CHAT_ID"),
+            telegram_api_url: text("TELEGRAM_API_URL"),
         }
     }
 }

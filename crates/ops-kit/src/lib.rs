@@ -1,6 +1,6 @@
 //! ops-kit is the composition layer: it alone knows the `~/.agent-ops` directory layout, the
 //! environment overrides and `services.json`, and it joins the leaf crates (ops-health,
-//! ops-metrics, ops-state) into the passes the binaries run.
+//! ops-metrics, ops-alert, ops-state) into the passes the binaries run.
 //!
 //! It never prints and never exits: binaries call it, print what it returns and map its
 //! errors to exit codes with [`exit`].
@@ -20,6 +20,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod alert;
 mod config;
 mod env;
 pub mod health;
@@ -29,7 +30,7 @@ mod schema;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-pub use config::{Alerting, CHECK_TYPES, Config, DISK_CHECK_NAME, Loaded, Service, disk_check_name};
+pub use config::{Alerting, CHECK_TYPES, Config, DISK_CHECK_NAME, Loaded, Service, Webhook, disk_check_name};
 pub use env::{Env, Secret};
 pub use layout::{ConfigOrigin, Layout};
 pub use schema::Problem;
@@ -99,6 +100,15 @@ pub enum ConfigError {
         path: PathBuf,
         /// Every problem found, in file order.
         problems: Vec<Problem>,
+    },
+    /// Alerting cannot work with these settings (no destination, a half-configured or
+    /// malformed Telegram setup); the message names the config keys and environment variables.
+    #[error("{}: alerting: {message}", path.display())]
+    Alerting {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is missing or wrong, never a secret's value.
+        message: String,
     },
     /// `--only NAME` names no check.
     #[error("no check named {name:?} in {} (checks: {})", path.display(), known.join(", "))]

@@ -43,7 +43,7 @@ pub(crate) struct Obj<'a> {
 }
 
 /// JSON's name for a value's type, for messages.
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -12,6 +12,12 @@
 //! ```
 #![allow(clippy::missing_panics_doc)]
 
+mod fake_bot_api;
+
+pub use fake_bot_api::{
+    Delivered, FakeBotApi, FakeWebhook, HookReply, Received, Reply, html_to_text, markdown_to_text,
+};
+
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,357 @@
+//! The alerter: rate limit, outbox and notifiers joined into "send this alert" and "deliver
+//! what is waiting", with typed outcomes.
+//!
+//! How an alert goes out ([`Alerter::send`]):
+//! 1. Under the rate file's lock: if its topic was alerted less than the limit ago, stop
+//!    (rate limited). Otherwise append one outbox line per destination, fsync it, and only
+//!    then record the topic's time. Two processes alerting the same topic at once: the
+//!    second one takes the lock after the first has recorded it, and stops. Nothing is sent
+//!    while the lock is held, so it is held for milliseconds.
+//! 2. Under the delivery lock, deliver the outbox in order (earlier alerts first), removing
+//!    each entry only after its destination confirmed it. A destination that fails keeps its
+//!    entries, in order, for the next run; the others go on.
+//!
+//! So an alert is on disk before the first request is made: a crash at any point leaves it
+//! in the outbox, and the next run delivers it (no loss). The one window for a duplicate is a
+//! crash (or a failure to rewrite the outbox) after the destination confirmed and before the
+//! entry was removed; the next run sends that entry again. A request that times out after
+//! Telegram received it is also retried: the Bot API has no idempotency key, and a possible
+//! duplicate is better than a lost alert.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt};
+use crate::outbox::{Entry, Outbox};
+use crate::rate::{RateLimit, RateLimited};
+use crate::{Alert, AlertError};
+
+/// Notifiers, the rate limit and the outbox of one installation.
+#[derive(Debug)]
+pub struct Alerter {
+    notifiers: Vec<Box<dyn Notifier>>,
+    rate: RateLimit,
+    outbox: Outbox,
+}
+
+/// The short answer: what happened to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every destination confirmed it.
+    Sent,
+    /// Its topic was alerted less than the rate limit ago; nothing was sent or queued.
+    RateLimited,
+    /// Not delivered everywhere yet, for reasons that may pass; it waits in the outbox.
+    Queued,
+    /// A destination refused it in a way that retrying cannot fix (bad token, blocked bot,
+    /// unknown chat), or it could not even be queued.
+    Failed,
+}
+
+/// What [`Alerter::send`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Set when the topic was rate limited: then nothing was sent or queued.
+    pub rate_limited: Option<RateLimited>,
+    /// What happened at each destination.
+    pub deliveries: Vec<Delivery>,
+    /// Earlier alerts from the outbox dealt with first, in order.
+    pub earlier: Vec<(Entry, Delivery)>,
+    /// Things worth telling the user that did not stop the alert (a state file set aside ...).
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// The short answer.
+    pub fn verdict(&self) -> Verdict {
+        if self.rate_limited.is_some() {
+            return Verdict::RateLimited;
+        }
+        let mut verdict = Verdict::Sent;
+        for d in &self.deliveries {
+            if let Delivery::NotSent { failure, queued, .. } = d {
+                if !queued || failure.problem.is_permanent() {
+                    return Verdict::Failed;
+                }
+                verdict = Verdict::Queued;
+            }
+        }
+        verdict
+    }
+}
+
+/// What [`Alerter::flush`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Every entry dealt with, in outbox order: delivered, failed, or left waiting behind an
+    /// earlier entry for the same destination that failed.
+    pub entries: Vec<(Entry, Delivery)>,
+    /// Entries in the outbox afterwards.
+    pub remaining: usize,
+    /// Another process was delivering for longer than we could wait; nothing was attempted.
+    pub busy: bool,
+    /// Problems with the outbox file itself.
+    pub warnings: Vec<String>,
+}
+
+/// What [`Alerter::enqueue`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// Rate limited: nothing queued.
+    RateLimited(RateLimited),
+    /// Queued: one entry per destination, durably.
+    Queued(Vec<Entry>),
+}
+
+impl Alerter {
+    /// An alerter over at least one notifier. Destinations must be distinct.
+    pub fn new(
+        notifiers: Vec<Box<dyn Notifier>>,
+        rate: RateLimit,
+        outbox: Outbox,
+    ) -> Result<Self, AlertError> {
+        if notifiers.is_empty() {
+            return Err(AlertError::NoNotifier);
+        }
+        let mut seen = HashSet::new();
+        if let Some(dup) = notifiers.iter().map(|n| n.destination()).find(|d| !seen.insert(*d)) {
+            return Err(AlertError::Invalid {
+                field: "name",
+                message: format!("destination {dup:?} appears twice"),
+            });
+        }
+        Ok(Self { notifiers, rate, outbox })
+    }
+
+    /// The notifiers, in order.
+    pub fn notifiers(&self) -> &[Box<dyn Notifier>] {
+        &self.notifiers
+    }
+
+    /// The rate limit.
+    pub fn rate(&self) -> &RateLimit {
+        &self.rate
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Rate-limits, queues, and delivers the outbox (earlier alerts first, then this one).
+    ///
+    /// Errors only when the alert could neither be queued nor checked; when queueing fails (a
+    /// full disk), the alert is sent directly, without the outbox's safety net, and the
+    /// outcome says so.
+    pub fn send(&self, alert: &Alert) -> Result<Outcome, AlertError> {
+        let mut outcome = Outcome::default();
+        let mine = match self.enqueue(alert, &mut outcome.warnings) {
+            Ok(Admission::RateLimited(limited)) => {
+                outcome.rate_limited = Some(limited);
+                return Ok(outcome);
+            }
+            Ok(Admission::Queued(entries)) => entries,
+            Err(e) => return Ok(self.send_unqueued(alert, &e, outcome)),
+        };
+        let report = match self.flush() {
+            Ok(report) => report,
+            Err(e) => {
+                let failure =
+                    Failure { problem: Problem::State, reason: format!("{e}"), attempts: 0, parts_sent: 0 };
+                outcome.deliveries = mine
+                    .into_iter()
+                    .map(|m| Delivery::NotSent {
+                        destination: m.destination,
+                        failure: failure.clone(),
+                        queued: true,
+                    })
+                    .collect();
+                return Ok(outcome);
+            }
+        };
+        outcome.warnings.extend(report.warnings);
+        let ids: HashSet<&str> = mine.iter().map(|m| m.id.as_str()).collect();
+        let mut handled: HashMap<String, Delivery> = HashMap::new();
+        for (entry, delivery) in report.entries {
+            if ids.contains(entry.id.as_str()) {
+                handled.insert(entry.id, delivery);
+            } else {
+                outcome.earlier.push((entry, delivery));
+            }
+        }
+        let still_queued: HashSet<String> = if mine.iter().all(|m| handled.contains_key(&m.id)) {
+            HashSet::new()
+        } else {
+            self.outbox.entries()?.into_iter().map(|e| e.id).collect()
+        };
+        for m in mine {
+            let delivery = handled.remove(&m.id).unwrap_or_else(|| {
+                if still_queued.contains(&m.id) {
+                    let reason =
+                        "another agent-ops process was delivering the outbox for longer than we could wait; \
+                                  the alert stays queued"
+                            .to_owned();
+                    let failure = Failure { problem: Problem::Busy, reason, attempts: 0, parts_sent: 0 };
+                    Delivery::NotSent { destination: m.destination.clone(), failure, queued: true }
+                } else {
+                    let receipt = Receipt { elsewhere: true, ..Receipt::default() };
+                    Delivery::Sent { destination: m.destination.clone(), receipt }
+                }
+            });
+            outcome.deliveries.push(delivery);
+        }
+        Ok(outcome)
+    }
+
+    /// Step 1 of [`Alerter::send`] alone: the rate decision, and the alert queued (fsynced) for
+    /// every destination. Deliver with [`Alerter::flush`].
+    pub fn enqueue(&self, alert: &Alert, warnings: &mut Vec<String>) -> Result<Admission, AlertError> {
+        let entries: Vec<Entry> = self.notifiers.iter().map(|n| Entry::new(alert, n.destination())).collect();
+        match alert.topic.as_deref().filter(|t| !t.is_empty()) {
+            None => self.outbox.append(&entries)?,
+            Some(topic) => {
+                if let Some(limited) =
+                    self.rate.admit(topic, now(), warnings, || self.outbox.append(&entries))?
+                {
+                    return Ok(Admission::RateLimited(limited));
+                }
+            }
+        }
+        Ok(Admission::Queued(entries))
+    }
+
+    /// Whether `alert` would be rate limited now (read only, for dry runs).
+    pub fn rate_check(&self, alert: &Alert) -> Result<Option<RateLimited>, AlertError> {
+        match alert.topic.as_deref().filter(|t| !t.is_empty()) {
+            Some(topic) => self.rate.check(topic, now()),
+            None => Ok(None),
+        }
+    }
+
+    /// Delivers the outbox in order, one process at a time. An entry leaves the outbox only
+    /// once its destination confirmed it; after a destination fails, its later entries are not
+    /// attempted in this flush (they would overtake the failed one), but other destinations go
+    /// on. Entries queued while the flush runs are delivered too.
+    pub fn flush(&self) -> Result<FlushReport, AlertError> {
+        let report = self.outbox.delivering(|| self.flush_locked())?;
+        match report {
+            Some(report) => report,
+            None => Ok(FlushReport {
+                busy: true,
+                remaining: self.outbox.entries()?.len(),
+                ..FlushReport::default()
+            }),
+        }
+    }
+
+    fn flush_locked(&self) -> Result<FlushReport, AlertError> {
+        let mut report = FlushReport::default();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut failed: HashMap<String, Failure> = HashMap::new();
+        loop {
+            let snapshot = self.outbox.modify(&mut report.warnings, |entries| entries.clone())?;
+            let pending: Vec<Entry> = snapshot.into_iter().filter(|e| !seen.contains(&e.id)).collect();
+            if pending.is_empty() {
+                break;
+            }
+            for entry in pending {
+                seen.insert(entry.id.clone());
+                if let Err(e) = self.flush_one(entry, &mut failed, &mut report) {
+                    report.warnings.push(format!(
+                        "{e}; the outbox could not be updated, so an alert just delivered may be sent again by the next run"
+                    ));
+                    report.remaining = self.outbox.entries().map_or(0, |e| e.len());
+                    return Ok(report);
+                }
+            }
+        }
+        report.remaining = self.outbox.entries()?.len();
+        Ok(report)
+    }
+
+    /// Delivers one entry and records the result in the outbox and the report.
+    fn flush_one(
+        &self,
+        entry: Entry,
+        failed: &mut HashMap<String, Failure>,
+        report: &mut FlushReport,
+    ) -> Result<(), AlertError> {
+        let destination = entry.destination.clone();
+        let not_sent =
+            |failure| Delivery::NotSent { destination: destination.clone(), failure, queued: true };
+        let Some(notifier) = self.notifiers.iter().find(|n| n.destination() == entry.destination) else {
+            let reason = format!("{destination} is not configured any more; the alert stays in the outbox");
+            let failure = Failure { problem: Problem::NotConfigured, reason, attempts: 0, parts_sent: 0 };
+            report.entries.push((entry, not_sent(failure)));
+            return Ok(());
+        };
+        if let Some(earlier) = failed.get(&destination) {
+            let reason =
+                format!("waiting behind an earlier alert that could not be delivered: {}", earlier.reason);
+            let failure = Failure { reason, attempts: 0, parts_sent: entry.parts_sent, ..earlier.clone() };
+            report.entries.push((entry, not_sent(failure)));
+            return Ok(());
+        }
+        match notifier.deliver(&entry.alert, entry.parts_sent) {
+            Ok(receipt) => {
+                let id = entry.id.clone();
+                report.entries.push((entry, Delivery::Sent { destination: destination.clone(), receipt }));
+                self.outbox.modify(&mut report.warnings, |entries| entries.retain(|e| e.id != id))
+            }
+            Err(failure) => {
+                let id = entry.id.clone();
+                failed.insert(destination.clone(), failure.clone());
+                let update = |entries: &mut Vec<Entry>| {
+                    if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
+                        e.attempts += failure.attempts;
+                        e.parts_sent = failure.parts_sent;
+                        e.last_error = Some(failure.reason.clone());
+                    }
+                };
+                let result = self.outbox.modify(&mut report.warnings, update);
+                report.entries.push((entry, not_sent(failure)));
+                result
+            }
+        }
+    }
+
+    /// Delivers `alert` to every notifier now, without rate limit or outbox (for a test
+    /// message, or when the outbox cannot be written).
+    pub fn deliver_now(&self, alert: &Alert) -> Vec<Delivery> {
+        self.notifiers
+            .iter()
+            .map(|n| {
+                let destination = n.destination().to_owned();
+                match n.deliver(alert, 0) {
+                    Ok(receipt) => Delivery::Sent { destination, receipt },
+                    Err(failure) => Delivery::NotSent { destination, failure, queued: false },
+                }
+            })
+            .collect()
+    }
+
+    /// The fallback when the alert cannot be queued: honour the rate limit if it can be read,
+    /// send directly, and try to record the topic.
+    fn send_unqueued(&self, alert: &Alert, error: &AlertError, mut outcome: Outcome) -> Outcome {
+        outcome.warnings.push(format!("could not queue the alert ({error}); sending it without the outbox"));
+        if let Ok(Some(limited)) = self.rate_check(alert) {
+            outcome.rate_limited = Some(limited);
+            return outcome;
+        }
+        outcome.deliveries = self.deliver_now(alert);
+        if let Some(topic) = alert.topic.as_deref().filter(|t| !t.is_empty())
+            && outcome.deliveries.iter().any(Delivery::is_sent)
+            && let Err(e) = self.rate.admit(topic, now(), &mut outcome.warnings, || Ok(()))
+        {
+            outcome
+                .warnings
+                .push(format!("could not record the alert's topic ({e}); it is not rate limited"));
+        }
+        outcome
+    }
+}
+
+/// Unix seconds, as the seed's `time.time()`.
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,160 @@
+//! ops-alert owns getting an alert to people: the [`Alert`] itself, the [`Notifier`]s that
+//! deliver it ([`telegram::Telegram`], [`webhook::Webhook`]), the per-topic [`RateLimit`] in
+//! the seed's `alert-rate.json`, and the [`Outbox`] that holds every alert on disk until its
+//! destination confirmed it. [`Alerter`] joins them: see its module notes for how an alert is
+//! never lost, and the one window in which it can be sent twice.
+//!
+//! It never reads configuration or the environment, never knows where `~/.agent-ops` is
+//! (callers pass paths), knows nothing of services, and never prints. Secrets (the bot token,
+//! webhook URLs) are [`Secret`]s: they never appear in a `Debug`, a `Display`, a
+//! [`Failure`]'s reason, an error or the outbox.
+//!
+//! ```
+//! use ops_alert::{Alert, Level, text};
+//!
+//! let alert = Alert { level: Level::Error, topic: Some("api".into()), message: "my_service <down>".into() };
+//! let parts = text::telegram_parts(&alert);
+//! assert_eq!(parts[0].html, "[ERROR] <b>Agent Ops Alert</b>\n\nmy_service &lt;down&gt;");
+//! assert_eq!(parts[0].plain, "[ERROR] Agent Ops Alert\n\nmy_service <down>");
+//! ```
+#![forbid(unsafe_code)]
+
+mod alerter;
+mod http;
+mod notifier;
+mod outbox;
+mod rate;
+mod secret;
+pub mod telegram;
+pub mod text;
+pub mod webhook;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use alerter::{Admission, Alerter, FlushReport, Outcome, Verdict};
+pub use http::RetryPolicy;
+pub use notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
+pub use outbox::{Entry, Outbox};
+pub use rate::{RateLimit, RateLimited};
+pub use secret::Secret;
+
+/// How serious an alert is. It decides the message's prefix, as in the seed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// `[INFO]`
+    #[default]
+    Info,
+    /// `[WARNING]`
+    Warning,
+    /// `[ERROR]`
+    Error,
+    /// `[RECOVERED]`
+    Recovery,
+}
+
+impl Level {
+    /// Every level, in order of the seed's table.
+    pub const ALL: [Level; 4] = [Level::Info, Level::Warning, Level::Error, Level::Recovery];
+
+    /// The seed's prefix: `[INFO]`, `[WARNING]`, `[ERROR]`, `[RECOVERED]`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Info => "[INFO]",
+            Self::Warning => "[WARNING]",
+            Self::Error => "[ERROR]",
+            Self::Recovery => "[RECOVERED]",
+        }
+    }
+
+    /// The name used on the command line and in files: `info`, `warning`, `error`, `recovery`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Recovery => "recovery",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| format!("unknown level {s:?} (levels: {})", Self::ALL.map(Level::name).join(", ")))
+    }
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// How serious it is.
+    pub level: Level,
+    /// Alerts of the same topic are rate limited together; `None` (or empty) is never limited,
+    /// as in the seed.
+    pub topic: Option<String>,
+    /// The text, as written: it is escaped for whatever format the destination needs.
+    pub message: String,
+}
+
+/// Everything that can stop ops-alert from doing its job (delivery problems are not errors:
+/// they are [`Failure`]s inside an [`Outcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The rate file or the outbox could not be read, locked or written (the state error names
+    /// the file).
+    #[error(transparent)]
+    State(#[from] ops_state::StateError),
+    /// An outbox entry could not be encoded as JSON (never expected).
+    #[error("cannot encode an entry of {}: {source}", path.display())]
+    Encode {
+        /// The outbox.
+        path: PathBuf,
+        /// serde_json's reason.
+        source: serde_json::Error,
+    },
+    /// A notifier's setting is unusable (`field` is the notifier's own name for it: `token`,
+    /// `chat_id`, `api_url`, `url`, `name`).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it (never its value when it is a secret).
+        message: String,
+    },
+    /// An [`Alerter`] needs at least one notifier.
+    #[error("no notifier: configure Telegram or a webhook")]
+    NoNotifier,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_and_print_as_the_seed_names_them() {
+        for l in Level::ALL {
+            assert_eq!(l.name().parse::<Level>().unwrap(), l);
+        }
+        assert_eq!(Level::Recovery.prefix(), "[RECOVERED]");
+        assert_eq!(
+            "critical".parse::<Level>().unwrap_err(),
+            "unknown level \"critical\" (levels: info, warning, error, recovery)"
+        );
+        assert_eq!(serde_json::to_string(&Level::Warning).unwrap(), "\"warning\"");
+    }
+}

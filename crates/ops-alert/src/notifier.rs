@@ -1,0 +1,138 @@
+//! The notifier abstraction: something that delivers an alert somewhere and says, in types,
+//! whether it did and why not.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Alert;
+
+/// A destination for alerts (Telegram, a webhook ...).
+///
+/// `deliver` does its own bounded retries; a returned [`Failure`] is final for this attempt.
+pub trait Notifier: Send + Sync + fmt::Debug {
+    /// A stable name for this destination, used in the outbox and in messages:
+    /// `telegram`, `webhook:slack`. Never contains a secret.
+    fn destination(&self) -> &str;
+
+    /// Delivers `alert`, skipping its first `parts_sent` parts (delivered by an earlier attempt
+    /// of a message that had to be split).
+    fn deliver(&self, alert: &Alert, parts_sent: u32) -> Result<Receipt, Failure>;
+
+    /// The requests `deliver` would make, with every secret redacted, for `--dry-run`.
+    fn preview(&self, alert: &Alert) -> Vec<Request>;
+}
+
+/// A request a notifier would make (see [`Notifier::preview`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Request {
+    /// The URL, with secrets replaced by `[redacted]`.
+    pub url: String,
+    /// The JSON body.
+    pub body: Value,
+}
+
+/// A confirmed delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// How many messages the alert took (Telegram splits long alerts).
+    pub parts: u32,
+    /// The ids the destination gave the messages (Telegram's `message_id`), when it gives any.
+    pub message_ids: Vec<i64>,
+    /// Things the user should act on although delivery worked (a migrated Telegram group).
+    pub notices: Vec<String>,
+    /// Another process delivered it from the outbox while this one waited for its turn (the
+    /// other fields are then empty).
+    pub elsewhere: bool,
+}
+
+/// Why a delivery did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// The credentials were refused (Telegram 401, or 404 for a malformed token or a wrong API
+    /// URL; a webhook's 401). Permanent.
+    Unauthorized,
+    /// Access to the chat or endpoint was refused (bot blocked or removed: 403). Permanent.
+    Forbidden,
+    /// The request itself was refused (400 chat not found, another 4xx, a redirect). Permanent.
+    Rejected,
+    /// Flood control (429) asked for a longer wait than allowed, or kept asking.
+    FloodControl,
+    /// The server failed (5xx) on every attempt.
+    ServerError,
+    /// No answer within the timeout on every attempt.
+    Timeout,
+    /// The connection could not be made (refused, DNS, TLS).
+    Connection,
+    /// The answer made no sense (not the expected JSON).
+    Protocol,
+    /// Another process kept the outbox busy for longer than we could wait.
+    Busy,
+    /// The outbox could not be read or written.
+    State,
+    /// The destination is not configured any more (an outbox entry for a removed webhook).
+    NotConfigured,
+}
+
+impl Problem {
+    /// Whether retrying cannot help until the user changes something.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, Self::Unauthorized | Self::Forbidden | Self::Rejected | Self::NotConfigured)
+    }
+}
+
+/// A delivery that did not happen, with a reason fit to show the user (secrets redacted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The kind of problem.
+    pub problem: Problem,
+    /// What happened, in words: `telegram answered 401 Unauthorized: ...`.
+    pub reason: String,
+    /// How many requests were made.
+    pub attempts: u32,
+    /// How many parts of a split message were delivered before the failure.
+    pub parts_sent: u32,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// What happened to one alert at one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The destination confirmed it.
+    Sent {
+        /// The notifier's [`Notifier::destination`].
+        destination: String,
+        /// The confirmation.
+        receipt: Receipt,
+    },
+    /// It was not delivered.
+    NotSent {
+        /// The notifier's [`Notifier::destination`].
+        destination: String,
+        /// Why.
+        failure: Failure,
+        /// Whether the alert waits in the outbox for a later run.
+        queued: bool,
+    },
+}
+
+impl Delivery {
+    /// The destination this is about.
+    pub fn destination(&self) -> &str {
+        match self {
+            Self::Sent { destination, .. } | Self::NotSent { destination, .. } => destination,
+        }
+    }
+
+    /// Whether the destination confirmed it.
+    pub fn is_sent(&self) -> bool {
+        matches!(self, Self::Sent { .. })
+    }
+}

@@ -1,0 +1,343 @@
+//! The Telegram notifier: `POST {api}/bot{token}/sendMessage`, HTML parse mode with every
+//! interpolated value escaped, link previews off, long alerts split into numbered parts.
+//!
+//! Answers are judged by HTTP status and `parameters`, as the Bot API documents them:
+//! - 200 with `"ok": true`: delivered;
+//! - 400 with `parameters.migrate_to_chat_id`: the group became a supergroup; resend to the
+//!   new id (and keep using it in this process), and tell the user to update the config;
+//! - 400 "can't parse entities": resend once as plain text;
+//! - 429: wait `parameters.retry_after` when it is within the policy's bound, then retry;
+//! - 5xx, timeouts and connection errors: retry with backoff, within the policy;
+//! - 401 and 404 (bad token or API URL), 403 (bot blocked or removed), other 400s (chat not
+//!   found ...): permanent, not retried.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use ureq::Agent;
+
+use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries};
+use crate::notifier::{Failure, Notifier, Problem, Receipt, Request};
+use crate::text::{Part, telegram_parts};
+use crate::{Alert, AlertError, Secret};
+
+/// The public Bot API.
+pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    /// The Bot API base URL, `https://api.telegram.org` or a self-hosted server.
+    pub api_url: String,
+    /// The bot token from @BotFather.
+    pub token: Secret,
+    /// The chat: a numeric id (`-1001234567890`) or a channel's `@username`.
+    pub chat_id: String,
+    /// Retries and timeouts.
+    pub retry: RetryPolicy,
+}
+
+/// Sends alerts to one Telegram chat.
+#[derive(Debug)]
+pub struct Telegram {
+    config: TelegramConfig,
+    agent: AgentDebug,
+    /// The chat id Telegram told us to use instead (`migrate_to_chat_id`), for the rest of
+    /// this process.
+    migrated_to: Mutex<Option<String>>,
+}
+
+/// ureq's agent, shown as `Agent` in `Debug`.
+struct AgentDebug(Agent);
+
+impl std::fmt::Debug for AgentDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Agent")
+    }
+}
+
+impl Telegram {
+    /// Checks the settings: a token of the characters Telegram uses (digits, `:`, letters,
+    /// `_`, `-`; it goes into the URL path), a chat id, an `http(s)://` API URL.
+    pub fn new(config: TelegramConfig) -> Result<Self, AlertError> {
+        let token = config.token.expose();
+        let (id, key) = token.split_once(':').unwrap_or(("", ""));
+        if id.is_empty()
+            || !id.bytes().all(|b| b.is_ascii_digit())
+            || key.is_empty()
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(AlertError::Invalid {
+                field: "token",
+                message: "does not look like a bot token (digits, a colon, then letters, digits, _ or -, \
+                          as @BotFather gives it)"
+                    .into(),
+            });
+        }
+        if config.chat_id.trim().is_empty() {
+            return Err(AlertError::Invalid { field: "chat_id", message: "must not be empty".into() });
+        }
+        check_http_url("api_url", &config.api_url)?;
+        Ok(Self { config, agent: AgentDebug(http::agent()), migrated_to: Mutex::new(None) })
+    }
+
+    fn endpoint(&self, token: &str) -> String {
+        format!("{}/bot{token}/sendMessage", self.config.api_url.trim_end_matches('/'))
+    }
+
+    fn chat(&self) -> String {
+        self.migrated_to.lock().map_or(None, |m| m.clone()).unwrap_or_else(|| self.config.chat_id.clone())
+    }
+
+    /// The JSON body of one message.
+    fn body(chat: &str, text: &str, html: bool) -> Value {
+        let chat_id = chat.parse::<i64>().map_or_else(|_| Value::from(chat), Value::from);
+        let mut body = json!({
+            "chat_id": chat_id,
+            "text": text,
+            "link_preview_options": {"is_disabled": true},
+            "disable_web_page_preview": true,
+        });
+        if html {
+            body["parse_mode"] = Value::from("HTML");
+        }
+        body
+    }
+
+    /// Sends one part, retrying as the policy allows. Returns the message id and the number of
+    /// requests made.
+    fn send_part(&self, part: &Part, notices: &mut Vec<String>) -> Result<(i64, u32), Failure> {
+        let token = &self.config.token;
+        let url = self.endpoint(token.expose());
+        let policy = &self.config.retry;
+        let mut html = true;
+        let mut migrated_here = false;
+        let result = with_retries(policy, |attempt| {
+            let chat = self.chat();
+            let text = if html { &part.html } else { &part.plain };
+            let answer =
+                post_json(&self.agent.0, &url, &[], &Self::body(&chat, text, html), policy.request_timeout);
+            match judge(answer, policy, attempt) {
+                Verdict::Sent(id) => Step::Done(id),
+                Verdict::ParseEntities(_) if html => {
+                    html = false;
+                    Step::Again
+                }
+                Verdict::Migrate(new_chat) if !migrated_here => {
+                    migrated_here = true;
+                    notices.push(format!(
+                        "the Telegram group {chat} became a supergroup with id {new_chat}; alerts now go there, \
+                         but the configured chat id should be changed to {new_chat}"
+                    ));
+                    if let Ok(mut m) = self.migrated_to.lock() {
+                        *m = Some(new_chat);
+                    }
+                    Step::Again
+                }
+                Verdict::ParseEntities(description) => Step::Fail {
+                    problem: Problem::Rejected,
+                    reason: format!("telegram refused the message even as plain text: {description}"),
+                },
+                Verdict::Migrate(new_chat) => Step::Fail {
+                    problem: Problem::Rejected,
+                    reason: format!("telegram asked to migrate to chat {new_chat} twice"),
+                },
+                Verdict::Step(step) => step,
+            }
+        });
+        result.map_err(|mut f| {
+            f.reason = token.redact(&f.reason);
+            f
+        })
+    }
+}
+
+impl Notifier for Telegram {
+    fn destination(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn deliver(&self, alert: &Alert, parts_sent: u32) -> Result<Receipt, Failure> {
+        let parts = telegram_parts(alert);
+        let mut receipt = Receipt { parts: count(parts.len()), ..Receipt::default() };
+        let mut attempts = 0;
+        for (i, part) in parts.iter().enumerate().skip(parts_sent as usize) {
+            match self.send_part(part, &mut receipt.notices) {
+                Ok((id, made)) => {
+                    receipt.message_ids.push(id);
+                    attempts += made;
+                }
+                Err(mut failure) => {
+                    failure.parts_sent = count(i);
+                    failure.attempts += attempts;
+                    if parts.len() > 1 {
+                        failure.reason = format!("part {} of {}: {}", i + 1, parts.len(), failure.reason);
+                    }
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(receipt)
+    }
+
+    fn preview(&self, alert: &Alert) -> Vec<Request> {
+        let url = self.endpoint(crate::secret::REDACTED);
+        telegram_parts(alert)
+            .iter()
+            .map(|part| Request { url: url.clone(), body: Self::body(&self.chat(), &part.html, true) })
+            .collect()
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Refuses anything but an `http://` or `https://` URL with a host.
+pub(crate) fn check_http_url(field: &'static str, url: &str) -> Result<(), AlertError> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+        _ => Err(AlertError::Invalid {
+            field,
+            message: "must be an http:// or https:// URL with a host".into(),
+        }),
+    }
+}
+
+/// What one answer means.
+enum Verdict {
+    Sent(i64),
+    ParseEntities(String),
+    Migrate(String),
+    Step(Step<i64>),
+}
+
+/// Judges a Bot API answer by its status and `parameters`; the description is only quoted
+/// (and used to recognise "can't parse entities", which has no parameter of its own).
+fn judge(answer: Result<http::Answer, http::TransportError>, policy: &RetryPolicy, attempt: u32) -> Verdict {
+    let retry = |problem, reason| {
+        Verdict::Step(Step::Retry { problem, reason, wait: Some(backoff_for(policy, attempt)) })
+    };
+    let fail = |problem, reason| Verdict::Step(Step::Fail { problem, reason });
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => return retry(e.problem, format!("telegram: {}", e.detail)),
+    };
+    let json: Option<Value> = serde_json::from_str(&answer.body).ok();
+    let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
+    let description =
+        field("description").and_then(Value::as_str).map_or_else(String::new, |d| short(d, 200));
+    let param = |name: &str| field("parameters").and_then(|p| p.get(name));
+    let status = answer.status;
+    let quoted =
+        if description.is_empty() { format!("HTTP {status}") } else { format!("{status} {description}") };
+    match status {
+        200..=299 => match (field("ok").and_then(Value::as_bool), field("result")) {
+            (Some(true), Some(result)) => {
+                Verdict::Sent(result.get("message_id").and_then(Value::as_i64).unwrap_or(0))
+            }
+            _ => retry(Problem::Protocol, format!("telegram answered HTTP {status} without a message")),
+        },
+        400 => {
+            if let Some(new_chat) = param("migrate_to_chat_id").and_then(Value::as_i64) {
+                Verdict::Migrate(new_chat.to_string())
+            } else if description.to_lowercase().contains("can't parse entities") {
+                Verdict::ParseEntities(description)
+            } else {
+                fail(Problem::Rejected, format!("telegram refused the message: {quoted}"))
+            }
+        }
+        401 => fail(Problem::Unauthorized, format!("telegram rejected the bot token: {quoted}")),
+        404 => fail(
+            Problem::Unauthorized,
+            format!("telegram answered {quoted}: the bot token or the API URL is wrong"),
+        ),
+        403 => fail(Problem::Forbidden, format!("telegram refused access to the chat: {quoted}")),
+        429 => {
+            let after =
+                param("retry_after").and_then(Value::as_f64).or(answer.retry_after).unwrap_or(1.0).max(0.0);
+            let wait = Duration::try_from_secs_f64(after).unwrap_or(Duration::MAX);
+            let reason = format!("telegram flood control: retry after {} s", after.ceil());
+            let wait = (wait <= policy.max_retry_after).then_some(wait);
+            Verdict::Step(Step::Retry { problem: Problem::FloodControl, reason, wait })
+        }
+        500..=599 => retry(Problem::ServerError, format!("telegram answered {quoted}")),
+        300..=399 => fail(
+            Problem::Rejected,
+            format!("the Bot API URL answered a redirect (HTTP {status}); set the URL it points to"),
+        ),
+        _ => fail(Problem::Rejected, format!("telegram answered {quoted}")),
+    }
+}
+
+/// At most `max` characters of `s`, on one line.
+pub(crate) fn short(s: &str, max: usize) -> String {
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line = one_line.trim();
+    if one_line.chars().count() <= max {
+        one_line.to_owned()
+    } else {
+        format!("{}...", one_line.chars().take(max).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(token: &str) -> TelegramConfig {
+        TelegramConfig {
+            api_url: DEFAULT_API_URL.into(),
+            token: Secret::new(token),
+            chat_id: "-100123".into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn token_shape_and_settings_are_checked_without_showing_the_token() {
+        assert!(Telegram::new(config("123456:AAE-x_y")).is_ok());
+        for bad in
+            ["", "YOUR_BOT_TOKEN", "123456:", ":abc", "12a:abc", "123:ab/../c", "123:ab cd", "123:ab?x"]
+        {
+            let err = Telegram::new(config(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("token: does not look like a bot token"), "{bad}: {err}");
+            assert!(bad.is_empty() || !err.contains(bad), "{err}");
+        }
+        let mut c = config("1:a");
+        c.chat_id = " ".into();
+        assert!(Telegram::new(c).unwrap_err().to_string().starts_with("chat_id:"));
+        let mut c = config("1:a");
+        c.api_url = "api.telegram.org".into();
+        assert!(Telegram::new(c).unwrap_err().to_string().starts_with("api_url:"));
+    }
+
+    #[test]
+    fn body_has_html_mode_no_previews_and_numeric_chat_ids() {
+        let body = Telegram::body("-100123", "<b>x</b>", true);
+        assert_eq!(body["chat_id"], json!(-100_123));
+        assert_eq!(body["parse_mode"], "HTML");
+        assert_eq!(body["link_preview_options"]["is_disabled"], true);
+        assert_eq!(body["disable_web_page_preview"], true);
+        let body = Telegram::body("@ops_channel", "x", false);
+        assert_eq!(body["chat_id"], "@ops_channel");
+        assert!(body.get("parse_mode").is_none());
+    }
+
+    #[test]
+    fn preview_redacts_the_token() {
+        let t = Telegram::new(config("123456:SECRETSECRET")).unwrap();
+        let alert = Alert { level: crate::Level::Info, topic: None, message: "hi".into() };
+        let requests = t.preview(&alert);
+        assert_eq!(requests[0].url, "https://api.telegram.org/bot[redacted]/sendMessage");
+        assert!(!format!("{t:?} {requests:?}").contains("SECRETSECRET"));
+    }
+
+    #[test]
+    fn short_keeps_one_line() {
+        assert_eq!(short("a\nb", 10), "a b");
+        assert_eq!(short("abcdef", 3), "abc...");
+    }
+}

@@ -1,0 +1,271 @@
+//! A generic JSON webhook: POSTs a body built from a template, so Slack, Discord, Mattermost,
+//! ntfy or anything else that takes JSON can receive alerts.
+//!
+//! The template is any JSON value; in every string inside it, these placeholders are replaced:
+//! `{text}` (title, blank line, message), `{title}` (`[ERROR] Agent Ops Alert`), `{message}`,
+//! `{level}` (`error`), `{prefix}` (`[ERROR]`), `{topic}` (empty when there is none).
+//! Substitution happens in the parsed value, so the result is always valid JSON.
+//!
+//! Any 2xx answer is a delivery. 429 (honouring `Retry-After` within the policy), 5xx,
+//! timeouts and connection errors are retried; other answers are permanent. The URL and the
+//! header values are secrets (an incoming-webhook URL is a credential): they never appear in
+//! messages, only the webhook's name does.
+
+use serde_json::{Value, json};
+use ureq::Agent;
+
+use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries};
+use crate::notifier::{Failure, Notifier, Problem, Receipt, Request};
+use crate::secret::{REDACTED, redact_all};
+use crate::telegram::{check_http_url, short};
+use crate::{Alert, AlertError, Secret, text};
+
+/// One webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Its name, used in messages and the outbox (`webhook:<name>`).
+    pub name: String,
+    /// Where to POST; a secret.
+    pub url: Secret,
+    /// The body template; `None` for [`default_template`].
+    pub body: Option<Value>,
+    /// Extra headers (`Authorization` ...); the values are secrets.
+    pub headers: Vec<(String, Secret)>,
+    /// Cut `{text}` and `{message}` to this many characters (Discord takes 2000).
+    pub max_chars: Option<usize>,
+    /// Retries and timeouts.
+    pub retry: RetryPolicy,
+}
+
+/// The body used when none is configured: `{"text": "{text}", "title": ..., "message": ...,
+/// "level": ..., "topic": ...}`, which Slack and Mattermost accept as is.
+pub fn default_template() -> Value {
+    json!({
+        "text": "{text}",
+        "title": "{title}",
+        "message": "{message}",
+        "level": "{level}",
+        "topic": "{topic}",
+    })
+}
+
+/// Sends alerts to one webhook.
+pub struct Webhook {
+    config: WebhookConfig,
+    destination: String,
+    agent: Agent,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook").field("destination", &self.destination).finish_non_exhaustive()
+    }
+}
+
+impl Webhook {
+    /// Checks the settings: a name, an `http(s)://` URL.
+    pub fn new(config: WebhookConfig) -> Result<Self, AlertError> {
+        if config.name.trim().is_empty() {
+            return Err(AlertError::Invalid { field: "name", message: "must not be empty".into() });
+        }
+        check_http_url("url", config.url.expose())?;
+        Ok(Self { destination: format!("webhook:{}", config.name), config, agent: http::agent() })
+    }
+
+    /// The body for `alert`.
+    pub fn render(&self, alert: &Alert) -> Value {
+        let cut = |s: String| match self.config.max_chars {
+            Some(max) if s.chars().count() > max => {
+                let marker = " [truncated]";
+                let keep = max.saturating_sub(marker.len());
+                format!("{}{marker}", s.chars().take(keep).collect::<String>().trim_end())
+            }
+            _ => s,
+        };
+        let vars = [
+            ("{text}", cut(text::plain_text(alert))),
+            ("{title}", text::title(alert)),
+            ("{message}", cut(alert.message.clone())),
+            ("{level}", alert.level.name().to_owned()),
+            ("{prefix}", alert.level.prefix().to_owned()),
+            ("{topic}", alert.topic.clone().unwrap_or_default()),
+        ];
+        let template = self.config.body.clone().unwrap_or_else(default_template);
+        substitute(template, &vars)
+    }
+
+    fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.config.url).chain(self.config.headers.iter().map(|(_, v)| v))
+    }
+}
+
+/// Replaces the placeholders in every string of `value` (keys included).
+fn substitute(value: Value, vars: &[(&str, String)]) -> Value {
+    let fill = |s: &str| {
+        // One pass, so a placeholder inside a substituted value is left alone.
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        'scan: while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            rest = &rest[i..];
+            for (name, v) in vars {
+                if let Some(after) = rest.strip_prefix(name) {
+                    out.push_str(v);
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+            out.push('{');
+            rest = &rest[1..];
+        }
+        out.push_str(rest);
+        out
+    };
+    match value {
+        Value::String(s) => Value::String(fill(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| substitute(v, vars)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (fill(&k), substitute(v, vars))).collect())
+        }
+        other => other,
+    }
+}
+
+impl Notifier for Webhook {
+    fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    fn deliver(&self, alert: &Alert, _parts_sent: u32) -> Result<Receipt, Failure> {
+        let body = self.render(alert);
+        let headers: Vec<(&str, &str)> =
+            self.config.headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+        let policy = &self.config.retry;
+        let name = &self.config.name;
+        let result = with_retries(policy, |attempt| {
+            let answer =
+                post_json(&self.agent, self.config.url.expose(), &headers, &body, policy.request_timeout);
+            let wait = Some(backoff_for(policy, attempt));
+            let answer = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    return Step::Retry {
+                        problem: e.problem,
+                        reason: format!("webhook {name}: {}", e.detail),
+                        wait,
+                    };
+                }
+            };
+            let status = answer.status;
+            let said = short(&answer.body, 200);
+            let quoted =
+                if said.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {said}") };
+            match status {
+                200..=299 => Step::Done(()),
+                429 => {
+                    let after = answer.retry_after.unwrap_or(1.0);
+                    let wait = std::time::Duration::try_from_secs_f64(after)
+                        .ok()
+                        .filter(|w| *w <= policy.max_retry_after);
+                    Step::Retry {
+                        problem: Problem::FloodControl,
+                        reason: format!("webhook {name} answered {quoted}"),
+                        wait,
+                    }
+                }
+                500..=599 => Step::Retry {
+                    problem: Problem::ServerError,
+                    reason: format!("webhook {name} answered {quoted}"),
+                    wait,
+                },
+                401 => Step::Fail {
+                    problem: Problem::Unauthorized,
+                    reason: format!("webhook {name} answered {quoted}"),
+                },
+                403 => Step::Fail {
+                    problem: Problem::Forbidden,
+                    reason: format!("webhook {name} answered {quoted}"),
+                },
+                _ => Step::Fail {
+                    problem: Problem::Rejected,
+                    reason: format!("webhook {name} answered {quoted}"),
+                },
+            }
+        });
+        match result {
+            Ok(((), _)) => Ok(Receipt { parts: 1, ..Receipt::default() }),
+            Err(mut f) => {
+                f.reason = redact_all(&f.reason, self.secrets());
+                Err(f)
+            }
+        }
+    }
+
+    fn preview(&self, alert: &Alert) -> Vec<Request> {
+        vec![Request {
+            url: format!("[webhook {} URL {REDACTED}]", self.config.name),
+            body: self.render(alert),
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+
+    fn hook(body: Option<Value>, max_chars: Option<usize>) -> Webhook {
+        Webhook::new(WebhookConfig {
+            name: "chat".into(),
+            url: Secret::new("https://hooks.example/T000/B000/XXXX"),
+            body,
+            headers: vec![],
+            max_chars,
+            retry: RetryPolicy::default(),
+        })
+        .unwrap()
+    }
+
+    fn alert() -> Alert {
+        Alert {
+            level: Level::Warning,
+            topic: Some("disk".into()),
+            message: "low \"space\" {text} <b>".into(),
+        }
+    }
+
+    #[test]
+    fn default_template_fills_every_field() {
+        assert_eq!(
+            hook(None, None).render(&alert()),
+            json!({
+                "text": "[WARNING] Agent Ops Alert\n\nlow \"space\" {text} <b>",
+                "title": "[WARNING] Agent Ops Alert",
+                "message": "low \"space\" {text} <b>",
+                "level": "warning",
+                "topic": "disk",
+            })
+        );
+    }
+
+    #[test]
+    fn custom_templates_nest_and_cut() {
+        let body = json!({"content": "{prefix} {message}", "tags": ["{level}", 3], "n": null});
+        assert_eq!(
+            hook(Some(body), Some(16)).render(&alert()),
+            json!({"content": "[WARNING] low [truncated]", "tags": ["warning", 3], "n": null})
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_and_the_url_never_shown() {
+        let h = hook(None, None);
+        assert_eq!(h.destination(), "webhook:chat");
+        assert!(!format!("{h:?} {:?}", h.preview(&alert())).contains("hooks.example"));
+        let bad = WebhookConfig { url: Secret::new("ftp://x"), ..h.config.clone() };
+        assert_eq!(
+            Webhook::new(bad).unwrap_err().to_string(),
+            "url: must be an http:// or https:// URL with a host"
+        );
+    }
+}

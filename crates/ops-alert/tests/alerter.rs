@@ -1,0 +1,310 @@
+//! The alerter end to end: rate limit, outbox and notifiers on real files and loopback fakes.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use ops_alert::telegram::{Telegram, TelegramConfig};
+use ops_alert::webhook::{Webhook, WebhookConfig};
+use ops_alert::{
+    Alert, Alerter, Delivery, Entry, Level, Notifier, Outbox, Problem, RateLimit, RetryPolicy, Secret,
+    Verdict,
+};
+use serde_json::Value;
+use test_support::{FakeBotApi, FakeWebhook, HookReply, Reply};
+
+const TOKEN: &str = "123456789:AAH-secret_Token-Value_0123456789abcdef";
+
+fn policy(timeout: Duration) -> RetryPolicy {
+    RetryPolicy { backoff: Duration::from_millis(10), request_timeout: timeout, ..RetryPolicy::default() }
+}
+
+fn telegram(api: &FakeBotApi, timeout: Duration) -> Box<dyn Notifier> {
+    Box::new(
+        Telegram::new(TelegramConfig {
+            api_url: api.url(),
+            token: Secret::new(TOKEN),
+            chat_id: "-100555".into(),
+            retry: policy(timeout),
+        })
+        .unwrap(),
+    )
+}
+
+fn webhook(hook: &FakeWebhook) -> Box<dyn Notifier> {
+    Box::new(
+        Webhook::new(WebhookConfig {
+            name: "chat".into(),
+            url: Secret::new(hook.url("T0/B0/secretpath")),
+            body: None,
+            headers: vec![("Authorization".into(), Secret::new("Bearer hook-secret"))],
+            max_chars: None,
+            retry: policy(Duration::from_secs(10)),
+        })
+        .unwrap(),
+    )
+}
+
+fn alerter(state: &Path, notifiers: Vec<Box<dyn Notifier>>) -> Alerter {
+    Alerter::new(
+        notifiers,
+        RateLimit::new(state.join("alert-rate.json"), 300.0),
+        Outbox::new(state.join("alert-outbox.jsonl")),
+    )
+    .unwrap()
+}
+
+fn alert(message: &str, topic: Option<&str>) -> Alert {
+    Alert { level: Level::Error, topic: topic.map(str::to_owned), message: message.into() }
+}
+
+fn outbox_lines(state: &Path) -> Vec<Value> {
+    fs::read_to_string(state.join("alert-outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// No file in `dir` may hold the token or the webhook's secrets.
+fn assert_no_secrets(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [TOKEN, "secretpath", "hook-secret"] {
+            assert!(!text.contains(secret), "{} holds a secret", path.display());
+        }
+    }
+}
+
+#[test]
+fn sent_then_rate_limited_in_the_seed_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    let outcome = a.send(&alert("API down", Some("api"))).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Sent);
+    assert!(outcome.warnings.is_empty() && outcome.earlier.is_empty(), "{outcome:?}");
+    let rate: Value = serde_json::from_slice(&fs::read(dir.path().join("alert-rate.json")).unwrap()).unwrap();
+    assert!(rate["api"].as_f64().unwrap() > 1.7e9, "{{topic: unix seconds}}: {rate}");
+    assert!(outbox_lines(dir.path()).is_empty(), "delivered entries leave the outbox");
+
+    let again = a.send(&alert("API still down", Some("api"))).unwrap();
+    assert_eq!(again.verdict(), Verdict::RateLimited);
+    let limited = again.rate_limited.unwrap();
+    assert_eq!((limited.topic.as_str(), limited.limit), ("api", 300.0));
+    assert!(limited.seconds_ago >= 0.0 && limited.seconds_ago < 300.0);
+    assert!(a.send(&alert("no topic: never limited", None)).unwrap().verdict() == Verdict::Sent);
+    assert_eq!(api.delivered().len(), 2);
+}
+
+#[test]
+fn undelivered_alerts_wait_in_the_outbox_and_go_out_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    api.set_default(Reply::Hang);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_millis(300))]);
+    let first = a.send(&alert("first", Some("one"))).unwrap();
+    assert_eq!(first.verdict(), Verdict::Queued);
+    let Delivery::NotSent { failure, queued, .. } = &first.deliveries[0] else { panic!("{first:?}") };
+    assert!(queued);
+    assert_eq!((failure.problem, failure.attempts), (Problem::Timeout, 3));
+    let lines = outbox_lines(dir.path());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "first");
+    assert_eq!(lines[0]["destination"], "telegram");
+    assert_eq!(lines[0]["attempts"], 3);
+    assert_eq!(lines[0]["last_error"], "telegram: no answer within 0.3 s (3 attempts)");
+
+    // Telegram is back: the next alert delivers the queued one first.
+    api.set_default(Reply::Emulate);
+    let second = a.send(&alert("second", Some("two"))).unwrap();
+    assert_eq!(second.verdict(), Verdict::Sent);
+    assert_eq!(second.earlier.len(), 1);
+    assert!(second.earlier[0].1.is_sent());
+    let shown: Vec<String> = api.delivered().into_iter().map(|d| d.displayed).collect();
+    assert_eq!(shown, ["[ERROR] Agent Ops Alert\n\nfirst", "[ERROR] Agent Ops Alert\n\nsecond"]);
+    assert!(outbox_lines(dir.path()).is_empty());
+
+    let report = a.flush().unwrap();
+    assert_eq!((report.entries.len(), report.remaining), (0, 0));
+    assert_eq!(api.delivered().len(), 2, "nothing is sent twice");
+    assert_no_secrets(dir.path());
+}
+
+#[test]
+fn a_permanent_failure_keeps_the_alert_until_it_can_be_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::unauthorized()]);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    let outcome = a.send(&alert("x", Some("t"))).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Failed);
+    assert_eq!(api.requests().len(), 1, "not retried");
+    assert_eq!(outbox_lines(dir.path()).len(), 1);
+    let report = a.flush().unwrap();
+    assert!(report.entries[0].1.is_sent());
+    assert_eq!((report.remaining, api.delivered().len()), (0, 1));
+}
+
+#[test]
+fn a_failing_destination_keeps_its_entries_while_the_others_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let hook = FakeWebhook::start();
+    hook.push(std::iter::repeat_n(HookReply::status(500), 6));
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10)), webhook(&hook)]);
+    let outcome = a.send(&alert("one", None)).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Queued);
+    assert!(outcome.deliveries[0].is_sent());
+    let Delivery::NotSent { failure, .. } = &outcome.deliveries[1] else { panic!() };
+    assert_eq!(failure.reason, "webhook chat answered HTTP 500: error (3 attempts)");
+
+    // The webhook is still failing for the next alert: "two" waits behind "one", Telegram
+    // gets "two" at once.
+    let outcome = a.send(&alert("two", None)).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Queued);
+    assert_eq!(outcome.earlier.len(), 1);
+    let Delivery::NotSent { failure, .. } = &outcome.deliveries[1] else { panic!() };
+    assert!(
+        failure.reason.starts_with("waiting behind an earlier alert that could not be delivered: "),
+        "{failure:?}"
+    );
+    assert_eq!(api.delivered().len(), 2);
+    let queued: Vec<(String, String)> = outbox_lines(dir.path())
+        .iter()
+        .map(|l| (l["destination"].as_str().unwrap().to_owned(), l["message"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(queued, [("webhook:chat".into(), "one".into()), ("webhook:chat".into(), "two".into())]);
+
+    let report = a.flush().unwrap();
+    assert_eq!(report.remaining, 0);
+    assert_eq!(api.delivered().len(), 2, "telegram is not sent anything twice");
+    let bodies: Vec<String> = hook
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(200))
+        .map(|r| r.body["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies, ["one", "two"], "in order");
+    assert!(hook.requests().iter().all(|r| r.header("authorization") == Some("Bearer hook-secret")));
+    assert_no_secrets(dir.path());
+}
+
+#[test]
+fn a_split_alert_resumes_from_the_outbox_without_resending_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::Emulate, Reply::server_error(), Reply::server_error(), Reply::server_error()]);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    let message = "a line of the report\n".repeat(500);
+    assert_eq!(a.send(&alert(&message, None)).unwrap().verdict(), Verdict::Queued);
+    assert_eq!(outbox_lines(dir.path())[0]["parts_sent"], 1);
+    a.flush().unwrap();
+    let titles: Vec<String> =
+        api.delivered().iter().map(|d| d.displayed.lines().next().unwrap().to_owned()).collect();
+    assert_eq!(
+        titles,
+        ["[ERROR] Agent Ops Alert (1/3)", "[ERROR] Agent Ops Alert (2/3)", "[ERROR] Agent Ops Alert (3/3)"]
+    );
+}
+
+#[test]
+fn threads_sending_one_topic_at_once_deliver_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    let verdicts: Vec<Verdict> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            (0..8).map(|_| s.spawn(|| a.send(&alert("storm", Some("same"))).unwrap().verdict())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Sent).count(), 1, "{verdicts:?}");
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::RateLimited).count(), 7);
+    assert_eq!(api.delivered().len(), 1);
+}
+
+#[test]
+fn concurrent_untopical_alerts_are_each_delivered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let a = &a;
+            s.spawn(move || {
+                assert_eq!(a.send(&alert(&format!("m{i}"), None)).unwrap().verdict(), Verdict::Sent);
+            });
+        }
+    });
+    let mut shown: Vec<String> = api.delivered().into_iter().map(|d| d.displayed).collect();
+    shown.sort();
+    let want: Vec<String> = (0..6).map(|i| format!("[ERROR] Agent Ops Alert\n\nm{i}")).collect();
+    assert_eq!(shown, want);
+}
+
+#[test]
+fn entries_for_a_destination_no_longer_configured_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let outbox = Outbox::new(dir.path().join("alert-outbox.jsonl"));
+    outbox.append(&[Entry::new(&alert("for slack", None), "webhook:slack")]).unwrap();
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    let report = a.flush().unwrap();
+    let Delivery::NotSent { failure, queued, .. } = &report.entries[0].1 else { panic!() };
+    assert_eq!((failure.problem, *queued), (Problem::NotConfigured, true));
+    assert_eq!(report.remaining, 1);
+}
+
+#[test]
+fn an_outbox_held_by_another_deliverer_too_long_leaves_the_alert_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let outbox = Outbox {
+        delivery_timeout: Duration::from_millis(50),
+        ..Outbox::new(dir.path().join("alert-outbox.jsonl"))
+    };
+    let a = Alerter::new(
+        vec![telegram(&api, Duration::from_secs(10))],
+        RateLimit::new(dir.path().join("alert-rate.json"), 300.0),
+        outbox.clone(),
+    )
+    .unwrap();
+    let outcome = ops_state::with_lock(&outbox.delivery_lock_path, Duration::from_secs(1), || {
+        a.send(&alert("x", Some("t"))).unwrap()
+    })
+    .unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Queued);
+    let Delivery::NotSent { failure, .. } = &outcome.deliveries[0] else { panic!() };
+    assert_eq!(failure.problem, Problem::Busy);
+    assert_eq!(api.requests().len(), 0);
+    assert_eq!(a.flush().unwrap().remaining, 0);
+    assert_eq!(api.delivered().len(), 1);
+}
+
+#[test]
+fn when_the_state_cannot_be_written_the_alert_is_still_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let blocker = dir.path().join("state");
+    fs::write(&blocker, b"not a directory").unwrap();
+    let a = alerter(&blocker, vec![telegram(&api, Duration::from_secs(10))]);
+    let outcome = a.send(&alert("disk full", Some("disk"))).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Sent);
+    assert!(outcome.warnings[0].starts_with("could not queue the alert ("), "{:?}", outcome.warnings);
+    assert_eq!(api.delivered().len(), 1);
+}
+
+#[test]
+fn alert_test_delivers_directly_and_reports_failures_unqueued() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::blocked()]);
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
+    let d = a.deliver_now(&alert("test", None));
+    let Delivery::NotSent { failure, queued, .. } = &d[0] else { panic!() };
+    assert_eq!((failure.problem, *queued), (Problem::Forbidden, false));
+    assert!(a.deliver_now(&alert("test", None))[0].is_sent());
+    assert!(!dir.path().join("alert-outbox.jsonl").exists(), "a test message is never queued");
+}
