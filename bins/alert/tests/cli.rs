@@ -96,7 +96,7 @@ impl Sandbox {
 
 fn assert_clean(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    for secret in [TOKEN, SECRET_HALF, &SECRET_HALF.replace(':', "%3A")] {
+    for secret in [TOKEN, SECRET_HALF, &TOKEN.replace(':', "%3A")] {
         assert!(!text.contains(secret), "the token is in {what}:\n{text}");
     }
 }
@@ -135,7 +135,9 @@ fn success_is_silent_and_markup_characters_arrive_as_written() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", ""), "silent on success, as the seed");
     assert_eq!(shown(&api), [format!("[ERROR] Agent Ops Alert\n\n{message}")]);
-    let request = &api.requests()[0];
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "accepted at once in HTML mode: everything was escaped");
+    let request = &requests[0];
     assert_eq!(request.body["parse_mode"], "HTML");
     assert_eq!(request.body["chat_id"], json!(-1_001_122_334_455_i64));
     assert_eq!(request.body["link_preview_options"]["is_disabled"], true);
@@ -151,9 +153,8 @@ fn every_level_has_the_seed_prefix() {
         assert_eq!(sb.run(&["send", "x", "--level", level]).status.code(), Some(0));
     }
     assert_eq!(sb.run(&["send", "default level"]).status.code(), Some(0));
-    let titles: Vec<String> = shown(&api).iter().map(|s| s.lines().next().unwrap().to_owned()).collect();
     assert_eq!(
-        titles,
+        api.titles(),
         [
             "[INFO] Agent Ops Alert",
             "[WARNING] Agent Ops Alert",
@@ -233,7 +234,7 @@ fn a_server_that_never_answers_queues_the_alert_and_flush_delivers_it_once() {
         "{err}"
     );
     assert!(err.contains("alert-outbox.jsonl") && err.contains("`alert flush`"), "{err}");
-    assert_eq!(api.requests().len(), 3, "bounded retries");
+    assert_eq!(api.wait_for_requests(3, WAIT).len(), 3, "bounded retries");
     let queued = sb.outbox();
     assert_eq!(queued.len(), 1);
     assert_eq!(
@@ -298,6 +299,23 @@ fn a_wrong_token_in_the_config_file_is_never_shown() {
             "{args:?}: a dry run succeeds, the wrong token fails"
         );
     }
+}
+
+#[test]
+fn a_server_that_echoes_the_token_has_it_redacted_in_output_and_outbox() {
+    let api = FakeBotApi::start(TOKEN);
+    let echo = Reply::error(502, &format!("Bad Gateway: upstream failed for POST /bot{TOKEN}/sendMessage"));
+    api.push([echo.clone(), echo.clone(), echo]);
+    let sb = Sandbox::new(&api, "");
+    let out = sb.run(&["send", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("upstream failed for POST /bot[redacted]/sendMessage (3 attempts)"),
+        "{}",
+        stderr(&out)
+    );
+    let queued = sb.outbox();
+    assert!(queued[0]["last_error"].as_str().unwrap().contains("/bot[redacted]/"), "{queued:?}");
 }
 
 #[test]

@@ -118,7 +118,7 @@ impl Telegram {
             let text = if html { &part.html } else { &part.plain };
             let answer =
                 post_json(&self.agent.0, &url, &[], &Self::body(&chat, text, html), policy.request_timeout);
-            match judge(answer, policy, attempt) {
+            match judge(answer, policy, attempt, token) {
                 Verdict::Sent(id) => Step::Done(id),
                 Verdict::ParseEntities(_) if html => {
                     html = false;
@@ -215,8 +215,14 @@ enum Verdict {
 }
 
 /// Judges a Bot API answer by its status and `parameters`; the description is only quoted
-/// (and used to recognise "can't parse entities", which has no parameter of its own).
-fn judge(answer: Result<http::Answer, http::TransportError>, policy: &RetryPolicy, attempt: u32) -> Verdict {
+/// (and used to recognise "can't parse entities", which has no parameter of its own), with
+/// the token redacted before it is shortened (so no part of it survives a cut).
+fn judge(
+    answer: Result<http::Answer, http::TransportError>,
+    policy: &RetryPolicy,
+    attempt: u32,
+    token: &Secret,
+) -> Verdict {
     let retry = |problem, reason| {
         Verdict::Step(Step::Retry { problem, reason, wait: Some(backoff_for(policy, attempt)) })
     };
@@ -227,8 +233,9 @@ fn judge(answer: Result<http::Answer, http::TransportError>, policy: &RetryPolic
     };
     let json: Option<Value> = serde_json::from_str(&answer.body).ok();
     let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
-    let description =
-        field("description").and_then(Value::as_str).map_or_else(String::new, |d| short(d, 200));
+    let description = field("description")
+        .and_then(Value::as_str)
+        .map_or_else(String::new, |d| short(&token.redact(d), 200));
     let param = |name: &str| field("parameters").and_then(|p| p.get(name));
     let status = answer.status;
     let quoted =

@@ -3,8 +3,10 @@
 //!
 //! The template is any JSON value; in every string inside it, these placeholders are replaced:
 //! `{text}` (title, blank line, message), `{title}` (`[ERROR] Agent Ops Alert`), `{message}`,
-//! `{level}` (`error`), `{prefix}` (`[ERROR]`), `{topic}` (empty when there is none).
-//! Substitution happens in the parsed value, so the result is always valid JSON.
+//! `{level}` (`error`), `{prefix}` (`[ERROR]`), `{topic}` (empty when there is none), and
+//! `{text_html}`, `{message_html}`: the same with `&`, `<`, `>` escaped as HTML entities, as
+//! Slack wants them. Substitution happens in the parsed value, so the result is always valid
+//! JSON.
 //!
 //! Any 2xx answer is a delivery. 429 (honouring `Retry-After` within the policy), 5xx,
 //! timeouts and connection errors are retried; other answers are permanent. The URL and the
@@ -82,10 +84,14 @@ impl Webhook {
             }
             _ => s,
         };
+        let text = cut(text::plain_text(alert));
+        let message = cut(alert.message.clone());
         let vars = [
-            ("{text}", cut(text::plain_text(alert))),
+            ("{text_html}", text::escape_html(&text)),
+            ("{message_html}", text::escape_html(&message)),
+            ("{text}", text),
             ("{title}", text::title(alert)),
-            ("{message}", cut(alert.message.clone())),
+            ("{message}", message),
             ("{level}", alert.level.name().to_owned()),
             ("{prefix}", alert.level.prefix().to_owned()),
             ("{topic}", alert.topic.clone().unwrap_or_default()),
@@ -157,7 +163,7 @@ impl Notifier for Webhook {
                 }
             };
             let status = answer.status;
-            let said = short(&answer.body, 200);
+            let said = short(&redact_all(&answer.body, self.secrets()), 200);
             let quoted =
                 if said.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {said}") };
             match status {
@@ -254,6 +260,14 @@ mod tests {
         assert_eq!(
             hook(Some(body), Some(16)).render(&alert()),
             json!({"content": "[WARNING] low [truncated]", "tags": ["warning", 3], "n": null})
+        );
+        let body = json!({"text": "{text_html}", "m": "{message_html} {unknown}"});
+        assert_eq!(
+            hook(Some(body), None).render(&alert()),
+            json!({
+                "text": "[WARNING] Agent Ops Alert\n\nlow \"space\" {text} &lt;b&gt;",
+                "m": "low \"space\" {text} &lt;b&gt; {unknown}",
+            })
         );
     }
 

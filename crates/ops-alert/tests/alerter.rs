@@ -193,6 +193,19 @@ fn a_failing_destination_keeps_its_entries_while_the_others_deliver() {
 }
 
 #[test]
+fn a_webhook_answer_that_echoes_its_secrets_is_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = FakeWebhook::start();
+    let echo = format!("no such hook {} (auth Bearer hook-secret)", hook.url("T0/B0/secretpath"));
+    hook.push([HookReply::Status { status: 404, body: echo, retry_after: None }]);
+    let a = alerter(dir.path(), vec![webhook(&hook)]);
+    let outcome = a.send(&alert("x", None)).unwrap();
+    let Delivery::NotSent { failure, .. } = &outcome.deliveries[0] else { panic!() };
+    assert_eq!(failure.reason, "webhook chat answered HTTP 404: no such hook [redacted] (auth [redacted])");
+    assert_no_secrets(dir.path());
+}
+
+#[test]
 fn a_split_alert_resumes_from_the_outbox_without_resending_parts() {
     let dir = tempfile::tempdir().unwrap();
     let api = FakeBotApi::start(TOKEN);
@@ -202,10 +215,8 @@ fn a_split_alert_resumes_from_the_outbox_without_resending_parts() {
     assert_eq!(a.send(&alert(&message, None)).unwrap().verdict(), Verdict::Queued);
     assert_eq!(outbox_lines(dir.path())[0]["parts_sent"], 1);
     a.flush().unwrap();
-    let titles: Vec<String> =
-        api.delivered().iter().map(|d| d.displayed.lines().next().unwrap().to_owned()).collect();
     assert_eq!(
-        titles,
+        api.titles(),
         ["[ERROR] Agent Ops Alert (1/3)", "[ERROR] Agent Ops Alert (2/3)", "[ERROR] Agent Ops Alert (3/3)"]
     );
 }

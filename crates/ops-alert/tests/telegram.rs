@@ -132,10 +132,8 @@ fn a_split_message_resumes_after_the_parts_already_sent() {
     assert_clean(&failure);
     let receipt = telegram(&api).deliver(&alert(&message), failure.parts_sent).unwrap();
     assert_eq!(receipt.message_ids.len(), 2);
-    let titles: Vec<String> =
-        api.delivered().iter().map(|d| d.displayed.lines().next().unwrap().to_owned()).collect();
     assert_eq!(
-        titles,
+        api.titles(),
         ["[ERROR] Agent Ops Alert (1/3)", "[ERROR] Agent Ops Alert (2/3)", "[ERROR] Agent Ops Alert (3/3)"]
     );
 }
@@ -184,7 +182,7 @@ fn a_server_that_never_answers_times_out_after_bounded_attempts() {
     let failure = telegram_at(&api.url(), Duration::from_millis(300)).deliver(&alert("x"), 0).unwrap_err();
     assert_eq!((failure.problem, failure.attempts), (Problem::Timeout, 3));
     assert_eq!(failure.reason, "telegram: no answer within 0.3 s (3 attempts)");
-    assert_eq!(api.requests().len(), 3);
+    assert_eq!(api.wait_for_requests(3, Duration::from_secs(20)).len(), 3);
     assert_clean(&failure);
 }
 
@@ -235,6 +233,21 @@ fn a_wrong_token_is_refused_by_the_emulation_and_never_shown() {
     let failure = telegram(&api).deliver(&alert("x"), 0).unwrap_err();
     assert_eq!(failure.problem, Problem::Unauthorized);
     assert_clean(&failure);
+}
+
+#[test]
+fn an_answer_that_echoes_the_token_is_redacted_before_it_is_shortened() {
+    let api = FakeBotApi::start(TOKEN);
+    let echo = format!("Bad Request: no route for /bot{TOKEN}/sendMessage {}", "x".repeat(150));
+    api.push([Reply::error(400, &echo)]);
+    let failure = telegram(&api).deliver(&alert("x"), 0).unwrap_err();
+    assert!(failure.reason.contains("/bot[redacted]/sendMessage"), "{}", failure.reason);
+    assert_clean(&failure);
+    // A token cut in half by the shortening would still leak its first half.
+    let cut = format!("{}{TOKEN}", "y".repeat(185));
+    api.push([Reply::error(403, &cut)]);
+    let failure = telegram(&api).deliver(&alert("x"), 0).unwrap_err();
+    assert!(!failure.reason.contains(&TOKEN[..15]), "{}", failure.reason);
 }
 
 #[test]

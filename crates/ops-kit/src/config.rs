@@ -113,7 +113,7 @@ pub struct Webhook {
     /// Where to POST; a secret (incoming-webhook URLs are credentials), never printed.
     pub url: Secret,
     /// The JSON body template (placeholders `{text}`, `{title}`, `{message}`, `{level}`,
-    /// `{prefix}`, `{topic}`); `None` for the default body.
+    /// `{prefix}`, `{topic}`, `{text_html}`, `{message_html}`); `None` for the default body.
     pub body: Option<Value>,
     /// Extra headers; the values are secrets.
     pub headers: Vec<(String, Secret)>,

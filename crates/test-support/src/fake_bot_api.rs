@@ -346,6 +346,11 @@ impl FakeBotApi {
         self.state.lock().expect("state").delivered.clone()
     }
 
+    /// The first line (the title) of every message accepted so far.
+    pub fn titles(&self) -> Vec<String> {
+        self.delivered().iter().map(|d| d.displayed.lines().next().unwrap_or_default().to_owned()).collect()
+    }
+
     /// Waits (up to `timeout`, then panics) until `n` requests arrived; returns them.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Received> {
         self.core.wait_for(n, timeout)
