@@ -185,3 +185,45 @@ fn a_message_of_dash_is_read_from_stdin() {
     assert_eq!(alert::message_arg("-".into(), &b"line 1\nline 2\n\n"[..]).unwrap(), "line 1\nline 2");
     assert_eq!(alert::message_arg("-".into(), &b"bad \xff byte"[..]).unwrap(), "bad \u{fffd} byte");
 }
+
+/// The ```json blocks of a markdown file.
+fn json_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```json") => current = Some(String::new()),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_webhook_recipes_in_the_docs_parse_and_fill_every_placeholder() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/alerting.md");
+    let blocks = json_blocks(&std::fs::read_to_string(path).unwrap());
+    assert_eq!(blocks.len(), 4, "Slack, Discord, Mattermost, ntfy");
+    let sample = ops_alert::Alert {
+        level: ops_alert::Level::Error,
+        topic: Some("api".into()),
+        message: "my_service <down> & out".into(),
+    };
+    for (block, name) in blocks.iter().zip(["slack", "discord", "mattermost", "ntfy"]) {
+        let loaded = parse(block).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(loaded.warnings.is_empty(), "{name}: {:?}", loaded.warnings);
+        let a = alert::alerter(&loaded.config, &layout()).unwrap();
+        assert_eq!(a.notifiers()[0].destination(), format!("webhook:{name}"));
+        let body = a.notifiers()[0].preview(&sample)[0].body.to_string();
+        assert!(body.contains("my_service"), "{name}: {body}");
+        assert!(
+            !body.contains("{text") && !body.contains("{message") && !body.contains("{level"),
+            "{name}: {body}"
+        );
+    }
+}
