@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_alert;
 mod bench_health;
 
 use std::fmt::Write as _;
@@ -14,11 +15,18 @@ use std::process::ExitCode;
 type Task = fn(&[String]) -> Result<(), String>;
 
 /// Every task: name, one-line help, entry point.
-const TASKS: &[(&str, &str, Task)] = &[(
-    "bench-health",
-    "health-check vs the seed's agent_ops_health.py: [a] [b] [c] scenarios (default all) [--quick]",
-    bench_health::run,
-)];
+const TASKS: &[(&str, &str, Task)] = &[
+    (
+        "bench-health",
+        "health-check vs the seed's agent_ops_health.py: [a] [b] [c] scenarios (default all) [--quick]",
+        bench_health::run,
+    ),
+    (
+        "bench-alert",
+        "one `alert send` vs the seed's agent_ops_alert.py, to a loopback Bot API [--quick]",
+        bench_alert::run,
+    ),
+];
 
 fn usage() -> String {
     let mut out = String::from("usage: cargo xtask <task> [args]\n\ntasks:\n");
