@@ -169,6 +169,7 @@ impl Alerter {
                 return Ok(outcome);
             }
         };
+        let busy = report.busy;
         outcome.warnings.extend(report.warnings);
         let ids: HashSet<&str> = mine.iter().map(|m| m.id.as_str()).collect();
         let mut handled: HashMap<String, Delivery> = HashMap::new();
@@ -187,11 +188,17 @@ impl Alerter {
         for m in mine {
             let delivery = handled.remove(&m.id).unwrap_or_else(|| {
                 if still_queued.contains(&m.id) {
-                    let reason =
-                        "another agent-ops process was delivering the outbox for longer than we could wait; \
-                                  the alert stays queued"
-                            .to_owned();
-                    let failure = Failure { problem: Problem::Busy, reason, attempts: 0, parts_sent: 0 };
+                    let (problem, reason) = if busy {
+                        (
+                            Problem::Busy,
+                            "another agent-ops process was delivering the outbox for longer than we could wait; \
+                             the alert stays queued"
+                                .to_owned(),
+                        )
+                    } else {
+                        (Problem::State, "not attempted: the outbox could not be updated; the alert stays queued".to_owned())
+                    };
+                    let failure = Failure { problem, reason, attempts: 0, parts_sent: 0 };
                     Delivery::NotSent { destination: m.destination.clone(), failure, queued: true }
                 } else {
                     let receipt = Receipt { elsewhere: true, ..Receipt::default() };

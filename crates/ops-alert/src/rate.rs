@@ -69,10 +69,13 @@ impl RateLimit {
     /// The decision, under the lock: when `topic` was alerted less than the limit ago, returns
     /// it and writes nothing. Otherwise runs `accept` (which queues the alert durably) and only
     /// when it succeeds records `now` for the topic, pruning entries older than
-    /// [`RateLimit::retention`].
+    /// [`RateLimit::retention`]. An error from `accept` is returned (nothing was queued); once
+    /// `accept` succeeded the result is `Ok(None)` even if the record cannot be written (with a
+    /// warning), because the alert is queued and will go out.
     ///
-    /// A corrupt file is set aside (see [`StateFile::set_aside_corrupt`]) with a warning, so
-    /// that a damaged rate file never stops an alert.
+    /// A file that stays corrupt for 20 ms (the seed rewrites it in place, without a lock) is
+    /// set aside (see [`StateFile::set_aside_corrupt`]) with a warning, so that a damaged rate
+    /// file never stops an alert.
     pub fn admit(
         &self,
         topic: &str,
@@ -81,13 +84,15 @@ impl RateLimit {
         accept: impl FnOnce() -> Result<(), AlertError>,
     ) -> Result<Option<RateLimited>, AlertError> {
         let mut accept = Some(accept);
-        for _ in 0..2 {
+        let mut accepted = false;
+        for _ in 0..3 {
             let outcome = self.file.update(|state: &mut RateState| {
                 if let Some(limited) = self.limited(state, topic, now) {
                     return Err(Exit::Limited(limited));
                 }
                 if let Some(accept) = accept.take() {
                     accept().map_err(Exit::Error)?;
+                    accepted = true;
                 }
                 let retention = self.retention();
                 state.retain(|_, v| v.as_f64().is_none_or(|t| now - t < retention));
@@ -98,6 +103,10 @@ impl RateLimit {
                 Ok(()) => return Ok(None),
                 Err(Exit::Limited(limited)) => return Ok(Some(limited)),
                 Err(Exit::Error(AlertError::State(StateError::Corrupt { .. }))) if accept.is_some() => {
+                    // The seed rewrites this file in place, unlocked: what looks corrupt may be
+                    // its write in progress. Give it a moment; `set_aside_corrupt` reads again
+                    // and leaves a file that has become valid alone.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                     let aside = self.file.set_aside_corrupt::<RateState>()?;
                     if let Some(aside) = aside {
                         warnings.push(format!(
@@ -107,6 +116,14 @@ impl RateLimit {
                             if aside.restored_from_backup { ", the backup restored" } else { "" }
                         ));
                     }
+                }
+                Err(Exit::Error(e)) if accepted => {
+                    // The alert is queued: it must be delivered, whatever became of the record.
+                    warnings.push(format!(
+                        "the alert is queued, but its topic could not be recorded ({e}); the next alert of \
+                         topic {topic:?} will not be rate limited"
+                    ));
+                    return Ok(None);
                 }
                 Err(Exit::Error(e)) => return Err(e),
             }
@@ -174,6 +191,26 @@ mod tests {
         let failed = rate.admit("db", 1100.0, &mut Vec::new(), || Err(AlertError::NoNotifier));
         assert!(matches!(failed, Err(AlertError::NoNotifier)));
         assert_eq!(fs::read_to_string(&path).unwrap(), seed_bytes);
+    }
+
+    #[test]
+    fn a_queued_alert_is_admitted_even_when_its_record_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alert-rate.json");
+        let rate = RateLimit::new(&path, 300.0);
+        let mut warnings = Vec::new();
+        // The record's backup goes to alert-rate.json.bak: a directory there makes the write fail.
+        rate.admit("a", 10.0, &mut warnings, ok).unwrap();
+        fs::create_dir(dir.path().join("alert-rate.json.bak")).unwrap();
+        fs::create_dir(dir.path().join("alert-rate.json.bak/x")).unwrap();
+        let admitted = rate.admit("b", 20.0, &mut warnings, ok).unwrap();
+        assert_eq!(admitted, None);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("the alert is queued, but its topic could not be recorded ("),
+            "{warnings:?}"
+        );
+        assert!(rate.check("b", 21.0).unwrap().is_none(), "not recorded");
     }
 
     #[test]
