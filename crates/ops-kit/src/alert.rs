@@ -40,7 +40,8 @@ pub struct Printed {
 }
 
 /// Loads the configuration for alerting: as [`Config::load`], except that a missing
-/// services.json is fine when `TELEGRAM_BOT_TOKEN` and `TELEGRAM_CHAT_ID` are both set.
+/// services.json is fine when `TELEGRAM_BOT_TOKEN` and `TELEGRAM_CHAT_ID` are both set (and
+/// when they are not, the error says that either way works).
 pub fn load(layout: &Layout, env: &Env) -> Result<Loaded, ConfigError> {
     match Config::load(layout, env) {
         Err(ConfigError::NotFound { .. })
@@ -48,6 +49,14 @@ pub fn load(layout: &Layout, env: &Env) -> Result<Loaded, ConfigError> {
         {
             Config::parse(&layout.config, b"{}", env)
         }
+        Err(ConfigError::NotFound { path, origin }) => Err(ConfigError::Alerting {
+            message: format!(
+                "there is no configuration file ({origin}) and TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not \
+                 both set: create it with alerting.telegram_bot_token and alerting.telegram_chat_id (see \
+                 examples/services.full.json), or set the two environment variables"
+            ),
+            path,
+        }),
         other => other,
     }
 }

@@ -168,10 +168,17 @@ fn without_services_json_the_environment_is_enough_for_alerting() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
     let layout = Layout::from_env(&env).unwrap();
-    assert!(matches!(alert::load(&layout, &env), Err(ConfigError::NotFound { .. })));
+    let err = alert::load(&layout, &env).unwrap_err().to_string();
+    for name in
+        ["alerting.telegram_bot_token", "alerting.telegram_chat_id", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"]
+    {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    let start = format!("{}: alerting: there is no configuration file", layout.config.display());
+    assert!(err.starts_with(&start), "{err}");
     env.telegram_bot_token = Some(Secret::new("1:abc"));
     assert!(
-        matches!(alert::load(&layout, &env), Err(ConfigError::NotFound { .. })),
+        matches!(alert::load(&layout, &env), Err(ConfigError::Alerting { .. })),
         "a chat id is needed too"
     );
     env.telegram_chat_id = Some("42".into());
