@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_health;
+mod bench_metrics;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -14,11 +15,23 @@ use std::process::ExitCode;
 type Task = fn(&[String]) -> Result<(), String>;
 
 /// Every task: name, one-line help, entry point.
-const TASKS: &[(&str, &str, Task)] = &[(
-    "bench-health",
-    "health-check vs the seed's agent_ops_health.py (50 ports+hanging URLs, 50 healthy, 500 with 100 hanging) [--quick]",
-    bench_health::run,
-)];
+const TASKS: &[(&str, &str, Task)] = &[
+    (
+        "bench-health",
+        "health-check vs the seed's agent_ops_health.py (50 ports+hanging URLs, 50 healthy, 500 with 100 hanging) [--quick]",
+        bench_health::run,
+    ),
+    (
+        "gen-metrics",
+        "metrics day files: --out DIR [--days 90] [--services 100] [--per-day 288]",
+        bench_metrics::gen_metrics,
+    ),
+    (
+        "bench-metrics",
+        "uptime-report vs the seed's uptime_report on 90 days x 100 services x 288 checks [--quick]",
+        bench_metrics::run,
+    ),
+];
 
 fn usage() -> String {
     let mut out = String::from("usage: cargo xtask <task> [args]\n\ntasks:\n");
