@@ -57,7 +57,7 @@ fn generate(shape: &Shape) -> Result<(u64, u64), String> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut services: Vec<Service> = (0..shape.services)
         .map(|i| Service {
-            name: format!("{}-{:02}", KINDS[i as usize % KINDS.len()], i / 10),
+            name: format!("{}-{:02}-eu", KINDS[i as usize % KINDS.len()], i / 10),
             base_ms: 15 + rng.below(300),
             outage_every: match i % 25 {
                 0 => 400,      // flaky

@@ -55,11 +55,19 @@ pub enum BadKind {
     NotAnObject,
     /// `name` or `status` not a string, `latency_ms` not a number (null included).
     WrongType,
+    /// Longer than 16 MiB: skipped without being held in memory (no writer produces one).
+    TooLong,
 }
 
 impl BadKind {
-    const ALL: [Self; 5] =
-        [Self::InvalidUtf8, Self::InvalidJson, Self::TornLastLine, Self::NotAnObject, Self::WrongType];
+    const ALL: [Self; 6] = [
+        Self::InvalidUtf8,
+        Self::InvalidJson,
+        Self::TornLastLine,
+        Self::NotAnObject,
+        Self::WrongType,
+        Self::TooLong,
+    ];
 
     fn index(self) -> usize {
         Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
@@ -72,6 +80,7 @@ impl BadKind {
             Self::TornLastLine => "torn last line",
             Self::NotAnObject => "not an object",
             Self::WrongType => "wrong field type",
+            Self::TooLong => "over 16 MiB",
         }
     }
 }
@@ -92,7 +101,7 @@ pub struct BadLine {
 /// Lines skipped, by kind. Its `Display` is the one warning line a binary prints.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BadLines {
-    counts: [u64; 5],
+    counts: [u64; 6],
     /// How many files had at least one.
     pub files: usize,
     /// The first one in date and line order.
@@ -338,6 +347,8 @@ impl FileReader<'_> {
 }
 
 const CHUNK: usize = 1 << 20;
+/// A line longer than this is skipped as [`BadKind::TooLong`] rather than held in memory.
+const MAX_LINE: usize = 16 << 20;
 
 fn scan_file(plan: &Plan, index: usize) -> Result<FileScan, MetricsError> {
     let path = &plan.files[index].0;
@@ -354,9 +365,20 @@ fn scan_file(plan: &Plan, index: usize) -> Result<FileScan, MetricsError> {
     };
     let mut buf = vec![0u8; CHUNK];
     let (mut filled, mut bytes) = (0usize, 0u64);
+    // Inside a line longer than MAX_LINE, already counted: drop bytes up to its newline.
+    let mut skipping = false;
     loop {
         if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
+            if buf.len() >= MAX_LINE {
+                if !skipping {
+                    reader.line_no += 1;
+                    reader.bad(BadKind::TooLong, "line longer than 16 MiB");
+                    skipping = true;
+                }
+                filled = 0;
+            } else {
+                buf.resize(buf.len() * 2, 0);
+            }
         }
         let n = match file.read(&mut buf[filled..]) {
             Ok(n) => n,
@@ -366,8 +388,19 @@ fn scan_file(plan: &Plan, index: usize) -> Result<FileScan, MetricsError> {
         bytes += n as u64;
         filled += n;
         if n == 0 {
-            reader.chunk(&buf[..filled], true);
+            if !skipping {
+                reader.chunk(&buf[..filled], true);
+            }
             break;
+        }
+        if skipping {
+            let Some(newline) = memchr::memchr(b'\n', &buf[..filled]) else {
+                filled = 0;
+                continue;
+            };
+            buf.copy_within(newline + 1..filled, 0);
+            filled -= newline + 1;
+            skipping = false;
         }
         if filled < buf.len() / 2 {
             continue; // fewer, larger chunks

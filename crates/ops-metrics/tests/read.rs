@@ -184,6 +184,20 @@ fn chunk_boundaries_and_a_line_longer_than_the_buffer() {
 }
 
 #[test]
+fn a_line_over_16_mib_is_skipped_without_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = DAY.midnight().assume_utc();
+    let huge = "x".repeat(17 << 20);
+    let (a, b) = (line("a", Status::Up, 1, at), line("b", Status::Up, 1, at));
+    write(dir.path(), DAY, format!("{a}\n{huge}\n{b}\n{huge}"));
+    let r = read(dir.path(), 1);
+    assert_eq!(r.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(r.bad.count(BadKind::TooLong), 2);
+    assert_eq!(r.bad.total(), 2);
+    assert_eq!(r.bad.first.as_ref().map(|f| f.line), Some(2));
+}
+
+#[test]
 fn the_window_reads_only_its_days_and_only_regular_files() {
     let dir = tempfile::tempdir().unwrap();
     let at = |d: Date| d.midnight().assume_utc();

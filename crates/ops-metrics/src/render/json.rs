@@ -56,6 +56,7 @@ pub fn json(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> Value {
             "torn_last_line": r.bad.count(BadKind::TornLastLine),
             "not_an_object": r.bad.count(BadKind::NotAnObject),
             "wrong_type": r.bad.count(BadKind::WrongType),
+            "too_long": r.bad.count(BadKind::TooLong),
         },
         "undated_lines": r.undated,
         "files_read": r.files,

@@ -73,6 +73,7 @@ pub fn prometheus(r: &UptimeReport) -> String {
         (BadKind::TornLastLine, "torn_last_line"),
         (BadKind::NotAnObject, "not_an_object"),
         (BadKind::WrongType, "wrong_type"),
+        (BadKind::TooLong, "too_long"),
     ] {
         bad.push(vec![("window", window.clone()), ("reason", name.to_owned())], r.bad.count(kind) as f64);
     }
