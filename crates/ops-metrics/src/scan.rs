@@ -190,15 +190,32 @@ impl Hasher for Fx {
 
 type FxMap<V> = HashMap<String, V, BuildHasherDefault<Fx>>;
 
-/// One service in one file.
-#[derive(Debug, Default)]
-struct Acc {
+/// The seed's counters for one service: checks by status, latency summed over every line.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
     up: u64,
     down: u64,
     other: u64,
     latency_int: i128,
     latency_float: f64,
     has_float: bool,
+}
+
+impl Counts {
+    fn merge(&mut self, other: &Self) {
+        self.up += other.up;
+        self.down += other.down;
+        self.other += other.other;
+        self.latency_int += other.latency_int;
+        self.latency_float += other.latency_float;
+        self.has_float |= other.has_float;
+    }
+}
+
+/// One service in one file.
+#[derive(Debug, Default)]
+struct Acc {
+    counts: Counts,
     first_line: u64,
     hist: Hist,
     timeline: Option<Timeline>,
@@ -285,16 +302,17 @@ impl FileReader<'_> {
                 };
                 let plan = self.plan;
                 let acc = &mut self.accs[i].1;
+                let counts = &mut acc.counts;
                 match f.kind {
-                    Kind::Up => acc.up += 1,
-                    Kind::Down => acc.down += 1,
-                    Kind::Recovered | Kind::Other => acc.other += 1,
+                    Kind::Up => counts.up += 1,
+                    Kind::Down => counts.down += 1,
+                    Kind::Recovered | Kind::Other => counts.other += 1,
                 }
                 match f.latency {
-                    Latency::Int(v) => acc.latency_int += i128::from(v),
+                    Latency::Int(v) => counts.latency_int += i128::from(v),
                     Latency::Float(v) => {
-                        acc.latency_float += v;
-                        acc.has_float = true;
+                        counts.latency_float += v;
+                        counts.has_float = true;
                     }
                 }
                 if f.kind == Kind::Up {
@@ -425,13 +443,9 @@ fn scan_file(plan: &Plan, index: usize) -> Result<FileScan, MetricsError> {
 }
 
 /// One service over the whole window, while the files come in.
+#[derive(Default)]
 struct Global {
-    up: u64,
-    down: u64,
-    other: u64,
-    latency_int: i128,
-    latency_float: f64,
-    has_float: bool,
+    counts: Counts,
     seed_order: (u32, u64),
     hist: Hist,
     timelines: Vec<(usize, Timeline)>,
@@ -447,15 +461,12 @@ fn micros_to_time(us: i64) -> Option<OffsetDateTime> {
 
 impl Global {
     fn finish(mut self, name: String) -> ServiceStats {
-        let total = self.up + self.down;
-        let count = total + self.other;
+        let c = self.counts;
+        let total = c.up + c.down;
+        let count = total + c.other;
         let (uptime_percent, avg_latency_ms) = if total > 0 {
-            let sum = if self.has_float {
-                self.latency_int as f64 + self.latency_float
-            } else {
-                self.latency_int as f64
-            };
-            let pct = self.up as f64 / total as f64 * 100.0;
+            let sum = if c.has_float { c.latency_int as f64 + c.latency_float } else { c.latency_int as f64 };
+            let pct = c.up as f64 / total as f64 * 100.0;
             (Some(python::round(pct, 2)), Some(python::round(sum / count as f64, 1)))
         } else {
             (None, None)
@@ -468,9 +479,9 @@ impl Global {
             .map(|o| o.up_us as f64 / (o.up_us + o.down_us) as f64 * 100.0);
         ServiceStats {
             name,
-            up: self.up,
-            down: self.down,
-            other: self.other,
+            up: c.up,
+            down: c.down,
+            other: c.other,
             uptime_percent,
             avg_latency_ms,
             latency: self.hist.percentiles(),
@@ -577,33 +588,17 @@ fn merge(
         bad_files.push((scan.index, scan.bad));
     }
     for (name, acc) in scan.services {
-        let g = globals.entry(name).or_insert_with(|| Global {
-            up: 0,
-            down: 0,
-            other: 0,
-            latency_int: 0,
-            latency_float: 0.0,
-            has_float: false,
-            seed_order: (u32::MAX, u64::MAX),
-            hist: Hist::default(),
-            timelines: Vec::new(),
-            daily: Vec::new(),
-            min_ts: None,
-            max_ts: None,
-            series: Vec::new(),
-        });
-        g.up += acc.up;
-        g.down += acc.down;
-        g.other += acc.other;
-        g.latency_int += acc.latency_int;
-        g.latency_float += acc.latency_float;
-        g.has_float |= acc.has_float;
+        let g = globals
+            .entry(name)
+            .or_insert_with(|| Global { seed_order: (u32::MAX, u64::MAX), ..Global::default() });
+        g.counts.merge(&acc.counts);
         g.seed_order = g.seed_order.min((rank, acc.first_line));
         g.hist.merge(&acc.hist);
         if let Some(t) = acc.timeline {
             g.timelines.push((scan.index, t));
         }
-        g.daily.push(DayCounts { date, up: acc.up, down: acc.down, other: acc.other });
+        let Counts { up, down, other, .. } = acc.counts;
+        g.daily.push(DayCounts { date, up, down, other });
         g.min_ts = match (g.min_ts, acc.min_ts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

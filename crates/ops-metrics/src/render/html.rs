@@ -84,13 +84,14 @@ fn utc_minute(t: OffsetDateTime) -> String {
     format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
 }
 
-fn ago(now: OffsetDateTime, then: OffsetDateTime) -> String {
+/// How long ago `then` was, or `None` under a minute (or in the future).
+fn elapsed(now: OffsetDateTime, then: OffsetDateTime) -> Option<String> {
     let secs = (now - then).whole_seconds();
-    if secs < 60 {
-        "just now".into()
-    } else {
-        format!("{} ago", human_duration(Duration::from_secs(secs.unsigned_abs())))
-    }
+    (secs >= 60).then(|| human_duration(Duration::from_secs(secs.unsigned_abs())))
+}
+
+fn ago(now: OffsetDateTime, then: OffsetDateTime) -> String {
+    elapsed(now, then).map_or_else(|| "just now".into(), |e| format!("{e} ago"))
 }
 
 /// A service's condition on the page.
@@ -192,8 +193,13 @@ fn card(s: &ServiceStats, dates: &[Date], now: OffsetDateTime, sla: Option<f64>)
             }
             div class="state" {
                 @match (cond, s.down_since, s.last_seen) {
-                    (Condition::Down, Some(since), _) => { "Down since " (utc_minute(since)) " (" (ago(now, since).trim_end_matches(" ago")) ")" },
-                    (Condition::Stale, _, Some(last)) => { "No check for " (ago(now, last).trim_end_matches(" ago")) " · last one passed" },
+                    (Condition::Down, Some(since), _) => {
+                        "Down since " (utc_minute(since))
+                        @if let Some(e) = elapsed(now, since) { " (" (e) ")" }
+                    },
+                    (Condition::Stale, _, Some(last)) => {
+                        "No check for " (elapsed(now, last).unwrap_or_default()) " · last one passed"
+                    },
                     (Condition::Up, _, Some(last)) => { "Up · last check " (ago(now, last)) },
                     _ => "No dated checks",
                 }
