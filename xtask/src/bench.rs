@@ -95,12 +95,25 @@ pub fn hyperfine(
     env: &[(&str, &Path)],
     commands: &[(&str, String)],
 ) -> Result<(), String> {
+    hyperfine_means(title, runs, env, commands).map(drop)
+}
+
+/// [`hyperfine`], returning each command's mean wall time in seconds, in order.
+pub fn hyperfine_means(
+    title: &str,
+    runs: u32,
+    env: &[(&str, &Path)],
+    commands: &[(&str, String)],
+) -> Result<Vec<f64>, String> {
     println!("\n### {title}\n");
     let out = std::env::temp_dir().join(format!("agent-ops-bench-{}.md", std::process::id()));
+    let json = out.with_extension("json");
     let mut cmd = Command::new("hyperfine");
     cmd.args(["--ignore-failure", "--style", "basic", "--warmup", "1", "--runs", &runs.to_string()])
         .arg("--export-markdown")
-        .arg(&out);
+        .arg(&out)
+        .arg("--export-json")
+        .arg(&json);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -114,5 +127,11 @@ pub fn hyperfine(
     }
     let table = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     println!("\n{table}");
-    Ok(())
+    let json = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+    // Each result object has exactly one "mean" key, in command order.
+    Ok(json
+        .split("\"mean\":")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().split([',', '}']).next()?.trim().parse().ok())
+        .collect())
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_alert;
 mod bench_health;
+mod bench_metrics;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -25,6 +26,16 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-alert",
         "one `alert send` vs the seed's agent_ops_alert.py, to a loopback Bot API [--quick]",
         bench_alert::run,
+    ),
+    (
+        "gen-metrics",
+        "metrics day files: --out DIR [--days 90] [--services 100] [--per-day 288]",
+        bench_metrics::gen_metrics,
+    ),
+    (
+        "bench-metrics",
+        "uptime-report vs the seed's uptime_report on 90 days x 100 services x 288 checks [--quick]",
+        bench_metrics::run,
     ),
 ];
 

@@ -26,6 +26,7 @@ mod env;
 pub mod health;
 mod layout;
 mod schema;
+pub mod uptime;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -1,20 +1,25 @@
 //! ops-metrics owns the metrics store: one JSONL file per UTC day (`YYYY-MM-DD.jsonl`) holding
 //! one [`MetricRecord`] per line with the seed's keys (`name, status, detail, latency_ms,
-//! timestamp`), and the Prometheus text exposition format that other tools read.
+//! timestamp`); reading a window of those files into uptime statistics ([`read_window`]),
+//! exactly as the seed's `calculate_uptime` computes them and more; deleting old day files
+//! ([`remove_old_day_files`]); and rendering reports ([`render`]: the seed's text, JSON, the
+//! Prometheus text format, an HTML status page).
 //!
 //! It never runs checks and never knows where the metrics directory is: callers pass the
-//! directory. It never prints.
+//! directory and the dates. It never prints. A bad line in a day file is skipped and counted,
+//! never an error.
 //!
 //! ```
-//! use ops_metrics::{MetricRecord, Status, append};
+//! use ops_metrics::{MetricRecord, Status, Window, append, read_window, render};
 //!
 //! let dir = tempfile::tempdir()?;
+//! let at = time::macros::datetime!(2025-01-15 10:30:00.123456 UTC);
 //! let record = MetricRecord {
 //!     name: "API".into(),
 //!     status: Status::Up,
 //!     detail: "HTTP 200".into(),
 //!     latency_ms: 12,
-//!     timestamp: time::macros::datetime!(2025-01-15 10:30:00.123456 UTC),
+//!     timestamp: at,
 //! };
 //! append(dir.path(), &[record])?;
 //! let line = std::fs::read_to_string(dir.path().join("2025-01-15.jsonl"))?;
@@ -23,14 +28,35 @@
 //!     r#"{"name": "API", "status": "up", "detail": "HTTP 200", "latency_ms": 12, "timestamp": "2025-01-15T10:30:00.123456Z"}"#
 //!         .to_owned() + "\n"
 //! );
+//! std::fs::write(dir.path().join("2025-01-14.jsonl"), "{\"name\": \"API\", \"latency_ms\": null}\n")?;
+//!
+//! let report = read_window(dir.path(), &Window { until: at.date(), days: 7 })?;
+//! assert_eq!(
+//!     render::text(&report),
+//!     "=== Uptime Report (last 7 days) ===\n\n[OK] API: 100.0% uptime (0 failures in 1 checks, avg 12.0ms)\n"
+//! );
+//! assert_eq!(report.bad.total(), 1);
+//! assert!(report.bad.to_string().ends_with(":1: latency_ms is null"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
+mod parse;
 pub mod prometheus;
+pub mod python;
 mod record;
+pub mod render;
+mod retention;
+mod scan;
+mod stats;
+mod timeline;
+
+use std::path::PathBuf;
 
 pub use record::{MetricRecord, Status, append, day_file};
+pub use retention::{day_file_date, remove_old_day_files};
+pub use scan::{BadKind, BadLine, BadLines, Window, read_window};
+pub use stats::{DayCounts, Percentiles, ServiceStats, State, UptimeReport};
 
 /// Everything that can go wrong in the metrics store.
 #[derive(Debug, thiserror::Error)]
@@ -38,4 +64,20 @@ pub enum MetricsError {
     /// Writing a day file failed (the state error names the file).
     #[error(transparent)]
     Write(#[from] ops_state::StateError),
+    /// A day file or the metrics directory exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// An old day file could not be deleted.
+    #[error("cannot delete {}: {source}", path.display())]
+    Remove {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }

@@ -1,0 +1,549 @@
+//! `uptime-report` as a user runs it: a real process, a sandbox HOME, day files written in a
+//! temp dir; the seed's script, promtool and Chromium where the test needs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use ops_metrics::{MetricRecord, Status, day_file};
+use serde_json::json;
+use time::{Date, OffsetDateTime};
+
+/// A sandbox HOME with `~/.agent-ops/metrics`.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".agent-ops/metrics")).unwrap();
+        Self { dir }
+    }
+
+    fn metrics(&self) -> PathBuf {
+        self.dir.path().join(".agent-ops/metrics")
+    }
+
+    fn append(&self, date: Date, bytes: impl AsRef<[u8]>) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(day_file(&self.metrics(), date))
+            .unwrap();
+        f.write_all(bytes.as_ref()).unwrap();
+    }
+
+    fn ours(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("uptime-report")
+            .unwrap()
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("AGENT_OPS_HOME")
+            .env_remove("AGENT_OPS_METRICS_DIR")
+            .env_remove("AGENT_OPS_CONFIG")
+            .output()
+            .unwrap()
+    }
+}
+
+fn today() -> Date {
+    OffsetDateTime::now_utc().date()
+}
+
+fn days_ago(n: i64) -> Date {
+    today() - time::Duration::days(n)
+}
+
+fn at(date: Date, minute: i64) -> OffsetDateTime {
+    date.midnight().assume_utc()
+        + time::Duration::minutes(minute)
+        + time::Duration::microseconds(minute * 7919 % 1_000_000)
+}
+
+fn record(name: &str, status: Status, latency_ms: u64, when: OffsetDateTime) -> String {
+    MetricRecord { name: name.into(), status, detail: "HTTP 200".into(), latency_ms, timestamp: when }
+        .to_line()
+        + "\n"
+}
+
+/// `up` and `down` checks of `name` spread over the last `days` days, 5 minutes apart.
+fn checks(home: &Home, name: &str, up: u64, down: u64, days: i64) {
+    let mut per_day = vec![String::new(); usize::try_from(days).unwrap()];
+    for i in 0..up + down {
+        let day = i64::try_from(i).unwrap() % days;
+        let status = if i < down { Status::Down } else { Status::Up };
+        let minute = i64::try_from(i).unwrap() / days * 5;
+        per_day[usize::try_from(day).unwrap()].push_str(&record(
+            name,
+            status,
+            90 + i % 37,
+            at(days_ago(day), minute),
+        ));
+    }
+    for (day, lines) in per_day.iter().enumerate() {
+        home.append(days_ago(i64::try_from(day).unwrap()), lines);
+    }
+}
+
+/// Data the seed reads without crashing, with every case its report prints differently.
+fn seed_data(home: &Home) {
+    checks(home, "api-gateway", 210, 0, 7); // 100.0
+    checks(home, "exact-99.5", 199, 1, 3); // 99.5: OK
+    checks(home, "exact-95", 19, 1, 2); // 95.0: WARN
+    checks(home, "tie-99.475", 3979, 21, 7); // round() on a binary tie
+    checks(home, "tie-94.975", 3799, 201, 7);
+    checks(home, "below-95", 18, 2, 1); // 90.0: CRITICAL
+    checks(home, "Café “Zürich” \"quoted\" 'single' ü 🚀 日本", 10, 1, 2);
+    checks(home, "Zeta", 3, 0, 1);
+    checks(home, "alpha", 3, 0, 1);
+    checks(home, "Äpfel", 3, 0, 1);
+    checks(home, "multi\nline\tname", 2, 1, 1);
+    checks(home, "edge-of-window", 1, 0, 7);
+    let t = today();
+    let raw = |v: serde_json::Value| v.to_string() + "\n";
+    // Statuses the seed counts only in the latency average; a service with no up/down at all.
+    for (status, latency) in [("recovered", 50), ("degraded", 70), ("up", 100), ("down", 3), ("recovered", 1)]
+    {
+        home.append(t, raw(json!({"name": "mixed", "status": status, "latency_ms": latency})));
+    }
+    for _ in 0..3 {
+        home.append(t, raw(json!({"name": "only-recovered", "status": "recovered", "latency_ms": 50})));
+    }
+    // Missing fields take the seed's defaults; other keys and key orders are fine.
+    home.append(t, raw(json!({"status": "up", "timestamp": "2025-01-15T10:30:00Z"})));
+    home.append(t, raw(json!({"name": "no-status", "latency_ms": 5})));
+    home.append(t, raw(json!({"name": "no-latency", "status": "down"})));
+    home.append(
+        t,
+        "{\"latency_ms\": 12, \"host\": \"web-1\", \"status\": \"up\", \"name\": \"reordered\"}\n",
+    );
+    // Float latencies (exact binary fractions: any summation order gives the same sum).
+    for (status, latency) in [("up", 0.5), ("up", 12.25), ("down", 3.0)] {
+        home.append(t, raw(json!({"name": "float-latency", "status": status, "latency_ms": latency})));
+    }
+    // Averages on a rounding tie and beyond 1e16 (printed in exponent form by Python).
+    for latency in [1, 0, 0, 0] {
+        home.append(t, raw(json!({"name": "avg-tie", "status": "up", "latency_ms": latency})));
+    }
+    home.append(
+        t,
+        raw(json!({"name": "huge-latency", "status": "up", "latency_ms": 100_000_000_000_000_000_u64})),
+    );
+    home.append(t, raw(json!({"name": "negative-latency", "status": "up", "latency_ms": -5})));
+    // Lines the seed itself skips or strips: invalid JSON, blank, padded, CRLF, a torn end.
+    home.append(t, "not json at all\n\n   \n  {\"name\": \"padded\", \"status\": \"up\"}  \n");
+    home.append(t, "{\"name\": \"crlf\", \"status\": \"up\", \"latency_ms\": 4}\r\n");
+    home.append(
+        days_ago(1),
+        "{\"name\": \"crlf\", \"status\": \"down\", \"latency_ms\": 4}\r\n{\"name\": \"torn\", \"sta",
+    );
+    // Outside the window: too old, and tomorrow.
+    home.append(days_ago(7), record("too-old", Status::Up, 1, at(days_ago(7), 0)));
+    home.append(days_ago(40), record("too-old", Status::Up, 1, at(days_ago(40), 0)));
+    home.append(t + time::Duration::days(1), record("tomorrow", Status::Up, 1, at(t, 0)));
+}
+
+fn seed_report(home: &Home, days: u32) -> Option<Vec<u8>> {
+    let (python, seed) = test_support::require_seed()?;
+    let script = format!(
+        "import sys; sys.path.insert(0, {:?}); from agent_ops_metrics import uptime_report; print(uptime_report(days={days}))",
+        seed.display().to_string()
+    );
+    let out = Command::new(python).args(["-c", &script]).env("HOME", home.dir.path()).output().unwrap();
+    assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
+    Some(out.stdout)
+}
+
+/// Runs `f` again if the UTC date changed while it ran (the seed reads the clock too).
+fn on_one_day(f: impl Fn()) {
+    let before = today();
+    f();
+    if today() != before {
+        f();
+    }
+}
+
+#[test]
+fn the_default_report_equals_the_seeds_byte_for_byte() {
+    on_one_day(|| {
+        let home = Home::new();
+        seed_data(&home);
+        let Some(theirs) = seed_report(&home, 7) else { return };
+        let ours = home.ours(&[]);
+        assert_eq!(ours.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs));
+        assert_eq!(ours.stdout, theirs);
+        let text = String::from_utf8(ours.stdout).unwrap();
+        for expected in [
+            "[OK] api-gateway: 100.0% uptime (0 failures in 210 checks, avg ",
+            "[OK] exact-99.5: 99.5% uptime (1 failures in 200 checks",
+            "[WARN] exact-95: 95.0% uptime (1 failures in 20 checks",
+            "[CRITICAL] only-recovered: 0% uptime (0 failures in 0 checks, avg 0ms)",
+            "[OK] huge-latency: 100.0% uptime (0 failures in 1 checks, avg 1e+17ms)",
+            "[OK] avg-tie: 100.0% uptime (0 failures in 4 checks, avg 0.2ms)",
+        ] {
+            assert!(text.contains(expected), "{expected}\n{text}");
+        }
+        // The torn line on the day before: one warning on stderr, the report untouched.
+        let stderr = String::from_utf8(ours.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("warning: skipped 2 bad lines in 2 files (1 invalid JSON, 1 torn last line)")
+        );
+
+        for days in [1, 3, 30] {
+            let theirs = seed_report(&home, days).unwrap();
+            let ours = home.ours(&["--days", &days.to_string()]);
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&theirs),
+                "--days {days}"
+            );
+        }
+    });
+}
+
+/// The Python part of the seed's `extras/weekly-digest.sh`, run as the script runs it.
+fn weekly_digest(home: &Home) -> Option<Vec<u8>> {
+    let (python, seed) = test_support::require_seed()?;
+    let script = std::fs::read_to_string(seed.join("extras/weekly-digest.sh")).unwrap();
+    let start = script.find("python3 -c \"").unwrap() + "python3 -c \"".len();
+    let end = start + script[start..].find("\n\")").unwrap();
+    let code = script[start..end].replace("\\\"", "\"");
+    let out = Command::new(python)
+        .args(["-c", &code])
+        .current_dir(&seed)
+        .env("HOME", home.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(out.stdout)
+}
+
+#[test]
+fn sla_prints_the_weekly_digest_and_fails_below_the_target() {
+    on_one_day(|| {
+        let home = Home::new();
+        seed_data(&home);
+        let Some(theirs) = weekly_digest(&home) else { return };
+        let ours = home.ours(&["--sla", "99.9"]);
+        assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs));
+        assert_eq!(ours.status.code(), Some(1));
+
+        let healthy = Home::new();
+        checks(&healthy, "api", 1000, 1, 7);
+        checks(&healthy, "db", 50, 0, 2);
+        let theirs = weekly_digest(&healthy).unwrap();
+        let ours = healthy.ours(&["--sla", "99.9"]);
+        assert!(String::from_utf8_lossy(&ours.stdout).ends_with("\nAll services above 99.9% SLA target.\n"));
+        assert_eq!(ours.stdout, theirs);
+        assert_eq!(ours.status.code(), Some(0));
+    });
+}
+
+#[test]
+fn bad_lines_are_skipped_with_one_warning_and_the_rest_matches_the_seed() {
+    on_one_day(|| {
+        let (clean, dirty) = (Home::new(), Home::new());
+        for home in [&clean, &dirty] {
+            checks(home, "api", 300, 4, 3);
+            checks(home, "db", 100, 0, 2);
+        }
+        let t = today();
+        for bad in [
+            &b"{\"name\": \"api\", \"status\": \"up\", \"latency_ms\": null}\n"[..],
+            b"{\"name\": \"api\", \"status\": \"up\", \"latency_ms\": \"slow\"}\n",
+            b"{\"name\": [\"api\"], \"status\": \"up\"}\n",
+            b"[1, 2, 3]\n",
+            b"\"just a string\"\n",
+            b"{\"name\": \"api\xff\", \"status\": \"down\"}\n",
+            b"{broken\n",
+        ] {
+            dirty.append(t, bad);
+        }
+        dirty.append(days_ago(1), "{\"name\": \"db\", \"status\": \"do");
+        let ours = dirty.ours(&[]);
+        assert_eq!(ours.status.code(), Some(0));
+        let stderr = String::from_utf8(ours.stderr).unwrap();
+        assert_eq!(
+            stderr.lines().collect::<Vec<_>>(),
+            [format!(
+                "warning: skipped 8 bad lines in 2 files (1 invalid UTF-8, 1 invalid JSON, 1 torn last line, \
+                 2 not an object, 3 wrong field type); first at {}:152: no newline and not valid JSON",
+                day_file(&dirty.metrics(), days_ago(1)).display()
+            )]
+        );
+        let Some(theirs) = seed_report(&clean, 7) else { return };
+        assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs));
+    });
+}
+
+#[test]
+fn service_detailed_json_and_output_file() {
+    let home = Home::new();
+    checks(&home, "api", 95, 5, 1);
+    checks(&home, "db", 10, 0, 1);
+    let out = home.ours(&["--service", "api", "--detailed"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "=== Uptime Report (last 7 days) ===",
+            "",
+            "[WARN] api: 95.0% uptime (5 failures in 100 checks, avg 106.6ms)"
+        ]
+    );
+    assert!(lines[3].starts_with("    latency p50 "), "{text}");
+    assert_eq!(lines[4], "    1 incident, longest outage 25m 0s; time-based uptime 94.949%", "{text}");
+    assert!(lines[5].starts_with("    first seen ") && lines[5].ends_with("; now up"), "{text}");
+    assert_eq!(lines.len(), 6);
+
+    let missing = home.ours(&["--service", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no metrics for service \"nope\" in the last 7 days")
+    );
+
+    let out = home.ours(&["--format", "json", "--sla", "99"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["window"]["days"], 7);
+    assert_eq!(v["services"][0]["name"], "api");
+    assert_eq!(v["services"][0]["uptime_percent"], 95.0);
+    assert_eq!(v["services"][0]["total_checks"], 100);
+    assert_eq!(v["services"][0]["failures"], 5);
+    assert_eq!(v["services"][0]["incidents"], 1);
+    assert_eq!(v["services"][0]["below_sla"], true);
+    assert_eq!(v["services"][1]["below_sla"], false);
+    assert_eq!(v["sla"]["below"], json!(["api"]));
+
+    let file = home.dir.path().join("report.json");
+    let out = home.ours(&["--format", "json", "--output", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["services"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let home = Home::new();
+    for args in [
+        &["--days", "0"][..],
+        &["--format", "xml"],
+        &["--sla", "101"],
+        &["--sla", "high"],
+        &["--until", "yesterday"],
+        &["--retention-days", "30"],
+        &["--cleanup", "--days", "3"],
+        &["--cleanup", "--retention-days", "0"],
+        &["--frobnicate"],
+    ] {
+        let out = home.ours(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(home.ours(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn cleanup_deletes_only_old_day_files() {
+    let home = Home::new();
+    let dir = home.metrics();
+    let names = |days: &[i64]| days.iter().map(|d| day_file(&dir, days_ago(*d))).collect::<Vec<_>>();
+    let keep_files = names(&[0, 1, 29, 89, -1]);
+    let old_files = names(&[90, 91, 400]);
+    for p in keep_files.iter().chain(&old_files) {
+        std::fs::write(p, "{}\n").unwrap();
+    }
+    let outside = home.dir.path().join("outside.jsonl");
+    std::fs::write(&outside, "keep me\n").unwrap();
+    let others = [
+        "notes.txt",
+        "2020-1-5.jsonl",
+        "backup-2020-01-01.jsonl",
+        "2020-01-01.jsonl.bak",
+        "2020-02-30.jsonl",
+        "2020-01-01.JSONL",
+    ];
+    for name in others {
+        std::fs::write(dir.join(name), "x").unwrap();
+    }
+    std::fs::create_dir(dir.join("2020-01-02.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("2020-01-03.jsonl")).unwrap();
+
+    let out = home.ours(&["--cleanup", "--retention-days", "90"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Cleaned up 3 old metrics file(s) (keeping 90 days)\n"
+    );
+    assert!(old_files.iter().all(|p| !p.exists()));
+    assert!(keep_files.iter().all(|p| p.exists()));
+    assert!(others.iter().all(|n| dir.join(n).exists()));
+    assert!(dir.join("2020-01-02.jsonl").is_dir());
+    assert!(dir.join("2020-01-03.jsonl").symlink_metadata().is_ok());
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me\n");
+
+    // The retention from services.json; a broken services.json deletes nothing.
+    let config = home.dir.path().join(".agent-ops/config/services.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "{\"services\": [], \"metrics_retention_days\": 30").unwrap();
+    let out = home.ours(&["--cleanup"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(keep_files.iter().all(|p| p.exists()));
+    std::fs::write(&config, "{\"services\": [], \"metrics_retention_days\": 30}").unwrap();
+    let out = home.ours(&["--cleanup"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Cleaned up 1 old metrics file(s) (keeping 30 days)\n"
+    );
+    assert!(!keep_files[3].exists() && keep_files[2].exists());
+    let out = home.ours(&["--cleanup"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Cleaned up 0 old metrics file(s) (keeping 30 days)\n"
+    );
+}
+
+#[test]
+fn prometheus_output_passes_promtool() {
+    let home = Home::new();
+    checks(&home, "api", 95, 5, 3);
+    checks(&home, "db \"primary\"\\ \n replica", 10, 0, 1);
+    home.append(today(), "{\"name\": \"only-recovered\", \"status\": \"recovered\"}\nnot json\n");
+    let out = home.ours(&["--format", "prometheus"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("agent_ops_uptime_ratio{service=\"api\",window=\"7d\"} 0.95\n"), "{text}");
+    assert!(text.contains("agent_ops_uptime_failures{service=\"api\",window=\"7d\"} 5\n"));
+    assert!(text.contains(
+        "agent_ops_uptime_checks{service=\"db \\\"primary\\\"\\\\ \\n replica\",window=\"7d\"} 10\n"
+    ));
+    assert!(text.contains("agent_ops_uptime_bad_lines{window=\"7d\",reason=\"invalid_json\"} 1\n"));
+    let Some(promtool) = test_support::require_tool("promtool") else { return };
+    let file = home.dir.path().join("uptime.prom");
+    std::fs::write(&file, &text).unwrap();
+    let check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// Runs headless Chromium with the flags CI can run it with, failing if it takes more than a
+/// minute (a hang, such as a blocking alert(), not a measurement).
+fn chromium(chromium: &Path, profile: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within a minute (an alert() dialog blocks it)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn escape_text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[test]
+fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
+    let home = Home::new();
+    let names = [
+        "<script>alert(1)</script>",
+        "<script>document.documentElement.setAttribute('data-pwned','1')</script>",
+        "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','2')\">",
+        "Tom & Jerry \"quoted\" 'single'",
+        "日本語サービス",
+        "checkout-api",
+    ];
+    for name in &names[..5] {
+        checks(&home, name, 200, 1, 7);
+    }
+    let t = today();
+    for i in 0..12 {
+        let status = if i >= 9 { Status::Down } else { Status::Up };
+        home.append(
+            t,
+            record(
+                "checkout-api",
+                status,
+                40 + i,
+                OffsetDateTime::now_utc() - time::Duration::minutes(60 - 5 * i64::try_from(i).unwrap()),
+            ),
+        );
+    }
+    let page = home.dir.path().join("status.html");
+    let out = home.ours(&["--format", "html", "--sla", "99.9", "--output", page.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "below the SLA");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for external in ["<script", "<img", "<link", "<iframe", "url(", "@import", "http://", "https://"] {
+        assert!(!html.contains(external), "the page holds {external:?}");
+    }
+    assert!(html.contains("1 of 6 services down"));
+
+    let Some(browser) = test_support::require_tool("chromium") else { return };
+    let url = format!("file://{}", page.display());
+    let dom = chromium(&browser, &home.dir.path().join("profile-dom"), &["--dump-dom", &url]);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    assert!(dom.contains("<section class=\"card down\""), "{dom}");
+    for name in names {
+        assert!(dom.contains(&format!(">{}</h2>", escape_text(name))), "{name} is not in the DOM:\n{dom}");
+    }
+    // The injected scripts would set this attribute on <html>; in the DOM it only appears as text.
+    let html_tag = &dom[dom.find("<html").unwrap()..];
+    let html_tag = &html_tag[..html_tag.find('>').unwrap()];
+    assert_eq!(html_tag, "<html lang=\"en\"", "an injected script ran");
+    assert!(!dom.contains("<script") && !dom.contains("<img"), "a name became an element");
+
+    let shot = home.dir.path().join("status.png");
+    let shot_arg = format!("--screenshot={}", shot.display());
+    let run = chromium(
+        &browser,
+        &home.dir.path().join("profile-shot"),
+        &["--window-size=1600,1000", &shot_arg, &url],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (width, height) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((width, height), (1600, 1000));
+    assert!(png.len() > 20_000, "a blank page compresses to almost nothing: {} bytes", png.len());
+    if let Some(keep) = std::env::var_os("UPTIME_REPORT_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}

@@ -1,0 +1,71 @@
+//! The report as one JSON document.
+
+use ops_state::timestamp::format_utc;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::scan::BadKind;
+use crate::{ServiceStats, State, UptimeReport};
+
+fn service(s: &ServiceStats, target: Option<f64>) -> Value {
+    let mut v = json!({
+        "name": s.name,
+        "uptime_percent": s.uptime_percent.unwrap_or(0.0),
+        "total_checks": s.total_checks(),
+        "failures": s.down,
+        "avg_latency_ms": s.avg_latency_ms.unwrap_or(0.0),
+        "status": s.indicator(),
+        "up_checks": s.up,
+        "other_checks": s.other,
+        "latency_p50_ms": s.latency.map(|p| p.p50),
+        "latency_p95_ms": s.latency.map(|p| p.p95),
+        "latency_p99_ms": s.latency.map(|p| p.p99),
+        "incidents": s.incidents,
+        "longest_outage_seconds": s.longest_outage.map(|d| d.as_secs_f64()),
+        "time_uptime_percent": s.time_uptime_percent,
+        "first_seen": s.first_seen.map(format_utc),
+        "last_seen": s.last_seen.map(format_utc),
+        "state": s.state.map(|st| match st { State::Up => "up", State::Down => "down" }),
+        "down_since": s.down_since.map(format_utc),
+        "daily": s.daily.iter().map(|d| json!({
+            "date": d.date.to_string(),
+            "up": d.up,
+            "down": d.down,
+            "other": d.other,
+            "uptime_percent": d.uptime_percent(),
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(t) = target {
+        v["below_sla"] = json!(s.below(t));
+    }
+    v
+}
+
+/// The report as JSON: `window`, `generated_at`, `services` (sorted by name; each with the
+/// seed's `uptime_percent`, `total_checks`, `failures`, `avg_latency_ms`, and the richer
+/// figures), `bad_lines`, `undated_lines`, and `sla` when a target is given.
+pub fn json(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> Value {
+    let mut v = json!({
+        "window": {"days": r.window.days, "from": r.window.from().to_string(), "until": r.window.until.to_string()},
+        "generated_at": format_utc(now),
+        "services": r.services.iter().map(|s| service(s, sla)).collect::<Vec<_>>(),
+        "bad_lines": {
+            "total": r.bad.total(),
+            "invalid_utf8": r.bad.count(BadKind::InvalidUtf8),
+            "invalid_json": r.bad.count(BadKind::InvalidJson),
+            "torn_last_line": r.bad.count(BadKind::TornLastLine),
+            "not_an_object": r.bad.count(BadKind::NotAnObject),
+            "wrong_type": r.bad.count(BadKind::WrongType),
+            "too_long": r.bad.count(BadKind::TooLong),
+        },
+        "undated_lines": r.undated,
+        "files_read": r.files,
+        "lines_read": r.lines,
+    });
+    if let Some(t) = sla {
+        let below: Vec<&str> =
+            r.seed_order().into_iter().filter(|s| s.below(t)).map(|s| s.name.as_str()).collect();
+        v["sla"] = json!({"target_percent": t, "below": below});
+    }
+    v
+}
