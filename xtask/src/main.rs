@@ -1,11 +1,17 @@
 //! `cargo xtask`: project automation that needs more than cargo: benchmarks against the seed
-//! scripts (and, later, service installation). Run `cargo xtask` for the list of tasks.
+//! scripts, service installation, generated units, man pages and completions. Run
+//! `cargo xtask` for the list of tasks.
 //!
 //! Few dependencies on purpose: std, and the tools the tasks call (cargo, hyperfine, python3).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod bench_health;
+mod bins;
+mod dist;
+mod docgen;
+mod install;
+mod units;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -14,16 +20,31 @@ use std::process::ExitCode;
 type Task = fn(&[String]) -> Result<(), String>;
 
 /// Every task: name, one-line help, entry point.
-const TASKS: &[(&str, &str, Task)] = &[(
-    "bench-health",
-    "health-check vs the seed's agent_ops_health.py: [a] [b] [c] scenarios (default all) [--quick]",
-    bench_health::run,
-)];
+const TASKS: &[(&str, &str, Task)] = &[
+    (
+        "bench-health",
+        "health-check vs the seed's agent_ops_health.py: [a] [b] [c] scenarios (default all) [--quick]",
+        bench_health::run,
+    ),
+    (
+        "install-service",
+        "build, install and enable the orchestrator under systemd or launchd (--help)",
+        install::install,
+    ),
+    (
+        "uninstall-service",
+        "stop and remove the service and the binaries; keep the data (--help)",
+        install::uninstall,
+    ),
+    ("dist", "regenerate dist/: the units and plists for the documented options [--check]", dist::run),
+    ("man", "man pages for every binary [--out DIR] (default target/man)", docgen::man),
+    ("completions", "bash, zsh and fish completions for every binary [--out DIR]", docgen::completions),
+];
 
 fn usage() -> String {
     let mut out = String::from("usage: cargo xtask <task> [args]\n\ntasks:\n");
     for (name, help, _) in TASKS {
-        let _ = writeln!(out, "  {name:<16} {help}");
+        let _ = writeln!(out, "  {name:<18} {help}");
     }
     out
 }
