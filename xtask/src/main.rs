@@ -1,5 +1,6 @@
 //! `cargo xtask`: project automation that needs more than cargo: benchmarks against the seed
-//! scripts (and, later, service installation). Run `cargo xtask` for the list of tasks.
+//! scripts, service installation, generated units, man pages and completions. Run
+//! `cargo xtask` for the list of tasks.
 //!
 //! Few dependencies on purpose: std, and the tools the tasks call (cargo, hyperfine, python3).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -8,6 +9,11 @@ mod bench;
 mod bench_alert;
 mod bench_health;
 mod bench_metrics;
+mod bins;
+mod dist;
+mod docgen;
+mod install;
+mod units;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -37,12 +43,25 @@ const TASKS: &[(&str, &str, Task)] = &[
         "uptime-report vs the seed's uptime_report on 90 days x 100 services x 288 checks [--quick]",
         bench_metrics::run,
     ),
+    (
+        "install-service",
+        "build, install and enable the orchestrator under systemd or launchd (--help)",
+        install::install,
+    ),
+    (
+        "uninstall-service",
+        "stop and remove the service and the binaries; keep the data (--help)",
+        install::uninstall,
+    ),
+    ("dist", "regenerate dist/: the units and plists for the documented options [--check]", dist::run),
+    ("man", "man pages for every binary [--out DIR] (default target/man)", docgen::man),
+    ("completions", "bash, zsh and fish completions for every binary [--out DIR]", docgen::completions),
 ];
 
 fn usage() -> String {
     let mut out = String::from("usage: cargo xtask <task> [args]\n\ntasks:\n");
     for (name, help, _) in TASKS {
-        let _ = writeln!(out, "  {name:<16} {help}");
+        let _ = writeln!(out, "  {name:<18} {help}");
     }
     out
 }

@@ -58,6 +58,9 @@ fn level_parser() -> impl TypedValueParser<Value = Level> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
+        return code;
+    }
     let args = Args::parse();
     let env = Env::capture();
     let setup = Layout::from_env(&env)

@@ -38,6 +38,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
+        return code;
+    }
     let args = Args::parse();
     let env = Env::capture();
     let setup = Layout::from_env(&env).map(|layout| match &args.config {

@@ -56,6 +56,9 @@ fn fail(e: &dyn std::fmt::Display, code: u8) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
+        return code;
+    }
     let args = Args::parse();
     let env = Env::capture();
     let layout = match Layout::from_env(&env) {

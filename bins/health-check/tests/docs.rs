@@ -1,0 +1,47 @@
+//! `health-check --generate-docs DIR`: the hidden flag `cargo xtask man` and `cargo xtask
+//! completions` use to get the man page and shell completions from the binary itself.
+
+use std::fs;
+
+use assert_cmd::Command;
+
+const OPTIONS: [&str; 5] = ["--config", "--json", "--only", "--prometheus-textfile", "--no-metrics"];
+
+#[test]
+fn generate_docs_writes_the_man_page_and_completions_for_every_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("health-check")
+        .unwrap()
+        .env_clear()
+        .arg("--generate-docs")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = fs::read_to_string(dir.path().join("man/health-check.1")).unwrap();
+    assert!(page.contains(".TH health-check 1"), "{page}");
+    assert!(page.contains("Check every service in services.json at once"), "{page}");
+    for option in OPTIONS {
+        assert!(page.contains(&option.replace('-', "\\-")), "the man page lacks {option}");
+    }
+    let bash = dir.path().join("completions/health-check.bash");
+    let text = fs::read_to_string(&bash).unwrap();
+    for option in OPTIONS {
+        assert!(text.contains(option), "the bash completion lacks {option}");
+    }
+    assert!(std::process::Command::new("bash").arg("-n").arg(&bash).status().unwrap().success());
+    for other in ["_health-check", "health-check.fish"] {
+        let text = fs::read_to_string(dir.path().join("completions").join(other)).unwrap();
+        assert!(text.contains("prometheus-textfile"), "{other}");
+    }
+    assert!(!page.contains("generate"), "the hidden flag is not documented");
+}
+
+#[test]
+fn the_flag_is_hidden_and_needs_exactly_one_directory() {
+    let help = Command::cargo_bin("health-check").unwrap().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("generate"));
+    let bare = Command::cargo_bin("health-check").unwrap().arg("--generate-docs").output().unwrap();
+    assert_eq!(bare.status.code(), Some(2), "without a directory it is an unknown argument");
+}
