@@ -37,6 +37,19 @@ pub fn build_release(packages: &[&str]) -> Result<PathBuf, String> {
     Ok(repo().join("target/release"))
 }
 
+/// Builds the release build of an example of `package` and returns its path.
+pub fn build_release_example(package: &str, example: &str) -> Result<PathBuf, String> {
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(repo())
+        .args(["build", "--release", "--quiet", "-p", package, "--example", example])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --release --example {example} failed"));
+    }
+    Ok(repo().join("target/release/examples").join(example))
+}
+
 /// A fresh sandbox HOME with `~/.agent-ops/{config,logs,metrics,scripts,state}`.
 pub fn sandbox_home(name: &str) -> Result<PathBuf, String> {
     let home = std::env::temp_dir().join(format!("agent-ops-bench-{name}-{}", std::process::id()));
@@ -95,12 +108,31 @@ pub fn hyperfine(
     env: &[(&str, &Path)],
     commands: &[(&str, String)],
 ) -> Result<(), String> {
+    run_hyperfine(title, &["--ignore-failure", "--runs", &runs.to_string()], env, commands)
+}
+
+/// Like [`hyperfine`], but runs `prepare` before every run (to reset the state the commands
+/// change), and a command that fails fails the benchmark.
+pub fn hyperfine_prepared(
+    title: &str,
+    runs: u32,
+    env: &[(&str, &Path)],
+    prepare: &str,
+    commands: &[(&str, String)],
+) -> Result<(), String> {
+    run_hyperfine(title, &["--prepare", prepare, "--runs", &runs.to_string()], env, commands)
+}
+
+fn run_hyperfine(
+    title: &str,
+    options: &[&str],
+    env: &[(&str, &Path)],
+    commands: &[(&str, String)],
+) -> Result<(), String> {
     println!("\n### {title}\n");
     let out = std::env::temp_dir().join(format!("agent-ops-bench-{}.md", std::process::id()));
     let mut cmd = Command::new("hyperfine");
-    cmd.args(["--ignore-failure", "--style", "basic", "--warmup", "1", "--runs", &runs.to_string()])
-        .arg("--export-markdown")
-        .arg(&out);
+    cmd.args(["--style", "basic", "--warmup", "1"]).args(options).arg("--export-markdown").arg(&out);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_board;
 mod bench_health;
 
 use std::fmt::Write as _;
@@ -14,11 +15,18 @@ use std::process::ExitCode;
 type Task = fn(&[String]) -> Result<(), String>;
 
 /// Every task: name, one-line help, entry point.
-const TASKS: &[(&str, &str, Task)] = &[(
-    "bench-health",
-    "health-check vs the seed's agent_ops_health.py (50 ports+hanging URLs, 50 healthy, 500 with 100 hanging) [--quick]",
-    bench_health::run,
-)];
+const TASKS: &[(&str, &str, Task)] = &[
+    (
+        "bench-health",
+        "health-check vs the seed's agent_ops_health.py (50 ports+hanging URLs, 50 healthy, 500 with 100 hanging) [--quick]",
+        bench_health::run,
+    ),
+    (
+        "bench-board",
+        "board vs the seed's agent_ops_board.py (1,000 adds, 1 add on 10,000 tasks, 4 x 250 at once) [--quick]",
+        bench_board::run,
+    ),
+];
 
 fn usage() -> String {
     let mut out = String::from("usage: cargo xtask <task> [args]\n\ntasks:\n");
