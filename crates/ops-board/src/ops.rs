@@ -137,8 +137,9 @@ impl Board {
         }
     }
 
-    /// Adds a task in the first column (`open` on the seed's board) with a new id, unique on
-    /// this board: `task-` and 8 hex digits.
+    /// Adds a task in the first column (`open` on the seed's board; `open` too on a board
+    /// without columns, as the seed does) with a new id, unique on this board: `task-` and 8
+    /// hex digits.
     pub fn add(&mut self, new: &NewTask, now: OffsetDateTime) -> Result<&Task, BoardError> {
         check_title(&new.title)?;
         let now_text = format_utc(now);
