@@ -37,6 +37,19 @@ pub fn build_release(packages: &[&str]) -> Result<PathBuf, String> {
     Ok(repo().join("target/release"))
 }
 
+/// Builds the release build of an example of `package` and returns its path.
+pub fn build_release_example(package: &str, example: &str) -> Result<PathBuf, String> {
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(repo())
+        .args(["build", "--release", "--quiet", "-p", package, "--example", example])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --release --example {example} failed"));
+    }
+    Ok(repo().join("target/release/examples").join(example))
+}
+
 /// A fresh sandbox HOME with `~/.agent-ops/{config,logs,metrics,scripts,state}`.
 pub fn sandbox_home(name: &str) -> Result<PathBuf, String> {
     let home = std::env::temp_dir().join(format!("agent-ops-bench-{name}-{}", std::process::id()));
@@ -105,11 +118,39 @@ pub fn hyperfine_means(
     env: &[(&str, &Path)],
     commands: &[(&str, String)],
 ) -> Result<Vec<f64>, String> {
+    run_hyperfine(title, &["--ignore-failure", "--runs", &runs.to_string()], env, commands)
+}
+
+/// Like [`hyperfine`], but runs `prepare` before every run (to reset the state the commands
+/// change); with `strict`, a command that fails fails the benchmark.
+pub fn hyperfine_prepared(
+    title: &str,
+    runs: u32,
+    env: &[(&str, &Path)],
+    prepare: &str,
+    strict: bool,
+    commands: &[(&str, String)],
+) -> Result<Vec<f64>, String> {
+    let runs = runs.to_string();
+    let mut options = vec!["--prepare", prepare, "--runs", &runs];
+    if !strict {
+        options.push("--ignore-failure");
+    }
+    run_hyperfine(title, &options, env, commands)
+}
+
+fn run_hyperfine(
+    title: &str,
+    options: &[&str],
+    env: &[(&str, &Path)],
+    commands: &[(&str, String)],
+) -> Result<Vec<f64>, String> {
     println!("\n### {title}\n");
     let out = std::env::temp_dir().join(format!("agent-ops-bench-{}.md", std::process::id()));
     let json = out.with_extension("json");
     let mut cmd = Command::new("hyperfine");
-    cmd.args(["--ignore-failure", "--style", "basic", "--warmup", "1", "--runs", &runs.to_string()])
+    cmd.args(["--style", "basic", "--warmup", "1"])
+        .args(options)
         .arg("--export-markdown")
         .arg(&out)
         .arg("--export-json")

@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_alert;
+mod bench_board;
 mod bench_health;
 mod bench_metrics;
 mod bins;
@@ -42,6 +43,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-metrics",
         "uptime-report vs the seed's uptime_report on 90 days x 100 services x 288 checks [--quick]",
         bench_metrics::run,
+    ),
+    (
+        "bench-board",
+        "board vs the seed's agent_ops_board.py (1,000 adds, 1 add on 10,000 tasks, 4 x 250 at once) [--quick]",
+        bench_board::run,
     ),
     (
         "install-service",

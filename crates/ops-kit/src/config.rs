@@ -37,6 +37,9 @@ const SERVICE_KEYS: &[(&str, Option<&[&str]>)] = &[
     ("disk_warning_gb", Some(&["disk"])),
 ];
 
+/// `stalled_task_hours` when services.json does not set it (or does not exist, for `board`).
+pub const DEFAULT_STALLED_TASK_HOURS: f64 = 24.0;
+
 /// The name of the built-in disk check on `/`, as the seed calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
 
@@ -236,7 +239,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     let config = Config {
         path: path.to_path_buf(),
         check_interval_seconds: o.number(r, "check_interval_seconds", 0.0, true, 300.0),
-        stalled_task_hours: o.number(r, "stalled_task_hours", 0.0, true, 24.0),
+        stalled_task_hours: o.number(r, "stalled_task_hours", 0.0, true, DEFAULT_STALLED_TASK_HOURS),
         metrics_retention_days: o
             .integer(r, "metrics_retention_days", 1, 36_500)
             .map_or(90, |d| u32::try_from(d).unwrap_or(90)),

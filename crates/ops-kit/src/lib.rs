@@ -1,6 +1,6 @@
 //! ops-kit is the composition layer: it alone knows the `~/.agent-ops` directory layout, the
 //! environment overrides and `services.json`, and it joins the leaf crates (ops-health,
-//! ops-metrics, ops-alert, ops-state) into the passes the binaries run.
+//! ops-metrics, ops-alert, ops-board, ops-state) into the passes the binaries run.
 //!
 //! It never prints and never exits: binaries call it, print what it returns and map its
 //! errors to exit codes with [`exit`].
@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod board;
 mod config;
 mod env;
 pub mod health;
@@ -31,7 +32,10 @@ pub mod uptime;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-pub use config::{Alerting, CHECK_TYPES, Config, DISK_CHECK_NAME, Loaded, Service, Webhook, disk_check_name};
+pub use config::{
+    Alerting, CHECK_TYPES, Config, DEFAULT_STALLED_TASK_HOURS, DISK_CHECK_NAME, Loaded, Service, Webhook,
+    disk_check_name,
+};
 pub use env::{Env, Secret};
 pub use layout::{ConfigOrigin, Layout};
 pub use schema::Problem;

@@ -7,6 +7,10 @@ use std::path::Path;
 
 use crate::StateError;
 
+/// How many random characters the temporary files of [`write_atomic`] have in their names
+/// (`.<name>.XXXXXX.tmp`), so that stale ones can be recognised.
+pub(crate) const TEMP_RANDOM_CHARS: usize = 6;
+
 /// Replaces `path` with `bytes` so that any reader sees either the old or the new content,
 /// never a mix, and the new content survives a power cut once this returns.
 ///
@@ -17,6 +21,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
     fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", path.file_name().unwrap_or_default().to_string_lossy()))
+        .rand_bytes(TEMP_RANDOM_CHARS)
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| StateError::io("create a temporary file in", dir, e))?;
@@ -52,7 +57,7 @@ pub(crate) fn sync_dir(path: &Path) -> Result<(), StateError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StateError::io("sync directory", dir, e))
 }
 
-fn parent(path: &Path) -> &Path {
+pub(crate) fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

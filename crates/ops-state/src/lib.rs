@@ -167,19 +167,52 @@ impl StateFile {
         T: Default + Serialize + DeserializeOwned,
         E: From<StateError>,
     {
-        with_lock(&self.lock_path, self.lock_timeout, || {
-            let old = read_bytes(&self.path)?;
-            let mut value = match &old {
-                Some(bytes) => self.decode(&self.path, bytes)?,
+        self.update_bytes(|old| {
+            let mut value = match old {
+                Some(bytes) => self.decode(bytes)?,
                 None => T::default(),
             };
             let result = change(&mut value)?;
-            let new = encode(&self.path, &value)?;
-            if old.as_deref() != Some(new.as_slice()) {
+            Ok((Some(self.encode(&value)?), result))
+        })
+    }
+
+    /// [`StateFile::update`] at the level of bytes, for callers that decode and encode
+    /// themselves (to reuse a value they decoded before, say). Under the lock, `change` gets
+    /// the file's bytes (`None` when it does not exist) and returns the new bytes, or `None`
+    /// to leave the file alone, with its result. New bytes equal to the old ones are not
+    /// written; otherwise they replace the file atomically and the old version becomes the
+    /// backup. Deciding that the old bytes are corrupt (and refusing) is up to `change`:
+    /// [`StateFile::decode`] does it.
+    pub fn update_bytes<R, E>(
+        &self,
+        change: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R), E>,
+    ) -> Result<R, E>
+    where
+        E: From<StateError>,
+    {
+        with_lock(&self.lock_path, self.lock_timeout, || {
+            let old = read_bytes(&self.path)?;
+            let (new, result) = change(old.as_deref())?;
+            if let Some(new) = new
+                && old.as_deref() != Some(new.as_slice())
+            {
                 self.replace(&new, old.is_some())?;
             }
             Ok(result)
         })?
+    }
+
+    /// Parses bytes of this file; [`StateError::Corrupt`] (naming the file, and its backup
+    /// when one exists) when they are not valid JSON for `T`.
+    pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, StateError> {
+        self.decode_from(&self.path, bytes)
+    }
+
+    /// The bytes [`StateFile::update`] writes for `value`: pretty JSON with two-space
+    /// indents (as Python's `json.dump(..., indent=2)`) and a final newline.
+    pub fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, StateError> {
+        encode(&self.path, value)
     }
 
     /// Writes `value` under the lock, whatever the file held before (even if corrupt, which
@@ -223,12 +256,12 @@ impl StateFile {
 
     fn parse<T: DeserializeOwned>(&self, path: &Path) -> Result<Option<T>, StateError> {
         match read_bytes(path)? {
-            Some(bytes) => self.decode(path, &bytes).map(Some),
+            Some(bytes) => self.decode_from(path, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
-    fn decode<T: DeserializeOwned>(&self, path: &Path, bytes: &[u8]) -> Result<T, StateError> {
+    fn decode_from<T: DeserializeOwned>(&self, path: &Path, bytes: &[u8]) -> Result<T, StateError> {
         serde_json::from_slice(bytes).map_err(|source| {
             let backup = self.backup_path();
             StateError::Corrupt {
@@ -242,10 +275,37 @@ impl StateFile {
     /// Replaces the file; the old version (if any) becomes the backup by a hard link, so
     /// the backup costs no copy and there is no moment without a whole file.
     fn replace(&self, bytes: &[u8], had_old: bool) -> Result<(), StateError> {
+        self.remove_stale_temporaries();
         if had_old {
             atomic::link_backup(&self.path, &self.backup_path())?;
         }
         write_atomic(&self.path, bytes, self.mode)
+    }
+}
+
+impl StateFile {
+    /// Removes the temporary files (`.<name>.*.tmp`) of writers that died mid-write (killed,
+    /// or the machine lost power). Only called under the lock, when no other writer of this
+    /// file can be running. Best effort: a file that cannot be removed is left.
+    fn remove_stale_temporaries(&self) {
+        let prefix = format!(".{}.", self.path.file_name().unwrap_or_default().to_string_lossy());
+        let Ok(entries) = fs::read_dir(atomic::parent(&self.path)) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Some(middle) = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".tmp")) else {
+                continue;
+            };
+            // write_atomic's `.<name>.XXXXXX.tmp`, link_backup's `.<name>.bak.<pid>.tmp`.
+            let ours = (middle.len() == atomic::TEMP_RANDOM_CHARS
+                && middle.bytes().all(|b| b.is_ascii_alphanumeric()))
+                || middle
+                    .strip_prefix("bak.")
+                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+            if ours {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
@@ -325,6 +385,55 @@ mod tests {
         insert(&file, "a", 1.0);
         insert(&file, "a", 1.0);
         assert!(!file.backup_path().exists(), "a no-op update must not write");
+    }
+
+    #[test]
+    fn update_bytes_sees_the_old_bytes_and_writes_only_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        let seen =
+            file.update_bytes(|old| Ok::<_, StateError>((Some(b"{\"a\": 1}\n".to_vec()), old.is_none())));
+        assert!(seen.unwrap(), "no file yet");
+        let seen = file.update_bytes(|old| Ok::<_, StateError>((None, old.map(<[u8]>::to_vec))));
+        assert_eq!(seen.unwrap().unwrap(), b"{\"a\": 1}\n");
+        file.update_bytes(|old| Ok::<_, StateError>((old.map(<[u8]>::to_vec), ()))).unwrap();
+        assert!(!file.backup_path().exists(), "None and unchanged bytes write nothing");
+        file.update_bytes(|_| Ok::<_, StateError>((Some(b"{}\n".to_vec()), ()))).unwrap();
+        assert_eq!(fs::read(file.backup_path()).unwrap(), b"{\"a\": 1}\n");
+        assert_eq!(fs::read(&file.path).unwrap(), b"{}\n");
+        let err = file.decode::<Map>(b"{\"a\": ").unwrap_err();
+        assert!(matches!(&err, StateError::Corrupt { backup: Some(_), .. }), "{err}");
+        assert_eq!(file.encode(&Map::from([("a".into(), 1.5)])).unwrap(), b"{\n  \"a\": 1.5\n}\n");
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        insert(&file, "a", 1.0);
+        let stale = [".s.json.Ab12Cd.tmp", ".s.json.bak.4242.tmp"];
+        let kept = ["s.json.tmp", ".other.json.Ab12Cd.tmp", ".s.json.notes", ".s.json.old.Ab12Cd.tmp"];
+        for name in stale.iter().chain(&kept) {
+            fs::write(dir.path().join(name), b"half").unwrap();
+        }
+        insert(&file, "b", 2.0);
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".other.json.Ab12Cd.tmp",
+                ".s.json.notes",
+                ".s.json.old.Ab12Cd.tmp",
+                "s.json",
+                "s.json.bak",
+                "s.json.lock",
+                "s.json.tmp"
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,41 @@
+//! `board`: the ops task board from the command line. Adds, moves, edits, lists and shows
+//! tasks in `~/.agent-ops/state/board.json` under the seed's lock, finds stalled tasks and
+//! recovers a corrupt board. Exit 0 done, 1 failed, 2 usage error (nothing changed).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::Args;
+use ops_kit::board::{self, Options};
+use ops_kit::{Env, Layout, exit};
+
+fn main() -> ExitCode {
+    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
+        return code;
+    }
+    let args = Args::parse();
+    let env = Env::capture();
+    let layout = match Layout::from_env(&env) {
+        Ok(layout) => match args.command.config() {
+            Some(path) => layout.with_config(path),
+            None => layout,
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let options = Options { json: args.json, recover: args.recover };
+    let report = board::run(&layout, &env, &args.command.into_command(), options);
+    print!("{}", report.stdout);
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(error) = &report.error {
+        eprintln!("error: {error}");
+    }
+    ExitCode::from(report.code)
+}
