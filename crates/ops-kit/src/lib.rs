@@ -26,6 +26,9 @@ mod config;
 mod env;
 pub mod health;
 mod layout;
+pub mod logs;
+pub mod maintenance;
+pub mod outage;
 mod schema;
 pub mod uptime;
 
