@@ -62,7 +62,8 @@ impl Window {
         in_scope && self.is_open(now)
     }
 
-    fn is_open(&self, now: f64) -> bool {
+    /// Whether the window is open at unix time `now`.
+    pub fn is_open(&self, now: f64) -> bool {
         match &self.when {
             When::Once { start, end } => (*start..*end).contains(&now),
             When::Daily { from, to, days } => {
