@@ -59,6 +59,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
+        return code;
+    }
     let args = Args::parse();
     let env = Env::capture();
     let setup = Layout::from_env(&env).map(|l| match &args.config {
@@ -94,20 +97,26 @@ fn main() -> ExitCode {
                     return ExitCode::from(exit::FAILED);
                 }
             }
-            println!(
+            say(&format!(
                 "orchestrator: a pass every {}s; stop with SIGTERM or Ctrl-C",
                 config.check_interval_seconds
-            );
+            ));
             run_loop(&layout, &env, config, options, &stop, |event| match event {
-                Event::Pass(result) => println!("{}", orchestrator::pass_summary(&result)),
+                Event::Pass(result) => say(&orchestrator::pass_summary(&result)),
                 Event::BadConfig(e) => eprintln!("error: {e} (the last valid configuration is used)"),
-                Event::Abandoned => println!("stopping: the pass in progress is left to finish on its own"),
+                Event::Abandoned => say("stopping: the pass in progress is left to finish on its own"),
             });
-            println!("orchestrator: stopped");
+            say("orchestrator: stopped");
             ExitCode::SUCCESS
         }
         None => print(&orchestrator::pass_printed(&run_pass(&layout, &env, &config, options))),
     }
+}
+
+/// A line on stdout; a daemon whose reader went away (a closed pipe) keeps running.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn print(p: &Printed) -> ExitCode {
