@@ -25,7 +25,8 @@ pub fn pass_printed(result: &Result<PassReport, PassError>) -> Printed {
     let mut p = Printed::default();
     match result {
         Ok(report) => {
-            for line in &report.log {
+            // Warnings are in the log file too; on a terminal they go to stderr, once.
+            for line in report.log.iter().filter(|l| !l.starts_with("WARNING: ")) {
                 let _ = writeln!(p.stdout, "{line}");
             }
             for w in &report.warnings {

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One service's memory, kept in `state/services.json` (a file of our own: the seed's
+/// One service's memory, kept in `state/outages.json` (a file of our own: the seed's
 /// `last-status.json` keeps its `{service: bool}` format beside it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {

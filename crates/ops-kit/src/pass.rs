@@ -29,7 +29,7 @@ use crate::{Config, Env, Layout, Service, logs};
 /// The lock a pass holds from start to end (a second pass exits at once).
 pub const PASS_LOCK: &str = "orchestrator.lock";
 /// Per-service memory between passes.
-pub const MEMORY_FILE: &str = "services.json";
+pub const MEMORY_FILE: &str = "outages.json";
 /// The seed's `{service: bool}` of the last pass.
 pub const LAST_STATUS_FILE: &str = "last-status.json";
 /// The seed's restart bookkeeping.
