@@ -160,9 +160,6 @@ fn run_hyperfine(
         .arg(&out)
         .arg("--export-json")
         .arg(&json);
-    if let Some(prepare) = prepare {
-        cmd.args(["--prepare", prepare]);
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
