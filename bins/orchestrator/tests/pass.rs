@@ -532,3 +532,58 @@ fn the_loop_runs_passes_until_sigterm() {
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(out.lines().filter(|l| l.starts_with("pass: 0 checks, 0 failing")).count() >= 3, "{out}");
 }
+
+#[test]
+fn stalled_tasks_are_alerted_once_in_the_seed_words() {
+    let sb = Sandbox::new();
+    sb.config("", r#", "reminder_interval_seconds": 0"#);
+    let old = (time::OffsetDateTime::now_utc() - time::Duration::hours(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let board = format!(
+        r#"{{"columns": ["open", "in-progress", "in-review", "done"], "tasks": [
+            {{"id": "task-00000001", "title": "Fix the flaky backup job", "column": "in-progress", "owner": "alice", "priority": "high", "description": "", "tags": [], "createdAt": "{old}", "updatedAt": "{old}"}},
+            {{"id": "task-00000002", "title": "Fresh", "column": "in-progress", "owner": "", "priority": "low", "description": "", "tags": [], "createdAt": "2999-01-01T00:00:00Z", "updatedAt": "2999-01-01T00:00:00Z"}}
+        ]}}"#
+    );
+    fs::create_dir_all(sb.base().join("state")).unwrap();
+    fs::write(sb.base().join("state/board.json"), board).unwrap();
+    assert_eq!(sb.run(&[]).status.code(), Some(0));
+    assert_eq!(
+        sb.shown(),
+        [
+            "[WARNING] Agent Ops Alert\n\nStalled tasks (>24h in progress):\n - alice: Fix the flaky backup job"
+        ]
+    );
+    sb.run(&[]);
+    assert_eq!(sb.shown().len(), 1, "not again every pass");
+}
+
+#[test]
+fn an_investigation_task_is_opened_once_per_service() {
+    let sb = Sandbox::new();
+    let mut svc = Switch::new();
+    sb.config(
+        &format!(r#"{{"name": "API", "type": "port", "port": {}}}"#, svc.port),
+        r#", "create_tasks_for_failures": true, "reminder_interval_seconds": 0"#,
+    );
+    let titles = || -> Vec<String> {
+        let board: Value =
+            serde_json::from_slice(&fs::read(sb.base().join("state/board.json")).unwrap()).unwrap();
+        board["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_owned()).collect()
+    };
+    svc.down();
+    let out = sb.run(&[]);
+    assert!(text(&out).contains("Opened task task-"), "{}", text(&out));
+    assert_eq!(titles(), ["Investigate: API is down"]);
+    sb.run(&[]);
+    svc.up();
+    sb.run(&[]);
+    svc.down();
+    sb.run(&[]);
+    assert_eq!(titles(), ["Investigate: API is down"], "never twice while one is open");
+    let board: Value =
+        serde_json::from_slice(&fs::read(sb.base().join("state/board.json")).unwrap()).unwrap();
+    assert_eq!(board["tasks"][0]["owner"], "ops-agent");
+    assert_eq!(board["tasks"][0]["priority"], "high");
+}

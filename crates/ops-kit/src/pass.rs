@@ -15,6 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use ops_alert::{Admission, Alert, Alerter, Delivery, Level};
+use ops_board::{NewTask, Priority, StalledQuery};
 use ops_health::{CheckResult, Probe, RunOptions, run_all};
 use ops_metrics::{MetricRecord, Status};
 use ops_recovery::{Decision, Policy, RestartRun, RestartSpec, RunOutcome};
@@ -36,6 +37,8 @@ pub const LAST_STATUS_FILE: &str = "last-status.json";
 pub const RECOVERY_FILE: &str = "recovery.json";
 /// Silences set with `orchestrator silence`.
 pub const SILENCES_FILE: &str = "silences.json";
+/// Stalled tasks already alerted: `{task_id: unix_seconds}`.
+pub const STALLED_FILE: &str = "stalled-alerts.json";
 /// When the last pass ran and how it went.
 pub const HEARTBEAT_FILE: &str = "heartbeat.json";
 /// The orchestrator's log, in `logs/`.
@@ -276,7 +279,11 @@ impl<'a> Pass<'a> {
         if !dry {
             self.record(&services);
         }
-        let alerts = self.alert(&services, alerter.as_ref(), now);
+        let notices = self.remember(&services, now);
+        let mut alerts = compose(self.config, &services, &notices);
+        alerts.extend(self.stalled_tasks(now));
+        let alerts = self.send(alerts, alerter.as_ref());
+        self.open_tasks(&services, &notices);
 
         // Housekeeping.
         if !dry {
@@ -447,16 +454,20 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Updates every service's memory and sends the notices due, grouped per kind.
-    fn alert(&mut self, services: &[ServiceReport], alerter: Option<&Alerter>, now: f64) -> Vec<AlertReport> {
+    /// Updates every service's memory and returns the notices due, by service index. When
+    /// the memory cannot be read or kept, the notices are judged from this pass alone.
+    fn remember(&mut self, services: &[ServiceReport], now: f64) -> Vec<(usize, Notice)> {
         let rules = Rules {
             failure_threshold: self.config.orchestration.failure_threshold,
             success_threshold: self.config.orchestration.success_threshold,
             reminder_interval_seconds: self.config.orchestration.reminder_interval_seconds,
         };
-        let mut notices: Vec<(&ServiceReport, Notice)> = Vec::new();
+        let mut notices: Vec<(usize, Notice)> = Vec::new();
+        let judged = std::cell::Cell::new(false);
         let mut update = |memory: &mut BTreeMap<String, Memory>| {
-            for s in services {
+            judged.set(true);
+            notices.clear();
+            for (i, s) in services.iter().enumerate() {
                 let seen = match (s.check.ok, s.recheck.as_ref().map(|r| r.ok)) {
                     (true, _) => Seen::Up,
                     (false, Some(true)) => Seen::AutoRecovered,
@@ -465,16 +476,13 @@ impl<'a> Pass<'a> {
                 let gave_up = matches!(s.restart, Some(RestartStep::GaveUp { .. }));
                 let observation = Observation { seen, gave_up, silenced: s.quiet.is_some() };
                 let m = memory.entry(s.check.name.clone()).or_default();
-                notices.extend(observe(m, observation, &rules, now).into_iter().map(|n| (s, n)));
+                notices.extend(observe(m, observation, &rules, now).into_iter().map(|n| (i, n)));
             }
             // Forget services that are gone from the configuration.
             memory.retain(|name, _| services.iter().any(|s| &s.check.name == name));
         };
         let outcome = if self.options.dry_run {
-            let mut memory: BTreeMap<String, Memory> =
-                self.files.memory.read().ok().flatten().unwrap_or_default();
-            update(&mut memory);
-            Ok(())
+            self.files.memory.read().map(|m| update(&mut m.unwrap_or_default()))
         } else {
             self.files.memory.update(|m: &mut BTreeMap<String, Memory>| {
                 update(m);
@@ -482,10 +490,113 @@ impl<'a> Pass<'a> {
             })
         };
         if let Err(e) = outcome {
-            self.warn(format!("service memory not kept, alerts judged on this pass alone: {e}"));
+            if !judged.get() {
+                update(&mut BTreeMap::new());
+            }
+            self.warn(format!("outage memory not kept, alerts judged on this pass alone: {e}"));
         }
-        let alerts = compose(self.config, services, &notices);
-        self.send(alerts, alerter)
+        notices
+    }
+
+    /// Tasks stalled in progress for longer than `stalled_task_hours`: each is alerted once
+    /// (and again every reminder interval while it stays stalled), not every pass.
+    fn stalled_tasks(&mut self, now: f64) -> Option<Alert> {
+        let board = crate::board::board_file(self.layout);
+        if !board.path().exists() {
+            return None;
+        }
+        let snapshot = match board.read() {
+            Ok(s) => s,
+            Err(e) => {
+                self.warn(format!("stalled tasks not checked: {e}"));
+                return None;
+            }
+        };
+        if let Some(fallback) = &snapshot.fallback {
+            self.warn(fallback.to_string());
+        }
+        let hours = self.config.stalled_task_hours;
+        let stalled = snapshot.board.stalled(&StalledQuery::in_progress(hours), self.started);
+        self.note(format!("Phase 4: Stalled task check: {} stalled task(s)", stalled.tasks.len()));
+        let remind = self.config.orchestration.reminder_interval_seconds;
+        let mut due = Vec::new();
+        let mut update = |seen: &mut BTreeMap<String, f64>| {
+            seen.retain(|id, _| stalled.tasks.iter().any(|t| &t.task.id == id));
+            for t in &stalled.tasks {
+                let last = seen.get(&t.task.id).copied();
+                if last.is_none_or(|at| remind > 0.0 && now - at >= remind) {
+                    seen.insert(t.task.id.clone(), now);
+                    due.push(t);
+                }
+            }
+        };
+        let file = StateFile::new(self.layout.state.join(STALLED_FILE));
+        let outcome = if self.options.dry_run {
+            file.read().map(|m| update(&mut m.unwrap_or_default()))
+        } else {
+            file.update(|m: &mut BTreeMap<String, f64>| {
+                update(m);
+                Ok::<_, StateError>(())
+            })
+        };
+        if let Err(e) = outcome {
+            self.warn(format!("stalled-task memory not kept: {e}"));
+        }
+        if due.is_empty() {
+            return None;
+        }
+        // The seed's text: ` - owner: title` (60 characters of it) under one heading.
+        let mut text = format!("Stalled tasks (>{hours}h in progress):");
+        for t in due {
+            let owner = if t.task.owner.is_empty() { "?" } else { t.task.owner.as_str() };
+            let title: String = t.task.title.chars().take(60).collect();
+            let _ = write!(text, "\n - {owner}: {title}");
+        }
+        Some(Alert { level: Level::Warning, topic: None, message: text })
+    }
+
+    /// `create_tasks_for_failures`: an investigation task for each service that just went
+    /// down, unless one with the same title is still open (seed recipe 5, with a stable title).
+    fn open_tasks(&mut self, services: &[ServiceReport], notices: &[(usize, Notice)]) {
+        let down: Vec<&ServiceReport> =
+            notices.iter().filter(|(_, n)| *n == Notice::Down).map(|(i, _)| &services[*i]).collect();
+        if down.is_empty() || !self.config.orchestration.create_tasks_for_failures {
+            return;
+        }
+        let tasks: Vec<NewTask> = down
+            .iter()
+            .map(|s| NewTask {
+                owner: "ops-agent".into(),
+                priority: Priority::High,
+                description: format!("{} reported: {}", s.check.name, s.check.detail),
+                tags: vec!["auto-generated".into(), "ops".into(), "outage".into()],
+                ..NewTask::new(investigate_title(&s.check.name))
+            })
+            .collect();
+        if self.options.dry_run {
+            for t in &tasks {
+                self.note(format!("DRY RUN: would open the task {:?} (unless it is open already)", t.title));
+            }
+            return;
+        }
+        let now = self.started;
+        let added = crate::board::board_file(self.layout).update(|board| {
+            let mut added = Vec::new();
+            for t in &tasks {
+                if !board.tasks.iter().any(|open| open.title == t.title && open.column != "done") {
+                    added.push(board.add(t, now)?.id.clone());
+                }
+            }
+            Ok(added)
+        });
+        match added {
+            Ok(ids) => {
+                for id in ids {
+                    self.note(format!("Opened task {id}"));
+                }
+            }
+            Err(e) => self.warn(format!("investigation tasks not opened: {e}")),
+        }
     }
 
     fn send(&mut self, alerts: Vec<Alert>, alerter: Option<&Alerter>) -> Vec<AlertReport> {
@@ -642,6 +753,12 @@ fn panicked_run() -> RestartRun {
     }
 }
 
+/// The stable title of a service's investigation task (the seed's recipe put the uptime in
+/// it, so every pass opened a new one).
+pub fn investigate_title(service: &str) -> String {
+    format!("Investigate: {service} is down")
+}
+
 /// `restart-<name>.log` with the name made safe for a file name.
 pub fn restart_log_name(service: &str) -> String {
     let slug: String = service
@@ -695,7 +812,7 @@ fn deliveries_result(ds: &[Delivery]) -> String {
 /// The messages of a pass: one failure alert listing every service that just went down, one
 /// reminder listing those still down, one per auto-recovery and per "gave up", one recovery
 /// notice listing those back up.
-fn compose(config: &Config, services: &[ServiceReport], notices: &[(&ServiceReport, Notice)]) -> Vec<Alert> {
+fn compose(config: &Config, services: &[ServiceReport], notices: &[(usize, Notice)]) -> Vec<Alert> {
     let on_recovery = config.alerting.alert_on_recovery;
     let command = |name: &str| {
         config.services.iter().find(|s| s.name == name).and_then(|s| s.restart_command.as_deref())
@@ -704,7 +821,8 @@ fn compose(config: &Config, services: &[ServiceReport], notices: &[(&ServiceRepo
     let mut still = String::new();
     let mut back = Vec::new();
     let mut alerts = Vec::new();
-    for (s, notice) in notices {
+    for (i, notice) in notices {
+        let s = &services[*i];
         let name = &s.check.name;
         match notice {
             Notice::Down => {
