@@ -1,8 +1,8 @@
 //! What every benchmark needs: the repository and seed paths, release builds, loopback
 //! servers, a sandboxed HOME, and hyperfine.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -67,6 +67,11 @@ pub fn open_port() -> SocketAddr {
         let mut buf = [0u8; 512];
         while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
     })
+}
+
+/// A port on 127.0.0.1 that refuses connections (bound, then released).
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(1, |a| a.port())
 }
 
 /// A listener that accepts and never answers, holding each connection until the peer leaves.
@@ -175,4 +180,51 @@ fn run_hyperfine(
         .skip(1)
         .filter_map(|rest| rest.trim_start().split([',', '}']).next()?.trim().parse().ok())
         .collect())
+}
+
+/// The bot token the benchmarks use (not a secret).
+pub const TOKEN: &str = "123456789:AAH-bench_token_not_a_secret";
+
+/// A loopback Telegram Bot API that reads each request whole and answers `{"ok":true,"result":{...}}`.
+pub fn fake_bot_api() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || answer(stream));
+        }
+    });
+    addr
+}
+
+fn answer(stream: TcpStream) {
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let reply = r#"{"ok":true,"result":{"message_id":1,"from":{"id":123456789,"is_bot":true,"first_name":"Agent Ops","username":"agent_ops_bot"},"chat":{"id":-100123,"title":"Ops","type":"supergroup"},"date":1700000000,"text":"[WARNING] Agent Ops Alert\n\nDisk low on web-1"}}"#;
+    let _ = write!(
+        writer,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+        reply.len()
+    );
 }

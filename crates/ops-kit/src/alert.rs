@@ -20,6 +20,7 @@ use ops_alert::{
     RateLimited, RetryPolicy, Verdict,
 };
 
+pub use crate::Printed;
 use crate::{Config, ConfigError, Env, Layout, Loaded, exit};
 
 /// The rate-limit file in the state directory (the seed's name).
@@ -27,17 +28,6 @@ pub const RATE_FILE: &str = "alert-rate.json";
 
 /// The outbox in the state directory.
 pub const OUTBOX_FILE: &str = "alert-outbox.jsonl";
-
-/// What a binary should print and exit with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Printed {
-    /// For standard output.
-    pub stdout: String,
-    /// For standard error (`error: ...`, `warning: ...`, `note: ...` lines).
-    pub stderr: String,
-    /// The exit code ([`exit`]).
-    pub code: u8,
-}
 
 /// Loads the configuration for alerting: as [`Config::load`], except that a missing
 /// services.json is fine when `TELEGRAM_BOT_TOKEN` and `TELEGRAM_CHAT_ID` are both set (and

@@ -10,6 +10,7 @@ use std::time::Duration;
 use ops_health::{Check, DiskCheck, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck};
 use serde_json::{Map, Value};
 
+use crate::maintenance::{Scope, When, Window, parse_time_of_day, parse_weekday};
 use crate::schema::{Obj, Problem, Report, type_name};
 use crate::{ConfigError, Env, Layout, Secret};
 
@@ -24,6 +25,7 @@ const SERVICE_KEYS: &[(&str, Option<&[&str]>)] = &[
     ("restart_command", None),
     ("restart_cooldown_seconds", None),
     ("max_restart_attempts", None),
+    ("restart_timeout_seconds", None),
     ("target", Some(&["url"])),
     ("expected_status", Some(&["url"])),
     ("max_latency_ms", Some(&["url"])),
@@ -64,6 +66,34 @@ pub struct Config {
     pub metrics_retention_days: u32,
     /// How many checks may run at once. Default 256.
     pub max_concurrency: usize,
+    /// What the orchestrator does between and around checks.
+    pub orchestration: Orchestration,
+}
+
+/// The orchestrator's settings (top-level keys of services.json).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orchestration {
+    /// Failed passes in a row before the failure alert (`failure_threshold`, default 1).
+    pub failure_threshold: u32,
+    /// Good passes in a row before the recovery notice (`success_threshold`, default 1).
+    pub success_threshold: u32,
+    /// Seconds between reminders while a service stays down; 0 turns them off
+    /// (`reminder_interval_seconds`, default 3600).
+    pub reminder_interval_seconds: f64,
+    /// Seconds between restarting services and re-checking them (`restart_grace_seconds`,
+    /// default 5).
+    pub restart_grace_seconds: f64,
+    /// Open an investigation task on the board for each service that goes down
+    /// (`create_tasks_for_failures`, default false).
+    pub create_tasks_for_failures: bool,
+    /// Pinged (GET) at the end of every pass, healthchecks.io style (`heartbeat_url`).
+    pub heartbeat_url: Option<String>,
+    /// Maintenance windows (`maintenance`).
+    pub maintenance: Vec<Window>,
+    /// A log past this many MiB is rotated (`log_rotate_mb`, default 50).
+    pub log_rotate_mb: f64,
+    /// Rotated archives kept per log (`log_keep`, default 5).
+    pub log_keep: usize,
 }
 
 /// One monitored service.
@@ -79,6 +109,9 @@ pub struct Service {
     pub restart_cooldown_seconds: f64,
     /// Restarts before giving up. Default 3.
     pub max_restart_attempts: u32,
+    /// A restart still running after this long is killed with its whole process group.
+    /// Default 30.
+    pub restart_timeout_seconds: f64,
 }
 
 impl Service {
@@ -246,6 +279,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)
             .map_or(256, |n| usize::try_from(n).unwrap_or(256)),
+        orchestration: read_orchestration(&mut o, list, r),
         services,
         alerting,
         disk_warning_gb,
@@ -254,6 +288,136 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     o.finish(r, &[], "");
     check_unique_names(list, &config.disk_paths, r);
     config
+}
+
+fn read_orchestration(o: &mut Obj<'_>, services: &[Value], r: &mut Report) -> Orchestration {
+    let count = |o: &mut Obj<'_>, r: &mut Report, key, default: u32| {
+        o.integer(r, key, 1, 10_000).map_or(default, |n| u32::try_from(n).unwrap_or(default))
+    };
+    let heartbeat_url = o.string(r, "heartbeat_url");
+    if let Some(url) = &heartbeat_url
+        && !is_http_url(url)
+    {
+        o.invalid(r, "heartbeat_url", format!("must be an http:// or https:// URL with a host, got {url:?}"));
+    }
+    let names: Vec<&str> = services.iter().filter_map(|s| s.get("name")?.as_str()).collect();
+    let maintenance = match o.array(r, "maintenance") {
+        Some(list) => list.iter().enumerate().filter_map(|(i, v)| read_window(i, v, &names, r)).collect(),
+        None => Vec::new(),
+    };
+    Orchestration {
+        failure_threshold: count(o, r, "failure_threshold", 1),
+        success_threshold: count(o, r, "success_threshold", 1),
+        reminder_interval_seconds: o.number(r, "reminder_interval_seconds", 0.0, false, 3600.0),
+        restart_grace_seconds: o.number(r, "restart_grace_seconds", 0.0, false, 5.0),
+        create_tasks_for_failures: o.boolean(r, "create_tasks_for_failures", false),
+        heartbeat_url,
+        maintenance,
+        log_rotate_mb: o.number(r, "log_rotate_mb", 0.0, true, 50.0),
+        log_keep: o.integer(r, "log_keep", 1, 1000).map_or(5, |n| usize::try_from(n).unwrap_or(5)),
+    }
+}
+
+/// One `maintenance` entry: `{"services": "*" | [names], "start": ts, "end": ts}` or
+/// `{"services": ..., "from": "HH:MM", "to": "HH:MM", "days": ["sun"]}`, with an optional
+/// `reason`.
+fn read_window(i: usize, entry: &Value, names: &[&str], r: &mut Report) -> Option<Window> {
+    let Value::Object(map) = entry else {
+        r.errors.push(Problem {
+            place: format!("maintenance[{i}]"),
+            field: None,
+            message: format!("must be an object, got {entry}"),
+        });
+        return None;
+    };
+    let mut o = Obj::new(map, format!("maintenance[{i}]"));
+    let before = r.errors.len();
+    let scope = match o.get("services") {
+        Some(Value::String(s)) if s == "*" => Some(Scope::All),
+        Some(Value::Array(list)) => {
+            let mut picked = Vec::new();
+            for item in list {
+                match item.as_str() {
+                    Some(name) if names.contains(&name) => picked.push(name.to_owned()),
+                    Some(name) => o.invalid(r, "services", format!("no service is named {name:?}")),
+                    None => o.invalid(r, "services", format!("must list service names, got {item}")),
+                }
+            }
+            Some(Scope::Services(picked))
+        }
+        Some(other) => {
+            o.invalid(r, "services", format!("must be \"*\" or a list of service names, got {other}"));
+            None
+        }
+        None => {
+            o.invalid(r, "services", "is required (\"*\" for every service)".into());
+            None
+        }
+    };
+    let reason = o.string(r, "reason");
+    let once = (o.has("start"), o.has("end"));
+    let daily = (o.has("from"), o.has("to"));
+    let when = match (once, daily) {
+        ((true, true), (false, false)) => {
+            let start = o.string(r, "start").and_then(|t| timestamp(&o, r, "start", &t));
+            let end = o.string(r, "end").and_then(|t| timestamp(&o, r, "end", &t));
+            match (start, end) {
+                (Some(start), Some(end)) if end > start => Some(When::Once { start, end }),
+                (Some(_), Some(_)) => {
+                    o.invalid(r, "end", "must be after `start`".into());
+                    None
+                }
+                _ => None,
+            }
+        }
+        ((false, false), (true, true)) => {
+            let time = |o: &mut Obj<'_>, r: &mut Report, key| {
+                let text = o.string(r, key)?;
+                let t = parse_time_of_day(&text);
+                if t.is_none() {
+                    o.invalid(r, key, format!("must be a UTC time of day like \"03:30\", got {text:?}"));
+                }
+                t
+            };
+            let (from, to) = (time(&mut o, r, "from"), time(&mut o, r, "to"));
+            let days = match o.array(r, "days") {
+                Some(list) => list
+                    .iter()
+                    .filter_map(|d| {
+                        let day = d.as_str().and_then(parse_weekday);
+                        if day.is_none() {
+                            o.invalid(r, "days", format!("must list weekdays like \"sun\", got {d}"));
+                        }
+                        day
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            Some(When::Daily { from: from?, to: to?, days })
+        }
+        _ => {
+            o.invalid(
+                r,
+                "start",
+                "give either `start` and `end` (timestamps) or `from` and `to` (daily, \"HH:MM\" UTC)".into(),
+            );
+            None
+        }
+    };
+    let _ = (o.get("start"), o.get("end"), o.get("from"), o.get("to"), o.get("days"));
+    o.finish(r, &[], "");
+    if r.errors.len() > before {
+        return None;
+    }
+    Some(Window { scope: scope?, when: when?, reason })
+}
+
+fn timestamp(o: &Obj<'_>, r: &mut Report, key: &str, text: &str) -> Option<f64> {
+    let t = ops_state::timestamp::parse_utc(text);
+    if t.is_none() {
+        o.invalid(r, key, format!("must be a timestamp like \"2026-12-01T02:00:00Z\", got {text:?}"));
+    }
+    t.map(|t| t.unix_timestamp() as f64)
 }
 
 fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) -> Alerting {
@@ -395,6 +559,7 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
     let restart_cooldown_seconds = o.number(r, "restart_cooldown_seconds", 0.0, false, 300.0);
     let max_restart_attempts =
         o.integer(r, "max_restart_attempts", 0, 1000).map_or(3, |n| u32::try_from(n).unwrap_or(3));
+    let restart_timeout_seconds = o.number(r, "restart_timeout_seconds", 0.0, true, 30.0);
     let other_types: Vec<&str> = SERVICE_KEYS
         .iter()
         .filter(|(_, types)| types.is_some_and(|t| !t.contains(&kind.as_str())))
@@ -410,6 +575,7 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
         restart_command,
         restart_cooldown_seconds,
         max_restart_attempts,
+        restart_timeout_seconds,
     })
 }
 

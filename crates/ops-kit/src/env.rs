@@ -23,6 +23,9 @@ pub struct Env {
     pub telegram_chat_id: Option<String>,
     /// `TELEGRAM_API_URL`: overrides `alerting.telegram_api_url` (a self-hosted Bot API server).
     pub telegram_api_url: Option<String>,
+    /// `PATH`: restart commands get it, followed by the usual system directories (cron's PATH
+    /// often lacks /usr/sbin, where systemctl and service live on some systems).
+    pub path: Option<OsString>,
 }
 
 impl Env {
@@ -44,6 +47,7 @@ impl Env {
             telegram_bot_token: text("TELEGRAM_BOT_TOKEN").map(Secret::new),
             telegram_chat_id: text("TELEGRAM_CHAT_ID"),
             telegram_api_url: text("TELEGRAM_API_URL"),
+            path: get("PATH"),
         }
     }
 }

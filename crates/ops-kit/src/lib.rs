@@ -23,9 +23,15 @@
 pub mod alert;
 pub mod board;
 mod config;
+pub mod daemon;
 mod env;
 pub mod health;
 mod layout;
+pub mod logs;
+pub mod maintenance;
+pub mod orchestrator;
+pub mod outage;
+pub mod pass;
 mod schema;
 pub mod uptime;
 
@@ -33,8 +39,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use config::{
-    Alerting, CHECK_TYPES, Config, DEFAULT_STALLED_TASK_HOURS, DISK_CHECK_NAME, Loaded, Service, Webhook,
-    disk_check_name,
+    Alerting, CHECK_TYPES, Config, DEFAULT_STALLED_TASK_HOURS, DISK_CHECK_NAME, Loaded, Orchestration,
+    Service, Webhook, disk_check_name,
 };
 pub use env::{Env, Secret};
 pub use layout::{ConfigOrigin, Layout};
@@ -45,6 +51,17 @@ fn bullets(problems: &[Problem]) -> String {
         let _ = write!(out, "\n  - {p}");
         out
     })
+}
+
+/// What a binary should print and exit with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Printed {
+    /// For standard output.
+    pub stdout: String,
+    /// For standard error (`error: ...`, `warning: ...`, `note: ...` lines).
+    pub stderr: String,
+    /// The exit code ([`exit`]).
+    pub code: u8,
 }
 
 /// The exit codes every binary uses.

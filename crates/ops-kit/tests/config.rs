@@ -319,3 +319,69 @@ fn shipped_examples_parse_without_warnings() {
         assert!(full.contains(k), "the full example shows every check type: {k}");
     }
 }
+
+#[test]
+fn orchestrator_keys_and_their_defaults() {
+    let c = parse("{}").unwrap().config;
+    let o = &c.orchestration;
+    assert_eq!((o.failure_threshold, o.success_threshold), (1, 1), "the seed alerts on the first failure");
+    assert_eq!((o.reminder_interval_seconds, o.restart_grace_seconds), (3600.0, 5.0));
+    assert!(!o.create_tasks_for_failures);
+    assert_eq!((o.heartbeat_url.as_deref(), o.maintenance.len()), (None, 0));
+    assert_eq!((o.log_rotate_mb, o.log_keep), (50.0, 5));
+
+    let json = r#"{"services": [{"name": "API", "target": "http://a/", "restart_timeout_seconds": 90}],
+        "failure_threshold": 3, "success_threshold": 2, "reminder_interval_seconds": 0, "restart_grace_seconds": 1,
+        "create_tasks_for_failures": true, "heartbeat_url": "https://hc-ping.com/x", "log_rotate_mb": 1, "log_keep": 2,
+        "maintenance": [{"services": ["API"], "from": "03:00", "to": "04:00", "days": ["sun", "Saturday"]}]}"#;
+    let loaded = parse(json).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(c.services[0].restart_timeout_seconds, 90.0);
+    assert_eq!(c.services[0].restart_cooldown_seconds, 300.0);
+    assert_eq!((c.orchestration.failure_threshold, c.orchestration.success_threshold), (3, 2));
+    assert_eq!(c.orchestration.heartbeat_url.as_deref(), Some("https://hc-ping.com/x"));
+    assert_eq!(c.orchestration.maintenance.len(), 1);
+}
+
+#[test]
+fn maintenance_windows_are_validated() {
+    let svc = r#""services": [{"name": "API", "target": "http://a/"}]"#;
+    let window = |w: &str| format!(r#"{{{svc}, "maintenance": [{w}]}}"#);
+    assert_eq!(
+        one_problem(&window(r#"{"services": ["APi"], "from": "03:00", "to": "04:00"}"#)),
+        "maintenance[0]: field `services`: no service is named \"APi\""
+    );
+    assert_eq!(
+        one_problem(&window(r#"{"services": "*", "from": "3am", "to": "04:00"}"#)),
+        "maintenance[0]: field `from`: must be a UTC time of day like \"03:30\", got \"3am\""
+    );
+    assert_eq!(
+        one_problem(&window(
+            r#"{"services": "*", "start": "2026-12-01T04:00:00Z", "end": "2026-12-01T02:00:00Z"}"#
+        )),
+        "maintenance[0]: field `end`: must be after `start`"
+    );
+    assert!(
+        one_problem(&window(
+            r#"{"services": "*", "start": "2026-12-01T04:00:00Z", "from": "03:00", "to": "04:00"}"#
+        ))
+        .contains("give either `start` and `end`")
+    );
+    assert_eq!(
+        one_problem(&window(r#"{"from": "03:00", "to": "04:00"}"#)),
+        "maintenance[0]: field `services`: is required (\"*\" for every service)"
+    );
+    assert_eq!(
+        one_problem(&window(r#"{"services": "*", "from": "03:00", "to": "04:00", "days": ["someday"]}"#)),
+        "maintenance[0]: field `days`: must list weekdays like \"sun\", got \"someday\""
+    );
+    assert_eq!(
+        one_problem(r#"{"heartbeat_url": "hc-ping.com/x"}"#),
+        "top level: field `heartbeat_url`: must be an http:// or https:// URL with a host, got \"hc-ping.com/x\""
+    );
+    assert_eq!(
+        one_problem(r#"{"failure_threshold": 0}"#),
+        "top level: field `failure_threshold`: must be an integer from 1 to 10000, got 0"
+    );
+}

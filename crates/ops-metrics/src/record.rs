@@ -20,6 +20,9 @@ pub enum Status {
     Down,
     /// The service was down and came back after a restart (the seed's shell scripts write it).
     Recovered,
+    /// The check failed during maintenance or a silence: recorded, not counted against uptime
+    /// (the seed's calculator counts only `up` and `down`).
+    Maintenance,
 }
 
 impl Status {
@@ -29,6 +32,7 @@ impl Status {
             Self::Up => "up",
             Self::Down => "down",
             Self::Recovered => "recovered",
+            Self::Maintenance => "maintenance",
         }
     }
 }

@@ -1,0 +1,85 @@
+//! `orchestrator --loop`: a pass every `check_interval_seconds`, the configuration re-read
+//! before each one, and a stop within a second of being asked.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::pass::{PassError, PassOptions, PassReport, run_pass};
+use crate::{Config, ConfigError, Env, Layout};
+
+/// How long a stop request waits for a pass in progress before leaving it behind (its state
+/// writes are atomic, so nothing is left half-written).
+const STOP_GRACE: Duration = Duration::from_millis(800);
+/// How often the stop flag is looked at while waiting.
+const POLL: Duration = Duration::from_millis(25);
+
+/// What the loop tells its caller after each pass.
+#[derive(Debug)]
+pub enum Event {
+    /// A pass ran (or found another one running).
+    Pass(Result<PassReport, PassError>),
+    /// The configuration became invalid; the last good one is used until it is fixed.
+    BadConfig(ConfigError),
+    /// A stop was requested while a pass was running and it was left to finish on its own.
+    Abandoned,
+}
+
+/// Runs passes until `stop` is set, starting one every `check_interval_seconds` (from the
+/// start of the previous one; at once when a pass overran). `config` is the configuration
+/// already validated by the caller; it is re-read from `layout.config` before every pass.
+pub fn run_loop(
+    layout: &Layout,
+    env: &Env,
+    mut config: Config,
+    options: PassOptions,
+    stop: &AtomicBool,
+    mut on: impl FnMut(Event),
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        match Config::load(layout, env) {
+            Ok(loaded) => config = loaded.config,
+            Err(e) => on(Event::BadConfig(e)),
+        }
+        let (tx, rx) = mpsc::channel();
+        let (l, e, c) = (layout.clone(), env.clone(), config.clone());
+        // Its own thread, so a stop request need not wait for a slow check or restart.
+        let spawned = thread::Builder::new().name("pass".into()).spawn(move || {
+            let _ = tx.send(run_pass(&l, &e, &c, options));
+        });
+        if spawned.is_err() {
+            on(Event::Pass(run_pass(layout, env, &config, options)));
+        } else if let Some(result) = wait(&rx, stop) {
+            on(Event::Pass(result));
+        } else {
+            on(Event::Abandoned);
+            return;
+        }
+        let interval =
+            Duration::try_from_secs_f64(config.check_interval_seconds).unwrap_or(Duration::from_secs(300));
+        while !stop.load(Ordering::SeqCst) && started.elapsed() < interval {
+            thread::sleep(POLL.min(interval.saturating_sub(started.elapsed())));
+        }
+    }
+}
+
+/// The pass's result, or `None` when a stop was requested and the pass did not finish within
+/// [`STOP_GRACE`].
+fn wait<T>(rx: &mpsc::Receiver<T>, stop: &AtomicBool) -> Option<T> {
+    let mut stop_seen: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(v) => return Some(v),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if stop.load(Ordering::SeqCst) {
+            let since = *stop_seen.get_or_insert_with(Instant::now);
+            if since.elapsed() >= STOP_GRACE {
+                return None;
+            }
+        }
+    }
+}
