@@ -1,8 +1,6 @@
 //! The JSON in the documentation is real: every ```json block of docs/*.md is accepted by
 //! `Config::parse` with no error and no warning (a service or a list of services is checked
-//! inside a whole file). A block fenced ```json pending documents a key of a feature that is
-//! not merged yet: it must be valid JSON, and becomes a strict block when the feature lands.
-//! The starter services.json that `cargo xtask install-service` writes is checked the same way.
+//! inside a whole file). The starter services.json that `cargo xtask install-service` writes is checked the same way.
 
 use std::path::{Path, PathBuf};
 
@@ -42,12 +40,9 @@ fn as_config(v: Value) -> Value {
     }
 }
 
-fn check(path: &Path, line: usize, text: &str, strict: bool) -> Result<(), String> {
+fn check(path: &Path, line: usize, text: &str) -> Result<(), String> {
     let place = format!("{}:{line}", path.display());
     let value: Value = serde_json::from_str(text).map_err(|e| format!("{place}: not JSON: {e}"))?;
-    if !strict {
-        return Ok(());
-    }
     let bytes = serde_json::to_vec(&as_config(value)).unwrap();
     let loaded = Config::parse(path, &bytes, &Env::default()).map_err(|e| format!("{place}: {e}"))?;
     if loaded.warnings.is_empty() {
@@ -69,15 +64,13 @@ fn every_json_block_in_the_docs_is_a_configuration_agent_ops_accepts() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         for (info, line, block) in blocks(&text) {
-            let strict = match info.as_str() {
-                "json" => true,
-                "json pending" => false,
-                _ => continue,
-            };
-            if path.ends_with("configuration.md") {
-                reference_blocks += usize::from(strict);
+            if info != "json" {
+                continue;
             }
-            if let Err(e) = check(&path, line, &block, strict) {
+            if path.ends_with("configuration.md") {
+                reference_blocks += 1;
+            }
+            if let Err(e) = check(&path, line, &block) {
                 problems.push(e);
             }
         }
@@ -92,20 +85,18 @@ fn every_json_block_in_the_docs_is_a_configuration_agent_ops_accepts() {
 #[test]
 fn the_install_starter_is_accepted_without_warnings() {
     let path = repo().join("examples/services.starter.json");
-    check(&path, 1, &std::fs::read_to_string(&path).unwrap(), true).unwrap();
+    check(&path, 1, &std::fs::read_to_string(&path).unwrap()).unwrap();
 }
 
 #[test]
 fn a_block_with_an_unknown_key_or_a_bad_value_is_caught() {
     let p = Path::new("x.md");
     assert!(
-        check(p, 1, r#"{"name": "A", "target": "http://a", "timout": 1}"#, true)
-            .unwrap_err()
-            .contains("warnings")
+        check(p, 1, r#"{"name": "A", "target": "http://a", "timout": 1}"#).unwrap_err().contains("warnings")
     );
-    assert!(check(p, 1, r#"[{"name": "A", "type": "port", "port": 0}]"#, true).unwrap_err().contains("port"));
-    assert!(check(p, 1, "{", false).unwrap_err().contains("not JSON"));
-    check(p, 1, r#"{"alerting": {"webhooks": []}}"#, false).unwrap();
+    assert!(check(p, 1, r#"[{"name": "A", "type": "port", "port": 0}]"#).unwrap_err().contains("port"));
+    assert!(check(p, 1, "{").unwrap_err().contains("not JSON"));
+    check(p, 1, r#"{"alerting": {"webhooks": []}}"#).unwrap();
     let md = "a\n```json\n{}\n```\n```text\nx\n```\n";
     assert_eq!(blocks(md), [("json".into(), 3, "{}\n".into()), ("text".into(), 6, "x\n".into())]);
 }
