@@ -106,7 +106,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("| `{name}` | {:.1} MiB |", kib as f64 / 1024.0);
     }
 
-    soak(&release, open, api, if quick { 200 } else { 1000 })?;
+    let passes = args
+        .iter()
+        .position(|a| a == "--soak-passes")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 200 } else { 1000 });
+    soak(&release, open, api, passes)?;
     let _ = std::fs::remove_dir_all(&home);
     Ok(())
 }

@@ -52,7 +52,7 @@ const TASKS: &[(&str, &str, Task)] = &[
     ),
     (
         "bench-orchestrator",
-        "one pass over 50 services (10 down) vs the seed's orchestrator script; RSS over 1,000 --loop passes [--quick]",
+        "one pass over 50 services (10 down) vs the seed's orchestrator script; RSS over 1,000 --loop passes [--soak-passes N] [--quick]",
         bench_orchestrator::run,
     ),
     (
