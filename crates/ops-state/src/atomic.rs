@@ -3,7 +3,7 @@
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::StateError;
 
@@ -35,10 +35,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
     sync_dir(path)
 }
 
-/// Makes the current version of `path` its backup without copying: a hard link under a
-/// temporary name renamed over `backup`. Falls back to a copy where hard links are not
-/// supported.
-pub(crate) fn link_backup(path: &Path, backup: &Path) -> Result<(), StateError> {
+/// Stages the current version of `path` as the next backup without copying: a hard link under
+/// a temporary name beside `backup` (a copy where hard links are not supported). The caller
+/// replaces `path`, then [`promote_backup`]s the staged file, so `backup` and `path` are never
+/// the same file, not even after a crash in between (the seed's `shutil.copy2` refuses to copy
+/// a file onto itself).
+pub(crate) fn stage_backup(path: &Path, backup: &Path) -> Result<PathBuf, StateError> {
     let tmp = backup.with_file_name(format!(
         ".{}.{}.tmp",
         backup.file_name().unwrap_or_default().to_string_lossy(),
@@ -48,7 +50,13 @@ pub(crate) fn link_backup(path: &Path, backup: &Path) -> Result<(), StateError> 
     if fs::hard_link(path, &tmp).is_err() {
         fs::copy(path, &tmp).map_err(|e| StateError::io("back up", path, e))?;
     }
-    fs::rename(&tmp, backup).map_err(|e| StateError::io("rename into", backup, e))
+    Ok(tmp)
+}
+
+/// Renames a staged backup over `backup`. Best effort: the new version is already in place,
+/// and a staged file left behind is swept by the next write.
+pub(crate) fn promote_backup(staged: &Path, backup: &Path) {
+    let _ = fs::rename(staged, backup);
 }
 
 /// fsyncs the directory holding `path`, so that a rename in it is durable.

@@ -273,13 +273,23 @@ impl StateFile {
     }
 
     /// Replaces the file; the old version (if any) becomes the backup by a hard link, so
-    /// the backup costs no copy and there is no moment without a whole file.
+    /// the backup costs no copy, there is no moment without a whole file, and the backup is
+    /// never the same file as the current one (it is staged first and renamed into place only
+    /// after the new version is).
     fn replace(&self, bytes: &[u8], had_old: bool) -> Result<(), StateError> {
         self.remove_stale_temporaries();
-        if had_old {
-            atomic::link_backup(&self.path, &self.backup_path())?;
+        let backup = self.backup_path();
+        let staged = if had_old { Some(atomic::stage_backup(&self.path, &backup)?) } else { None };
+        if let Err(e) = write_atomic(&self.path, bytes, self.mode) {
+            if let Some(staged) = staged {
+                let _ = fs::remove_file(staged);
+            }
+            return Err(e);
         }
-        write_atomic(&self.path, bytes, self.mode)
+        if let Some(staged) = staged {
+            atomic::promote_backup(&staged, &backup);
+        }
+        Ok(())
     }
 }
 
@@ -296,7 +306,7 @@ impl StateFile {
             let Some(middle) = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".tmp")) else {
                 continue;
             };
-            // write_atomic's `.<name>.XXXXXX.tmp`, link_backup's `.<name>.bak.<pid>.tmp`.
+            // write_atomic's `.<name>.XXXXXX.tmp`, stage_backup's `.<name>.bak.<pid>.tmp`.
             let ours = (middle.len() == atomic::TEMP_RANDOM_CHARS
                 && middle.bytes().all(|b| b.is_ascii_alphanumeric()))
                 || middle
@@ -376,6 +386,20 @@ mod tests {
         let backup: Map = file.read_backup().unwrap().unwrap();
         assert_eq!(backup.len(), 1);
         assert_eq!(file.read::<Map>().unwrap().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_backup_is_never_the_current_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        for i in 0..3 {
+            insert(&file, &format!("k{i}"), 1.0);
+        }
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        assert_ne!(ino(&file.path), ino(&file.backup_path()));
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 3, "file, backup and lock, no staged leftovers: {names:?}");
     }
 
     #[test]
