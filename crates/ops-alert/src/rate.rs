@@ -199,10 +199,11 @@ mod tests {
         let path = dir.path().join("alert-rate.json");
         let rate = RateLimit::new(&path, 300.0);
         let mut warnings = Vec::new();
-        // The record's backup goes to alert-rate.json.bak: a directory there makes the write fail.
+        // The old version is staged as the backup first: a directory where it is staged makes
+        // the write fail before anything is replaced.
         rate.admit("a", 10.0, &mut warnings, ok).unwrap();
-        fs::create_dir(dir.path().join("alert-rate.json.bak")).unwrap();
-        fs::create_dir(dir.path().join("alert-rate.json.bak/x")).unwrap();
+        let staged = dir.path().join(format!(".alert-rate.json.bak.{}.tmp", std::process::id()));
+        fs::create_dir_all(staged.join("x")).unwrap();
         let admitted = rate.admit("b", 20.0, &mut warnings, ok).unwrap();
         assert_eq!(admitted, None);
         assert_eq!(warnings.len(), 1);
