@@ -63,11 +63,7 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     let env = Env::capture();
-    let setup = Layout::from_env(&env)
-        .map(|layout| match &args.config {
-            Some(path) => layout.with_config(path),
-            None => layout,
-        })
+    let setup = Layout::resolve(&env, args.config.as_deref())
         .and_then(|layout| alert::load(&layout, &env).map(|loaded| (layout, loaded)));
     let (layout, loaded) = match setup {
         Ok(ok) => ok,

@@ -147,9 +147,9 @@ pub enum Cmd {
 
 impl Cmd {
     /// The services.json given with `stalled --config`.
-    pub fn config(&self) -> Option<&PathBuf> {
+    pub fn config(&self) -> Option<&std::path::Path> {
         match self {
-            Self::Stalled { config, .. } => config.as_ref(),
+            Self::Stalled { config, .. } => config.as_deref(),
             _ => None,
         }
     }

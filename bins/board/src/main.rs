@@ -18,11 +18,8 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     let env = Env::capture();
-    let layout = match Layout::from_env(&env) {
-        Ok(layout) => match args.command.config() {
-            Some(path) => layout.with_config(path),
-            None => layout,
-        },
+    let layout = match Layout::resolve(&env, args.command.config()) {
+        Ok(layout) => layout,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(exit::USAGE);

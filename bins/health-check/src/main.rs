@@ -43,10 +43,7 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     let env = Env::capture();
-    let setup = Layout::from_env(&env).map(|layout| match &args.config {
-        Some(path) => layout.with_config(path),
-        None => layout,
-    });
+    let setup = Layout::resolve(&env, args.config.as_deref());
     let (layout, loaded) = match setup.and_then(|layout| Config::load(&layout, &env).map(|l| (layout, l))) {
         Ok(ok) => ok,
         Err(e) => {

@@ -64,10 +64,7 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     let env = Env::capture();
-    let setup = Layout::from_env(&env).map(|l| match &args.config {
-        Some(path) => l.with_config(path),
-        None => l,
-    });
+    let setup = Layout::resolve(&env, args.config.as_deref());
     let (layout, loaded) = match setup.and_then(|l| Config::load(&l, &env).map(|c| (l, c))) {
         Ok(ok) => ok,
         Err(e) => {

@@ -68,6 +68,16 @@ impl Layout {
         })
     }
 
+    /// The layout for `env`, reading its configuration from `config` when given (a binary's
+    /// `--config` flag).
+    pub fn resolve(env: &Env, config: Option<&Path>) -> Result<Self, ConfigError> {
+        let layout = Self::from_env(env)?;
+        Ok(match config {
+            Some(path) => layout.with_config(path),
+            None => layout,
+        })
+    }
+
     /// The same layout reading its configuration from `path` (the `--config` flag).
     #[must_use]
     pub fn with_config(mut self, path: impl Into<PathBuf>) -> Self {
