@@ -154,11 +154,11 @@ fn integer(b: &[u8], mut i: usize) -> Option<(i64, usize)> {
     let start = i;
     let mut n: i64 = 0;
     while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        if i - start == 18 {
+            return None; // a 19th digit could overflow: serde_json decides
+        }
         n = n * 10 + i64::from(d - b'0');
         i += 1;
-        if i - start > 18 {
-            return None;
-        }
     }
     let digits = i - start;
     if digits == 0 || (digits > 1 && b[start] == b'0') || !matches!(b.get(i), Some(b' ' | b',' | b'}')) {
@@ -289,6 +289,21 @@ mod tests {
         assert_eq!(parse(r#"{"latency_ms":-0}"#), want);
         assert_eq!(parse(r#"{"latency_ms": -0, "extra": 1}"#), want);
         assert_eq!(fast(r#"{"latency_ms": -0}"#).map(Parsed::Record), Some(want));
+    }
+
+    /// Found by the `metrics_line` fuzz target: the fast path multiplied before counting
+    /// digits, so a 19-digit latency overflowed (a panic where overflow checks are on).
+    #[test]
+    fn a_nineteen_digit_latency_does_not_overflow_the_fast_path() {
+        let line = r#"{"latency_ms":9223372036854780000}"#;
+        assert_eq!(fast(line), None);
+        assert_eq!(
+            parse(line),
+            record("unknown", Kind::Other, Latency::Float(9_223_372_036_854_780_000.0), None)
+        );
+        let line = r#"{"latency_ms": 999999999999999999}"#;
+        assert_eq!(parse(line), record("unknown", Kind::Other, Latency::Int(999_999_999_999_999_999), None));
+        assert!(fast(line).is_some(), "18 digits still take the fast path");
     }
 
     #[test]
