@@ -135,6 +135,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     println!("{}", table(&runs, options.seconds));
     let failed: Vec<&Run> = runs.iter().filter(|r| r.failure.is_some()).collect();
+    println!("fuzz: {} passed, {} failed", runs.len() - failed.len(), failed.len());
     if failed.is_empty() {
         return Ok(());
     }
