@@ -76,7 +76,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .filter(|s| *s > 0)
                     .ok_or(format!("--seconds {v}: not a positive number"))?;
             }
-            "-h" | "--help" => return Err(help()),
             name if !name.starts_with('-') => names.push(name.to_owned()),
             other => return Err(format!("unknown option {other}\n{}", help())),
         }
@@ -115,6 +114,10 @@ struct Run {
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{}", help());
+        return Ok(());
+    }
     let options = parse(args)?;
     let root = target_dir().join("fuzz");
     if root.to_string_lossy().contains(char::is_whitespace) {
