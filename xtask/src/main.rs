@@ -14,6 +14,7 @@ mod bench_orchestrator;
 mod bins;
 mod dist;
 mod docgen;
+mod fuzz;
 mod install;
 mod units;
 
@@ -68,6 +69,11 @@ const TASKS: &[(&str, &str, Task)] = &[
     ("dist", "regenerate dist/: the units and plists for the documented options [--check]", dist::run),
     ("man", "man pages for every binary [--out DIR] (default target/man)", docgen::man),
     ("completions", "bash, zsh and fish completions for every binary [--out DIR]", docgen::completions),
+    (
+        "fuzz",
+        "run every fuzz target (or those named) under libFuzzer [--seconds N per target, default 60]",
+        fuzz::run,
+    ),
 ];
 
 fn usage() -> String {

@@ -96,12 +96,8 @@ pub(crate) fn post_json(
         .send(&bytes[..])
         .map_err(|e| transport_error(&e, timeout))?;
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0);
+    let retry_after =
+        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry_after_seconds);
     let body = response
         .body_mut()
         .with_config()
@@ -110,6 +106,12 @@ pub(crate) fn post_json(
         .read_to_string()
         .map_err(|e| transport_error(&e, timeout))?;
     Ok(Answer { status, body, retry_after })
+}
+
+/// A `Retry-After` header's seconds, when it is a finite, non-negative number (an HTTP date
+/// is not used: Telegram and webhooks send seconds).
+pub(crate) fn retry_after_seconds(header: &str) -> Option<f64> {
+    header.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)
 }
 
 /// ureq's error as a problem and words of our own. Only variants whose text we know carries

@@ -29,6 +29,11 @@ pub mod telegram;
 pub mod text;
 pub mod webhook;
 
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;

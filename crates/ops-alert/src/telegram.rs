@@ -207,7 +207,7 @@ pub(crate) fn check_http_url(field: &'static str, url: &str) -> Result<(), Alert
 }
 
 /// What one answer means.
-enum Verdict {
+pub(crate) enum Verdict {
     Sent(i64),
     ParseEntities(String),
     Migrate(String),
@@ -217,7 +217,7 @@ enum Verdict {
 /// Judges a Bot API answer by its status and `parameters`; the description is only quoted
 /// (and used to recognise "can't parse entities", which has no parameter of its own), with
 /// the token redacted before it is shortened (so no part of it survives a cut).
-fn judge(
+pub(crate) fn judge(
     answer: Result<http::Answer, http::TransportError>,
     policy: &RetryPolicy,
     attempt: u32,

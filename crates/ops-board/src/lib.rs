@@ -36,6 +36,11 @@ mod file;
 mod model;
 mod ops;
 
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
+
 use std::path::PathBuf;
 
 pub use file::{BoardFile, Fallback, Snapshot};

@@ -657,8 +657,18 @@ fn check_unique_names(list: &[Value], disk_paths: &[PathBuf], r: &mut Report) {
             });
         }
     }
-    for path in disk_paths {
+    let mut disks: HashMap<String, usize> = HashMap::new();
+    for (j, path) in disk_paths.iter().enumerate() {
         let name = disk_check_name(path);
+        if let Some(first) = disks.insert(name.clone(), j) {
+            disks.insert(name, first);
+            r.errors.push(Problem {
+                place: String::new(),
+                field: Some("disk_paths".into()),
+                message: format!("{} is listed twice (items {first} and {j})", path.display()),
+            });
+            continue;
+        }
         if let Some(i) = seen.get(name.as_str()) {
             r.errors.push(Problem {
                 place: format!("services[{i}] {name:?}"),

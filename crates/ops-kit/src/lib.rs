@@ -35,6 +35,11 @@ pub mod pass;
 mod schema;
 pub mod uptime;
 
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

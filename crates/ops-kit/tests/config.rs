@@ -175,6 +175,17 @@ fn duplicate_names() {
     assert!(parse(r#"{"services": [{"name": "Disk Space", "type": "disk"}], "disk_paths": []}"#).is_ok());
 }
 
+/// Found by the `services_json` fuzz target: a disk path listed twice gave two checks of the
+/// same name (their metrics lines and alert state would be mixed up).
+#[test]
+fn a_disk_path_listed_twice_is_an_error() {
+    assert_eq!(
+        one_problem(r#"{"disk_paths": ["/", "/var", "/var"]}"#),
+        "top level: field `disk_paths`: /var is listed twice (items 1 and 2)"
+    );
+    assert!(parse(r#"{"disk_paths": ["/var", "/var/"]}"#).is_ok(), "other names, reported apart");
+}
+
 #[test]
 fn every_problem_is_reported_at_once() {
     let json = r#"{"services": [

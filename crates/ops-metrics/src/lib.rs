@@ -51,6 +51,11 @@ mod scan;
 mod stats;
 mod timeline;
 
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
+
 use std::path::PathBuf;
 
 pub use record::{MetricRecord, Status, append, day_file};

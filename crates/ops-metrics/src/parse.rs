@@ -80,7 +80,7 @@ fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-fn slow(line: &str) -> Parsed<'_> {
+pub(crate) fn slow(line: &str) -> Parsed<'_> {
     let line = line.trim_matches(is_python_space);
     if line.is_empty() {
         return Parsed::Blank;
@@ -109,9 +109,13 @@ fn slow(line: &str) -> Parsed<'_> {
     };
     let latency = match map.get("latency_ms") {
         None => Latency::Int(0),
-        Some(Value::Number(n)) => {
-            n.as_i64().map_or_else(|| Latency::Float(n.as_f64().unwrap_or(f64::NAN)), Latency::Int)
-        }
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Latency::Int(i),
+            // A zero is the integer 0: serde_json reads `-0` as the float -0.0, Python (and the
+            // fast path) as the integer 0; `0.0` adds the same to every sum.
+            (None, Some(0.0)) => Latency::Int(0),
+            (None, f) => Latency::Float(f.unwrap_or(f64::NAN)),
+        },
         Some(Value::Null) => return Parsed::Bad(BadKind::WrongType, "latency_ms is null"),
         Some(_) => return Parsed::Bad(BadKind::WrongType, "latency_ms is not a number"),
     };
@@ -150,11 +154,11 @@ fn integer(b: &[u8], mut i: usize) -> Option<(i64, usize)> {
     let start = i;
     let mut n: i64 = 0;
     while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        if i - start == 18 {
+            return None; // a 19th digit could overflow: serde_json decides
+        }
         n = n * 10 + i64::from(d - b'0');
         i += 1;
-        if i - start > 18 {
-            return None;
-        }
     }
     let digits = i - start;
     if digits == 0 || (digits > 1 && b[start] == b'0') || !matches!(b.get(i), Some(b' ' | b',' | b'}')) {
@@ -171,7 +175,7 @@ fn has_control(b: &[u8]) -> bool {
 }
 
 /// The common shape, or `None` to let serde_json decide.
-fn fast(line: &str) -> Option<Fields<'_>> {
+pub(crate) fn fast(line: &str) -> Option<Fields<'_>> {
     let b = line.as_bytes();
     if b.first() != Some(&b'{') || b.last() != Some(&b'}') || has_control(b) {
         return None;
@@ -274,6 +278,32 @@ mod tests {
         ] {
             assert_eq!(fast(line), None, "{line}");
         }
+    }
+
+    /// Found by the `metrics_line` fuzz target: serde_json reads `-0` as the float -0.0, which
+    /// made the slow path disagree with the fast one (and a percentile print as `-0`).
+    #[test]
+    fn negative_zero_latency_is_the_integer_zero_on_both_paths() {
+        let want = record("unknown", Kind::Other, Latency::Int(0), None);
+        assert_eq!(slow(r#"{"latency_ms":-0}"#), want);
+        assert_eq!(parse(r#"{"latency_ms":-0}"#), want);
+        assert_eq!(parse(r#"{"latency_ms": -0, "extra": 1}"#), want);
+        assert_eq!(fast(r#"{"latency_ms": -0}"#).map(Parsed::Record), Some(want));
+    }
+
+    /// Found by the `metrics_line` fuzz target: the fast path multiplied before counting
+    /// digits, so a 19-digit latency overflowed (a panic where overflow checks are on).
+    #[test]
+    fn a_nineteen_digit_latency_does_not_overflow_the_fast_path() {
+        let line = r#"{"latency_ms":9223372036854780000}"#;
+        assert_eq!(fast(line), None);
+        assert_eq!(
+            parse(line),
+            record("unknown", Kind::Other, Latency::Float(9_223_372_036_854_780_000.0), None)
+        );
+        let line = r#"{"latency_ms": 999999999999999999}"#;
+        assert_eq!(parse(line), record("unknown", Kind::Other, Latency::Int(999_999_999_999_999_999), None));
+        assert!(fast(line).is_some(), "18 digits still take the fast path");
     }
 
     #[test]

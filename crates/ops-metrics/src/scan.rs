@@ -231,6 +231,8 @@ struct Plan {
     series_start: i64,
     series_step: i64,
     series_len: usize,
+    /// The first read size ([`CHUNK`]; small in the fuzz target, to cut lines at every byte).
+    chunk: usize,
 }
 
 /// One file's summary.
@@ -381,7 +383,7 @@ fn scan_file(plan: &Plan, index: usize) -> Result<FileScan, MetricsError> {
         undated: 0,
         line_no: 0,
     };
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; plan.chunk.max(1)];
     let (mut filled, mut bytes) = (0usize, 0u64);
     // Inside a line longer than MAX_LINE, already counted: drop bytes up to its newline.
     let mut skipping = false;
@@ -505,6 +507,15 @@ impl Global {
 /// computes every service's statistics. Bad lines are skipped and counted in
 /// [`UptimeReport::bad`]; only an unreadable file is an error.
 pub fn read_window(dir: &Path, window: &Window) -> Result<UptimeReport, MetricsError> {
+    read_window_in_chunks(dir, *window, CHUNK)
+}
+
+/// [`read_window`] reading `chunk` bytes at a time at first (the buffer grows for longer lines).
+pub(crate) fn read_window_in_chunks(
+    dir: &Path,
+    window: Window,
+    chunk: usize,
+) -> Result<UptimeReport, MetricsError> {
     let files: Vec<(PathBuf, Date)> = window
         .dates()
         .map(|d| (day_file(dir, d), d))
@@ -514,16 +525,17 @@ pub fn read_window(dir: &Path, window: &Window) -> Result<UptimeReport, MetricsE
     let start = window.from().midnight().assume_utc();
     let series_start = start.unix_timestamp() * 1_000_000;
     let plan = Plan {
-        window: *window,
+        window,
         series_start,
         series_step: step,
         series_len: usize::try_from((window.days.max(1) * 24).div_ceil(series_hours(window.days)))
             .unwrap_or(1),
         files,
+        chunk,
     };
     let threads = thread::available_parallelism().map_or(1, usize::from).min(plan.files.len()).max(1);
     let mut report = UptimeReport {
-        window: *window,
+        window,
         services: Vec::new(),
         bad: BadLines::default(),
         undated: 0,

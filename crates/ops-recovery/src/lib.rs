@@ -27,6 +27,11 @@
 mod policy;
 mod runner;
 
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
+
 pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, finish};
 pub use runner::{RestartRun, RestartSpec, RunOutcome, run_restart};
 

@@ -359,6 +359,33 @@ mod tests {
 
     type Map = BTreeMap<String, f64>;
 
+    /// Found by the `alert_rate` and `recovery_json` fuzz targets: serde_json's default float
+    /// parsing is not exact, so a value read and written back could come back one ULP off, and
+    /// every rewrite could move the entries nobody touched. The workspace enables
+    /// `float_roundtrip`.
+    #[test]
+    fn floats_read_and_written_back_keep_their_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("s.json"));
+        fs::write(
+            &file.path,
+            r#"{"a": 10000000.006238646, "b": 20000000015908251016, "c": 1795846659.6213727}"#,
+        )
+        .unwrap();
+        let before: Map = file.read().unwrap().unwrap();
+        file.update(|m: &mut Map| {
+            m.insert("d".into(), 1.0);
+            Ok::<_, StateError>(())
+        })
+        .unwrap();
+        let after: Map = file.read().unwrap().unwrap();
+        for (k, v) in &before {
+            assert_eq!(after[k].to_bits(), v.to_bits(), "{k}");
+        }
+        assert_eq!(before["a"], 10_000_000.006_238_646);
+        assert_eq!(before["b"], 20_000_000_015_908_251_016.0);
+    }
+
     fn insert(file: &StateFile, key: &str, v: f64) {
         file.update(|m: &mut Map| {
             m.insert(key.into(), v);

@@ -66,6 +66,15 @@ fn is_executable(p: &Path) -> bool {
     p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// A temporary directory in memory (`/dev/shm`) when the system has one, else in the usual
+/// temporary directory: for tests that write thousands of small files (fuzz targets), where
+/// fsync on a real disk would be most of the time.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+    dir.or_else(|_| tempfile::tempdir()).expect("a temporary directory")
+}
+
 /// The seed's Python scripts (`../shared/seed/python` beside the repository, or
 /// `AGENT_OPS_SEED_DIR`), together with python3; `None` after [`missing`].
 pub fn require_seed() -> Option<(PathBuf, PathBuf)> {

@@ -1,0 +1,122 @@
+//! Fuzz targets for the metrics reader (bolero: `cargo xtask fuzz metrics_line day_file` runs
+//! them under libFuzzer; `cargo test` replays their corpus in `fuzz/__fuzz__/` and random
+//! inputs).
+//!
+//! The property: no line can make the reader panic or hang, and no line is lost without
+//! being counted: every line of a day file is a record of its service, blank, or a counted
+//! bad line, whatever surrounds it.
+
+use std::collections::BTreeMap;
+
+use time::macros::date;
+
+use crate::parse::{self, Kind, Parsed};
+use crate::scan::read_window_in_chunks;
+use crate::{BadKind, UptimeReport, Window};
+
+/// One line (as the reader hands it to the parser): the fast path, when it answers, answers
+/// exactly as serde_json does, and serde_json's answer never panics.
+#[test]
+fn metrics_line() {
+    bolero::check!().with_iterations(20_000).for_each(|bytes: &[u8]| {
+        let Ok(line) = std::str::from_utf8(bytes) else { return };
+        let slow = parse::slow(line);
+        if let Some(fast) = parse::fast(line) {
+            assert_eq!(Parsed::Record(fast), slow, "{line:?}");
+        }
+        assert_eq!(parse::parse(line), slow, "{line:?}");
+    });
+}
+
+/// What each service's lines added up to: (up, down, other).
+type Counts = BTreeMap<String, (u64, u64, u64)>;
+
+/// The reader's contract, written out line by line with serde_json alone: lines end at `\n`,
+/// a line that is not UTF-8 is bad, a lone `\r` also ends a line (Python's text mode), and an
+/// unterminated last line that is not JSON is torn. Returns the counts per service and the bad
+/// lines per kind.
+fn expected(bytes: &[u8]) -> (Counts, BTreeMap<&'static str, u64>, u64) {
+    let mut counts = Counts::new();
+    let mut bad: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if bytes.ends_with(b"\n") || bytes.is_empty() {
+        lines.pop();
+    }
+    let n = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        let last = i + 1 == n && !bytes.ends_with(b"\n");
+        let Ok(text) = std::str::from_utf8(line) else {
+            *bad.entry(kind_name(if last { BadKind::TornLastLine } else { BadKind::InvalidUtf8 }))
+                .or_default() += 1;
+            continue;
+        };
+        let pieces: Vec<&str> = text.split('\r').collect();
+        for (j, piece) in pieces.iter().enumerate() {
+            match parse::slow(piece) {
+                Parsed::Blank => {}
+                Parsed::Bad(BadKind::InvalidJson, _) if last && j + 1 == pieces.len() => {
+                    *bad.entry(kind_name(BadKind::TornLastLine)).or_default() += 1;
+                }
+                Parsed::Bad(kind, _) => *bad.entry(kind_name(kind)).or_default() += 1,
+                Parsed::Record(f) => {
+                    let c = counts.entry(f.name.into_owned()).or_default();
+                    match f.kind {
+                        Kind::Up => c.0 += 1,
+                        Kind::Down => c.1 += 1,
+                        Kind::Recovered | Kind::Other => c.2 += 1,
+                    }
+                }
+            }
+        }
+    }
+    (counts, bad, n as u64)
+}
+
+fn kind_name(kind: BadKind) -> &'static str {
+    match kind {
+        BadKind::InvalidUtf8 => "invalid utf-8",
+        BadKind::InvalidJson => "invalid json",
+        BadKind::TornLastLine => "torn last line",
+        BadKind::NotAnObject => "not an object",
+        BadKind::WrongType => "wrong type",
+        BadKind::TooLong => "too long",
+    }
+}
+
+fn observed(report: &UptimeReport) -> (Counts, BTreeMap<&'static str, u64>, u64) {
+    let counts = report.services.iter().map(|s| (s.name.clone(), (s.up, s.down, s.other))).collect();
+    let bad = [
+        BadKind::InvalidUtf8,
+        BadKind::InvalidJson,
+        BadKind::TornLastLine,
+        BadKind::NotAnObject,
+        BadKind::WrongType,
+        BadKind::TooLong,
+    ]
+    .into_iter()
+    .filter(|k| report.bad.count(*k) > 0)
+    .map(|k| (kind_name(k), report.bad.count(k)))
+    .collect();
+    (counts, bad, report.lines)
+}
+
+/// A whole day file, read from disk with the real buffer and with a tiny one (so that lines
+/// are cut at every possible place between reads): both give exactly what the line-by-line
+/// contract gives. Good lines among garbage are all counted; every bad line is counted.
+#[test]
+fn day_file() {
+    let dir = test_support::scratch_dir();
+    let day = date!(2025 - 01 - 15);
+    let path = crate::day_file(dir.path(), day);
+    let window = Window { until: day, days: 1 };
+    bolero::check!().with_iterations(2_000).for_each(|bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        let want = expected(bytes);
+        for chunk in [1 << 20, 1 + bytes.len() % 13] {
+            let report = read_window_in_chunks(dir.path(), window, chunk).unwrap();
+            assert_eq!(observed(&report), want, "chunk {chunk}: {:?}", String::from_utf8_lossy(bytes));
+            assert_eq!(report.bytes, bytes.len() as u64);
+            assert_eq!(report.bad.files, usize::from(report.bad.total() > 0));
+        }
+    });
+}
