@@ -58,23 +58,56 @@ pub fn seed_corpus(name: &str, package: &str) -> PathBuf {
 
 #[derive(Debug)]
 struct Options {
-    seconds: u32,
+    budget: Budget,
     targets: Vec<(&'static str, &'static str)>,
 }
 
+/// How long each target runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    /// For this many seconds (a search: different on every run).
+    Seconds(u32),
+    /// For this many executions from a fixed seed (the same inputs on every run of the same
+    /// build and corpus: what CI uses, so a red CI means a change broke something).
+    Runs(u64),
+}
+
+impl Budget {
+    fn libfuzzer_args(self) -> Vec<String> {
+        match self {
+            Self::Seconds(s) => vec![format!("-max_total_time={s}")],
+            Self::Runs(n) => vec![format!("-runs={n}"), "-seed=1".to_owned()],
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Seconds(s) => format!("{s} s each"),
+            Self::Runs(n) => format!("{n} runs each, seed 1"),
+        }
+    }
+}
+
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut seconds = 60;
+    let mut budget = Budget::Seconds(60);
     let mut names = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--seconds" => {
                 let v = it.next().ok_or("--seconds needs a number")?;
-                seconds = v
-                    .parse()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or(format!("--seconds {v}: not a positive number"))?;
+                budget = Budget::Seconds(
+                    v.parse()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or(format!("--seconds {v}: not a positive number"))?,
+                );
+            }
+            "--runs" => {
+                let v = it.next().ok_or("--runs needs a number")?;
+                budget = Budget::Runs(
+                    v.parse().ok().filter(|s| *s > 0).ok_or(format!("--runs {v}: not a positive number"))?,
+                );
             }
             name if !name.starts_with('-') => names.push(name.to_owned()),
             other => return Err(format!("unknown option {other}\n{}", help())),
@@ -89,12 +122,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
     if targets.is_empty() {
         targets = TARGETS.to_vec();
     }
-    Ok(Options { seconds, targets })
+    Ok(Options { budget, targets })
 }
 
 fn help() -> String {
     let mut out = String::from(
-        "usage: cargo xtask fuzz [--seconds N] [TARGET...]   (N per target, default 60)\n\ntargets:\n",
+        "usage: cargo xtask fuzz [--seconds N | --runs N] [TARGET...]\n  \
+         --seconds N   search each target for N seconds (default 60)\n  \
+         --runs N      run each target N times from a fixed seed: the same inputs every time (CI)\n\ntargets:\n",
     );
     for (name, package) in TARGETS {
         let _ = writeln!(out, "  {name:<18} {package}");
@@ -133,10 +168,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut runs = Vec::new();
     for &(name, package) in &options.targets {
         let exe = &binaries.iter().find(|b| b.0 == package).expect("built above").1;
-        eprintln!("== fuzzing {name} ({package}) for {} s", options.seconds);
-        runs.push(fuzz(name, package, exe, &root, options.seconds)?);
+        eprintln!("== fuzzing {name} ({package}): {}", options.budget.describe());
+        runs.push(fuzz(name, package, exe, &root, options.budget)?);
     }
-    println!("{}", table(&runs, options.seconds));
+    println!("{}", table(&runs, options.budget));
     let failed: Vec<&Run> = runs.iter().filter(|r| r.failure.is_some()).collect();
     println!("fuzz: {} passed, {} failed", runs.len() - failed.len(), failed.len());
     if failed.is_empty() {
@@ -211,7 +246,7 @@ fn fuzz(
     package: &'static str,
     exe: &Path,
     root: &Path,
-    seconds: u32,
+    budget: Budget,
 ) -> Result<Run, String> {
     let corpus = root.join("corpus").join(name);
     let crashes = root.join("crashes").join(name);
@@ -229,14 +264,14 @@ fn fuzz(
     let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
     let test = format!("fuzz::{name}");
-    let libfuzzer_args = [
+    let mut libfuzzer_args = vec![
         corpus.display().to_string(),
         crashes.display().to_string(),
         format!("-artifact_prefix={}/", crashes.display()),
         format!("-timeout={TIMEOUT_SECONDS}"),
-        format!("-max_total_time={seconds}"),
         "-print_final_stats=1".to_owned(),
     ];
+    libfuzzer_args.extend(budget.libfuzzer_args());
     let status = Command::new(exe)
         .current_dir(repo().join("crates").join(package))
         .args([test.as_str(), "--exact", "--nocapture", "--quiet", "--test-threads", "1"])
@@ -269,10 +304,16 @@ fn fuzz(
     })
 }
 
-fn table(runs: &[Run], seconds: u32) -> String {
+fn table(runs: &[Run], budget: Budget) -> String {
     let mut out = format!(
-        "\n{:<16} {:<13} {:>12} {:>9} {:>6} {:>7}  result ({seconds} s each)\n",
-        "target", "package", "executions", "exec/s", "new", "corpus"
+        "\n{:<16} {:<13} {:>12} {:>9} {:>6} {:>7}  result ({})\n",
+        "target",
+        "package",
+        "executions",
+        "exec/s",
+        "new",
+        "corpus",
+        budget.describe()
     );
     let n = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
     for r in runs {
@@ -329,7 +370,10 @@ mod tests {
     #[test]
     fn options() {
         let o = parse(&["--seconds".into(), "5".into(), "outbox".into()]).unwrap();
-        assert_eq!((o.seconds, o.targets), (5, vec![("outbox", "ops-alert")]));
+        assert_eq!((o.budget, o.targets), (Budget::Seconds(5), vec![("outbox", "ops-alert")]));
+        let o = parse(&["--runs".into(), "1000".into()]).unwrap();
+        assert_eq!(o.budget, Budget::Runs(1000));
+        assert_eq!(o.budget.libfuzzer_args(), ["-runs=1000", "-seed=1"]);
         assert_eq!(parse(&[]).unwrap().targets.len(), TARGETS.len());
         assert!(parse(&["nope".into()]).unwrap_err().starts_with("no fuzz target \"nope\""));
         assert!(parse(&["--seconds".into(), "0".into()]).is_err());
