@@ -103,30 +103,57 @@ fn metric_lines(dir: &Path) -> Vec<Value> {
     out
 }
 
-#[test]
-fn a_full_metrics_disk_still_checks_and_alerts() {
+/// A page of old metrics, the metrics directory broken by `breaks`, the service down: the pass
+/// checks, restarts, alerts, warns naming the day file with `action` and `why`, and leaves the
+/// old lines whole; once repaired by `repairs`, it records again.
+fn metrics_disk_in_trouble(
+    breaks: impl FnOnce(&Tmpfs),
+    repairs: impl FnOnce(&Tmpfs),
+    action: &str,
+    why: &str,
+) {
     let mut sb = Sandbox::new();
     let Some(disk) = Tmpfs::mount(&sb.metrics(), 256) else { return };
     let (day, old) = page_of_metrics(&sb.metrics(), "API");
-    disk.fill();
+    breaks(&disk);
     sb.down();
     let out = sb.pass();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    let warning = format!("warning: cannot record metrics: cannot append to {}/", sb.metrics().display());
+    let warning = format!("warning: cannot record metrics: {action} {}/", sb.metrics().display());
     let line = t.lines().find(|l| l.starts_with(&warning)).unwrap_or_else(|| panic!("{t}"));
-    assert!(line.ends_with(".jsonl: No space left on device (os error 28)"), "{line}");
+    assert!(line.ends_with(&format!(".jsonl: {why}")), "{line}");
     assert!(t.contains("[FAIL] API - port "), "checked: {t}");
     assert!(t.contains("RESTART: API: attempt 1: command failed with exit code 3"), "restarted: {t}");
     assert_eq!(sb.shown().len(), 1, "alerted: {t}");
     assert!(sb.shown()[0].contains("Health check failures:\n - API: "), "{:?}", sb.shown());
     assert_eq!(fs::read_to_string(&day).unwrap(), old, "the old lines are whole, nothing torn");
 
-    disk.free();
+    repairs(&disk);
     let out = sb.pass();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(!text(&out).contains("cannot record metrics"), "{}", text(&out));
     assert_eq!(metric_lines(&sb.metrics()).len(), 4 + 2, "recorded again (a check and a re-check)");
+}
+
+#[test]
+fn a_full_metrics_disk_still_checks_and_alerts() {
+    metrics_disk_in_trouble(
+        Tmpfs::fill,
+        Tmpfs::free,
+        "cannot append to",
+        "No space left on device (os error 28)",
+    );
+}
+
+#[test]
+fn a_read_only_metrics_directory_still_checks_and_alerts() {
+    metrics_disk_in_trouble(
+        Tmpfs::read_only,
+        Tmpfs::writable,
+        "cannot open",
+        "Read-only file system (os error 30)",
+    );
 }
 
 /// A first pass with the service up, then the state directory broken by `breaks`, then the
