@@ -696,6 +696,11 @@ fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize, from_outb
         "soak: RSS after pass {} {} KiB, after pass {} {} KiB, peak {peak} KiB",
         first.0, first.1, last.0, last.1
     );
+    let along: Vec<String> = (0..=4)
+        .map(|q| run.rss[(run.rss.len() - 1) * q / 4])
+        .map(|(pass, kib)| format!("pass {pass} {kib} KiB"))
+        .collect();
+    let _ = writeln!(f, "soak: RSS along the run: {}", along.join(", "));
     f
 }
 
