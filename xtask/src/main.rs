@@ -16,6 +16,7 @@ mod dist;
 mod docgen;
 mod fuzz;
 mod install;
+mod soak;
 mod units;
 
 use std::fmt::Write as _;
@@ -65,6 +66,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "uninstall-service",
         "stop and remove the service and the binaries; keep the data (--help)",
         install::uninstall,
+    ),
+    (
+        "soak",
+        "orchestrator --loop over 20 services with Bot API faults: [--passes 1000] [--seed S] [--fault-share 0.3]",
+        soak::run,
     ),
     ("dist", "regenerate dist/: the units and plists for the documented options [--check]", dist::run),
     ("man", "man pages for every binary [--out DIR] (default target/man)", docgen::man),

@@ -587,3 +587,57 @@ fn an_investigation_task_is_opened_once_per_service() {
     assert_eq!(board["tasks"][0]["owner"], "ops-agent");
     assert_eq!(board["tasks"][0]["priority"], "high");
 }
+
+#[test]
+fn a_loop_stopped_after_its_pass_judged_an_alert_due_still_delivers_it() {
+    let sb = Sandbox::new();
+    sb.config(
+        &format!(r#"{{"name": "API", "type": "port", "port": {}}}"#, test_support::closed_port()),
+        r#", "check_interval_seconds": 3600, "reminder_interval_seconds": 0"#,
+    );
+    // A board, so that the pass keeps its stalled-task memory. The test holds that memory's
+    // lock: the pass stops there, after it judged the failure alert due, before delivering it.
+    let state = sb.base().join("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(state.join("board.json"), r#"{"columns": ["open", "in-progress", "done"], "tasks": []}"#)
+        .unwrap();
+    let lock = state.join("stalled-alerts.json.lock");
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        ops_state::with_lock(&lock, Duration::from_secs(5), || {
+            held_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        })
+        .unwrap();
+    });
+    held_rx.recv().unwrap();
+
+    let mut child = sb.command().arg("--loop").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let alerted = || {
+        fs::read(state.join("outages.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|m| m["API"]["alerted"] == true)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !alerted() {
+        assert!(Instant::now() < deadline, "the pass never judged the alert due");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Stopped now (the pass is left behind after a grace period), the alert must not be lost.
+    rustix::process::kill_process(rustix_pid(child.id()).unwrap(), rustix::process::Signal::TERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("stopping: the pass in progress is left to finish on its own"), "{out}");
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(sb.shown().is_empty(), "not delivered before the stop");
+
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = sb.shown();
+    assert_eq!(shown.len(), 1, "delivered by the next pass, once: {shown:?}\n{}", text(&out));
+    assert!(shown[0].starts_with("[ERROR] Agent Ops Alert\n\nHealth check failures:\n - API: "), "{shown:?}");
+}

@@ -14,7 +14,10 @@
 //! So an alert is on disk before the first request is made: a crash at any point leaves it
 //! in the outbox, and the next run delivers it (no loss). The one window for a duplicate is a
 //! crash (or a failure to rewrite the outbox) after the destination confirmed and before the
-//! entry was removed; the next run sends that entry again. A request that times out after
+//! entry was removed; the next run sends that entry again. That a rewrite will work is checked
+//! before a non-empty outbox is delivered or queued into (by rewriting it unchanged): on a full
+//! or read-only disk the waiting alerts stay queued, in order, instead of going out again on
+//! every run, and new alerts are sent directly, without the outbox. A request that times out after
 //! Telegram received it is also retried: the Bot API has no idempotency key, and a possible
 //! duplicate is better than a lost alert.
 
@@ -214,12 +217,16 @@ impl Alerter {
     /// every destination. Deliver with [`Alerter::flush`].
     pub fn enqueue(&self, alert: &Alert, warnings: &mut Vec<String>) -> Result<Admission, AlertError> {
         let entries: Vec<Entry> = self.notifiers.iter().map(|n| Entry::new(alert, n.destination())).collect();
+        // An entry that could not be taken off again once delivered would go out on every run:
+        // when the outbox cannot be rewritten, refuse to queue (callers then send directly).
+        let queue = || {
+            self.outbox.check_rewritable()?;
+            self.outbox.append(&entries)
+        };
         match alert.topic.as_deref().filter(|t| !t.is_empty()) {
-            None => self.outbox.append(&entries)?,
+            None => queue()?,
             Some(topic) => {
-                if let Some(limited) =
-                    self.rate.admit(topic, now(), warnings, || self.outbox.append(&entries))?
-                {
+                if let Some(limited) = self.rate.admit(topic, now(), warnings, queue)? {
                     return Ok(Admission::RateLimited(limited));
                 }
             }
@@ -255,11 +262,36 @@ impl Alerter {
         let mut report = FlushReport::default();
         let mut seen: HashSet<String> = HashSet::new();
         let mut failed: HashMap<String, Failure> = HashMap::new();
+        let mut checked = false;
         loop {
             let snapshot = self.outbox.modify(&mut report.warnings, |entries| entries.clone())?;
             let pending: Vec<Entry> = snapshot.into_iter().filter(|e| !seen.contains(&e.id)).collect();
             if pending.is_empty() {
                 break;
+            }
+            if !std::mem::replace(&mut checked, true)
+                && let Err(e) = self.outbox.check_rewritable()
+            {
+                // A full or read-only disk: an alert delivered now could not be taken off, and
+                // every run would send it again. They wait (in order) until it can be written.
+                report.warnings.push(format!(
+                    "{e}; the {} alert(s) in the outbox wait until it can be written again (sent now, they \
+                     could not be taken off it and would go out again on every run)",
+                    pending.len()
+                ));
+                for entry in pending {
+                    let reason = format!("not attempted: the outbox cannot be written ({e})");
+                    let failure = Failure {
+                        problem: Problem::State,
+                        reason,
+                        attempts: 0,
+                        parts_sent: entry.parts_sent,
+                    };
+                    let destination = entry.destination.clone();
+                    report.entries.push((entry, Delivery::NotSent { destination, failure, queued: true }));
+                }
+                report.remaining = self.outbox.entries()?.len();
+                return Ok(report);
             }
             for entry in pending {
                 seen.insert(entry.id.clone());
@@ -346,13 +378,14 @@ impl Alerter {
             return outcome;
         }
         outcome.deliveries = self.deliver_now(alert);
+        // Not `admit`: its warning would say the alert is queued, and it is not.
         if let Some(topic) = alert.topic.as_deref().filter(|t| !t.is_empty())
             && outcome.deliveries.iter().any(Delivery::is_sent)
-            && let Err(e) = self.rate.admit(topic, now(), &mut outcome.warnings, || Ok(()))
+            && let Err(e) = self.rate.record(topic, now())
         {
-            outcome
-                .warnings
-                .push(format!("could not record the alert's topic ({e}); it is not rate limited"));
+            outcome.warnings.push(format!(
+                "could not record the alert's topic ({e}); the next alert of topic {topic:?} will not be rate limited"
+            ));
         }
         outcome
     }

@@ -149,6 +149,31 @@ impl Outbox {
         })?
     }
 
+    /// Checks that the file can still be replaced, which is what taking a delivered entry off
+    /// it takes, by replacing it with its own bytes under the lock. Nothing to check when it
+    /// is missing or empty (an entry appended to an empty outbox comes off again without
+    /// needing any space). On a full or read-only disk this fails before anything is sent that
+    /// could not be taken off afterwards, and would go out again on every run.
+    pub(crate) fn check_rewritable(&self) -> Result<(), AlertError> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        with_lock(&self.lock_path, self.lock_timeout, || {
+            let bytes = match fs::read(&self.path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => {
+                    return Err(StateError::Io { action: "read", path: self.path.clone(), source: e }.into());
+                }
+            };
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(());
+            }
+            write_atomic(&self.path, &bytes, self.mode)?;
+            Ok(())
+        })?
+    }
+
     /// Runs `f` holding the delivery lock; `Ok(None)` when another process held it for longer
     /// than [`Outbox::delivery_timeout`].
     pub(crate) fn delivering<R>(&self, f: impl FnOnce() -> R) -> Result<Option<R>, AlertError> {

@@ -135,6 +135,17 @@ impl RateLimit {
         }))
     }
 
+    /// Records `now` for `topic` (pruning entries older than [`RateLimit::retention`]) without
+    /// deciding anything: for an alert that went out without the outbox.
+    pub fn record(&self, topic: &str, now: f64) -> Result<(), AlertError> {
+        let retention = self.retention();
+        self.file.update(|state: &mut RateState| {
+            state.retain(|_, v| v.as_f64().is_none_or(|t| now - t < retention));
+            state.insert(topic.to_owned(), Value::from(now));
+            Ok::<_, AlertError>(())
+        })
+    }
+
     /// `|now - last| < limit`: the seed's rule, except that an entry far in the future (the
     /// clock was set back) does not silence its topic for ever.
     fn limited(&self, state: &RateState, topic: &str, now: f64) -> Option<RateLimited> {

@@ -319,3 +319,38 @@ fn alert_test_delivers_directly_and_reports_failures_unqueued() {
     assert!(a.deliver_now(&alert("test", None))[0].is_sent());
     assert!(!dir.path().join("alert-outbox.jsonl").exists(), "a test message is never queued");
 }
+
+#[test]
+fn an_alert_sent_without_the_outbox_is_not_said_to_be_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    // The outbox cannot be written (its directory is a file). The rate file can be locked and
+    // read but not replaced: where its old version is staged as the backup, a directory that is
+    // not empty is in the way.
+    fs::write(dir.path().join("blocked"), b"a file").unwrap();
+    fs::write(dir.path().join("alert-rate.json"), b"{}").unwrap();
+    fs::create_dir_all(dir.path().join(format!(".alert-rate.json.bak.{}.tmp/x", std::process::id())))
+        .unwrap();
+    let a = Alerter::new(
+        vec![telegram(&api, Duration::from_secs(10))],
+        RateLimit::new(dir.path().join("alert-rate.json"), 300.0),
+        Outbox::new(dir.path().join("blocked/alert-outbox.jsonl")),
+    )
+    .unwrap();
+    let outcome = a.send(&alert("disk full", Some("disk"))).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Sent);
+    assert_eq!(api.delivered().len(), 1);
+    assert_eq!(outcome.warnings.len(), 2, "{:?}", outcome.warnings);
+    assert!(outcome.warnings[0].starts_with("could not queue the alert ("), "{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings[1].starts_with("could not record the alert's topic (")
+            && outcome.warnings[1].ends_with("); the next alert of topic \"disk\" will not be rate limited"),
+        "{:?}",
+        outcome.warnings
+    );
+    assert!(
+        !outcome.warnings.iter().any(|w| w.contains("queued, but")),
+        "it was not queued: {:?}",
+        outcome.warnings
+    );
+}

@@ -173,6 +173,32 @@ impl Files {
     }
 }
 
+/// A memory file's new content, decided in this pass and written by [`Pass::keep`] once the
+/// alerts it decided are queued.
+struct Keep {
+    file: StateFile,
+    bytes: Vec<u8>,
+    what: &'static str,
+}
+
+impl Keep {
+    fn new(file: StateFile, value: &impl serde::Serialize, what: &'static str) -> Option<Self> {
+        let bytes = file.encode(value).ok()?;
+        Some(Self { file, bytes, what })
+    }
+}
+
+/// The alerts of a pass between [`Pass::queue`] and [`Pass::deliver`].
+#[derive(Default)]
+struct Queued {
+    /// Alerts already settled: rate limited, sent directly, or not to be sent.
+    settled: Vec<AlertReport>,
+    /// Alerts in the outbox, with their entry ids.
+    waiting: Vec<(Alert, Vec<String>)>,
+    /// Whether to flush the outbox.
+    flush: bool,
+}
+
 /// Unix seconds, as the seed's state files keep them.
 fn unix(t: OffsetDateTime) -> f64 {
     t.unix_timestamp_nanos() as f64 / 1e9
@@ -279,10 +305,19 @@ impl<'a> Pass<'a> {
         if !dry {
             self.record(&services);
         }
-        let notices = self.remember(&services, now);
+        let (notices, memory) = self.judge(&services, now);
         let mut alerts = compose(self.config, &services, &notices);
-        alerts.extend(self.stalled_tasks(now));
-        let alerts = self.send(alerts, alerter.as_ref());
+        let (stalled, stalled_memory) = self.stalled_tasks(now);
+        alerts.extend(stalled);
+        let queued = self.queue(alerts, alerter.as_ref());
+        // What was decided is kept only once its alerts are queued: a pass stopped before
+        // (a crash, or a daemon stopped mid-pass) leaves the old memory, and the next pass
+        // decides, and alerts, again. A duplicate is better than a lost alert.
+        if !dry {
+            self.keep(memory);
+            self.keep(stalled_memory);
+        }
+        let alerts = self.deliver(queued, alerter.as_ref());
         self.open_tasks(&services, &notices);
 
         // Housekeeping.
@@ -454,62 +489,69 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Updates every service's memory and returns the notices due, by service index. When
-    /// the memory cannot be read or kept, the notices are judged from this pass alone.
-    fn remember(&mut self, services: &[ServiceReport], now: f64) -> Vec<(usize, Notice)> {
+    /// Judges every service by its memory and returns the notices due, by service index, and
+    /// the memory to keep ([`Pass::keep`] writes it once the alerts are queued). When the
+    /// memory cannot be read, the notices are judged from this pass alone and it is not kept.
+    fn judge(&mut self, services: &[ServiceReport], now: f64) -> (Vec<(usize, Notice)>, Option<Keep>) {
         let rules = Rules {
             failure_threshold: self.config.orchestration.failure_threshold,
             success_threshold: self.config.orchestration.success_threshold,
             reminder_interval_seconds: self.config.orchestration.reminder_interval_seconds,
         };
+        let (mut memory, readable) = match self.files.memory.read::<BTreeMap<String, Memory>>() {
+            Ok(m) => (m.unwrap_or_default(), true),
+            Err(e) => {
+                self.warn(format!("outage memory not kept, alerts judged on this pass alone: {e}"));
+                (BTreeMap::new(), false)
+            }
+        };
         let mut notices: Vec<(usize, Notice)> = Vec::new();
-        let judged = std::cell::Cell::new(false);
-        let mut update = |memory: &mut BTreeMap<String, Memory>| {
-            judged.set(true);
-            notices.clear();
-            for (i, s) in services.iter().enumerate() {
-                let seen = match (s.check.ok, s.recheck.as_ref().map(|r| r.ok)) {
-                    (true, _) => Seen::Up,
-                    (false, Some(true)) => Seen::AutoRecovered,
-                    (false, _) => Seen::Down,
-                };
-                let gave_up = matches!(s.restart, Some(RestartStep::GaveUp { .. }));
-                let observation = Observation { seen, gave_up, silenced: s.quiet.is_some() };
-                let m = memory.entry(s.check.name.clone()).or_default();
-                notices.extend(observe(m, observation, &rules, now).into_iter().map(|n| (i, n)));
-            }
-            // Forget services that are gone from the configuration.
-            memory.retain(|name, _| services.iter().any(|s| &s.check.name == name));
-        };
-        let outcome = if self.options.dry_run {
-            self.files.memory.read().map(|m| update(&mut m.unwrap_or_default()))
-        } else {
-            self.files.memory.update(|m: &mut BTreeMap<String, Memory>| {
-                update(m);
-                Ok::<_, StateError>(())
-            })
-        };
-        if let Err(e) = outcome {
-            if !judged.get() {
-                update(&mut BTreeMap::new());
-            }
-            self.warn(format!("outage memory not kept, alerts judged on this pass alone: {e}"));
+        for (i, s) in services.iter().enumerate() {
+            let seen = match (s.check.ok, s.recheck.as_ref().map(|r| r.ok)) {
+                (true, _) => Seen::Up,
+                (false, Some(true)) => Seen::AutoRecovered,
+                (false, _) => Seen::Down,
+            };
+            let gave_up = matches!(s.restart, Some(RestartStep::GaveUp { .. }));
+            let observation = Observation { seen, gave_up, silenced: s.quiet.is_some() };
+            let m = memory.entry(s.check.name.clone()).or_default();
+            notices.extend(observe(m, observation, &rules, now).into_iter().map(|n| (i, n)));
         }
-        notices
+        // Forget services that are gone from the configuration.
+        memory.retain(|name, _| services.iter().any(|s| &s.check.name == name));
+        let keep = readable.then(|| Keep::new(self.files.memory.clone(), &memory, "outage memory"));
+        (notices, keep.flatten())
+    }
+
+    /// Writes a memory decided in this pass; a failure is a warning (the next pass decides
+    /// from the old memory again).
+    fn keep(&mut self, keep: Option<Keep>) {
+        let Some(Keep { file, bytes, what }) = keep else { return };
+        // Under the lock; a file that became corrupt meanwhile is refused, never overwritten.
+        let written = file.update_bytes(|old| {
+            if let Some(old) = old {
+                file.decode::<serde::de::IgnoredAny>(old)?;
+            }
+            Ok::<_, StateError>((Some(bytes), ()))
+        });
+        if let Err(e) = written {
+            self.warn(format!("{what} not kept: {e}"));
+        }
     }
 
     /// Tasks stalled in progress for longer than `stalled_task_hours`: each is alerted once
     /// (and again every reminder interval while it stays stalled), not every pass.
-    fn stalled_tasks(&mut self, now: f64) -> Option<Alert> {
+    /// Returns the alert and the memory of alerted tasks to keep once it is queued.
+    fn stalled_tasks(&mut self, now: f64) -> (Option<Alert>, Option<Keep>) {
         let board = crate::board::board_file(self.layout);
         if !board.path().exists() {
-            return None;
+            return (None, None);
         }
         let snapshot = match board.read() {
             Ok(s) => s,
             Err(e) => {
                 self.warn(format!("stalled tasks not checked: {e}"));
-                return None;
+                return (None, None);
             }
         };
         if let Some(fallback) = &snapshot.fallback {
@@ -531,19 +573,20 @@ impl<'a> Pass<'a> {
             }
         };
         let file = StateFile::new(self.layout.state.join(STALLED_FILE));
-        let outcome = if self.options.dry_run {
-            file.read().map(|m| update(&mut m.unwrap_or_default()))
-        } else {
-            file.update(|m: &mut BTreeMap<String, f64>| {
-                update(m);
-                Ok::<_, StateError>(())
-            })
+        let keep = match file.read::<BTreeMap<String, f64>>() {
+            Ok(seen) => {
+                let mut seen = seen.unwrap_or_default();
+                update(&mut seen);
+                Keep::new(file, &seen, "stalled-task memory")
+            }
+            Err(e) => {
+                update(&mut BTreeMap::new());
+                self.warn(format!("stalled-task memory not kept: {e}"));
+                None
+            }
         };
-        if let Err(e) = outcome {
-            self.warn(format!("stalled-task memory not kept: {e}"));
-        }
         if due.is_empty() {
-            return None;
+            return (None, keep);
         }
         // The seed's text: ` - owner: title` (60 characters of it) under one heading.
         let mut text = format!("Stalled tasks (>{hours}h in progress):");
@@ -552,7 +595,7 @@ impl<'a> Pass<'a> {
             let title: String = t.task.title.chars().take(60).collect();
             let _ = write!(text, "\n - {owner}: {title}");
         }
-        Some(Alert { level: Level::Warning, topic: None, message: text })
+        (Some(Alert { level: Level::Warning, topic: None, message: text }), keep)
     }
 
     /// `create_tasks_for_failures`: an investigation task for each service that just went
@@ -599,12 +642,14 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn send(&mut self, alerts: Vec<Alert>, alerter: Option<&Alerter>) -> Vec<AlertReport> {
+    /// Queues every alert (fsynced), or sends it directly when it cannot be queued; nothing
+    /// queued is delivered yet ([`Pass::deliver`]).
+    fn queue(&mut self, alerts: Vec<Alert>, alerter: Option<&Alerter>) -> Queued {
+        let mut queued = Queued::default();
         if alerts.is_empty() {
-            return Vec::new();
+            return queued;
         }
         self.note("Phase 3: Alerting");
-        let mut reports: Vec<AlertReport> = Vec::new();
         let Some(alerter) = alerter.filter(|_| !self.options.dry_run) else {
             let why = if self.options.dry_run {
                 "dry run".to_owned()
@@ -613,41 +658,46 @@ impl<'a> Pass<'a> {
             };
             for alert in alerts {
                 self.note(format!("ALERT ({why}): {}", first_line(&alert.message)));
-                reports.push(AlertReport { alert, result: why.clone() });
+                queued.settled.push(AlertReport { alert, result: why.clone() });
             }
-            return reports;
+            return queued;
         };
-        // Queue every alert (fsynced) first, then deliver them in order with one flush.
-        let mut ids = Vec::new();
+        queued.flush = true;
         for alert in alerts {
             let mut warnings = Vec::new();
             match alerter.enqueue(&alert, &mut warnings) {
                 Ok(Admission::Queued(entries)) => {
-                    ids.push((alert, entries.into_iter().map(|e| e.id).collect::<Vec<_>>()));
+                    queued.waiting.push((alert, entries.into_iter().map(|e| e.id).collect::<Vec<_>>()));
                 }
                 Ok(Admission::RateLimited(_)) => {
-                    reports.push(AlertReport { alert, result: "rate limited".into() });
+                    queued.settled.push(AlertReport { alert, result: "rate limited".into() });
                 }
                 Err(e) => {
                     let deliveries = alerter.deliver_now(&alert);
                     let result =
                         format!("not queued ({e}); sent directly: {}", deliveries_result(&deliveries));
-                    reports.push(AlertReport { alert, result });
+                    queued.settled.push(AlertReport { alert, result });
                 }
             }
             for w in warnings {
                 self.warn(w);
             }
         }
-        let flushed = alerter.flush();
-        let (entries, flush_warning) = match flushed {
+        queued
+    }
+
+    /// Delivers what [`Pass::queue`] queued, in order, with one flush.
+    fn deliver(&mut self, queued: Queued, alerter: Option<&Alerter>) -> Vec<AlertReport> {
+        let Queued { mut settled, waiting, flush } = queued;
+        let Some(alerter) = alerter.filter(|_| flush) else { return settled };
+        let (entries, flush_warning) = match alerter.flush() {
             Ok(report) => (report.entries, report.warnings),
             Err(e) => (Vec::new(), vec![format!("cannot deliver the alerts: {e}")]),
         };
         for w in flush_warning {
             self.warn(w);
         }
-        for (alert, alert_ids) in ids {
+        for (alert, alert_ids) in waiting {
             let results: Vec<String> = alert_ids
                 .iter()
                 .map(|id| {
@@ -657,14 +707,14 @@ impl<'a> Pass<'a> {
                         .map_or_else(|| "queued".to_owned(), |(_, d)| delivery_result(d))
                 })
                 .collect();
-            reports.push(AlertReport { alert, result: results.join(", ") });
+            settled.push(AlertReport { alert, result: results.join(", ") });
         }
-        for r in &reports {
+        for r in &settled {
             let line =
                 format!("ALERT {}: {} -> {}", r.alert.level.name(), first_line(&r.alert.message), r.result);
             self.note(line);
         }
-        reports
+        settled
     }
 
     fn clean_metrics(&mut self) {

@@ -26,8 +26,10 @@ impl Default for AppendOptions {
 /// of an `O_APPEND` file, so concurrent writers never interleave within a line.
 ///
 /// If the file ends in a torn line (a crash mid-write by someone else), a newline is written
-/// first so the torn line stays one bad line instead of corrupting the first new one. The
-/// file and its directory are created when missing. A line containing a newline is refused.
+/// first so the torn line stays one bad line instead of corrupting the first new one. When the
+/// write fails part way (a full disk), what it wrote is cut off again, so the file keeps its
+/// whole lines. The file and its directory are created when missing. A line containing a
+/// newline is refused.
 pub fn append_lines<S: AsRef<str>>(
     path: &Path,
     lines: &[S],
@@ -71,9 +73,34 @@ pub fn append_lines<S: AsRef<str>>(
             buf.insert(0, '\n');
         }
     }
-    guard.write_all(buf.as_bytes()).map_err(|e| StateError::io("append to", path, e))?;
+    if let Err((e, written)) = write_whole(&mut *guard, buf.as_bytes()) {
+        // A full disk can take part of the lines: cut them off again (unless a writer that
+        // does not lock, the seed, appended behind them meanwhile), so that the file still
+        // ends in a whole line.
+        if written > 0 && guard.metadata().is_ok_and(|m| m.len() == len + written as u64) {
+            let _ = guard.set_len(len);
+        }
+        return Err(StateError::io("append to", path, e));
+    }
     if options.sync {
         guard.sync_data().map_err(|e| StateError::io("sync", path, e))?;
+    }
+    Ok(())
+}
+
+/// `write_all`, telling how many bytes were written when it fails.
+fn write_whole(out: &mut impl Write, mut bytes: &[u8]) -> Result<(), (std::io::Error, usize)> {
+    let mut written = 0;
+    while !bytes.is_empty() {
+        match out.write(bytes) {
+            Ok(0) => return Err((std::io::ErrorKind::WriteZero.into(), written)),
+            Ok(n) => {
+                written += n;
+                bytes = &bytes[n..];
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, written)),
+        }
     }
     Ok(())
 }

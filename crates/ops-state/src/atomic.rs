@@ -24,15 +24,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
         .rand_bytes(TEMP_RANDOM_CHARS)
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| StateError::io("create a temporary file in", dir, e))?;
+        .map_err(|e| StateError::io("create a temporary file to replace", path, without_temp_path(e)))?;
     let write = |f: &mut File| -> io::Result<()> {
         f.write_all(bytes)?;
         f.set_permissions(Permissions::from_mode(mode))?;
         f.sync_all()
     };
-    write(tmp.as_file_mut()).map_err(|e| StateError::io("write", tmp.path(), e))?;
+    // Errors name the file being replaced: the temporary file is ours, not the user's.
+    write(tmp.as_file_mut()).map_err(|e| StateError::io("write", path, e))?;
     tmp.persist(path).map_err(|e| StateError::io("rename into", path, e.error))?;
     sync_dir(path)
+}
+
+/// tempfile's error names the temporary file (`<os error> at path "/dir/.x.json.AbCdEf.tmp"`);
+/// the caller names the file being replaced instead, so keep the operating system's words.
+fn without_temp_path(e: io::Error) -> io::Error {
+    let text = e.to_string();
+    match text.rfind(" at path \"") {
+        Some(end) => io::Error::new(e.kind(), text[..end].to_owned()),
+        None => e,
+    }
 }
 
 /// Stages the current version of `path` as the next backup without copying: a hard link under
@@ -87,6 +98,17 @@ mod tests {
             fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["out.prom"]);
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_temporary_file_that_cannot_be_created_is_reported_for_the_file_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone");
+        let e = tempfile::Builder::new().tempfile_in(&missing).unwrap_err();
+        assert!(e.to_string().contains(" at path "), "{e}");
+        let clean = without_temp_path(e);
+        assert_eq!(clean.to_string(), "No such file or directory (os error 2)");
+        assert_eq!(clean.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

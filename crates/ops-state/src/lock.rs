@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use crate::StateError;
 
 /// Runs `f` while holding an exclusive flock(2) on `lock_path` (created, with its directory,
-/// when missing; never renamed or deleted, so every process locks the same inode).
+/// when missing; never renamed or deleted, so every process locks the same inode). An
+/// existing lock file that cannot be opened for writing (a read-only filesystem) is opened
+/// for reading: flock does not need more.
 ///
 /// flock is per open file description: two calls in one process exclude each other just as
 /// two processes do, and the seed's `fcntl.flock` on the same file takes part too. Waits up to
@@ -19,13 +21,16 @@ pub fn with_lock<R>(lock_path: &Path, timeout: Duration, f: impl FnOnce() -> R) 
     if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
     }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o644)
-        .open(lock_path)
-        .map_err(|e| StateError::io("open lock file", lock_path, e))?;
+    let file = match OpenOptions::new().create(true).truncate(false).write(true).mode(0o644).open(lock_path) {
+        Ok(file) => file,
+        // flock(2) needs no write access: a lock file that exists on a read-only filesystem
+        // (or one we may not write) still locks, so that whoever only reads, or can go on
+        // without writing, is not stopped by it.
+        Err(e) if matches!(e.kind(), io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied) => {
+            fs::File::open(lock_path).map_err(|_| StateError::io("open lock file", lock_path, e))?
+        }
+        Err(e) => return Err(StateError::io("open lock file", lock_path, e)),
+    };
     let mut lock = fd_lock::RwLock::new(file);
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);

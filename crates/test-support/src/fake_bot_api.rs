@@ -2,7 +2,7 @@
 //! with Telegram's real response shapes and parses message text the way Telegram does, and a
 //! webhook receiver. Both answer from a script (one reply per request) and log every request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::Rng;
 
 /// What the fake Bot API answers to one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,9 @@ pub enum Reply {
     },
     /// Never answer: hold the connection open until the server is dropped.
     Hang,
+    /// Read the request, then reset the connection (a TCP RST, as a crashed proxy or a
+    /// flaky network gives) without answering or delivering anything.
+    Reset,
     /// Any status and body (an HTML 502 page from a proxy, say).
     Raw {
         /// The HTTP status.
@@ -127,8 +132,15 @@ pub struct Delivered {
 
 /// How a request is answered: status, body, extra headers; or held.
 enum Action {
-    Answer { status: u16, body: String, headers: Vec<(String, String)> },
+    Answer {
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
     Hold,
+    /// Hold without answering until the client gives up (closes its end) or the fake is dropped.
+    HoldUntilClosed,
+    Reset,
 }
 
 /// What the two fakes share: a listener thread, a request log, a way to stop.
@@ -220,6 +232,31 @@ fn serve(
                 closed = closing.1.wait(closed).expect("closing");
             }
         }
+        Action::HoldUntilClosed => {
+            push(log, received);
+            hold_until_closed(&mut stream, closing);
+        }
+        Action::Reset => {
+            push(log, received);
+            // SO_LINGER with a zero timeout: close(2) sends RST instead of FIN.
+            let _ = rustix::net::sockopt::set_socket_linger(&stream, Some(Duration::ZERO));
+            drop(stream);
+        }
+    }
+}
+
+/// Waits until the peer closes the connection (a client that timed out), or the fake is
+/// dropped, so that a long run of held requests does not keep a thread each.
+fn hold_until_closed(stream: &mut TcpStream, closing: &(Mutex<bool>, Condvar)) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buf = [0u8; 512];
+    while !*closing.0.lock().expect("closing") {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
     }
 }
 
@@ -279,6 +316,88 @@ struct BotState {
     migrations: HashMap<String, i64>,
     delivered: Vec<Delivered>,
     next_id: i64,
+    faults: Option<(Faults, Rng)>,
+    injected: BTreeMap<Fault, usize>,
+}
+
+/// A fault the fake injects in its random fault mode ([`FakeBotApi::set_faults`]). None of
+/// them delivers the message: the client must send it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// 429 "Too Many Requests" with `parameters.retry_after`, drawn from [`Faults::retry_after`].
+    FloodControl,
+    /// 500 "Internal Server Error".
+    ServerError,
+    /// No answer: the request is held until the client gives up and closes the connection.
+    Timeout,
+    /// The connection is reset (RST) after the request was read.
+    Reset,
+}
+
+impl Fault {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Fault; 4] = [Fault::FloodControl, Fault::ServerError, Fault::Timeout, Fault::Reset];
+
+    /// A short name: `429`, `500`, `timeout`, `reset`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::FloodControl => "429",
+            Fault::ServerError => "500",
+            Fault::Timeout => "timeout",
+            Fault::Reset => "reset",
+        }
+    }
+}
+
+/// The random fault mode: each request the script does not answer fails with probability
+/// `share`, with a kind drawn uniformly from `kinds`, from a generator seeded with `seed`
+/// (the same seed gives the same sequence of decisions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Seeds the generator.
+    pub seed: u64,
+    /// The share of requests that fail, 0.0 to 1.0.
+    pub share: f64,
+    /// The kinds to draw from (all of them by default).
+    pub kinds: Vec<Fault>,
+    /// The `retry_after` values of a 429, in seconds, drawn uniformly (a short one is waited
+    /// out; one longer than the client's bound leaves the alert queued for the next run).
+    pub retry_after: Vec<u64>,
+}
+
+impl Faults {
+    /// `share` of requests fail, every kind equally likely, 429s asking for 1 s.
+    pub fn random(seed: u64, share: f64) -> Self {
+        Self { seed, share, kinds: Fault::ALL.to_vec(), retry_after: vec![1] }
+    }
+}
+
+impl BotState {
+    /// The next random fault, if the fault mode is on and the draw says so, as the reply to
+    /// give (or `None` for a held or reset connection).
+    fn draw_fault(&mut self) -> Option<(Fault, Option<Reply>)> {
+        let (faults, rng) = self.faults.as_mut()?;
+        if faults.kinds.is_empty() {
+            return None;
+        }
+        if !rng.chance(faults.share) {
+            return None;
+        }
+        let kind = faults.kinds[rng.between(0, faults.kinds.len() - 1)];
+        *self.injected.entry(kind).or_default() += 1;
+        let reply = match kind {
+            Fault::FloodControl => {
+                let after = match faults.retry_after.len() {
+                    0 => 1,
+                    n => faults.retry_after[rng.between(0, n - 1)],
+                };
+                Some(Reply::retry_after(after))
+            }
+            Fault::ServerError => Some(Reply::server_error()),
+            Fault::Timeout | Fault::Reset => None,
+        };
+        Some((kind, reply))
+    }
 }
 
 /// A fake Telegram Bot API on 127.0.0.1.
@@ -305,12 +424,24 @@ impl FakeBotApi {
             migrations: HashMap::new(),
             delivered: Vec::new(),
             next_id: 1,
+            faults: None,
+            injected: BTreeMap::new(),
         }));
         let shared = Arc::clone(&state);
         let core = Core::start(move |req| {
             let mut st = shared.lock().expect("state");
-            let reply = st.script.pop_front().unwrap_or_else(|| st.default.clone());
-            bot_answer(&mut st, req, reply)
+            if let Some(reply) = st.script.pop_front() {
+                return bot_answer(&mut st, req, reply);
+            }
+            match st.draw_fault() {
+                Some((_, Some(reply))) => bot_answer(&mut st, req, reply),
+                Some((Fault::Timeout, None)) => (Action::HoldUntilClosed, None),
+                Some((_, None)) => (Action::Reset, None),
+                None => {
+                    let reply = st.default.clone();
+                    bot_answer(&mut st, req, reply)
+                }
+            }
         });
         Self { core, state }
     }
@@ -328,6 +459,21 @@ impl FakeBotApi {
     /// The reply once the script is used up (initially [`Reply::Emulate`]).
     pub fn set_default(&self, reply: Reply) {
         self.state.lock().expect("state").default = reply;
+    }
+
+    /// Turns the random fault mode on (or off with `None`). Scripted replies ([`FakeBotApi::push`])
+    /// still come first; a request they do not answer fails as `faults` draws, or gets the
+    /// default reply. Turning it on again restarts the generator from the seed.
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.state.lock().expect("state").faults = faults.map(|f| {
+            let rng = Rng::new(f.seed);
+            (f, rng)
+        });
+    }
+
+    /// How many faults of each kind the random fault mode injected so far.
+    pub fn injected(&self) -> BTreeMap<Fault, usize> {
+        self.state.lock().expect("state").injected.clone()
     }
 
     /// Emulates a group that became a supergroup: messages to `from` get a 400 with
@@ -367,6 +513,7 @@ fn bot_answer(st: &mut BotState, req: &Received, reply: Reply) -> (Action, Optio
     };
     match reply {
         Reply::Hang => return (Action::Hold, None),
+        Reply::Reset => return (Action::Reset, None),
         Reply::Raw { status, body } => return (Action::Answer { status, body, headers: Vec::new() }, None),
         Reply::Error { code, description, parameters } => return error(code, &description, parameters),
         Reply::Emulate => {}
@@ -646,6 +793,67 @@ impl FakeWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// POSTs a sendMessage to `api` over a raw socket; the status line, or the I/O error kind
+    /// when the connection failed before one came back.
+    fn post(api: &FakeBotApi, timeout: Duration) -> Result<String, std::io::ErrorKind> {
+        let mut s = TcpStream::connect(api.core.addr).map_err(|e| e.kind())?;
+        s.set_read_timeout(Some(timeout)).map_err(|e| e.kind())?;
+        let body = r#"{"chat_id": 42, "text": "hi"}"#;
+        let head = format!(
+            "POST /bot1:a/sendMessage HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).map_err(|e| e.kind())?;
+        let mut answer = String::new();
+        match s.read_to_string(&mut answer) {
+            Ok(_) if answer.is_empty() => Err(std::io::ErrorKind::UnexpectedEof),
+            Ok(_) => Ok(answer.lines().next().unwrap_or_default().to_owned()),
+            Err(e) => Err(e.kind()),
+        }
+    }
+
+    #[test]
+    fn random_faults_follow_the_seed_and_deliver_nothing() {
+        let kinds = |seed| {
+            let api = FakeBotApi::start("1:a");
+            api.set_faults(Some(Faults {
+                kinds: vec![Fault::FloodControl, Fault::ServerError],
+                ..Faults::random(seed, 0.5)
+            }));
+            let statuses: Vec<String> =
+                (0..40).map(|_| post(&api, Duration::from_secs(5)).unwrap()).collect();
+            let injected = api.injected();
+            let failed = statuses.iter().filter(|s| !s.contains(" 200 ")).count();
+            assert_eq!(injected.values().sum::<usize>(), failed, "{statuses:?}");
+            assert_eq!(api.delivered().len(), 40 - failed, "a fault delivers nothing");
+            assert!(failed > 5 && failed < 35, "about half fail: {failed}");
+            statuses
+        };
+        assert_eq!(kinds(7), kinds(7), "the same seed, the same faults");
+        assert_ne!(kinds(7), kinds(8));
+    }
+
+    #[test]
+    fn a_reset_and_a_held_request_end_without_an_answer_and_are_counted() {
+        let api = FakeBotApi::start("1:a");
+        api.push([Reply::Reset]);
+        let reset = post(&api, Duration::from_secs(5)).unwrap_err();
+        assert!(
+            matches!(reset, std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof),
+            "{reset:?}"
+        );
+        api.set_faults(Some(Faults { kinds: vec![Fault::Timeout], ..Faults::random(1, 1.0) }));
+        let held = post(&api, Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(held, std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{held:?}");
+        api.set_faults(Some(Faults { kinds: vec![Fault::Reset], ..Faults::random(1, 1.0) }));
+        assert!(post(&api, Duration::from_secs(5)).is_err());
+        assert_eq!(api.injected(), BTreeMap::from([(Fault::Timeout, 1), (Fault::Reset, 1)]));
+        api.set_faults(None);
+        assert!(post(&api, Duration::from_secs(5)).unwrap().contains(" 200 "));
+        assert_eq!(api.delivered().len(), 1);
+        assert_eq!(api.requests().iter().filter(|r| r.status.is_none()).count(), 3);
+    }
 
     #[test]
     fn html_mode_is_strict_and_decodes_what_telegram_decodes() {

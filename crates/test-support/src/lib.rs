@@ -12,11 +12,15 @@
 //! ```
 #![allow(clippy::missing_panics_doc)]
 
+pub mod disk;
 mod fake_bot_api;
+mod rng;
 
 pub use fake_bot_api::{
-    Delivered, FakeBotApi, FakeWebhook, HookReply, Received, Reply, html_to_text, markdown_to_text,
+    Delivered, FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Received, Reply, html_to_text,
+    markdown_to_text,
 };
+pub use rng::Rng;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
