@@ -2,7 +2,6 @@
 //! limiting and a durable outbox, as the seed's `agent_ops_alert.py send` does, without ever
 //! losing the alert or printing the token. Exit 0 sent or rate limited, 1 not delivered,
 //! 2 usage or configuration error.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,7 +69,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     for warning in &loaded.warnings {
-        eprintln!("warning: {}: {warning}", layout.config.display());
+        ops_cli::err(&format!("warning: {}: {warning}\n", layout.config.display()));
     }
     let alerter = match alert::alerter(&loaded.config, &layout) {
         Ok(a) => a,
@@ -94,12 +93,9 @@ fn main() -> ExitCode {
         Command::Test if args.dry_run => alert::dry_run_send(&alerter, &alert::test_alert(), false),
         Command::Test => alert::test(&alerter),
     };
-    print!("{}", printed.stdout);
-    eprint!("{}", printed.stderr);
-    ExitCode::from(printed.code)
+    ops_cli::finish(&printed.stdout, &printed.stderr, printed.code)
 }
 
 fn usage_error(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::from(exit::USAGE)
+    ops_cli::finish("", &format!("error: {e}\n"), exit::USAGE)
 }

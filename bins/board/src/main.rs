@@ -1,7 +1,6 @@
 //! `board`: the ops task board from the command line. Adds, moves, edits, lists and shows
 //! tasks in `~/.agent-ops/state/board.json` under the seed's lock, finds stalled tasks and
 //! recovers a corrupt board. Exit 0 done, 1 failed, 2 usage error (nothing changed).
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
 
@@ -20,19 +19,13 @@ fn main() -> ExitCode {
     let env = Env::capture();
     let layout = match Layout::resolve(&env, args.command.config()) {
         Ok(layout) => layout,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(e) => return ops_cli::finish("", &format!("error: {e}\n"), exit::USAGE),
     };
     let options = Options { json: args.json, recover: args.recover };
     let report = board::run(&layout, &env, &args.command.into_command(), options);
-    print!("{}", report.stdout);
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
+    let mut stderr = ops_cli::warning_lines(&report.warnings);
     if let Some(error) = &report.error {
-        eprintln!("error: {error}");
+        stderr = format!("{stderr}error: {error}\n");
     }
-    ExitCode::from(report.code)
+    ops_cli::finish(&report.stdout, &stderr, report.code)
 }

@@ -1,7 +1,6 @@
 //! `health-check`: runs every check in services.json concurrently, prints the seed's report,
 //! appends one metrics line per check, and exits 0 (all passed), 1 (a check failed) or 2
 //! (usage or configuration error, nothing written).
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,41 +45,43 @@ fn main() -> ExitCode {
     let setup = Layout::resolve(&env, args.config.as_deref());
     let (layout, loaded) = match setup.and_then(|layout| Config::load(&layout, &env).map(|l| (layout, l))) {
         Ok(ok) => ok,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(e) => return usage(&e),
     };
     for warning in &loaded.warnings {
-        eprintln!("warning: {}: {warning}", layout.config.display());
+        ops_cli::err(&format!("warning: {}: {warning}\n", layout.config.display()));
     }
     let config = loaded.config;
     let probes = match health::select(&config, &args.only) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(e) => return usage(&e),
     };
 
     let results = health::run(&config, &probes);
     let mut code = if results.iter().all(|r| r.ok) { exit::OK } else { exit::FAILED };
-    if args.json {
-        println!("{:#}", health::json_report(&results));
+    let report = if args.json {
+        format!("{:#}\n", health::json_report(&results))
     } else {
-        print!("{}", health::text_report(&results));
+        health::text_report(&results)
+    };
+    if !ops_cli::out(&report) {
+        code = exit::FAILED;
     }
     if !args.no_metrics
         && let Err(e) = health::record(&layout.metrics, &results)
     {
-        eprintln!("error: {e}");
+        ops_cli::err(&format!("error: {e}\n"));
         code = exit::FAILED;
     }
     if let Some(path) = &args.prometheus_textfile
         && let Err(e) = health::write_prometheus_textfile(path, &results)
     {
-        eprintln!("error: {e}");
+        ops_cli::err(&format!("error: {e}\n"));
         code = exit::FAILED;
     }
     ExitCode::from(code)
+}
+
+fn usage(e: &dyn std::fmt::Display) -> ExitCode {
+    ops_cli::err(&format!("error: {e}\n"));
+    ExitCode::from(exit::USAGE)
 }

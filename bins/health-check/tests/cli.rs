@@ -404,3 +404,17 @@ print(json.dumps({"ours": our_view, "seed": seed_view}, sort_keys=True))
     };
     assert_eq!(read(&ours), read(&theirs.join(".agent-ops/metrics")));
 }
+
+#[test]
+fn an_unwritable_stdout_is_an_error_not_a_panic() {
+    let sb = Sandbox::new();
+    sb.write_config(r#"{"services": [], "disk_warning_gb": 0}"#);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("health-check"))
+        .env("AGENT_OPS_HOME", sb.base())
+        .arg("--no-metrics")
+        .stdout(fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: cannot write the output: "), "{}", stderr(&out));
+}

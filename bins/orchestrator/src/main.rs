@@ -1,7 +1,6 @@
 //! `orchestrator`: one pass that checks, recovers, verifies and alerts (cron, a systemd timer,
 //! launchd), or `--loop` to run passes forever as a daemon. Exit 0 all healthy, 1 failures
 //! remain, 2 usage or configuration error.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,16 +66,10 @@ fn main() -> ExitCode {
     let setup = Layout::resolve(&env, args.config.as_deref());
     let (layout, loaded) = match setup.and_then(|l| Config::load(&l, &env).map(|c| (l, c))) {
         Ok(ok) => ok,
-        Err(e) => {
-            return print(&Printed {
-                stderr: format!("error: {e}\n"),
-                code: exit::USAGE,
-                ..Printed::default()
-            });
-        }
+        Err(e) => return ops_cli::finish("", &format!("error: {e}\n"), exit::USAGE),
     };
     for warning in &loaded.warnings {
-        eprintln!("warning: {}: {warning}", layout.config.display());
+        ops_cli::err(&format!("warning: {}: {warning}\n", layout.config.display()));
     }
     let config = loaded.config;
     let options = PassOptions { dry_run: args.dry_run };
@@ -90,8 +83,11 @@ fn main() -> ExitCode {
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-                    eprintln!("error: cannot handle signal {signal}: {e}");
-                    return ExitCode::from(exit::FAILED);
+                    return ops_cli::finish(
+                        "",
+                        &format!("error: cannot handle signal {signal}: {e}\n"),
+                        exit::FAILED,
+                    );
                 }
             }
             say(&format!(
@@ -100,7 +96,9 @@ fn main() -> ExitCode {
             ));
             run_loop(&layout, &env, config, options, &stop, |event| match event {
                 Event::Pass(result) => say(&orchestrator::pass_summary(&result)),
-                Event::BadConfig(e) => eprintln!("error: {e} (the last valid configuration is used)"),
+                Event::BadConfig(e) => {
+                    ops_cli::err(&format!("error: {e} (the last valid configuration is used)\n"));
+                }
                 Event::Abandoned => say("stopping: the pass in progress is left to finish on its own"),
             });
             say("orchestrator: stopped");
@@ -112,12 +110,9 @@ fn main() -> ExitCode {
 
 /// A line on stdout; a daemon whose reader went away (a closed pipe) keeps running.
 fn say(line: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    ops_cli::out(&format!("{line}\n"));
 }
 
 fn print(p: &Printed) -> ExitCode {
-    print!("{}", p.stdout);
-    eprint!("{}", p.stderr);
-    ExitCode::from(p.code)
+    ops_cli::finish(&p.stdout, &p.stderr, p.code)
 }

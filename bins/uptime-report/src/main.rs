@@ -2,7 +2,6 @@
 //! arguments it prints the seed's 7-day report byte for byte. Exit status: 0 ok, 1 a service
 //! is below `--sla` (or `--service` has no metrics, or a file cannot be read), 2 usage or
 //! configuration error.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +50,7 @@ struct Args {
 }
 
 fn fail(e: &dyn std::fmt::Display, code: u8) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::from(code)
+    ops_cli::finish("", &format!("error: {e}\n"), code)
 }
 
 fn main() -> ExitCode {
@@ -72,10 +70,7 @@ fn main() -> ExitCode {
             Err(e) => return fail(&e, exit::USAGE),
         };
         return match uptime::cleanup(&layout.metrics, now.date(), keep) {
-            Ok(said) => {
-                println!("{said}");
-                ExitCode::from(exit::OK)
-            }
+            Ok(said) => ops_cli::finish(&format!("{said}\n"), "", exit::OK),
             Err(e) => fail(&e, exit::FAILED),
         };
     }
@@ -91,16 +86,12 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e, exit::FAILED),
     };
-    for warning in &rendered.warnings {
-        eprintln!("warning: {warning}");
-    }
+    let warnings = ops_cli::warning_lines(&rendered.warnings);
     match &args.output {
-        Some(path) => {
-            if let Err(e) = uptime::write_output(path, &rendered.body) {
-                return fail(&e, exit::FAILED);
-            }
-        }
-        None => print!("{}", rendered.body),
+        Some(path) => match uptime::write_output(path, &rendered.body) {
+            Ok(()) => ops_cli::finish("", &warnings, rendered.code),
+            Err(e) => ops_cli::finish("", &format!("{warnings}error: {e}\n"), exit::FAILED),
+        },
+        None => ops_cli::finish(&rendered.body, &warnings, rendered.code),
     }
-    ExitCode::from(rendered.code)
 }

@@ -1,7 +1,8 @@
-//! ops-cli holds what every agent-ops binary's command line shares, and nothing else: today the
-//! hidden `--generate-docs DIR` flag, which writes the binary's man pages and shell completions
-//! from its own clap definition. `cargo xtask man` and `cargo xtask completions` run each built
-//! binary with that flag, so the project automation never links the binaries' crates.
+//! ops-cli holds what every agent-ops binary's command line shares, and nothing else: the hidden
+//! `--generate-docs DIR` flag, which writes the binary's man pages and shell completions from its
+//! own clap definition (`cargo xtask man` and `cargo xtask completions` run each built binary
+//! with that flag, so the project automation never links the binaries' crates); and [`out`] and
+//! [`err`], which write to the terminal without ever panicking.
 //!
 //! It never reads the environment, never knows `~/.agent-ops` and never touches a service:
 //! it turns a [`clap::Command`] into files in the directory it is given.
@@ -105,17 +106,55 @@ fn write_man_pages(cmd: &Command, dir: &Path, written: &mut Vec<PathBuf>) -> Res
     Ok(())
 }
 
+/// Writes `text` to standard output. Never panics (`print!` does): a reader that went away
+/// (`| head`) is not a failure, and any other failure (a full disk under `> file`) is said on
+/// standard error and returned as `false`, for the caller's exit code.
+pub fn out(text: &str) -> bool {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()).and_then(|()| std::io::stdout().flush()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            err(&format!("error: cannot write the output: {e}\n"));
+            false
+        }
+    }
+}
+
+/// Prints a command's result and turns it into the exit code: `stdout` through [`out`], `stderr`
+/// through [`err`], and `code`, or 1 when the output could not be written (a success whose
+/// report was lost is not a success).
+pub fn finish(stdout: &str, stderr: &str, code: u8) -> ExitCode {
+    let written = out(stdout);
+    err(stderr);
+    ExitCode::from(if written || code != 0 { code } else { 1 })
+}
+
+/// One `warning: ...` line per item, for standard error.
+pub fn warning_lines<T: std::fmt::Display>(items: &[T]) -> String {
+    use std::fmt::Write as _;
+    items.iter().fold(String::new(), |mut out, w| {
+        let _ = writeln!(out, "warning: {w}");
+        out
+    })
+}
+
+/// Writes `text` to standard error, ignoring a failure: there is nowhere left to report it.
+pub fn err(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// The one line a binary's `main` starts with:
 /// `if let Some(code) = ops_cli::docs_if_asked::<Args>() { return code; }`.
 /// When the process was started as `<binary> --generate-docs DIR`, writes the docs and returns
 /// the exit code (0, or 1 after printing `error: ...` on stderr); otherwise `None`.
-#[allow(clippy::print_stderr)]
 pub fn docs_if_asked<C: CommandFactory>() -> Option<ExitCode> {
     let dir = docs_request(std::env::args_os())?;
     Some(match write_docs(C::command(), &dir) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            err(&format!("error: {e}\n"));
             ExitCode::FAILURE
         }
     })
