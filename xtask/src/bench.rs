@@ -94,7 +94,7 @@ pub fn healthy_http() -> SocketAddr {
     })
 }
 
-fn serve(handle: fn(std::net::TcpStream)) -> SocketAddr {
+fn serve(handle: fn(TcpStream)) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     thread::spawn(move || {
@@ -187,14 +187,7 @@ pub const TOKEN: &str = "123456789:AAH-bench_token_not_a_secret";
 
 /// A loopback Telegram Bot API that reads each request whole and answers `{"ok":true,"result":{...}}`.
 pub fn fake_bot_api() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local addr");
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || answer(stream));
-        }
-    });
-    addr
+    serve(answer)
 }
 
 fn answer(stream: TcpStream) {

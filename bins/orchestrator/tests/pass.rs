@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use std::process::{Command, Stdio};
-use test_support::FakeBotApi;
+
+use rustix::process::Signal;
+use serde_json::Value;
+use test_support::{FakeBotApi, procs};
 
 const TOKEN: &str = "123456:TEST-token-never-printed";
 
@@ -211,42 +213,18 @@ fn stop_service(port: u16) {
 
 /// Kills whatever python http.server listens on `port` (found by its command line).
 fn kill_listening(port: u16) {
-    for pid in pids_with(&format!("http.server {port}")) {
-        if let Some(pid) = rustix_pid(pid) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
+    for pid in procs::with_marker(&format!("http.server {port}")) {
+        procs::signal(pid, Signal::KILL);
     }
-}
-
-fn rustix_pid(pid: u32) -> Option<rustix::process::Pid> {
-    rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)
-}
-
-fn pids_with(marker: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
-        if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(marker) && pid != std::process::id()
-        {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// Waits (polling) until no process with `marker` in its command line is alive, or panics.
 fn wait_gone(marker: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !pids_with(marker).iter().all(|p| is_zombie(*p)) {
+    while !procs::with_marker(marker).is_empty() {
         assert!(Instant::now() < deadline, "processes with {marker} still alive");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
 }
 
 #[test]
@@ -483,12 +461,11 @@ fn the_loop_stops_cleanly_on_sigterm_even_during_a_long_restart() {
     let mut child = sb.command().arg("--loop").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Wait until the pass is inside the restart (its command is running).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while pids_with(&format!("sleep {marker}")).is_empty() {
+    while procs::with_marker(&format!("sleep {marker}")).is_empty() {
         assert!(Instant::now() < deadline, "the restart never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = rustix_pid(child.id()).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    procs::signal(child.id(), Signal::TERM);
     // The restart would take a minute; the loop leaves it and exits.
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -505,8 +482,8 @@ fn the_loop_stops_cleanly_on_sigterm_even_during_a_long_restart() {
             && out.ends_with("orchestrator: stopped\n"),
         "{out}"
     );
-    for p in pids_with(&format!("sleep {marker}")) {
-        let _ = rustix::process::kill_process(rustix_pid(p).unwrap(), rustix::process::Signal::KILL);
+    for p in procs::with_marker(&format!("sleep {marker}")) {
+        procs::signal(p, Signal::KILL);
     }
 }
 
@@ -526,7 +503,7 @@ fn the_loop_runs_passes_until_sigterm() {
         assert!(Instant::now() < deadline, "fewer than 3 passes");
         std::thread::sleep(Duration::from_millis(20));
     }
-    rustix::process::kill_process(rustix_pid(child.id()).unwrap(), rustix::process::Signal::TERM).unwrap();
+    procs::signal(child.id(), Signal::TERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
@@ -626,7 +603,7 @@ fn a_loop_stopped_after_its_pass_judged_an_alert_due_still_delivers_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Stopped now (the pass is left behind after a grace period), the alert must not be lost.
-    rustix::process::kill_process(rustix_pid(child.id()).unwrap(), rustix::process::Signal::TERM).unwrap();
+    procs::signal(child.id(), Signal::TERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();

@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::{FakeBotApi, Fault, Faults, Rng};
+use test_support::{FakeBotApi, Fault, Faults, Rng, procs};
 
 const TOKEN: &str = "123456:SOAK-token-never-printed";
 /// Failed passes in a row before the failure alert; good ones before the recovery notice.
@@ -534,20 +534,6 @@ fn wait_until(child: &mut Child, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn pids_with(marker: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
-        let alive = fs::read_to_string(entry.path().join("stat"))
-            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')));
-        if alive && String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(marker) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
     let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
@@ -615,8 +601,7 @@ fn run_loop(
     let total = services.beats("run") + 1;
     wait_until(&mut child, "the last pass's report", || pass_lines(&stdout.lock().unwrap()) == total);
     rss.push((total, rss_kib(child.id())));
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    procs::signal(child.id(), rustix::process::Signal::TERM);
     let status = child.wait().unwrap();
     let elapsed = started.elapsed();
     stdout_reader.join().unwrap();
@@ -776,8 +761,12 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
     check_files(&base);
     // Hanging restarts were killed with their children.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !pids_with(&format!("sleep {marker}")).is_empty() {
-        assert!(Instant::now() < deadline, "stray processes: {:?}", pids_with(&format!("sleep {marker}")));
+    while !procs::with_marker(&format!("sleep {marker}")).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "stray processes: {:?}",
+            procs::with_marker(&format!("sleep {marker}"))
+        );
         thread::sleep(Duration::from_millis(20));
     }
     // Memory flat: after warming up, the resident set grows by less than 8 MiB (a leak of an

@@ -6,27 +6,14 @@ use std::time::Duration;
 
 use ops_recovery::{Decision, Policy, RecoveryState, RestartSpec, RunOutcome, begin, finish, run_restart};
 use ops_state::StateFile;
+use rustix::process::Signal;
+use test_support::procs;
 
 fn spec(dir: &Path, command: &str) -> RestartSpec {
     RestartSpec {
         timeout: Duration::from_secs(20),
         ..RestartSpec::new(command, dir.join("logs/restart-api.log"))
     }
-}
-
-/// Live (non-zombie) processes whose command line contains `marker`.
-fn alive_with(marker: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
-        let zombie = fs::read_to_string(entry.path().join("stat"))
-            .map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')));
-        if !zombie && String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(marker) {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// A number of seconds no other `sleep` on the machine uses: `sleep MARKER` is findable.
@@ -75,13 +62,10 @@ fn a_command_that_starts_a_daemon_in_the_background_is_done_when_the_shell_exits
     let run = run_restart(&spec(dir.path(), &format!("sleep {m} & echo started")));
     assert_eq!(run.outcome, RunOutcome::Exited(0), "not a timeout: {run:?}");
     assert_eq!(run.output_tail, "started\n");
-    let daemons = alive_with(&m);
+    let daemons = procs::with_marker(&m);
     assert_eq!(daemons.len(), 1, "the daemon keeps running");
     for pid in daemons {
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid.try_into().unwrap()).unwrap(),
-            rustix::process::Signal::KILL,
-        );
+        procs::signal(pid, Signal::KILL);
     }
 }
 
@@ -94,7 +78,7 @@ fn a_hanging_command_and_its_children_are_killed_at_the_timeout() {
     let run = run_restart(&s);
     assert_eq!(run.outcome, RunOutcome::TimedOut);
     assert_eq!(run.output_tail, "waiting\n");
-    assert_eq!(alive_with(&m), Vec::<u32>::new(), "no process of the group survives");
+    assert_eq!(procs::with_marker(&m), Vec::<u32>::new(), "no process of the group survives");
 }
 
 #[test]
@@ -106,7 +90,7 @@ fn children_that_ignore_sigterm_get_sigkill() {
     s.kill_grace = Duration::from_millis(200);
     let run = run_restart(&s);
     assert_eq!(run.outcome, RunOutcome::TimedOut);
-    assert_eq!(alive_with(&m), Vec::<u32>::new(), "SIGKILL reached the whole group");
+    assert_eq!(procs::with_marker(&m), Vec::<u32>::new(), "SIGKILL reached the whole group");
 }
 
 #[test]
