@@ -43,6 +43,19 @@ pub fn run(probe: &Probe) -> CheckResult {
     }
 }
 
+/// [`run`], with a panic turned into a failed result of kind [`FailureKind::Internal`]: a bug
+/// in one check must not take the other results down with it.
+fn run_caught(probe: &Probe) -> CheckResult {
+    panic::catch_unwind(AssertUnwindSafe(|| run(probe))).unwrap_or_else(|_| {
+        CheckResult::new(
+            &probe.name,
+            probe.check.type_name(),
+            Some(FailureKind::Internal),
+            "internal error: the check panicked".into(),
+        )
+    })
+}
+
 /// Runs every probe concurrently (at most `options.max_concurrency` at once) and returns the
 /// results in the order of `probes`. Returns when the slowest check has finished, which is
 /// bounded by the largest timeout when there are enough threads.
@@ -53,7 +66,7 @@ pub fn run(probe: &Probe) -> CheckResult {
 pub fn run_all(probes: &[Probe], options: &RunOptions) -> Vec<CheckResult> {
     let workers = options.max_concurrency.clamp(1, probes.len().max(1));
     if probes.len() <= 1 || workers == 1 {
-        return probes.iter().map(run).collect();
+        return probes.iter().map(run_caught).collect();
     }
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<CheckResult>>> = probes.iter().map(|_| Mutex::new(None)).collect();
@@ -61,15 +74,7 @@ pub fn run_all(probes: &[Probe], options: &RunOptions) -> Vec<CheckResult> {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(probe) = probes.get(i) else { break };
-            // A bug in one check must not take the other results down with it.
-            let result = panic::catch_unwind(AssertUnwindSafe(|| run(probe))).unwrap_or_else(|_| {
-                CheckResult::new(
-                    &probe.name,
-                    probe.check.type_name(),
-                    Some(FailureKind::Internal),
-                    "internal error: the check panicked".into(),
-                )
-            });
+            let result = run_caught(probe);
             *slots[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
         }
     };

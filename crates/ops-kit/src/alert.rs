@@ -29,25 +29,25 @@ pub const RATE_FILE: &str = "alert-rate.json";
 /// The outbox in the state directory.
 pub const OUTBOX_FILE: &str = "alert-outbox.jsonl";
 
-/// Loads the configuration for alerting: as [`Config::load`], except that a missing
-/// services.json is fine when `TELEGRAM_BOT_TOKEN` and `TELEGRAM_CHAT_ID` are both set (and
-/// when they are not, the error says that either way works).
+/// Loads the configuration for alerting: as [`Config::load`], except that no services.json at
+/// the default place is fine when `TELEGRAM_BOT_TOKEN` and `TELEGRAM_CHAT_ID` are both set
+/// (and when they are not, the error says that either way works). A file missing where
+/// `--config` or `AGENT_OPS_CONFIG` pointed is always an error.
 pub fn load(layout: &Layout, env: &Env) -> Result<Loaded, ConfigError> {
-    match Config::load(layout, env) {
-        Err(ConfigError::NotFound { .. })
-            if env.telegram_bot_token.is_some() && env.telegram_chat_id.is_some() =>
-        {
+    match Config::load_optional(layout, env)? {
+        Some(loaded) => Ok(loaded),
+        None if env.telegram_bot_token.is_some() && env.telegram_chat_id.is_some() => {
             Config::parse(&layout.config, b"{}", env)
         }
-        Err(ConfigError::NotFound { path, origin }) => Err(ConfigError::Alerting {
+        None => Err(ConfigError::Alerting {
             message: format!(
-                "there is no configuration file ({origin}) and TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not \
+                "there is no configuration file ({}) and TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not \
                  both set: create it with alerting.telegram_bot_token and alerting.telegram_chat_id (see \
-                 examples/services.full.json), or set the two environment variables"
+                 examples/services.full.json), or set the two environment variables",
+                layout.config_origin
             ),
-            path,
+            path: layout.config.clone(),
         }),
-        other => other,
     }
 }
 

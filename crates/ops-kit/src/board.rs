@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::config::DEFAULT_STALLED_TASK_HOURS;
-use crate::{Config, ConfigError, ConfigOrigin, Env, Layout, exit};
+use crate::{Config, ConfigError, Env, Layout, exit};
 
 /// The board of this layout: `<base>/state/board.json`, locked through `state/board.lock`
 /// (the seed's files), archiving to `state/board-archive.jsonl`.
@@ -166,14 +166,13 @@ pub fn stalled_hours(
     if let Some(hours) = flag {
         return Ok(hours);
     }
-    match Config::load(layout, env) {
-        Ok(loaded) => {
+    Ok(match Config::load_optional(layout, env)? {
+        Some(loaded) => {
             warnings.extend(loaded.warnings.iter().map(|w| format!("{}: {w}", layout.config.display())));
-            Ok(loaded.config.stalled_task_hours)
+            loaded.config.stalled_task_hours
         }
-        Err(ConfigError::NotFound { origin: ConfigOrigin::Default, .. }) => Ok(DEFAULT_STALLED_TASK_HOURS),
-        Err(e) => Err(e),
-    }
+        None => DEFAULT_STALLED_TASK_HOURS,
+    })
 }
 
 fn read(file: &BoardFile, warnings: &mut Vec<String>) -> Result<Board, BoardError> {

@@ -2,6 +2,7 @@
 //! optional fields agent-ops adds, validated so that each problem names its service and field.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::maintenance::{Scope, When, Window, parse_time_of_day, parse_weekday};
 use crate::schema::{Obj, Problem, Report, type_name};
-use crate::{ConfigError, Env, Layout, Secret};
+use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 /// The check types a service may have.
 pub const CHECK_TYPES: [&str; 5] = ["url", "port", "process", "disk", "tls"];
@@ -167,7 +168,29 @@ pub struct Loaded {
     pub warnings: Vec<Problem>,
 }
 
+impl Loaded {
+    /// The warnings as `warning: <file>: <problem>` lines, for standard error.
+    pub fn warning_lines(&self) -> String {
+        self.warnings.iter().fold(String::new(), |mut out, w| {
+            let _ = writeln!(out, "warning: {}: {w}", self.config.path.display());
+            out
+        })
+    }
+}
+
 impl Config {
+    /// [`Config::load`] for commands that work without a services.json: `Ok(None)` when there
+    /// is none at the default place. A file missing where `--config` or `AGENT_OPS_CONFIG`
+    /// pointed is still an error (a typo must not silently mean the defaults), and so is one
+    /// that is broken.
+    pub fn load_optional(layout: &Layout, env: &Env) -> Result<Option<Loaded>, ConfigError> {
+        match Self::load(layout, env) {
+            Ok(loaded) => Ok(Some(loaded)),
+            Err(ConfigError::NotFound { origin: ConfigOrigin::Default, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads and validates the configuration at `layout.config`, applying `env`'s Telegram
     /// overrides.
     pub fn load(layout: &Layout, env: &Env) -> Result<Loaded, ConfigError> {

@@ -28,7 +28,9 @@ pub enum Event {
 
 /// Runs passes until `stop` is set, starting one every `check_interval_seconds` (from the
 /// start of the previous one; at once when a pass overran). `config` is the configuration
-/// already validated by the caller; it is re-read from `layout.config` before every pass.
+/// already validated by the caller, used for the first pass; it is re-read from
+/// `layout.config` before every later one. A pass that panics is reported as
+/// [`PassError::Crashed`] and the loop goes on.
 pub fn run_loop(
     layout: &Layout,
     env: &Env,
@@ -37,11 +39,14 @@ pub fn run_loop(
     stop: &AtomicBool,
     mut on: impl FnMut(Event),
 ) {
+    let mut first = true;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        match Config::load(layout, env) {
-            Ok(loaded) => config = loaded.config,
-            Err(e) => on(Event::BadConfig(e)),
+        if !std::mem::take(&mut first) {
+            match Config::load(layout, env) {
+                Ok(loaded) => config = loaded.config,
+                Err(e) => on(Event::BadConfig(e)),
+            }
         }
         let (tx, rx) = mpsc::channel();
         let (l, e, c) = (layout.clone(), env.clone(), config.clone());
@@ -51,11 +56,15 @@ pub fn run_loop(
         });
         if spawned.is_err() {
             on(Event::Pass(run_pass(layout, env, &config, options)));
-        } else if let Some(result) = wait(&rx, stop) {
-            on(Event::Pass(result));
         } else {
-            on(Event::Abandoned);
-            return;
+            match wait(&rx, stop) {
+                Waited::Done(result) => on(Event::Pass(result)),
+                Waited::Crashed => on(Event::Pass(Err(PassError::Crashed))),
+                Waited::Abandoned => {
+                    on(Event::Abandoned);
+                    return;
+                }
+            }
         }
         let interval =
             Duration::try_from_secs_f64(config.check_interval_seconds).unwrap_or(Duration::from_secs(300));
@@ -65,21 +74,53 @@ pub fn run_loop(
     }
 }
 
-/// The pass's result, or `None` when a stop was requested and the pass did not finish within
-/// [`STOP_GRACE`].
-fn wait<T>(rx: &mpsc::Receiver<T>, stop: &AtomicBool) -> Option<T> {
+/// How waiting for a pass ended.
+enum Waited<T> {
+    /// It finished.
+    Done(T),
+    /// Its thread ended without an answer: it panicked.
+    Crashed,
+    /// A stop was requested and it did not finish within [`STOP_GRACE`].
+    Abandoned,
+}
+
+fn wait<T>(rx: &mpsc::Receiver<T>, stop: &AtomicBool) -> Waited<T> {
     let mut stop_seen: Option<Instant> = None;
     loop {
         match rx.recv_timeout(POLL) {
-            Ok(v) => return Some(v),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Ok(v) => return Waited::Done(v),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Waited::Crashed,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if stop.load(Ordering::SeqCst) {
             let since = *stop_seen.get_or_insert_with(Instant::now);
             if since.elapsed() >= STOP_GRACE {
-                return None;
+                return Waited::Abandoned;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_thread_that_dies_is_a_crash_not_a_stop() {
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            let _keep = tx;
+            panic!("a bug in a pass");
+        })
+        .join()
+        .unwrap_err();
+        assert!(matches!(wait(&rx, &stop), Waited::Crashed));
+        let (tx, rx) = mpsc::channel();
+        tx.send(7).unwrap();
+        assert!(matches!(wait(&rx, &stop), Waited::Done(7)));
+        let (_tx, rx) = mpsc::channel::<()>();
+        stop.store(true, Ordering::SeqCst);
+        assert!(matches!(wait(&rx, &stop), Waited::Abandoned));
     }
 }

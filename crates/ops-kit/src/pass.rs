@@ -66,6 +66,9 @@ pub enum PassError {
     /// The lock itself could not be taken.
     #[error(transparent)]
     Lock(StateError),
+    /// The pass stopped on a bug of agent-ops (a panic); the daemon reports it and goes on.
+    #[error("the pass stopped on an internal error (a bug in agent-ops); the next pass runs as usual")]
+    Crashed,
 }
 
 /// What happened to a service's restart in this pass.

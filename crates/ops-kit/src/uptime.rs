@@ -134,14 +134,12 @@ pub fn write_output(path: &Path, body: &str) -> Result<(), ops_state::StateError
 }
 
 /// Days of metrics to keep: `metrics_retention_days` from services.json, or the default when
-/// there is no services.json. An invalid services.json is an error: nothing is deleted on a
+/// there is no services.json at its default place. A services.json that is invalid, or
+/// missing where `--config`/`AGENT_OPS_CONFIG` pointed, is an error: nothing is deleted on a
 /// configuration we cannot read.
 pub fn retention_days(layout: &Layout, env: &Env) -> Result<u32, ConfigError> {
-    match Config::load(layout, env) {
-        Ok(loaded) => Ok(loaded.config.metrics_retention_days),
-        Err(ConfigError::NotFound { .. }) => Ok(DEFAULT_METRICS_RETENTION_DAYS),
-        Err(e) => Err(e),
-    }
+    Ok(Config::load_optional(layout, env)?
+        .map_or(DEFAULT_METRICS_RETENTION_DAYS, |l| l.config.metrics_retention_days))
 }
 
 /// Deletes the day files in `metrics_dir` that fall outside the `keep_days` days ending

@@ -396,3 +396,18 @@ fn maintenance_windows_are_validated() {
         "top level: field `failure_threshold`: must be an integer from 1 to 10000, got 0"
     );
 }
+
+#[test]
+fn only_a_file_missing_from_its_default_place_is_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
+    assert!(Config::load_optional(&Layout::from_env(&env).unwrap(), &env).unwrap().is_none());
+    let typo = Env { config: Some(dir.path().join("servcies.json").into()), ..env.clone() };
+    let err = Config::load_optional(&Layout::from_env(&typo).unwrap(), &typo).unwrap_err();
+    assert!(matches!(err, ConfigError::NotFound { origin: ConfigOrigin::EnvConfig, .. }), "{err}");
+    let flag = Layout::from_env(&env).unwrap().with_config(dir.path().join("x.json"));
+    assert!(matches!(
+        Config::load_optional(&flag, &env),
+        Err(ConfigError::NotFound { origin: ConfigOrigin::Flag, .. })
+    ));
+}

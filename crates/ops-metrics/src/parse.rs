@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use ops_state::timestamp::parse_utc_micros;
 use serde_json::Value;
 
 use crate::scan::BadKind;
@@ -71,10 +72,6 @@ pub(crate) fn parse(line: &str) -> Parsed<'_> {
     slow(line)
 }
 
-fn micros(s: &str) -> Option<i64> {
-    ops_state::timestamp::parse_utc(s).map(|t| t.unix_timestamp() * 1_000_000 + i64::from(t.microsecond()))
-}
-
 /// Python's `str.strip()` set: Unicode White_Space plus the separators U+001C..U+001F.
 fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
@@ -120,7 +117,7 @@ pub(crate) fn slow(line: &str) -> Parsed<'_> {
         Some(_) => return Parsed::Bad(BadKind::WrongType, "latency_ms is not a number"),
     };
     let timestamp = match map.get("timestamp") {
-        Some(Value::String(s)) => micros(s),
+        Some(Value::String(s)) => parse_utc_micros(s),
         _ => None,
     };
     Parsed::Record(Fields { name, kind: Kind::of(&status), latency, timestamp })
@@ -227,7 +224,7 @@ pub(crate) fn fast(line: &str) -> Option<Fields<'_>> {
         name: Cow::Borrowed(name.unwrap_or("unknown")),
         kind: Kind::of(status.unwrap_or("unknown")),
         latency: Latency::Int(latency.unwrap_or(0)),
-        timestamp: timestamp.and_then(micros),
+        timestamp: timestamp.and_then(parse_utc_micros),
     })
 }
 
