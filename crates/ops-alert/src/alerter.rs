@@ -22,7 +22,6 @@
 //! duplicate is better than a lost alert.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt};
 use crate::outbox::{Entry, Outbox};
@@ -393,5 +392,5 @@ impl Alerter {
 
 /// Unix seconds, as the seed's `time.time()`.
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    ops_state::timestamp::unix_seconds(time::OffsetDateTime::now_utc())
 }

@@ -35,18 +35,21 @@ pub fn run(config: &Config, probes: &[Probe]) -> Vec<CheckResult> {
     run_all(probes, &RunOptions { max_concurrency: config.max_concurrency })
 }
 
-/// The metrics line of each result.
+/// The metrics line of each result: up or down.
 pub fn metric_records(results: &[CheckResult]) -> Vec<MetricRecord> {
-    results
-        .iter()
-        .map(|r| MetricRecord {
-            name: r.name.clone(),
-            status: if r.ok { Status::Up } else { Status::Down },
-            detail: r.detail.clone(),
-            latency_ms: r.latency_ms,
-            timestamp: r.timestamp,
-        })
-        .collect()
+    results.iter().map(|r| metric_record(r, if r.ok { Status::Up } else { Status::Down })).collect()
+}
+
+/// The metrics line of one result, with the status the caller decided (the orchestrator also
+/// records `recovered` and `maintenance`).
+pub fn metric_record(r: &CheckResult, status: Status) -> MetricRecord {
+    MetricRecord {
+        name: r.name.clone(),
+        status,
+        detail: r.detail.clone(),
+        latency_ms: r.latency_ms,
+        timestamp: r.timestamp,
+    }
 }
 
 /// Appends one metrics line per result to the day file in `metrics_dir`.
@@ -140,5 +143,6 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
 
 /// Writes [`prometheus_text`] to `path` atomically (node_exporter must never read half a file).
 pub fn write_prometheus_textfile(path: &Path, results: &[CheckResult]) -> Result<(), StateError> {
-    ops_state::write_atomic(path, prometheus_text(results, OffsetDateTime::now_utc()).as_bytes(), 0o644)
+    let text = prometheus_text(results, OffsetDateTime::now_utc());
+    ops_state::write_atomic(path, text.as_bytes(), ops_state::DEFAULT_MODE)
 }

@@ -121,9 +121,7 @@ impl fmt::Display for Quiet {
             Self::Window(Some(reason)) => write!(f, "maintenance window ({reason})"),
             Self::Window(None) => f.write_str("maintenance window"),
             Self::Silenced { until, reason } => {
-                let until = OffsetDateTime::from_unix_timestamp(*until as i64)
-                    .map(ops_state::timestamp::format_utc)
-                    .unwrap_or_default();
+                let until = ops_state::timestamp::format_unix(*until);
                 match reason {
                     Some(r) => write!(f, "silenced until {until} ({r})"),
                     None => write!(f, "silenced until {until}"),

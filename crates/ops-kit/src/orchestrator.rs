@@ -3,19 +3,15 @@
 
 use std::fmt::Write as _;
 
-use ops_state::StateFile;
+use ops_state::timestamp::{format_unix, unix_seconds};
 use time::OffsetDateTime;
 
 use crate::maintenance::{self, When};
-use crate::pass::{PassError, PassReport, RestartStep, SILENCES_FILE};
-use crate::{Config, Layout, Printed, exit};
+use crate::pass::{PassError, PassReport, RestartStep, silences_file};
+use crate::{Config, Layout, Printed, exit, health};
 
 fn now() -> f64 {
-    OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
-}
-
-fn silences_file(layout: &Layout) -> StateFile {
-    StateFile::new(layout.state.join(SILENCES_FILE))
+    unix_seconds(OffsetDateTime::now_utc())
 }
 
 /// The report of one pass: what it did, line by line (as in `logs/orchestrator.log`), then
@@ -66,10 +62,6 @@ pub fn pass_summary(result: &Result<PassReport, PassError>) -> String {
     }
 }
 
-fn check_names(config: &Config) -> Vec<String> {
-    config.probes().into_iter().map(|p| p.name).collect()
-}
-
 fn usage(message: &str) -> Printed {
     Printed { stderr: format!("error: {message}\n"), code: exit::USAGE, ..Printed::default() }
 }
@@ -82,13 +74,8 @@ pub fn silence(
     duration: &str,
     reason: Option<String>,
 ) -> Printed {
-    let names = check_names(config);
-    if !names.iter().any(|n| n == name) {
-        return usage(&format!(
-            "no check named {name:?} in {} (checks: {})",
-            config.path.display(),
-            names.join(", ")
-        ));
+    if let Err(e) = health::select(config, &[name.to_owned()]) {
+        return usage(&e.to_string());
     }
     let Some(seconds) = maintenance::parse_duration(duration) else {
         return usage(&format!("--for {duration:?} is not a duration like 90s, 15m, 2h, 1d or 1h30m"));
@@ -142,7 +129,7 @@ pub fn silences(layout: &Layout, config: &Config) -> Printed {
             maintenance::Scope::Services(names) => names.join(", "),
         };
         let when = match &w.when {
-            When::Once { start, end } => format!("{} to {}", stamp(*start), stamp(*end)),
+            When::Once { start, end } => format!("{} to {}", format_unix(*start), format_unix(*end)),
             When::Daily { from, to, days } if days.is_empty() => format!("daily {from} to {to} UTC"),
             When::Daily { from, to, days } => {
                 let days: Vec<String> = days.iter().map(ToString::to_string).collect();
@@ -154,8 +141,4 @@ pub fn silences(layout: &Layout, config: &Config) -> Printed {
         let _ = writeln!(p.stdout, "maintenance[{i}]: {scope}: {when}{reason}{open}");
     }
     p
-}
-
-fn stamp(unix: f64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix as i64).map(ops_state::timestamp::format_utc).unwrap_or_default()
 }

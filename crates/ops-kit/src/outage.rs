@@ -147,20 +147,6 @@ fn clear(memory: &mut Memory) {
     memory.gave_up_alerted = false;
 }
 
-/// `1h 5m`, `12m`, `40s`: how long, for humans.
-pub fn human_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,14 +238,5 @@ mod tests {
         assert_eq!(run(r, &[quiet, quiet, DOWN, DOWN]), [(2, Notice::Down)]);
         // Recovered inside the window: quietly.
         assert_eq!(run(r, &[DOWN, quiet, quiet_up, UP]), [(0, Notice::Down)]);
-    }
-
-    #[test]
-    fn durations_for_humans() {
-        assert_eq!(human_duration(40.0), "40s");
-        assert_eq!(human_duration(720.0), "12m");
-        assert_eq!(human_duration(3600.0), "1h");
-        assert_eq!(human_duration(3900.0), "1h 5m");
-        assert_eq!(human_duration(90_000.0), "1d 1h");
     }
 }

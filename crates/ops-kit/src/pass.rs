@@ -16,16 +16,18 @@ use std::time::Duration;
 
 use ops_alert::{Admission, Alert, Alerter, Delivery, Level};
 use ops_board::{NewTask, Priority, StalledQuery};
-use ops_health::{CheckResult, Probe, RunOptions, run_all};
-use ops_metrics::{MetricRecord, Status};
+use ops_health::{Check, CheckResult, Probe, UrlCheck};
+use ops_metrics::Status;
+use ops_metrics::render::human_duration;
 use ops_recovery::{Decision, Policy, RestartRun, RestartSpec, RunOutcome};
+use ops_state::timestamp::unix_seconds;
 use ops_state::{StateError, StateFile, with_lock};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::maintenance::{Quiet, Silences, active_silences, quiet};
-use crate::outage::{Memory, Notice, Observation, Rules, Seen, human_duration, observe};
-use crate::{Config, Env, Layout, Service, logs};
+use crate::outage::{Memory, Notice, Observation, Rules, Seen, observe};
+use crate::{Config, Env, Layout, Service, health, logs};
 
 /// The lock a pass holds from start to end (a second pass exits at once).
 pub const PASS_LOCK: &str = "orchestrator.lock";
@@ -143,11 +145,21 @@ pub struct PassReport {
     pub warnings: Vec<String>,
 }
 
+/// Services still failing at the end of a pass, those in maintenance left out.
+fn failing(services: &[ServiceReport]) -> impl Iterator<Item = &ServiceReport> {
+    services.iter().filter(|s| !s.up() && s.quiet.is_none())
+}
+
 impl PassReport {
     /// Services still failing at the end of the pass, those in maintenance left out.
     pub fn failing(&self) -> impl Iterator<Item = &ServiceReport> {
-        self.services.iter().filter(|s| !s.up() && s.quiet.is_none())
+        failing(&self.services)
     }
+}
+
+/// `state/silences.json`, which the pass reads and `orchestrator silence` writes.
+pub(crate) fn silences_file(layout: &Layout) -> StateFile {
+    StateFile::new(layout.state.join(SILENCES_FILE))
 }
 
 /// Files of the pass, from the layout.
@@ -157,6 +169,7 @@ struct Files {
     last_status: StateFile,
     recovery: StateFile,
     silences: StateFile,
+    stalled: StateFile,
     heartbeat: PathBuf,
     log: PathBuf,
 }
@@ -169,7 +182,8 @@ impl Files {
             memory: state(MEMORY_FILE),
             last_status: state(LAST_STATUS_FILE),
             recovery: state(RECOVERY_FILE),
-            silences: state(SILENCES_FILE),
+            silences: silences_file(layout),
+            stalled: state(STALLED_FILE),
             heartbeat: layout.state.join(HEARTBEAT_FILE),
             log: layout.logs.join(LOG_FILE),
         }
@@ -200,11 +214,6 @@ struct Queued {
     waiting: Vec<(Alert, Vec<String>)>,
     /// Whether to flush the outbox.
     flush: bool,
-}
-
-/// Unix seconds, as the seed's state files keep them.
-fn unix(t: OffsetDateTime) -> f64 {
-    t.unix_timestamp_nanos() as f64 / 1e9
 }
 
 /// Runs one pass. Returns [`PassError::Busy`] at once when another pass is running.
@@ -269,7 +278,7 @@ impl<'a> Pass<'a> {
         } else {
             "=== Orchestrator run starting ==="
         });
-        let now = unix(self.started);
+        let now = unix_seconds(self.started);
         let alerter = match crate::alert::alerter(self.config, self.layout) {
             Ok(a) => Some(a),
             Err(e) => {
@@ -277,14 +286,11 @@ impl<'a> Pass<'a> {
                 None
             }
         };
-        if let (Some(alerter), false) = (&alerter, dry) {
-            self.flush_outbox(alerter);
-        }
 
         // Phase 1: every check once, concurrently.
         self.note("Phase 1: Health checks");
         let probes = self.config.probes();
-        let results = run_all(&probes, &RunOptions { max_concurrency: self.config.max_concurrency });
+        let results = health::run(self.config, &probes);
         let silences = self.silences(now);
         let mut services: Vec<ServiceReport> = results
             .into_iter()
@@ -328,7 +334,7 @@ impl<'a> Pass<'a> {
             self.clean_metrics();
             self.rotate_logs();
         }
-        let report_failing = services.iter().filter(|s| !s.up() && s.quiet.is_none()).count();
+        let report_failing = failing(&services).count();
         self.note(format!(
             "=== Orchestrator run complete: {} checks, {report_failing} failing ===",
             services.len()
@@ -349,20 +355,6 @@ impl<'a> Pass<'a> {
                 self.warn(format!("silences ignored: {e}"));
                 Silences::new()
             }
-        }
-    }
-
-    fn flush_outbox(&mut self, alerter: &Alerter) {
-        match alerter.flush() {
-            Ok(report) => {
-                for (entry, delivery) in &report.entries {
-                    self.note(format!("Outbox: alert {} -> {}", entry.id, delivery_result(delivery)));
-                }
-                for w in report.warnings {
-                    self.warn(w);
-                }
-            }
-            Err(e) => self.warn(format!("cannot deliver the alert outbox: {e}")),
         }
     }
 
@@ -411,13 +403,16 @@ impl<'a> Pass<'a> {
                     .unwrap_or_default(),
             );
             let again: Vec<Probe> = to_run.iter().map(|(i, _, _)| probes[*i].clone()).collect();
-            let rechecks = run_all(&again, &RunOptions { max_concurrency: self.config.max_concurrency });
+            let rechecks = health::run(self.config, &again);
             for (((i, attempt, _), run), recheck) in to_run.into_iter().zip(runs).zip(rechecks) {
                 let recovered = recheck.ok;
                 let name = services[i].check.name.clone();
-                if let Err(e) =
-                    ops_recovery::finish(&self.files.recovery, &name, recovered, unix(recheck.timestamp))
-                {
+                if let Err(e) = ops_recovery::finish(
+                    &self.files.recovery,
+                    &name,
+                    recovered,
+                    unix_seconds(recheck.timestamp),
+                ) {
                     self.warn(format!("{name}: cannot record the restart: {e}"));
                 }
                 services[i].restart = Some(RestartStep::Ran { attempt, run, recovered });
@@ -453,7 +448,7 @@ impl<'a> Pass<'a> {
                 RestartStep::Cooldown { remaining_seconds } => {
                     format!(
                         "COOLDOWN: {name}: {} until the next restart is allowed",
-                        human_duration(*remaining_seconds)
+                        human_duration(seconds(*remaining_seconds))
                     )
                 }
                 RestartStep::GaveUp { attempts } => {
@@ -478,16 +473,21 @@ impl<'a> Pass<'a> {
                 (Some(_), false) => Status::Maintenance,
                 (None, false) => Status::Down,
             };
-            records.push(record(&s.check, status));
+            records.push(health::metric_record(&s.check, status));
             if let Some(r) = &s.recheck {
-                records.push(record(r, if r.ok { Status::Recovered } else { Status::Down }));
+                records.push(health::metric_record(r, if r.ok { Status::Recovered } else { Status::Down }));
             }
         }
         if let Err(e) = ops_metrics::append(&self.layout.metrics, &records) {
             self.warn(format!("cannot record metrics: {e}"));
         }
         let last: BTreeMap<String, bool> = services.iter().map(|s| (s.check.name.clone(), s.up())).collect();
-        if let Err(e) = self.files.last_status.write(&last) {
+        // `update` writes only when the file changes (a pass usually leaves it as it was).
+        let written = self.files.last_status.update(|old: &mut BTreeMap<String, bool>| {
+            *old = last;
+            Ok::<_, StateError>(())
+        });
+        if let Err(e) = written {
             self.warn(format!("cannot write the last status: {e}"));
         }
     }
@@ -575,7 +575,7 @@ impl<'a> Pass<'a> {
                 }
             }
         };
-        let file = StateFile::new(self.layout.state.join(STALLED_FILE));
+        let file = self.files.stalled.clone();
         let keep = match file.read::<BTreeMap<String, f64>>() {
             Ok(seen) => {
                 let mut seen = seen.unwrap_or_default();
@@ -646,9 +646,10 @@ impl<'a> Pass<'a> {
     }
 
     /// Queues every alert (fsynced), or sends it directly when it cannot be queued; nothing
-    /// queued is delivered yet ([`Pass::deliver`]).
+    /// queued is delivered yet ([`Pass::deliver`], which also delivers what earlier runs left
+    /// in the outbox, first, even when this pass queued nothing).
     fn queue(&mut self, alerts: Vec<Alert>, alerter: Option<&Alerter>) -> Queued {
-        let mut queued = Queued::default();
+        let mut queued = Queued { flush: alerter.is_some() && !self.options.dry_run, ..Queued::default() };
         if alerts.is_empty() {
             return queued;
         }
@@ -665,7 +666,6 @@ impl<'a> Pass<'a> {
             }
             return queued;
         };
-        queued.flush = true;
         for alert in alerts {
             let mut warnings = Vec::new();
             match alerter.enqueue(&alert, &mut warnings) {
@@ -689,7 +689,8 @@ impl<'a> Pass<'a> {
         queued
     }
 
-    /// Delivers what [`Pass::queue`] queued, in order, with one flush.
+    /// Delivers the outbox, in order, with one flush: what earlier runs left in it, then what
+    /// [`Pass::queue`] queued.
     fn deliver(&mut self, queued: Queued, alerter: Option<&Alerter>) -> Vec<AlertReport> {
         let Queued { mut settled, waiting, flush } = queued;
         let Some(alerter) = alerter.filter(|_| flush) else { return settled };
@@ -699,6 +700,10 @@ impl<'a> Pass<'a> {
         };
         for w in flush_warning {
             self.warn(w);
+        }
+        let ours: Vec<&String> = waiting.iter().flat_map(|(_, ids)| ids).collect();
+        for (entry, delivery) in entries.iter().filter(|(e, _)| !ours.contains(&&e.id)) {
+            self.note(format!("Outbox: alert {} -> {}", entry.id, delivery_result(delivery)));
         }
         for (alert, alert_ids) in waiting {
             let results: Vec<String> = alert_ids
@@ -746,8 +751,7 @@ impl<'a> Pass<'a> {
 
     fn heartbeat(&mut self, services: &[ServiceReport]) {
         let finished = OffsetDateTime::now_utc();
-        let failing: Vec<&str> =
-            services.iter().filter(|s| !s.up() && s.quiet.is_none()).map(|s| s.check.name.as_str()).collect();
+        let failing: Vec<&str> = failing(services).map(|s| s.check.name.as_str()).collect();
         let beat = json!({
             "started": ops_state::timestamp::format_utc(self.started),
             "finished": ops_state::timestamp::format_utc(finished),
@@ -761,41 +765,29 @@ impl<'a> Pass<'a> {
         {
             self.warn(format!("cannot write the heartbeat: {e}"));
         }
-        if let Some(url) = self.config.orchestration.heartbeat_url.clone() {
-            match ping(&url) {
-                Ok(()) => self.note("Heartbeat ping sent"),
-                Err(e) => self.warn(format!("heartbeat ping failed: {e}")),
+        if let Some(url) = &self.config.orchestration.heartbeat_url {
+            // An HTTP GET is ops-health's job: the ping is a URL check of its own.
+            let ping = UrlCheck {
+                url: url.clone(),
+                expected_status: 200,
+                timeout: Duration::from_secs(10),
+                max_latency: None,
+                body_contains: None,
+                cert_warning_days: None,
+            };
+            let result = ops_health::run(&Probe { name: "heartbeat".into(), check: Check::Url(ping) });
+            if result.ok {
+                self.note("Heartbeat ping sent");
+            } else {
+                self.warn(format!("heartbeat ping failed: {}", result.detail));
             }
         }
     }
 }
 
-/// GETs the heartbeat URL (healthchecks.io and friends count the pings).
-fn ping(url: &str) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .user_agent(concat!("agent-ops/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    match agent.get(url).call() {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-        // ureq's message may carry the URL, which may hold a secret check id: say less.
-        Err(ureq::Error::Timeout(_)) => Err("timed out after 10s".into()),
-        Err(ureq::Error::Io(e)) => Err(e.kind().to_string()),
-        Err(_) => Err("request failed".into()),
-    }
-}
-
-fn record(r: &CheckResult, status: Status) -> MetricRecord {
-    MetricRecord {
-        name: r.name.clone(),
-        status,
-        detail: r.detail.clone(),
-        latency_ms: r.latency_ms,
-        timestamp: r.timestamp,
-    }
+/// A span of seconds (never negative) for [`human_duration`].
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 fn panicked_run() -> RestartRun {
@@ -882,11 +874,15 @@ fn compose(config: &Config, services: &[ServiceReport], notices: &[(usize, Notic
                 let _ = writeln!(down, " - {name}: {}{}", s.check.detail, restart_note(s));
             }
             Notice::StillDown { down_for } => {
-                let _ =
-                    writeln!(still, " - {name}: {} (down for {})", s.check.detail, human_duration(*down_for));
+                let _ = writeln!(
+                    still,
+                    " - {name}: {} (down for {})",
+                    s.check.detail,
+                    human_duration(seconds(*down_for))
+                );
             }
             Notice::Recovered { down_for } => {
-                back.push(format!("{name} (down for {})", human_duration(*down_for)));
+                back.push(format!("{name} (down for {})", human_duration(seconds(*down_for))));
             }
             Notice::GaveUp => {
                 let attempts = match s.restart {
@@ -933,7 +929,7 @@ fn restart_note(s: &ServiceReport) -> String {
             format!(" (restarted: {}; still down)", describe_run(run))
         }
         Some(RestartStep::Cooldown { remaining_seconds }) => {
-            format!(" (restart cooldown: {} left)", human_duration(*remaining_seconds))
+            format!(" (restart cooldown: {} left)", human_duration(seconds(*remaining_seconds)))
         }
         Some(RestartStep::GaveUp { .. }) => " (restarts exhausted)".into(),
         Some(RestartStep::WouldRestart | RestartStep::Skipped(_)) | None => String::new(),

@@ -130,7 +130,7 @@ pub fn report(metrics_dir: &Path, request: &Request, now: OffsetDateTime) -> Res
 /// Writes a rendered report to `path` atomically (node_exporter or a web server never sees
 /// half a file), readable by all (0644).
 pub fn write_output(path: &Path, body: &str) -> Result<(), ops_state::StateError> {
-    ops_state::write_atomic(path, body.as_bytes(), 0o644)
+    ops_state::write_atomic(path, body.as_bytes(), ops_state::DEFAULT_MODE)
 }
 
 /// Days of metrics to keep: `metrics_retention_days` from services.json, or the default when

@@ -19,6 +19,17 @@ pub fn format_utc(t: OffsetDateTime) -> String {
     }
 }
 
+/// `t` as the seed's state files keep time: Unix seconds as a float (Python's `time.time()`).
+pub fn unix_seconds(t: OffsetDateTime) -> f64 {
+    t.unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// Unix seconds (the state files' floats) in the seed's text form, to the second; empty when
+/// out of range.
+pub fn format_unix(seconds: f64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds.floor() as i64).map(format_utc).unwrap_or_default()
+}
+
 /// Parses the timestamps found in seed files: `...Z`, `...+00:00` (or any offset), and naive
 /// `2025-01-15T10:30:00[.ffffff]` taken as UTC, with or without a fraction. `None` when it is
 /// none of those.
@@ -199,6 +210,14 @@ mod tests {
         assert_eq!(parse_utc_micros(" 2025-01-15T12:30:00.5+02:00 "), Some(1_736_937_000_500_000));
         assert_eq!(parse_utc_micros("2025-01-15T10:30:00.1234569Z"), Some(1_736_937_000_123_456));
         assert_eq!(parse_utc_micros("soon"), None);
+    }
+
+    #[test]
+    fn unix_seconds_both_ways() {
+        let t = datetime!(2026-11-28 05:04:13.5 UTC);
+        assert_eq!(unix_seconds(t), 1_795_842_253.5);
+        assert_eq!(format_unix(unix_seconds(t)), "2026-11-28T05:04:13Z");
+        assert_eq!(format_unix(f64::MAX), "");
     }
 
     #[test]
