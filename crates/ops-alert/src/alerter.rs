@@ -155,7 +155,8 @@ impl Alerter {
             Ok(Admission::Queued(entries)) => entries,
             Err(e) => return Ok(self.send_unqueued(alert, &e, outcome)),
         };
-        let report = match self.flush() {
+        // `enqueue` proved the outbox writable just before it appended: no need to again.
+        let report = match self.flush_from(true) {
             Ok(report) => report,
             Err(e) => {
                 let failure =
@@ -203,8 +204,8 @@ impl Alerter {
                     let failure = Failure { problem, reason, attempts: 0, parts_sent: 0 };
                     Delivery::NotSent { destination: m.destination.clone(), failure, queued: true }
                 } else {
-                    let receipt = Receipt { elsewhere: true, ..Receipt::default() };
-                    Delivery::Sent { destination: m.destination.clone(), receipt }
+                    // Another process delivered it while this one waited for its turn.
+                    Delivery::Sent { destination: m.destination.clone(), receipt: Receipt::default() }
                 }
             });
             outcome.deliveries.push(delivery);
@@ -246,7 +247,12 @@ impl Alerter {
     /// attempted in this flush (they would overtake the failed one), but other destinations go
     /// on. Entries queued while the flush runs are delivered too.
     pub fn flush(&self) -> Result<FlushReport, AlertError> {
-        let report = self.outbox.delivering(|| self.flush_locked())?;
+        self.flush_from(false)
+    }
+
+    /// [`Alerter::flush`]; `checked` when the caller has just proved the outbox writable.
+    fn flush_from(&self, checked: bool) -> Result<FlushReport, AlertError> {
+        let report = self.outbox.delivering(|| self.flush_locked(checked))?;
         match report {
             Some(report) => report,
             None => Ok(FlushReport {
@@ -257,13 +263,14 @@ impl Alerter {
         }
     }
 
-    fn flush_locked(&self) -> Result<FlushReport, AlertError> {
+    fn flush_locked(&self, mut checked: bool) -> Result<FlushReport, AlertError> {
         let mut report = FlushReport::default();
         let mut seen: HashSet<String> = HashSet::new();
         let mut failed: HashMap<String, Failure> = HashMap::new();
-        let mut checked = false;
         loop {
             let snapshot = self.outbox.modify(&mut report.warnings, |entries| entries.clone())?;
+            // Everything left in the outbox now; what this flush did not take off stays.
+            report.remaining = snapshot.len();
             let pending: Vec<Entry> = snapshot.into_iter().filter(|e| !seen.contains(&e.id)).collect();
             if pending.is_empty() {
                 break;
@@ -289,7 +296,6 @@ impl Alerter {
                     let destination = entry.destination.clone();
                     report.entries.push((entry, Delivery::NotSent { destination, failure, queued: true }));
                 }
-                report.remaining = self.outbox.entries()?.len();
                 return Ok(report);
             }
             for entry in pending {
@@ -303,7 +309,6 @@ impl Alerter {
                 }
             }
         }
-        report.remaining = self.outbox.entries()?.len();
         Ok(report)
     }
 

@@ -191,6 +191,28 @@ pub(crate) fn with_retries<T>(
     }
 }
 
+/// The step after a transport error: a try again after the backoff, unless the error is
+/// permanent (a URL that is not valid), when retrying cannot help.
+pub(crate) fn transport_step<T>(
+    e: &TransportError,
+    policy: &RetryPolicy,
+    attempt: u32,
+    who: &str,
+) -> Step<T> {
+    let reason = format!("{who}: {}", e.detail);
+    if e.problem.is_permanent() {
+        Step::Fail { problem: e.problem, reason }
+    } else {
+        Step::Retry { problem: e.problem, reason, wait: Some(backoff_for(policy, attempt)) }
+    }
+}
+
+/// How long to wait before retrying a 429 that asked for `after` seconds: `None` (give up for
+/// now, keep the alert queued) past the policy's bound.
+pub(crate) fn flood_wait(after: f64, policy: &RetryPolicy) -> Option<Duration> {
+    Duration::try_from_secs_f64(after.max(0.0)).ok().filter(|w| *w <= policy.max_retry_after)
+}
+
 /// The wait before the next attempt after a transient failure: the backoff of this attempt.
 pub(crate) fn backoff_for(policy: &RetryPolicy, attempt: u32) -> Duration {
     policy.backoff.saturating_mul(1 << attempt.saturating_sub(1).min(16))

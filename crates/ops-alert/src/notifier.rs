@@ -41,10 +41,9 @@ pub struct Receipt {
     /// The ids the destination gave the messages (Telegram's `message_id`), when it gives any.
     pub message_ids: Vec<i64>,
     /// Things the user should act on although delivery worked (a migrated Telegram group).
+    /// All fields are empty when another process delivered it from the outbox while this one
+    /// waited for its turn.
     pub notices: Vec<String>,
-    /// Another process delivered it from the outbox while this one waited for its turn (the
-    /// other fields are then empty).
-    pub elsewhere: bool,
 }
 
 /// Why a delivery did not happen.

@@ -5,13 +5,11 @@
 //! is serialised by a second lock, `<outbox>.delivery.lock`, held for as long as one process
 //! delivers, so that two processes never send the same entry.
 
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ops_state::{AppendOptions, StateError, append_lines, with_lock, write_atomic};
+use ops_state::{AppendOptions, StateError, StateFile, append_lines, sibling, with_lock};
 use serde::{Deserialize, Serialize};
 
 use crate::{Alert, AlertError};
@@ -115,6 +113,18 @@ impl Outbox {
         with_lock(&self.lock_path, self.lock_timeout, || self.read().map(|(entries, _)| entries))?
     }
 
+    /// The outbox as an ops-state file: replaced atomically under `<outbox>.lock`, temporary
+    /// files of writers that died swept first, no `.bak` (old versions hold delivered alerts).
+    fn state(&self) -> StateFile {
+        StateFile {
+            path: self.path.clone(),
+            lock_path: self.lock_path.clone(),
+            mode: self.mode,
+            lock_timeout: self.lock_timeout,
+            backup: false,
+        }
+    }
+
     /// One change under the lock: `change` edits the entries; the file is replaced atomically
     /// when they differ. Lines that do not parse are appended to [`Outbox::bad_lines_path`]
     /// first (fsynced), never dropped, and reported in `warnings`.
@@ -123,9 +133,8 @@ impl Outbox {
         warnings: &mut Vec<String>,
         change: impl FnOnce(&mut Vec<Entry>) -> R,
     ) -> Result<R, AlertError> {
-        with_lock(&self.lock_path, self.lock_timeout, || {
-            let (mut entries, bad) = self.read()?;
-            let before = entries.clone();
+        self.state().update_bytes(|old| {
+            let (mut entries, bad) = parse(old.unwrap_or_default());
             let result = change(&mut entries);
             if !bad.is_empty() {
                 let bad_path = self.bad_lines_path();
@@ -137,41 +146,24 @@ impl Outbox {
                     bad_path.display()
                 ));
             }
-            if entries != before || !bad.is_empty() {
-                let mut bytes = Vec::new();
-                for e in &entries {
-                    bytes.extend_from_slice(self.encode(e)?.as_bytes());
-                    bytes.push(b'\n');
-                }
-                write_atomic(&self.path, &bytes, self.mode)?;
+            let mut bytes = Vec::new();
+            for e in &entries {
+                bytes.extend_from_slice(self.encode(e)?.as_bytes());
+                bytes.push(b'\n');
             }
-            Ok(result)
-        })?
+            // Unchanged entries and no bad line give the same bytes, which are not rewritten.
+            let write = old.is_some() || !bytes.is_empty();
+            Ok((write.then_some(bytes), result))
+        })
     }
 
     /// Checks that the file can still be replaced, which is what taking a delivered entry off
-    /// it takes, by replacing it with its own bytes under the lock. Nothing to check when it
-    /// is missing or empty (an entry appended to an empty outbox comes off again without
-    /// needing any space). On a full or read-only disk this fails before anything is sent that
-    /// could not be taken off afterwards, and would go out again on every run.
+    /// it takes ([`StateFile::prove_writable`]). Nothing to check when it is missing or empty
+    /// (an entry appended to an empty outbox comes off again without needing any space). On a
+    /// full or read-only disk this fails before anything is sent that could not be taken off
+    /// afterwards, and would go out again on every run.
     pub(crate) fn check_rewritable(&self) -> Result<(), AlertError> {
-        if !self.path.exists() {
-            return Ok(());
-        }
-        with_lock(&self.lock_path, self.lock_timeout, || {
-            let bytes = match fs::read(&self.path) {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => {
-                    return Err(StateError::Io { action: "read", path: self.path.clone(), source: e }.into());
-                }
-            };
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(());
-            }
-            write_atomic(&self.path, &bytes, self.mode)?;
-            Ok(())
-        })?
+        Ok(self.state().prove_writable()?)
     }
 
     /// Runs `f` holding the delivery lock; `Ok(None)` when another process held it for longer
@@ -186,23 +178,7 @@ impl Outbox {
 
     /// Reads and parses the file (the caller holds the lock): entries and unparseable lines.
     fn read(&self) -> Result<(Vec<Entry>, Vec<String>), AlertError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-            Err(e) => {
-                return Err(StateError::Io { action: "read", path: self.path.clone(), source: e }.into());
-            }
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let mut entries = Vec::new();
-        let mut bad = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<Entry>(line) {
-                Ok(e) => entries.push(e),
-                Err(_) => bad.push(line.to_owned()),
-            }
-        }
-        Ok((entries, bad))
+        Ok(parse(&ops_state::read_bytes(&self.path)?.unwrap_or_default()))
     }
 
     fn encode(&self, entry: &Entry) -> Result<String, AlertError> {
@@ -210,16 +186,25 @@ impl Outbox {
     }
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
+/// The entries of the outbox's bytes, and the lines that do not parse.
+fn parse(bytes: &[u8]) -> (Vec<Entry>, Vec<String>) {
+    let text = String::from_utf8_lossy(bytes);
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<Entry>(line) {
+            Ok(e) => entries.push(e),
+            Err(_) => bad.push(line.to_owned()),
+        }
+    }
+    (entries, bad)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Level;
+    use std::{fs, io};
 
     fn alert(message: &str) -> Alert {
         Alert { level: Level::Error, topic: Some("t".into()), message: message.into() }

@@ -94,9 +94,7 @@ impl RateLimit {
                     accept().map_err(Exit::Error)?;
                     accepted = true;
                 }
-                let retention = self.retention();
-                state.retain(|_, v| v.as_f64().is_none_or(|t| now - t < retention));
-                state.insert(topic.to_owned(), Value::from(now));
+                self.stamp(state, topic, now);
                 Ok(())
             });
             match outcome {
@@ -138,12 +136,17 @@ impl RateLimit {
     /// Records `now` for `topic` (pruning entries older than [`RateLimit::retention`]) without
     /// deciding anything: for an alert that went out without the outbox.
     pub fn record(&self, topic: &str, now: f64) -> Result<(), AlertError> {
-        let retention = self.retention();
         self.file.update(|state: &mut RateState| {
-            state.retain(|_, v| v.as_f64().is_none_or(|t| now - t < retention));
-            state.insert(topic.to_owned(), Value::from(now));
+            self.stamp(state, topic, now);
             Ok::<_, AlertError>(())
         })
+    }
+
+    /// Records `now` for `topic`, pruning the entries older than [`RateLimit::retention`].
+    fn stamp(&self, state: &mut RateState, topic: &str, now: f64) {
+        let retention = self.retention();
+        state.retain(|_, v| v.as_f64().is_none_or(|t| now - t < retention));
+        state.insert(topic.to_owned(), Value::from(now));
     }
 
     /// `|now - last| < limit`: the seed's rule, except that an entry far in the future (the

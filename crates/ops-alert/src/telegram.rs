@@ -12,7 +12,6 @@
 //!   found ...): permanent, not retried.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use ureq::Agent;
@@ -229,7 +228,7 @@ pub(crate) fn judge(
     let fail = |problem, reason| Verdict::Step(Step::Fail { problem, reason });
     let answer = match answer {
         Ok(a) => a,
-        Err(e) => return retry(e.problem, format!("telegram: {}", e.detail)),
+        Err(e) => return Verdict::Step(http::transport_step(&e, policy, attempt, "telegram")),
     };
     let json: Option<Value> = serde_json::from_str(&answer.body).ok();
     let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
@@ -265,10 +264,12 @@ pub(crate) fn judge(
         429 => {
             let after =
                 param("retry_after").and_then(Value::as_f64).or(answer.retry_after).unwrap_or(1.0).max(0.0);
-            let wait = Duration::try_from_secs_f64(after).unwrap_or(Duration::MAX);
             let reason = format!("telegram flood control: retry after {} s", after.ceil());
-            let wait = (wait <= policy.max_retry_after).then_some(wait);
-            Verdict::Step(Step::Retry { problem: Problem::FloodControl, reason, wait })
+            Verdict::Step(Step::Retry {
+                problem: Problem::FloodControl,
+                reason,
+                wait: http::flood_wait(after, policy),
+            })
         }
         500..=599 => retry(Problem::ServerError, format!("telegram answered {quoted}")),
         300..=399 => fail(

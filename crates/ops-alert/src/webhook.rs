@@ -151,34 +151,22 @@ impl Notifier for Webhook {
         let result = with_retries(policy, |attempt| {
             let answer =
                 post_json(&self.agent, self.config.url.expose(), &headers, &body, policy.request_timeout);
-            let wait = Some(backoff_for(policy, attempt));
             let answer = match answer {
                 Ok(a) => a,
-                Err(e) => {
-                    return Step::Retry {
-                        problem: e.problem,
-                        reason: format!("webhook {name}: {}", e.detail),
-                        wait,
-                    };
-                }
+                Err(e) => return http::transport_step(&e, policy, attempt, &format!("webhook {name}")),
             };
+            let wait = Some(backoff_for(policy, attempt));
             let status = answer.status;
             let said = short(&redact_all(&answer.body, self.secrets()), 200);
             let quoted =
                 if said.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {said}") };
             match status {
                 200..=299 => Step::Done(()),
-                429 => {
-                    let after = answer.retry_after.unwrap_or(1.0);
-                    let wait = std::time::Duration::try_from_secs_f64(after)
-                        .ok()
-                        .filter(|w| *w <= policy.max_retry_after);
-                    Step::Retry {
-                        problem: Problem::FloodControl,
-                        reason: format!("webhook {name} answered {quoted}"),
-                        wait,
-                    }
-                }
+                429 => Step::Retry {
+                    problem: Problem::FloodControl,
+                    reason: format!("webhook {name} answered {quoted}"),
+                    wait: http::flood_wait(answer.retry_after.unwrap_or(1.0), policy),
+                },
                 500..=599 => Step::Retry {
                     problem: Problem::ServerError,
                     reason: format!("webhook {name} answered {quoted}"),

@@ -120,6 +120,9 @@ pub struct StateFile {
     pub mode: u32,
     /// How long a change waits for the lock.
     pub lock_timeout: Duration,
+    /// Keep the previous version as `<file>.bak` (a file whose old versions are of no use, like
+    /// an outbox of delivered alerts, turns it off).
+    pub backup: bool,
 }
 
 /// What [`StateFile::set_aside_corrupt`] did.
@@ -136,7 +139,7 @@ impl StateFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let lock_path = sibling(&path, ".lock");
-        Self { path, lock_path, mode: DEFAULT_MODE, lock_timeout: DEFAULT_LOCK_TIMEOUT }
+        Self { path, lock_path, mode: DEFAULT_MODE, lock_timeout: DEFAULT_LOCK_TIMEOUT, backup: true }
     }
 
     /// The backup of the previous version: `<path>.bak`.
@@ -200,6 +203,17 @@ impl StateFile {
                 self.replace(&new, old.is_some())?;
             }
             Ok(result)
+        })?
+    }
+
+    /// Proves, under the lock, that the file can still be replaced, by replacing it with its own
+    /// bytes. Nothing to prove when it is missing or holds only white space. On a full or
+    /// read-only disk this fails before the caller acts on something it could not record
+    /// afterwards (the outbox: sending an alert it could not take off again).
+    pub fn prove_writable(&self) -> Result<(), StateError> {
+        with_lock(&self.lock_path, self.lock_timeout, || match read_bytes(&self.path)? {
+            Some(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => self.replace(&bytes, true),
+            _ => Ok(()),
         })?
     }
 
@@ -279,7 +293,8 @@ impl StateFile {
     fn replace(&self, bytes: &[u8], had_old: bool) -> Result<(), StateError> {
         self.remove_stale_temporaries();
         let backup = self.backup_path();
-        let staged = if had_old { Some(atomic::stage_backup(&self.path, &backup)?) } else { None };
+        let staged =
+            if had_old && self.backup { Some(atomic::stage_backup(&self.path, &backup)?) } else { None };
         if let Err(e) = write_atomic(&self.path, bytes, self.mode) {
             if let Some(staged) = staged {
                 let _ = fs::remove_file(staged);
@@ -326,7 +341,8 @@ fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
     Ok(bytes)
 }
 
-fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+/// The bytes of `path`; `Ok(None)` when it does not exist.
+pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -334,8 +350,9 @@ fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
     }
 }
 
-/// `path` with `suffix` appended to its file name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` appended to its file name: `sibling("a/board.json", ".bak")` is
+/// `a/board.json.bak`.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
@@ -427,6 +444,17 @@ mod tests {
         assert_ne!(ino(&file.path), ino(&file.backup_path()));
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 3, "file, backup and lock, no staged leftovers: {names:?}");
+    }
+
+    #[test]
+    fn without_backup_no_bak_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile { backup: false, ..StateFile::new(dir.path().join("s.json")) };
+        insert(&file, "a", 1.0);
+        insert(&file, "b", 2.0);
+        file.prove_writable().unwrap();
+        assert!(!file.backup_path().exists());
+        assert_eq!(file.read::<Map>().unwrap().unwrap().len(), 2);
     }
 
     #[test]
