@@ -1,6 +1,7 @@
 //! JSON POSTs over ureq with bounded retries, and transport errors described in our own words
 //! (ureq's error text can contain the URL, and the URL can contain a secret).
 
+use std::io::Read as _;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -40,9 +41,16 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The most of an answer's body that is read: a Bot API answer to `sendMessage` echoes the
+/// message and its entities, which fit many times over. Past it, reading stops (the answer
+/// still counts: only its status decides).
+pub(crate) const BODY_LIMIT: u64 = 64 * 1024;
+
 /// An HTTP answer, whatever its status.
 pub(crate) struct Answer {
     pub status: u16,
+    /// At most [`BODY_LIMIT`] bytes of the body, as lossy UTF-8: what arrived before its end,
+    /// the limit, an error or the request's deadline, whichever came first.
     pub body: String,
     /// The `Retry-After` header in seconds, when it is a number.
     pub retry_after: Option<f64>,
@@ -78,13 +86,16 @@ pub(crate) fn agent() -> Agent {
         .into()
 }
 
-/// POSTs `body` as JSON; reads at most 64 KiB of the answer.
+/// POSTs `body` as JSON. Once the status line is in, the answer is an [`Answer`], whatever
+/// happens to its body: the body of a 2xx is read only when `success_body` asks for it, and
+/// any body only up to [`BODY_LIMIT`] and the request's deadline.
 pub(crate) fn post_json(
     agent: &Agent,
     url: &str,
     headers: &[(&str, &str)],
     body: &Value,
     timeout: Duration,
+    success_body: bool,
 ) -> Result<Answer, TransportError> {
     let mut request = agent.post(url).config().timeout_global(Some(timeout)).build();
     for (name, value) in headers {
@@ -98,14 +109,21 @@ pub(crate) fn post_json(
     let status = response.status().as_u16();
     let retry_after =
         response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry_after_seconds);
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .lossy_utf8(true)
-        .read_to_string()
-        .map_err(|e| transport_error(&e, timeout))?;
+    let body = if success_body || !(200..300).contains(&status) {
+        read_some(response.body_mut())
+    } else {
+        String::new()
+    };
     Ok(Answer { status, body, retry_after })
+}
+
+/// Up to [`BODY_LIMIT`] bytes of `body`: a read error (a timeout at the request's deadline, a
+/// connection closed early) ends it, keeping what arrived. Dropping the response afterwards
+/// closes the connection, so an endless body is never drained.
+fn read_some(body: &mut ureq::Body) -> String {
+    let mut bytes = Vec::new();
+    let _ = body.with_config().reader().take(BODY_LIMIT).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A `Retry-After` header's seconds, when it is a finite, non-negative number (an HTTP date
@@ -133,7 +151,6 @@ fn transport_error(e: &ureq::Error, timeout: Duration) -> TransportError {
         E::LargeResponseHeader(..) => {
             (Problem::Protocol, "the server's answer headers are too large".to_owned())
         }
-        E::BodyExceedsLimit(_) => (Problem::Protocol, "the server's answer is too large".to_owned()),
         _ => (Problem::Connection, "request failed".to_owned()),
     };
     TransportError { problem, detail }

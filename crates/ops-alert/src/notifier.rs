@@ -38,7 +38,8 @@ pub struct Request {
 pub struct Receipt {
     /// How many messages the alert took (Telegram splits long alerts).
     pub parts: u32,
-    /// The ids the destination gave the messages (Telegram's `message_id`), when it gives any.
+    /// The ids the destination gave the messages (Telegram's `message_id`), when it gives any
+    /// and its answer could be read (a delivery whose answer was cut off has none).
     pub message_ids: Vec<i64>,
     /// Things the user should act on although delivery worked (a migrated Telegram group).
     /// All fields are empty when another process delivered it from the outbox while this one

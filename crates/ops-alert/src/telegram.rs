@@ -2,7 +2,8 @@
 //! interpolated value escaped, link previews off, long alerts split into numbered parts.
 //!
 //! Answers are judged by HTTP status and `parameters`, as the Bot API documents them:
-//! - 200 with `"ok": true`: delivered;
+//! - any 2xx: delivered, whatever its body (its `message_id` when it can be read), unless the
+//!   body says `"ok": false`; only the first 64 KiB are read;
 //! - 400 with `parameters.migrate_to_chat_id`: the group became a supergroup; resend to the
 //!   new id (and keep using it in this process), and tell the user to update the config;
 //! - 400 "can't parse entities": resend once as plain text;
@@ -106,7 +107,7 @@ impl Telegram {
 
     /// Sends one part, retrying as the policy allows. Returns the message id and the number of
     /// requests made.
-    fn send_part(&self, part: &Part, notices: &mut Vec<String>) -> Result<(i64, u32), Failure> {
+    fn send_part(&self, part: &Part, notices: &mut Vec<String>) -> Result<(Option<i64>, u32), Failure> {
         let token = &self.config.token;
         let url = self.endpoint(token.expose());
         let policy = &self.config.retry;
@@ -115,8 +116,8 @@ impl Telegram {
         let result = with_retries(policy, |attempt| {
             let chat = self.chat();
             let text = if html { &part.html } else { &part.plain };
-            let answer =
-                post_json(&self.agent.0, &url, &[], &Self::body(&chat, text, html), policy.request_timeout);
+            let body = Self::body(&chat, text, html);
+            let answer = post_json(&self.agent.0, &url, &[], &body, policy.request_timeout, true);
             match judge(answer, policy, attempt, token) {
                 Verdict::Sent(id) => Step::Done(id),
                 Verdict::ParseEntities(_) if html => {
@@ -164,7 +165,7 @@ impl Notifier for Telegram {
         for (i, part) in parts.iter().enumerate().skip(parts_sent as usize) {
             match self.send_part(part, &mut receipt.notices) {
                 Ok((id, made)) => {
-                    receipt.message_ids.push(id);
+                    receipt.message_ids.extend(id);
                     attempts += made;
                 }
                 Err(mut failure) => {
@@ -207,10 +208,11 @@ pub(crate) fn check_http_url(field: &'static str, url: &str) -> Result<(), Alert
 
 /// What one answer means.
 pub(crate) enum Verdict {
-    Sent(i64),
+    /// Delivered, with the message id when the answer could be read.
+    Sent(Option<i64>),
     ParseEntities(String),
     Migrate(String),
-    Step(Step<i64>),
+    Step(Step<Option<i64>>),
 }
 
 /// Judges a Bot API answer by its status and `parameters`; the description is only quoted
@@ -240,12 +242,16 @@ pub(crate) fn judge(
     let quoted =
         if description.is_empty() { format!("HTTP {status}") } else { format!("{status} {description}") };
     match status {
-        200..=299 => match (field("ok").and_then(Value::as_bool), field("result")) {
-            (Some(true), Some(result)) => {
-                Verdict::Sent(result.get("message_id").and_then(Value::as_i64).unwrap_or(0))
-            }
-            _ => retry(Problem::Protocol, format!("telegram answered HTTP {status} without a message")),
-        },
+        // The request reached a server that took it: sending it again could only duplicate
+        // it. Only an answer that says in so many words that it was not done is believed.
+        200..=299 if field("ok").and_then(Value::as_bool) == Some(false) => Verdict::Step(Step::Retry {
+            problem: Problem::Protocol,
+            reason: format!("telegram answered HTTP {status} with \"ok\": false {description}")
+                .trim_end()
+                .to_owned(),
+            wait: None,
+        }),
+        200..=299 => Verdict::Sent(field("result").and_then(|r| r.get("message_id")).and_then(Value::as_i64)),
         400 => {
             if let Some(new_chat) = param("migrate_to_chat_id").and_then(Value::as_i64) {
                 Verdict::Migrate(new_chat.to_string())

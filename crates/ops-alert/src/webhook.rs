@@ -149,8 +149,8 @@ impl Notifier for Webhook {
         let policy = &self.config.retry;
         let name = &self.config.name;
         let result = with_retries(policy, |attempt| {
-            let answer =
-                post_json(&self.agent, self.config.url.expose(), &headers, &body, policy.request_timeout);
+            let url = self.config.url.expose();
+            let answer = post_json(&self.agent, url, &headers, &body, policy.request_timeout, false);
             let answer = match answer {
                 Ok(a) => a,
                 Err(e) => return http::transport_step(&e, policy, attempt, &format!("webhook {name}")),

@@ -11,7 +11,7 @@ use ops_alert::{
     Verdict,
 };
 use serde_json::Value;
-use test_support::{FakeBotApi, FakeWebhook, HookReply, Reply};
+use test_support::{FakeBotApi, FakeWebhook, HookReply, Hostile, Reply};
 
 const TOKEN: &str = "123456789:AAH-secret_Token-Value_0123456789abcdef";
 
@@ -32,6 +32,10 @@ fn telegram(api: &FakeBotApi, timeout: Duration) -> Box<dyn Notifier> {
 }
 
 fn webhook(hook: &FakeWebhook) -> Box<dyn Notifier> {
+    webhook_with(hook, policy(Duration::from_secs(10)))
+}
+
+fn webhook_with(hook: &FakeWebhook, retry: RetryPolicy) -> Box<dyn Notifier> {
     Box::new(
         Webhook::new(WebhookConfig {
             name: "chat".into(),
@@ -39,7 +43,7 @@ fn webhook(hook: &FakeWebhook) -> Box<dyn Notifier> {
             body: None,
             headers: vec![("Authorization".into(), Secret::new("Bearer hook-secret"))],
             max_chars: None,
-            retry: policy(Duration::from_secs(10)),
+            retry,
         })
         .unwrap(),
     )
@@ -353,4 +357,27 @@ fn an_alert_sent_without_the_outbox_is_not_said_to_be_queued() {
         "it was not queued: {:?}",
         outcome.warnings
     );
+}
+
+/// A success answer that is huge, endless, dripping or not JSON is one delivery: the alert
+/// goes out once, at Telegram and at a webhook, and leaves the outbox; a later flush sends
+/// nothing.
+#[test]
+fn a_hostile_success_answer_is_delivered_once_and_leaves_the_outbox() {
+    for how in [Hostile::Huge(4 << 20), Hostile::Endless, Hostile::Drip, Hostile::NotJson] {
+        let dir = tempfile::tempdir().unwrap();
+        let api = FakeBotApi::start(TOKEN);
+        let hook = FakeWebhook::start();
+        api.push([Reply::Accept(how)]);
+        hook.push([HookReply::Accept(how)]);
+        let web = webhook_with(&hook, policy(Duration::from_millis(500)));
+        let a = alerter(dir.path(), vec![telegram(&api, Duration::from_millis(500)), web]);
+        let outcome = a.send(&alert("once", Some("t"))).unwrap();
+        assert_eq!(outcome.verdict(), Verdict::Sent, "{how:?}: {outcome:?}");
+        assert!(outbox_lines(dir.path()).is_empty(), "{how:?}");
+        let report = a.flush().unwrap();
+        assert_eq!((report.entries.len(), report.remaining), (0, 0), "{how:?}");
+        assert_eq!((api.requests().len(), api.delivered().len()), (1, 1), "{how:?}");
+        assert_eq!(hook.requests().len(), 1, "{how:?}");
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ops_alert::telegram::{Telegram, TelegramConfig};
 use ops_alert::{Alert, Failure, Level, Notifier, Problem, RetryPolicy, Secret};
 use serde_json::{Value, json};
-use test_support::{FakeBotApi, Reply, closed_port};
+use test_support::{FakeBotApi, Hostile, Reply, closed_port};
 
 const TOKEN: &str = "123456789:AAH-secret_Token-Value_0123456789abcdef";
 const SECRET_PART: &str = "AAH-secret_Token-Value_0123456789abcdef";
@@ -271,4 +271,55 @@ fn a_self_hosted_api_url_with_a_path_and_trailing_slash_works() {
     // The fake serves at its root; a trailing slash must not give `//bot`.
     telegram_at(&format!("{}/", api.url()), Duration::from_secs(10)).deliver(&alert("x"), 0).unwrap();
     assert_eq!(api.requests()[0].path, format!("/bot{TOKEN}/sendMessage"));
+}
+
+/// Any 2xx is a delivery, counted once, whatever follows the status line: a body past the
+/// read bound, one that never ends, one that drips past the deadline, one that is not JSON.
+#[test]
+fn a_success_is_one_delivery_whatever_its_body() {
+    for how in [Hostile::Huge(4 << 20), Hostile::Endless, Hostile::Drip, Hostile::NotJson] {
+        let api = FakeBotApi::start(TOKEN);
+        api.push([Reply::Accept(how)]);
+        let receipt = telegram_at(&api.url(), Duration::from_millis(500)).deliver(&alert("x"), 0);
+        let receipt = receipt.unwrap_or_else(|f| panic!("{how:?}: {f:?}"));
+        assert_eq!(receipt.parts, 1, "{how:?}");
+        assert!(receipt.message_ids.is_empty(), "{how:?}: the id could not be read: {receipt:?}");
+        assert_eq!((api.requests().len(), api.delivered().len()), (1, 1), "{how:?}: sent once");
+    }
+    // A success whose answer fits is read for its message id.
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::Accept(Hostile::Huge(32 << 10))]);
+    assert_eq!(telegram(&api).deliver(&alert("x"), 0).unwrap().message_ids, [1]);
+}
+
+#[test]
+fn a_success_status_that_says_ok_false_is_not_a_delivery_and_not_retried_now() {
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::Raw { status: 200, body: r#"{"ok":false,"description":"Bad Request: nope"}"#.into() }]);
+    let failure = telegram(&api).deliver(&alert("x"), 0).unwrap_err();
+    assert_eq!((failure.problem, failure.attempts), (Problem::Protocol, 1));
+    assert!(!failure.problem.is_permanent());
+    assert_eq!(failure.reason, "telegram answered HTTP 200 with \"ok\": false Bad Request: nope");
+}
+
+#[test]
+fn a_huge_error_answer_is_judged_by_its_status() {
+    let api = FakeBotApi::start(TOKEN);
+    let page = format!("<html>{}</html>", "Bad Gateway ".repeat(200_000));
+    api.push([Reply::Raw { status: 502, body: page.clone() }, Reply::Raw { status: 502, body: page }]);
+    let receipt = telegram(&api).deliver(&alert("x"), 0).unwrap();
+    assert_eq!(receipt.message_ids, [1]);
+    assert_eq!(
+        api.requests().iter().map(|r| r.status).collect::<Vec<_>>(),
+        [Some(502), Some(502), Some(200)]
+    );
+    api.set_default(Reply::Raw {
+        status: 401,
+        body: format!("{{\"description\": \"{}", "x".repeat(1 << 20)),
+    });
+    let failure = telegram(&api).deliver(&alert("x"), 0).unwrap_err();
+    assert_eq!(
+        (failure.problem, failure.reason.as_str()),
+        (Problem::Unauthorized, "telegram rejected the bot token: HTTP 401")
+    );
 }

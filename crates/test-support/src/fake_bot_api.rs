@@ -1,6 +1,10 @@
 //! Fake HTTP endpoints for alerting tests, on 127.0.0.1: a Telegram Bot API server that answers
 //! with Telegram's real response shapes and parses message text the way Telegram does, and a
 //! webhook receiver. Both answer from a script (one reply per request) and log every request.
+//!
+//! Both can also be hostile after accepting a message ([`Hostile`]: a huge, dripping, endless
+//! or non-JSON success answer), echo every secret a request carried ([`Reply::Echo`],
+//! [`HookReply::Echo`]), and answer with any status and headers.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -43,6 +47,27 @@ pub enum Reply {
         /// The body.
         body: String,
     },
+    /// Deliver the message as [`Reply::Emulate`] does, then answer 200 in a hostile way.
+    Accept(Hostile),
+    /// Answer this status with a Telegram error whose description reflects the request: its
+    /// path (which holds the token) as received, JSON-escaped and percent-encoded, and every
+    /// header. Delivers nothing.
+    Echo(u16),
+}
+
+/// How a success answer misbehaves after the message was accepted: the client must count the
+/// delivery, once, whatever comes after the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// A whole body (with `Content-Length`) of at least this many bytes.
+    Huge(usize),
+    /// The status and headers at once, then the body one byte every 20 ms, until the client
+    /// hangs up.
+    Drip,
+    /// A chunked body that never ends (until the client hangs up).
+    Endless,
+    /// A body that is not JSON (an HTML page).
+    NotJson,
 }
 
 impl Reply {
@@ -130,17 +155,77 @@ pub struct Delivered {
     pub message_id: i64,
 }
 
-/// How a request is answered: status, body, extra headers; or held.
+/// How a request is answered: status, body, extra headers and how the body is sent; or held.
 enum Action {
     Answer {
         status: u16,
         body: String,
         headers: Vec<(String, String)>,
+        shape: Shape,
     },
     Hold,
     /// Hold without answering until the client gives up (closes its end) or the fake is dropped.
     HoldUntilClosed,
     Reset,
+}
+
+/// How an answer's body is sent.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// At once, after `Content-Length`.
+    Whole,
+    /// After `Content-Length`, one byte at a time.
+    Drip,
+    /// Chunked: the body, then filler for ever.
+    Endless,
+}
+
+impl Action {
+    fn answer(status: u16, body: impl Into<String>) -> Self {
+        Self::Answer { status, body: body.into(), headers: Vec::new(), shape: Shape::Whole }
+    }
+
+    /// A 200 made hostile; any other action is left alone.
+    fn hostile(self, how: Hostile) -> Self {
+        let Self::Answer { status: 200, body, headers, .. } = self else { return self };
+        let (body, shape) = match how {
+            Hostile::Huge(n) => {
+                // Still valid JSON when the sender's answer was: padding inside the object.
+                let pad = "x".repeat(n.saturating_sub(body.len()));
+                let padded = match body.strip_suffix('}') {
+                    Some(open) => format!("{open},\"padding\":\"{pad}\"}}"),
+                    None => format!("{body}{pad}"),
+                };
+                (padded, Shape::Whole)
+            }
+            Hostile::Drip => (body, Shape::Drip),
+            Hostile::Endless => {
+                let open = body.strip_suffix('}').map_or(body.clone(), |o| format!("{o},\"padding\":\""));
+                (open, Shape::Endless)
+            }
+            Hostile::NotJson => ("<html><body><h1>OK</h1></body></html>".to_owned(), Shape::Whole),
+        };
+        Self::Answer { status: 200, body, headers, shape }
+    }
+}
+
+/// The request as a server that reflects everything would show it: the path (with any token
+/// or secret in it) as received, JSON-escaped (`\/`) and percent-encoded, then every header.
+fn echo(req: &Received) -> String {
+    let mut encoded = String::new();
+    for b in req.path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            let _ = write!(encoded, "%{b:02X}");
+        }
+    }
+    let mut text =
+        format!("no route for POST {} (json {}, encoded {encoded})", req.path, req.path.replace('/', "\\/"));
+    for (k, v) in &req.headers {
+        let _ = write!(text, "; {k}: {v}");
+    }
+    text
 }
 
 /// What the two fakes share: a listener thread, a request log, a way to stop.
@@ -211,18 +296,45 @@ fn serve(
     let (action, displayed) = handle(&received);
     received.displayed = displayed;
     match action {
-        Action::Answer { status, body, headers } => {
+        Action::Answer { status, body, headers, shape } => {
             received.status = Some(status);
+            let framing = match shape {
+                Shape::Endless => "Transfer-Encoding: chunked".to_owned(),
+                Shape::Whole | Shape::Drip => format!("Content-Length: {}", body.len()),
+            };
             let mut head = format!(
-                "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n",
                 reason(status),
-                body.len()
             );
             for (k, v) in headers {
                 let _ = write!(head, "{k}: {v}\r\n");
             }
+            head.push_str("\r\n");
             push(log, received);
-            let _ = stream.write_all(format!("{head}\r\n{body}").as_bytes());
+            // A client that stopped reading gives up within this; the server thread then ends.
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+            match shape {
+                Shape::Whole => {
+                    let _ = stream.write_all(format!("{head}{body}").as_bytes());
+                }
+                Shape::Drip => {
+                    let mut ok = stream.write_all(head.as_bytes()).is_ok();
+                    for byte in body.bytes() {
+                        ok = ok && stream.write_all(&[byte]).is_ok() && !closed_within(closing, DRIP_EVERY);
+                        if !ok {
+                            break;
+                        }
+                    }
+                }
+                Shape::Endless => {
+                    let filler = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+                    let mut ok =
+                        stream.write_all(format!("{head}{:x}\r\n{body}\r\n", body.len()).as_bytes()).is_ok();
+                    while ok && !*closing.0.lock().expect("closing") {
+                        ok = stream.write_all(filler.as_bytes()).is_ok();
+                    }
+                }
+            }
             let _ = stream.flush();
         }
         Action::Hold => {
@@ -258,6 +370,15 @@ fn hold_until_closed(stream: &mut TcpStream, closing: &(Mutex<bool>, Condvar)) {
             Err(_) => return,
         }
     }
+}
+
+/// How often a dripping answer sends its next byte.
+const DRIP_EVERY: Duration = Duration::from_millis(20);
+
+/// Waits up to `d`; whether the fake was dropped meanwhile.
+fn closed_within(closing: &(Mutex<bool>, Condvar), d: Duration) -> bool {
+    let closed = closing.0.lock().expect("closing");
+    *closing.1.wait_timeout_while(closed, d, |c| !*c).expect("closing").0
 }
 
 fn push(log: &(Mutex<Vec<Received>>, Condvar), r: Received) {
@@ -504,20 +625,31 @@ impl FakeBotApi {
 }
 
 fn bot_answer(st: &mut BotState, req: &Received, reply: Reply) -> (Action, Option<String>) {
-    let error = |code: u16, description: &str, parameters: Option<Value>| {
-        let mut body = json!({"ok": false, "error_code": code, "description": description});
-        if let Some(p) = parameters {
-            body["parameters"] = p;
-        }
-        (Action::Answer { status: code, body: body.to_string(), headers: Vec::new() }, None)
-    };
     match reply {
-        Reply::Hang => return (Action::Hold, None),
-        Reply::Reset => return (Action::Reset, None),
-        Reply::Raw { status, body } => return (Action::Answer { status, body, headers: Vec::new() }, None),
-        Reply::Error { code, description, parameters } => return error(code, &description, parameters),
-        Reply::Emulate => {}
+        Reply::Hang => (Action::Hold, None),
+        Reply::Reset => (Action::Reset, None),
+        Reply::Raw { status, body } => (Action::answer(status, body), None),
+        Reply::Error { code, description, parameters } => error(code, &description, parameters),
+        Reply::Echo(code) => error(code, &echo(req), None),
+        Reply::Emulate => emulate(st, req),
+        Reply::Accept(how) => {
+            let (action, displayed) = emulate(st, req);
+            (action.hostile(how), displayed)
+        }
     }
+}
+
+/// `{"ok":false,"error_code":code,"description":...,"parameters":...}` with HTTP status `code`.
+fn error(code: u16, description: &str, parameters: Option<Value>) -> (Action, Option<String>) {
+    let mut body = json!({"ok": false, "error_code": code, "description": description});
+    if let Some(p) = parameters {
+        body["parameters"] = p;
+    }
+    (Action::answer(code, body.to_string()), None)
+}
+
+/// Behaves like Telegram's sendMessage (see [`Reply::Emulate`]).
+fn emulate(st: &mut BotState, req: &Received) -> (Action, Option<String>) {
     let Some((token, method)) = req.path.strip_prefix("/bot").and_then(|p| p.split_once('/')) else {
         return error(404, "Not Found", None);
     };
@@ -578,7 +710,7 @@ fn bot_answer(st: &mut BotState, req: &Received, reply: Reply) -> (Action, Optio
             "text": displayed,
         }
     });
-    (Action::Answer { status: 200, body: body.to_string(), headers: Vec::new() }, Some(displayed))
+    (Action::answer(200, body.to_string()), Some(displayed))
 }
 
 /// The tags Telegram's HTML mode supports.
@@ -729,6 +861,20 @@ pub enum HookReply {
     },
     /// Never answer.
     Hang,
+    /// Any status, headers (`Retry-After: soon`, `Location: ...`) and body.
+    Raw {
+        /// The HTTP status.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: String,
+    },
+    /// Accept (200) in a hostile way.
+    Accept(Hostile),
+    /// Answer this status with a body that reflects the request: the path and query (which
+    /// hold the URL's secrets) as received, JSON-escaped and percent-encoded, and every header.
+    Echo(u16),
 }
 
 impl HookReply {
@@ -754,17 +900,24 @@ impl FakeWebhook {
     pub fn start() -> Self {
         let script: Arc<Mutex<VecDeque<HookReply>>> = Arc::default();
         let shared = Arc::clone(&script);
-        let core = Core::start(move |_| {
+        let core = Core::start(move |req| {
             let reply = shared.lock().expect("script").pop_front().unwrap_or_else(|| HookReply::status(200));
-            match reply {
-                HookReply::Hang => (Action::Hold, None),
+            let action = match reply {
+                HookReply::Hang => Action::Hold,
                 HookReply::Status { status, body, retry_after } => {
                     let headers = retry_after
                         .map(|s| vec![("Retry-After".to_owned(), s.to_string())])
                         .unwrap_or_default();
-                    (Action::Answer { status, body, headers }, None)
+                    Action::Answer { status, body, headers, shape: Shape::Whole }
                 }
-            }
+                HookReply::Raw { status, headers, body } => {
+                    Action::Answer { status, body, headers, shape: Shape::Whole }
+                }
+                // A body long enough to drip past any client's deadline.
+                HookReply::Accept(how) => Action::answer(200, "ok ".repeat(2000)).hostile(how),
+                HookReply::Echo(status) => Action::answer(status, echo(req)),
+            };
+            (action, None)
         });
         Self { core, script }
     }
@@ -797,6 +950,11 @@ mod tests {
     /// POSTs a sendMessage to `api` over a raw socket; the status line, or the I/O error kind
     /// when the connection failed before one came back.
     fn post(api: &FakeBotApi, timeout: Duration) -> Result<String, std::io::ErrorKind> {
+        post_whole(api, timeout).map(|answer| answer.lines().next().unwrap_or_default().to_owned())
+    }
+
+    /// The same, with the whole answer.
+    fn post_whole(api: &FakeBotApi, timeout: Duration) -> Result<String, std::io::ErrorKind> {
         let mut s = TcpStream::connect(api.core.addr).map_err(|e| e.kind())?;
         s.set_read_timeout(Some(timeout)).map_err(|e| e.kind())?;
         let body = r#"{"chat_id": 42, "text": "hi"}"#;
@@ -808,7 +966,7 @@ mod tests {
         let mut answer = String::new();
         match s.read_to_string(&mut answer) {
             Ok(_) if answer.is_empty() => Err(std::io::ErrorKind::UnexpectedEof),
-            Ok(_) => Ok(answer.lines().next().unwrap_or_default().to_owned()),
+            Ok(_) => Ok(answer),
             Err(e) => Err(e.kind()),
         }
     }
@@ -853,6 +1011,29 @@ mod tests {
         assert!(post(&api, Duration::from_secs(5)).unwrap().contains(" 200 "));
         assert_eq!(api.delivered().len(), 1);
         assert_eq!(api.requests().iter().filter(|r| r.status.is_none()).count(), 3);
+    }
+
+    #[test]
+    fn hostile_successes_deliver_and_echoes_reflect_the_request() {
+        let api = FakeBotApi::start("1:a");
+        api.push([Reply::Accept(Hostile::Huge(1 << 20)), Reply::Accept(Hostile::NotJson), Reply::Echo(404)]);
+        let huge = post_whole(&api, Duration::from_secs(5)).unwrap();
+        assert!(huge.starts_with("HTTP/1.1 200 ") && huge.len() > 1 << 20, "{}", &huge[..200]);
+        let body = &huge[huge.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(serde_json::from_str::<Value>(body).unwrap()["result"]["message_id"], 1);
+        assert!(
+            post_whole(&api, Duration::from_secs(5))
+                .unwrap()
+                .ends_with("<html><body><h1>OK</h1></body></html>")
+        );
+        assert_eq!(api.delivered().len(), 2);
+        let echo = post_whole(&api, Duration::from_secs(5)).unwrap();
+        for form in
+            ["/bot1:a/sendMessage", r"\\/bot1:a\\/sendMessage", "%2Fbot1%3Aa%2FsendMessage", "; host: x"]
+        {
+            assert!(echo.contains(form), "{form}: {echo}");
+        }
+        assert_eq!(api.delivered().len(), 2, "an echo delivers nothing");
     }
 
     #[test]

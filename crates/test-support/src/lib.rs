@@ -18,7 +18,7 @@ pub mod procs;
 mod rng;
 
 pub use fake_bot_api::{
-    Delivered, FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Received, Reply, html_to_text,
+    Delivered, FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Hostile, Received, Reply, html_to_text,
     markdown_to_text,
 };
 pub use rng::Rng;
