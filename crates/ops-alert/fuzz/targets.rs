@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::http::{self, Answer, RetryPolicy, Step};
 use crate::telegram::{Verdict, judge};
-use crate::{AlertError, Entry, Outbox, Problem, RateLimit, Secret};
+use crate::{AlertError, Entry, Outbox, Problem, RateLimit, Secrets};
 
 /// The token the corpus plants in descriptions: it must never come out in a reason.
 const TOKEN: &str = "123456789:AAHfuzzSecretKey_0123-abcdefghijklmno";
@@ -50,7 +50,8 @@ fn check_reason(reason: &str) {
 /// flood-control wait is taken only within the policy's bound.
 #[test]
 fn telegram_answer() {
-    let token = Secret::new(TOKEN);
+    let mut secrets = Secrets::default();
+    secrets.add_token(TOKEN);
     let policy = RetryPolicy::default();
     bolero::check!().with_iterations(20_000).for_each(|bytes: &[u8]| {
         let answer = answer(bytes);
@@ -58,7 +59,7 @@ fn telegram_answer() {
         let json: Option<Value> = serde_json::from_str(&answer.body).ok();
         let delivered = (200..300).contains(&status)
             && json.as_ref().and_then(|j| j.get("ok")).and_then(Value::as_bool) != Some(false);
-        match judge(Ok(answer), &policy, 1, &token) {
+        match judge(Ok(answer), &policy, 1, &secrets) {
             Verdict::Sent(_) => assert!(delivered, "{status}"),
             Verdict::ParseEntities(description) => {
                 assert_eq!(status, 400);

@@ -6,8 +6,10 @@
 //!
 //! It never reads configuration or the environment, never knows where `~/.agent-ops` is
 //! (callers pass paths), knows nothing of services, and never prints. Secrets (the bot token,
-//! webhook URLs) are [`Secret`]s: they never appear in a `Debug`, a `Display`, a
-//! [`Failure`]'s reason, an error or the outbox.
+//! webhook URLs and headers) are [`Secret`]s, and each notifier knows every form of its own as
+//! [`Secrets`]: every string a [`Notifier`] gives out passes [`Secrets::redact`] in one place,
+//! so they never appear in a `Debug`, a `Display`, a [`Failure`]'s reason, a notice, a
+//! preview, an error or the outbox.
 //!
 //! ```
 //! use ops_alert::{Alert, Level, text};
@@ -45,7 +47,7 @@ pub use http::RetryPolicy;
 pub use notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
 pub use outbox::{Entry, Outbox};
 pub use rate::{RateLimit, RateLimited};
-pub use secret::Secret;
+pub use secret::{Secret, Secrets};
 
 /// How serious an alert is. It decides the message's prefix, as in the seed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,23 +6,63 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::Alert;
+use crate::{Alert, Secrets};
 
 /// A destination for alerts (Telegram, a webhook ...).
 ///
-/// `deliver` does its own bounded retries; a returned [`Failure`] is final for this attempt.
+/// Only ops-alert implements it. Every string it gives out (a failure's reason, a receipt's
+/// notices, a preview's URL and body) passes through its [`Secrets`] in one place, the provided
+/// [`Notifier::deliver`] and [`Notifier::preview`]; implementations give the unredacted
+/// results to those two, through methods no other crate can call.
 pub trait Notifier: Send + Sync + fmt::Debug {
     /// A stable name for this destination, used in the outbox and in messages:
     /// `telegram`, `webhook:slack`. Never contains a secret.
     fn destination(&self) -> &str;
 
+    /// Every form of this destination's secrets.
+    fn secrets(&self) -> &Secrets;
+
     /// Delivers `alert`, skipping its first `parts_sent` parts (delivered by an earlier attempt
-    /// of a message that had to be split).
-    fn deliver(&self, alert: &Alert, parts_sent: u32) -> Result<Receipt, Failure>;
+    /// of a message that had to be split). Does its own bounded retries; a returned [`Failure`]
+    /// is final for this attempt.
+    fn deliver(&self, alert: &Alert, parts_sent: u32) -> Result<Receipt, Failure> {
+        let secrets = self.secrets();
+        match self.send(alert, parts_sent, Unredacted) {
+            Ok(mut receipt) => {
+                receipt.notices = receipt.notices.iter().map(|n| secrets.redact(n)).collect();
+                Ok(receipt)
+            }
+            Err(mut failure) => {
+                failure.reason = secrets.redact(&failure.reason);
+                Err(failure)
+            }
+        }
+    }
 
     /// The requests `deliver` would make, with every secret redacted, for `--dry-run`.
-    fn preview(&self, alert: &Alert) -> Vec<Request>;
+    fn preview(&self, alert: &Alert) -> Vec<Request> {
+        let secrets = self.secrets();
+        let clean = |r: Request| Request { url: secrets.redact(&r.url), body: secrets.redact_json(r.body) };
+        self.requests(alert, Unredacted).into_iter().map(clean).collect()
+    }
+
+    /// [`Notifier::deliver`] before redaction.
+    #[doc(hidden)]
+    fn send(&self, alert: &Alert, parts_sent: u32, _: Unredacted) -> Result<Receipt, Failure>;
+
+    /// [`Notifier::preview`] before redaction.
+    #[doc(hidden)]
+    fn requests(&self, alert: &Alert, _: Unredacted) -> Vec<Request>;
 }
+
+mod sealed {
+    /// Taken by the unredacted methods of [`super::Notifier`]: outside ops-alert it cannot be
+    /// named, so they cannot be called (or implemented) there.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Unredacted;
+}
+
+pub(crate) use sealed::Unredacted;
 
 /// A request a notifier would make (see [`Notifier::preview`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,13 +1,25 @@
 //! Secrets (the bot token, webhook URLs and header values) and their redaction from any text
 //! that could reach a user.
+//!
+//! A [`Secret`] never shows itself. A notifier knows its secrets as [`Secrets`]: every form in
+//! which they could come back in text (whole, in parts a server might echo alone, percent-
+//! encoded, percent-decoded, JSON-escaped). Every string a notifier gives out passes through
+//! [`Secrets::redact`] in one place, [`crate::Notifier::deliver`] and
+//! [`crate::Notifier::preview`].
 
 use std::fmt::{self, Write as _};
+
+use serde_json::Value;
 
 /// What a redacted secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
-/// A secret value. Its `Debug` and `Display` never show it; [`Secret::redact`] removes it from
-/// text that came from elsewhere (an HTTP library's error, a server's answer).
+/// Parts of a secret shorter than this (a URL's path segments and query values, a header
+/// value's words) are not redacted on their own: they would be common words, not credentials.
+/// Whole secrets are redacted whatever their length.
+const MIN_PART: usize = 8;
+
+/// A secret value. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -20,21 +32,6 @@ impl Secret {
     /// The secret itself, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
-    }
-
-    /// `text` with every occurrence of the secret, as written or percent-encoded (as it would
-    /// appear in a URL), replaced by `[redacted]`.
-    pub fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            return text.to_owned();
-        }
-        let mut out = text.replace(&self.0, REDACTED);
-        for encoded in [percent_encode(&self.0, true), percent_encode(&self.0, false)] {
-            if encoded != self.0 {
-                out = out.replace(&encoded, REDACTED);
-            }
-        }
-        out
     }
 }
 
@@ -50,9 +47,159 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `text` with every secret in `secrets` redacted.
-pub(crate) fn redact_all<'a>(text: &str, secrets: impl IntoIterator<Item = &'a Secret>) -> String {
-    secrets.into_iter().fold(text.to_owned(), |t, s| s.redact(&t))
+/// Every form of one notifier's secrets, and [`Secrets::redact`], which removes them from text.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    forms: Vec<String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} forms)", self.forms.len())
+    }
+}
+
+impl Secrets {
+    /// A secret value (a header value, a webhook URL): whole, and each of its words of
+    /// [`MIN_PART`] characters or more (`Bearer tk_...` echoed as the token alone).
+    pub(crate) fn add_value(&mut self, value: &str) {
+        self.add(value);
+        for word in value.split_whitespace().filter(|w| w.len() >= MIN_PART) {
+            self.add(word);
+        }
+    }
+
+    /// A bot token: whole, and its key after the colon (the bot id before it is public).
+    pub(crate) fn add_token(&mut self, token: &str) {
+        self.add(token);
+        if let Some((_, key)) = token.split_once(':') {
+            self.add(key);
+        }
+    }
+
+    /// The secret parts of a URL: its user info (its password alone too), its query and fragment
+    /// and their values of [`MIN_PART`] characters or more, and any bot token in its path (with
+    /// or without `bot` before it). With `path_is_secret` (a webhook's URL, where the path is
+    /// the credential, as Slack's and Discord's are), also its path and every path segment of
+    /// [`MIN_PART`] characters or more.
+    pub(crate) fn add_url_parts(&mut self, url: &str, path_is_secret: bool) {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at(end);
+        if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+            self.add(userinfo);
+            if let Some((_user, password)) = userinfo.split_once(':') {
+                self.add(password);
+            }
+        }
+        let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        for part in [query, fragment] {
+            self.add(part);
+            for pair in part.split('&') {
+                let value = pair.split_once('=').map_or(pair, |(_, v)| v);
+                if value.len() >= MIN_PART {
+                    self.add(value);
+                }
+            }
+        }
+        if path_is_secret && path.len() > 1 {
+            self.add(path);
+        }
+        for segment in path.split('/') {
+            let token = segment.strip_prefix("bot").filter(|t| is_token(t)).unwrap_or(segment);
+            if is_token(token) {
+                self.add_token(token);
+            } else if path_is_secret && segment.len() >= MIN_PART {
+                self.add(segment);
+            }
+        }
+    }
+
+    /// `piece` in every form it could come back in: as written, percent-encoded (either case,
+    /// as in a URL), percent-decoded, and escaped in a JSON string (`/` as `\/` too).
+    fn add(&mut self, piece: &str) {
+        if piece.is_empty() {
+            return;
+        }
+        let json = serde_json::to_string(piece).unwrap_or_default();
+        let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_owned();
+        let forms = [
+            piece.to_owned(),
+            percent_encode(piece, true),
+            percent_encode(piece, false),
+            percent_decode(piece).unwrap_or_default(),
+            json.replace('/', "\\/"),
+            json,
+        ];
+        for form in forms {
+            if !form.is_empty() && !self.forms.contains(&form) {
+                self.forms.push(form);
+            }
+        }
+    }
+
+    /// `text` with every occurrence of any form of any secret replaced by `[redacted]`.
+    /// Overlapping occurrences are one redaction, so no part of a secret survives between two.
+    pub fn redact(&self, text: &str) -> String {
+        let mut covered = vec![false; text.len()];
+        for form in &self.forms {
+            let mut from = 0;
+            while let Some(i) = text[from..].find(form.as_str()) {
+                let start = from + i;
+                covered[start..start + form.len()].fill(true);
+                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        if !covered.contains(&true) {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut in_secret = false;
+        for (i, c) in text.char_indices() {
+            if !covered[i] {
+                out.push(c);
+            } else if !in_secret {
+                out.push_str(REDACTED);
+            }
+            in_secret = covered[i];
+        }
+        out
+    }
+
+    /// Text from outside (a server's answer) fit to quote in a reason: redacted *before* it is
+    /// cut (so no half of a secret survives the cut), on one line, at most `max` characters.
+    pub(crate) fn quote(&self, text: &str, max: usize) -> String {
+        let one_line: String =
+            self.redact(text).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let one_line = one_line.trim();
+        if one_line.chars().count() <= max {
+            one_line.to_owned()
+        } else {
+            format!("{}...", one_line.chars().take(max).collect::<String>())
+        }
+    }
+
+    /// `value` with every string in it (keys too) redacted.
+    pub(crate) fn redact_json(&self, value: Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.redact(&s)),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.redact_json(v)).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (self.redact(&k), self.redact_json(v))).collect())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether `s` has a bot token's shape: digits, a colon, then letters, digits, `_` or `-`.
+pub(crate) fn is_token(s: &str) -> bool {
+    let (id, key) = s.split_once(':').unwrap_or(("", ""));
+    !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters.
@@ -70,27 +217,96 @@ fn percent_encode(s: &str, upper: bool) -> String {
     out
 }
 
+/// `s` with its `%XX` escapes decoded, when it has any and the result is UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn never_shown_and_redacted_in_every_form() {
+    fn never_shown() {
         let s = Secret::new("123456:ABC-def_ghi");
         assert_eq!(format!("{s} {s:?}"), "[redacted] Secret([redacted])");
         assert_eq!(s.expose(), "123456:ABC-def_ghi");
-        let text = "https://x/bot123456:ABC-def_ghi/sendMessage and bot123456%3AABC-def_ghi, bot123456%3aABC-def_ghi";
-        assert_eq!(s.redact(text), "https://x/bot[redacted]/sendMessage and bot[redacted], bot[redacted]");
-        assert_eq!(Secret::new("").redact("abc"), "abc");
+        let mut all = Secrets::default();
+        all.add_token("123456:ABC-def_ghi");
+        assert!(!format!("{all:?}").contains("ABC"));
     }
 
     #[test]
-    fn redact_all_applies_each() {
-        let a = Secret::new("alpha");
-        let b = Secret::new("https://hooks.example/T0/B1/xyz");
+    fn a_token_is_redacted_in_every_form_and_alone() {
+        let mut s = Secrets::default();
+        s.add_token("123456:ABC-def_ghi");
+        let text = "https://x/bot123456:ABC-def_ghi/sendMessage and bot123456%3AABC-def_ghi, \
+                    bot123456%3aABC-def_ghi, key ABC-def_ghi";
         assert_eq!(
-            redact_all("alpha at https://hooks.example/T0/B1/xyz", [&a, &b]),
-            "[redacted] at [redacted]"
+            s.redact(text),
+            "https://x/bot[redacted]/sendMessage and bot[redacted], bot[redacted], key [redacted]"
         );
+        assert_eq!(Secrets::default().redact("abc"), "abc");
+    }
+
+    #[test]
+    fn a_webhook_url_is_redacted_whole_and_by_its_parts() {
+        let mut s = Secrets::default();
+        let url = "https://user:pa%20ss@hooks.example/services/T0ABCDEF1/B0ABCDEF2/xyzSECRETxyz?token=tk_0123456789";
+        s.add_value(url);
+        s.add_url_parts(url, true);
+        assert_eq!(s.redact(&format!("at {url}.")), "at [redacted].");
+        for (echo, want) in [
+            ("no hook /services/T0ABCDEF1/B0ABCDEF2/xyzSECRETxyz", "no hook [redacted]"),
+            (r#"{"path":"\/services\/T0ABCDEF1\/B0ABCDEF2\/xyzSECRETxyz"}"#, r#"{"path":"[redacted]"}"#),
+            ("bad token xyzSECRETxyz!", "bad token [redacted]!"),
+            ("user user, password pa ss", "user user, password [redacted]"),
+            ("query token=tk_0123456789", "query [redacted]"),
+            ("value tk_0123456789", "value [redacted]"),
+            ("encoded %2Fservices%2FT0ABCDEF1", "encoded %2F[redacted]%2F[redacted]"),
+        ] {
+            assert_eq!(s.redact(echo), want, "{echo}");
+        }
+        // Short path segments are words, not credentials.
+        assert_eq!(s.redact("no such service"), "no such service");
+    }
+
+    #[test]
+    fn an_api_url_keeps_its_host_and_path_but_not_a_token_or_credentials_in_it() {
+        let mut s = Secrets::default();
+        s.add_url_parts("https://u:p4ssw0rd@tg.example/api/bot99:KEYkey_-1/x?key=abcdefgh12", false);
+        assert_eq!(
+            s.redact("https://tg.example/api/bot99:KEYkey_-1/x?key=abcdefgh12 p4ssw0rd"),
+            "https://tg.example/api/bot[redacted]/x?[redacted] [redacted]"
+        );
+    }
+
+    #[test]
+    fn overlapping_secrets_leave_nothing_between_them() {
+        let mut s = Secrets::default();
+        s.add_value("abcdef");
+        s.add_value("defghi");
+        assert_eq!(s.redact("xabcdefghiy abab"), "x[redacted]y abab");
+        assert_eq!(s.quote("é\nabcdef\tz", 20), "é [redacted] z");
+        assert_eq!(s.quote(&format!("{}abcdef", "y".repeat(18)), 20), format!("{}[r...", "y".repeat(18)));
     }
 }

@@ -18,15 +18,16 @@ use serde_json::{Value, json};
 use ureq::Agent;
 
 use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries};
-use crate::notifier::{Failure, Notifier, Problem, Receipt, Request};
+use crate::notifier::{Failure, Notifier, Problem, Receipt, Request, Unredacted};
+use crate::secret::is_token;
 use crate::text::{Part, telegram_parts};
-use crate::{Alert, AlertError, Secret};
+use crate::{Alert, AlertError, Secret, Secrets};
 
 /// The public Bot API.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 
 /// Where and how to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TelegramConfig {
     /// The Bot API base URL, `https://api.telegram.org` or a self-hosted server.
     pub api_url: String,
@@ -38,22 +39,41 @@ pub struct TelegramConfig {
     pub retry: RetryPolicy,
 }
 
+impl TelegramConfig {
+    /// The token, and whatever in the API URL is secret: credentials, a query, a token pasted
+    /// into it (`https://api.telegram.org/bot<token>`).
+    fn secrets(&self) -> Secrets {
+        let mut secrets = Secrets::default();
+        secrets.add_token(self.token.expose());
+        secrets.add_url_parts(&self.api_url, false);
+        secrets
+    }
+}
+
+impl std::fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramConfig")
+            .field("api_url", &self.secrets().redact(&self.api_url))
+            .field("token", &self.token)
+            .field("chat_id", &self.chat_id)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
 /// Sends alerts to one Telegram chat.
-#[derive(Debug)]
 pub struct Telegram {
     config: TelegramConfig,
-    agent: AgentDebug,
+    secrets: Secrets,
+    agent: Agent,
     /// The chat id Telegram told us to use instead (`migrate_to_chat_id`), for the rest of
     /// this process.
     migrated_to: Mutex<Option<String>>,
 }
 
-/// ureq's agent, shown as `Agent` in `Debug`.
-struct AgentDebug(Agent);
-
-impl std::fmt::Debug for AgentDebug {
+impl std::fmt::Debug for Telegram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Agent")
+        f.debug_struct("Telegram").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -61,13 +81,7 @@ impl Telegram {
     /// Checks the settings: a token of the characters Telegram uses (digits, `:`, letters,
     /// `_`, `-`; it goes into the URL path), a chat id, an `http(s)://` API URL.
     pub fn new(config: TelegramConfig) -> Result<Self, AlertError> {
-        let token = config.token.expose();
-        let (id, key) = token.split_once(':').unwrap_or(("", ""));
-        if id.is_empty()
-            || !id.bytes().all(|b| b.is_ascii_digit())
-            || key.is_empty()
-            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !is_token(config.token.expose()) {
             return Err(AlertError::Invalid {
                 field: "token",
                 message: "does not look like a bot token (digits, a colon, then letters, digits, _ or -, \
@@ -79,7 +93,7 @@ impl Telegram {
             return Err(AlertError::Invalid { field: "chat_id", message: "must not be empty".into() });
         }
         check_http_url("api_url", &config.api_url)?;
-        Ok(Self { config, agent: AgentDebug(http::agent()), migrated_to: Mutex::new(None) })
+        Ok(Self { secrets: config.secrets(), config, agent: http::agent(), migrated_to: Mutex::new(None) })
     }
 
     fn endpoint(&self, token: &str) -> String {
@@ -108,17 +122,16 @@ impl Telegram {
     /// Sends one part, retrying as the policy allows. Returns the message id and the number of
     /// requests made.
     fn send_part(&self, part: &Part, notices: &mut Vec<String>) -> Result<(Option<i64>, u32), Failure> {
-        let token = &self.config.token;
-        let url = self.endpoint(token.expose());
+        let url = self.endpoint(self.config.token.expose());
         let policy = &self.config.retry;
         let mut html = true;
         let mut migrated_here = false;
-        let result = with_retries(policy, |attempt| {
+        with_retries(policy, |attempt| {
             let chat = self.chat();
             let text = if html { &part.html } else { &part.plain };
             let body = Self::body(&chat, text, html);
-            let answer = post_json(&self.agent.0, &url, &[], &body, policy.request_timeout, true);
-            match judge(answer, policy, attempt, token) {
+            let answer = post_json(&self.agent, &url, &[], &body, policy.request_timeout, true);
+            match judge(answer, policy, attempt, &self.secrets) {
                 Verdict::Sent(id) => Step::Done(id),
                 Verdict::ParseEntities(_) if html => {
                     html = false;
@@ -145,10 +158,6 @@ impl Telegram {
                 },
                 Verdict::Step(step) => step,
             }
-        });
-        result.map_err(|mut f| {
-            f.reason = token.redact(&f.reason);
-            f
         })
     }
 }
@@ -158,7 +167,11 @@ impl Notifier for Telegram {
         "telegram"
     }
 
-    fn deliver(&self, alert: &Alert, parts_sent: u32) -> Result<Receipt, Failure> {
+    fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    fn send(&self, alert: &Alert, parts_sent: u32, _: Unredacted) -> Result<Receipt, Failure> {
         let parts = telegram_parts(alert);
         let mut receipt = Receipt { parts: count(parts.len()), ..Receipt::default() };
         let mut attempts = 0;
@@ -181,8 +194,8 @@ impl Notifier for Telegram {
         Ok(receipt)
     }
 
-    fn preview(&self, alert: &Alert) -> Vec<Request> {
-        let url = self.endpoint(crate::secret::REDACTED);
+    fn requests(&self, alert: &Alert, _: Unredacted) -> Vec<Request> {
+        let url = self.endpoint(self.config.token.expose());
         telegram_parts(alert)
             .iter()
             .map(|part| Request { url: url.clone(), body: Self::body(&self.chat(), &part.html, true) })
@@ -216,13 +229,12 @@ pub(crate) enum Verdict {
 }
 
 /// Judges a Bot API answer by its status and `parameters`; the description is only quoted
-/// (and used to recognise "can't parse entities", which has no parameter of its own), with
-/// the token redacted before it is shortened (so no part of it survives a cut).
+/// (and used to recognise "can't parse entities", which has no parameter of its own).
 pub(crate) fn judge(
     answer: Result<http::Answer, http::TransportError>,
     policy: &RetryPolicy,
     attempt: u32,
-    token: &Secret,
+    secrets: &Secrets,
 ) -> Verdict {
     let retry = |problem, reason| {
         Verdict::Step(Step::Retry { problem, reason, wait: Some(backoff_for(policy, attempt)) })
@@ -234,9 +246,8 @@ pub(crate) fn judge(
     };
     let json: Option<Value> = serde_json::from_str(&answer.body).ok();
     let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
-    let description = field("description")
-        .and_then(Value::as_str)
-        .map_or_else(String::new, |d| short(&token.redact(d), 200));
+    let description =
+        field("description").and_then(Value::as_str).map_or_else(String::new, |d| secrets.quote(d, 200));
     let param = |name: &str| field("parameters").and_then(|p| p.get(name));
     let status = answer.status;
     let quoted =
@@ -286,17 +297,6 @@ pub(crate) fn judge(
     }
 }
 
-/// At most `max` characters of `s`, on one line.
-pub(crate) fn short(s: &str, max: usize) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let one_line = one_line.trim();
-    if one_line.chars().count() <= max {
-        one_line.to_owned()
-    } else {
-        format!("{}...", one_line.chars().take(max).collect::<String>())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,17 +341,20 @@ mod tests {
     }
 
     #[test]
-    fn preview_redacts_the_token() {
+    fn preview_and_debug_redact_the_token_also_where_it_was_pasted_into_the_api_url() {
         let t = Telegram::new(config("123456:SECRETSECRET")).unwrap();
-        let alert = Alert { level: crate::Level::Info, topic: None, message: "hi".into() };
+        let alert = Alert { level: crate::Level::Info, topic: None, message: "hi SECRETSECRET".into() };
         let requests = t.preview(&alert);
         assert_eq!(requests[0].url, "https://api.telegram.org/bot[redacted]/sendMessage");
+        assert_eq!(requests[0].body["text"], "[INFO] <b>Agent Ops Alert</b>\n\nhi [redacted]");
         assert!(!format!("{t:?} {requests:?}").contains("SECRETSECRET"));
-    }
-
-    #[test]
-    fn short_keeps_one_line() {
-        assert_eq!(short("a\nb", 10), "a b");
-        assert_eq!(short("abcdef", 3), "abc...");
+        let mut c = config("123456:SECRETSECRET");
+        c.api_url = "https://me:hunter2hunter2@tg.example/bot123456:SECRETSECRET".into();
+        let t = Telegram::new(c).unwrap();
+        assert_eq!(
+            t.preview(&alert)[0].url,
+            "https://[redacted]@tg.example/bot[redacted]/bot[redacted]/sendMessage"
+        );
+        assert!(!format!("{t:?}").contains("SECRETSECRET") && !format!("{t:?}").contains("hunter2"), "{t:?}");
     }
 }

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use ureq::Agent;
 
 use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries};
-use crate::notifier::{Failure, Notifier, Problem, Receipt, Request};
-use crate::secret::{REDACTED, redact_all};
-use crate::telegram::{check_http_url, short};
-use crate::{Alert, AlertError, Secret, text};
+use crate::notifier::{Failure, Notifier, Problem, Receipt, Request, Unredacted};
+use crate::secret::REDACTED;
+use crate::telegram::check_http_url;
+use crate::{Alert, AlertError, Secret, Secrets, text};
 
 /// One webhook.
 #[derive(Debug, Clone)]
@@ -55,6 +55,7 @@ pub fn default_template() -> Value {
 pub struct Webhook {
     config: WebhookConfig,
     destination: String,
+    secrets: Secrets,
     agent: Agent,
 }
 
@@ -71,7 +72,13 @@ impl Webhook {
             return Err(AlertError::Invalid { field: "name", message: "must not be empty".into() });
         }
         check_http_url("url", config.url.expose())?;
-        Ok(Self { destination: format!("webhook:{}", config.name), config, agent: http::agent() })
+        let mut secrets = Secrets::default();
+        secrets.add_value(config.url.expose());
+        secrets.add_url_parts(config.url.expose(), true);
+        for (_, value) in &config.headers {
+            secrets.add_value(value.expose());
+        }
+        Ok(Self { destination: format!("webhook:{}", config.name), config, secrets, agent: http::agent() })
     }
 
     /// The body for `alert`.
@@ -98,10 +105,6 @@ impl Webhook {
         ];
         let template = self.config.body.clone().unwrap_or_else(default_template);
         substitute(template, &vars)
-    }
-
-    fn secrets(&self) -> impl Iterator<Item = &Secret> {
-        std::iter::once(&self.config.url).chain(self.config.headers.iter().map(|(_, v)| v))
     }
 }
 
@@ -142,13 +145,17 @@ impl Notifier for Webhook {
         &self.destination
     }
 
-    fn deliver(&self, alert: &Alert, _parts_sent: u32) -> Result<Receipt, Failure> {
+    fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    fn send(&self, alert: &Alert, _parts_sent: u32, _: Unredacted) -> Result<Receipt, Failure> {
         let body = self.render(alert);
         let headers: Vec<(&str, &str)> =
             self.config.headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
         let policy = &self.config.retry;
         let name = &self.config.name;
-        let result = with_retries(policy, |attempt| {
+        with_retries(policy, |attempt| {
             let url = self.config.url.expose();
             let answer = post_json(&self.agent, url, &headers, &body, policy.request_timeout, false);
             let answer = match answer {
@@ -157,7 +164,7 @@ impl Notifier for Webhook {
             };
             let wait = Some(backoff_for(policy, attempt));
             let status = answer.status;
-            let said = short(&redact_all(&answer.body, self.secrets()), 200);
+            let said = self.secrets.quote(&answer.body, 200);
             let quoted =
                 if said.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {said}") };
             match status {
@@ -185,17 +192,12 @@ impl Notifier for Webhook {
                     reason: format!("webhook {name} answered {quoted}"),
                 },
             }
-        });
-        match result {
-            Ok(((), _)) => Ok(Receipt { parts: 1, ..Receipt::default() }),
-            Err(mut f) => {
-                f.reason = redact_all(&f.reason, self.secrets());
-                Err(f)
-            }
-        }
+        })
+        .map(|((), _)| Receipt { parts: 1, ..Receipt::default() })
     }
 
-    fn preview(&self, alert: &Alert) -> Vec<Request> {
+    fn requests(&self, alert: &Alert, _: Unredacted) -> Vec<Request> {
+        // Not the URL: all of it is secret, so the name stands for it.
         vec![Request {
             url: format!("[webhook {} URL {REDACTED}]", self.config.name),
             body: self.render(alert),
