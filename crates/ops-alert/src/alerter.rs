@@ -11,6 +11,10 @@
 //!    each entry only after its destination confirmed it. A destination that fails keeps its
 //!    entries, in order, for the next run; the others go on.
 //!
+//! A flood-control wait longer than the notifier waits is recorded on the entry (see
+//! [`crate::FloodWait`]); until it has passed, no request goes to that destination, from any
+//! process: its entries stay queued, and [`Alerter::deliver_now`] does not ask it either.
+//!
 //! So an alert is on disk before the first request is made: a crash at any point leaves it
 //! in the outbox, and the next run delivers it (no loss). The one window for a duplicate is a
 //! crash (or a failure to rewrite the outbox) after the destination confirmed and before the
@@ -24,7 +28,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt};
-use crate::outbox::{Entry, Outbox};
+use crate::outbox::{Entry, FloodWait, Outbox};
 use crate::rate::{RateLimit, RateLimited};
 use crate::{Alert, AlertError};
 
@@ -34,6 +38,17 @@ pub struct Alerter {
     notifiers: Vec<Box<dyn Notifier>>,
     rate: RateLimit,
     outbox: Outbox,
+    clock: Clock,
+}
+
+/// Where the alerter reads the time, in unix seconds: the system's clock unless
+/// [`Alerter::with_clock`] gave another.
+struct Clock(Box<dyn Fn() -> f64 + Send + Sync>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 /// The short answer: what happened to an alert.
@@ -122,7 +137,20 @@ impl Alerter {
                 message: format!("destination {dup:?} appears twice"),
             });
         }
-        Ok(Self { notifiers, rate, outbox })
+        let system = || ops_state::timestamp::unix_seconds(time::OffsetDateTime::now_utc());
+        Ok(Self { notifiers, rate, outbox, clock: Clock(Box::new(system)) })
+    }
+
+    /// This alerter, reading the time (unix seconds) from `now` instead of the system's clock:
+    /// for rate limits and flood-control waits.
+    #[must_use]
+    pub fn with_clock(mut self, now: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.clock = Clock(Box::new(now));
+        self
+    }
+
+    fn now(&self) -> f64 {
+        (self.clock.0)()
     }
 
     /// The notifiers, in order.
@@ -159,8 +187,7 @@ impl Alerter {
         let report = match self.flush_from(true) {
             Ok(report) => report,
             Err(e) => {
-                let failure =
-                    Failure { problem: Problem::State, reason: format!("{e}"), attempts: 0, parts_sent: 0 };
+                let failure = Failure::new(Problem::State, e.to_string(), 0);
                 outcome.deliveries = mine
                     .into_iter()
                     .map(|m| Delivery::NotSent {
@@ -201,7 +228,7 @@ impl Alerter {
                     } else {
                         (Problem::State, "not attempted: the outbox could not be updated; the alert stays queued".to_owned())
                     };
-                    let failure = Failure { problem, reason, attempts: 0, parts_sent: 0 };
+                    let failure = Failure::new(problem, reason, 0);
                     Delivery::NotSent { destination: m.destination.clone(), failure, queued: true }
                 } else {
                     // Another process delivered it while this one waited for its turn.
@@ -226,7 +253,7 @@ impl Alerter {
         match alert.topic.as_deref().filter(|t| !t.is_empty()) {
             None => queue()?,
             Some(topic) => {
-                if let Some(limited) = self.rate.admit(topic, now(), warnings, queue)? {
+                if let Some(limited) = self.rate.admit(topic, self.now(), warnings, queue)? {
                     return Ok(Admission::RateLimited(limited));
                 }
             }
@@ -237,7 +264,7 @@ impl Alerter {
     /// Whether `alert` would be rate limited now (read only, for dry runs).
     pub fn rate_check(&self, alert: &Alert) -> Result<Option<RateLimited>, AlertError> {
         match alert.topic.as_deref().filter(|t| !t.is_empty()) {
-            Some(topic) => self.rate.check(topic, now()),
+            Some(topic) => self.rate.check(topic, self.now()),
             None => Ok(None),
         }
     }
@@ -267,8 +294,13 @@ impl Alerter {
         let mut report = FlushReport::default();
         let mut seen: HashSet<String> = HashSet::new();
         let mut failed: HashMap<String, Failure> = HashMap::new();
+        let mut waiting: HashMap<String, Failure> = HashMap::new();
         loop {
             let snapshot = self.outbox.modify(&mut report.warnings, |entries| entries.clone())?;
+            // Destinations under flood control are not asked anything until it has passed.
+            for (destination, failure) in held(&snapshot, self.now()) {
+                waiting.entry(destination).or_insert(failure);
+            }
             // Everything left in the outbox now; what this flush did not take off stays.
             report.remaining = snapshot.len();
             let pending: Vec<Entry> = snapshot.into_iter().filter(|e| !seen.contains(&e.id)).collect();
@@ -287,12 +319,8 @@ impl Alerter {
                 ));
                 for entry in pending {
                     let reason = format!("not attempted: the outbox cannot be written ({e})");
-                    let failure = Failure {
-                        problem: Problem::State,
-                        reason,
-                        attempts: 0,
-                        parts_sent: entry.parts_sent,
-                    };
+                    let failure =
+                        Failure { parts_sent: entry.parts_sent, ..Failure::new(Problem::State, reason, 0) };
                     let destination = entry.destination.clone();
                     report.entries.push((entry, Delivery::NotSent { destination, failure, queued: true }));
                 }
@@ -300,7 +328,7 @@ impl Alerter {
             }
             for entry in pending {
                 seen.insert(entry.id.clone());
-                if let Err(e) = self.flush_one(entry, &mut failed, &mut report) {
+                if let Err(e) = self.flush_one(entry, &waiting, &mut failed, &mut report) {
                     report.warnings.push(format!(
                         "{e}; the outbox could not be updated, so an alert just delivered may be sent again by the next run"
                     ));
@@ -312,10 +340,12 @@ impl Alerter {
         Ok(report)
     }
 
-    /// Delivers one entry and records the result in the outbox and the report.
+    /// Delivers one entry and records the result in the outbox and the report, unless its
+    /// destination is `waiting` out flood control or `failed` earlier in this flush.
     fn flush_one(
         &self,
         entry: Entry,
+        waiting: &HashMap<String, Failure>,
         failed: &mut HashMap<String, Failure>,
         report: &mut FlushReport,
     ) -> Result<(), AlertError> {
@@ -324,10 +354,15 @@ impl Alerter {
             |failure| Delivery::NotSent { destination: destination.clone(), failure, queued: true };
         let Some(notifier) = self.notifiers.iter().find(|n| n.destination() == entry.destination) else {
             let reason = format!("{destination} is not configured any more; the alert stays in the outbox");
-            let failure = Failure { problem: Problem::NotConfigured, reason, attempts: 0, parts_sent: 0 };
+            let failure = Failure::new(Problem::NotConfigured, reason, 0);
             report.entries.push((entry, not_sent(failure)));
             return Ok(());
         };
+        if let Some(wait) = waiting.get(&destination) {
+            let failure = Failure { parts_sent: entry.parts_sent, ..wait.clone() };
+            report.entries.push((entry, not_sent(failure)));
+            return Ok(());
+        }
         if let Some(earlier) = failed.get(&destination) {
             let reason =
                 format!("waiting behind an earlier alert that could not be delivered: {}", earlier.reason);
@@ -341,14 +376,20 @@ impl Alerter {
                 report.entries.push((entry, Delivery::Sent { destination: destination.clone(), receipt }));
                 self.outbox.modify(&mut report.warnings, |entries| entries.retain(|e| e.id != id))
             }
-            Err(failure) => {
+            Err(mut failure) => {
                 let id = entry.id.clone();
+                let now = self.now();
+                let flood_wait = failure.retry_after.map(|after| FloodWait::new(now, after));
+                if let Some(wait) = flood_wait {
+                    failure.reason = format!("{}, {}", failure.reason, wait.until_words(now));
+                }
                 failed.insert(destination.clone(), failure.clone());
                 let update = |entries: &mut Vec<Entry>| {
                     if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
                         e.attempts += failure.attempts;
                         e.parts_sent = failure.parts_sent;
                         e.last_error = Some(failure.reason.clone());
+                        e.flood_wait = flood_wait;
                     }
                 };
                 let result = self.outbox.modify(&mut report.warnings, update);
@@ -360,11 +401,16 @@ impl Alerter {
 
     /// Delivers `alert` to every notifier now, without rate limit or outbox (for a test
     /// message, or when the outbox cannot be written).
+    /// Destinations under flood control (as the outbox remembers it) are not asked.
     pub fn deliver_now(&self, alert: &Alert) -> Vec<Delivery> {
+        let held = held(&self.outbox.entries().unwrap_or_default(), self.now());
         self.notifiers
             .iter()
             .map(|n| {
                 let destination = n.destination().to_owned();
+                if let Some(failure) = held.get(&destination) {
+                    return Delivery::NotSent { destination, failure: failure.clone(), queued: false };
+                }
                 match n.deliver(alert, 0) {
                     Ok(receipt) => Delivery::Sent { destination, receipt },
                     Err(failure) => Delivery::NotSent { destination, failure, queued: false },
@@ -385,7 +431,7 @@ impl Alerter {
         // Not `admit`: its warning would say the alert is queued, and it is not.
         if let Some(topic) = alert.topic.as_deref().filter(|t| !t.is_empty())
             && outcome.deliveries.iter().any(Delivery::is_sent)
-            && let Err(e) = self.rate.record(topic, now())
+            && let Err(e) = self.rate.record(topic, self.now())
         {
             outcome.warnings.push(format!(
                 "could not record the alert's topic ({e}); the next alert of topic {topic:?} will not be rate limited"
@@ -395,7 +441,22 @@ impl Alerter {
     }
 }
 
-/// Unix seconds, as the seed's `time.time()`.
-fn now() -> f64 {
-    ops_state::timestamp::unix_seconds(time::OffsetDateTime::now_utc())
+/// The destinations flood control holds at `now`, with the failure to report for each: the
+/// wait recorded on any of their entries.
+fn held(entries: &[Entry], now: f64) -> HashMap<String, Failure> {
+    let mut held = HashMap::new();
+    for e in entries {
+        if let Some(wait) = e.flood_wait.filter(|w| w.holds_at(now)) {
+            held.entry(e.destination.clone()).or_insert_with(|| {
+                let reason = format!(
+                    "{} flood control: retry after {} s, {}",
+                    e.destination,
+                    wait.retry_after,
+                    wait.until_words(now)
+                );
+                Failure { retry_after: None, ..Failure::new(Problem::FloodControl, reason, 0) }
+            });
+        }
+    }
+    held
 }

@@ -20,8 +20,8 @@ pub struct RetryPolicy {
     pub request_timeout: Duration,
     /// The wait before the second attempt; doubled before each further one.
     pub backoff: Duration,
-    /// The longest flood-control wait (`retry_after`) honoured; a longer one leaves the alert
-    /// queued for the next run instead of blocking this one.
+    /// The longest flood-control wait (`retry_after`) waited out in a run; a longer one leaves
+    /// the alert queued, and the outbox remembers it for later runs.
     pub max_retry_after: Duration,
     /// No new attempt starts after this long since the first one.
     pub deadline: Duration,
@@ -68,6 +68,9 @@ pub(crate) enum Step<T> {
     Done(T),
     /// Try again after `wait` (`None`: give up now, but the problem is not permanent).
     Retry { problem: Problem, reason: String, wait: Option<Duration> },
+    /// Flood control: no request before `after` (see [`flood_after`]). Waited out within the
+    /// policy's `max_retry_after`; otherwise the failure carries it for the outbox to remember.
+    Flood { reason: String, after: Duration },
     /// Give up: retrying cannot help.
     Fail { problem: Problem, reason: String },
     /// Try again at once without counting an attempt (a changed request: plain text, new chat).
@@ -178,6 +181,11 @@ pub(crate) fn seconds(d: Duration) -> String {
     if s.fract() == 0.0 { format!("{s:.0} s") } else { format!("{s} s") }
 }
 
+/// `3600 s`: whole seconds, rounded up (a wait is never shown shorter than it is).
+pub(crate) fn seconds_up(d: Duration) -> String {
+    format!("{} s", d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
 /// Runs `attempt` until it is done, fails for good, or `policy` says stop. Each call gets the
 /// 1-based attempt number. The returned failure's reason says how many attempts were made.
 pub(crate) fn with_retries<T>(
@@ -188,23 +196,28 @@ pub(crate) fn with_retries<T>(
     let mut made = 0u32;
     loop {
         made += 1;
-        match attempt(made) {
+        let (problem, reason, wait, retry_after) = match attempt(made) {
             Step::Done(value) => return Ok((value, made)),
-            Step::Again => made -= 1,
-            Step::Fail { problem, reason } => {
-                return Err(Failure { problem, reason, attempts: made, parts_sent: 0 });
+            Step::Again => {
+                made -= 1;
+                continue;
             }
-            Step::Retry { problem, reason, wait } => {
-                let give_up = |reason: String| Failure { problem, reason, attempts: made, parts_sent: 0 };
-                let Some(wait) = wait else { return Err(give_up(reason)) };
-                let out_of_time = start.elapsed() + wait >= policy.deadline;
-                if made >= policy.attempts || out_of_time {
-                    let tries = if made == 1 { "1 attempt".to_owned() } else { format!("{made} attempts") };
-                    return Err(give_up(format!("{reason} ({tries})")));
-                }
-                thread::sleep(wait);
+            Step::Fail { problem, reason } => return Err(Failure::new(problem, reason, made)),
+            Step::Retry { problem, reason, wait } => (problem, reason, wait, None),
+            Step::Flood { reason, after } => {
+                let wait = Some(after).filter(|w| *w <= policy.max_retry_after);
+                (Problem::FloodControl, reason, wait, Some(after))
             }
+        };
+        let give_up =
+            |reason: String| Failure { problem, reason, attempts: made, parts_sent: 0, retry_after };
+        let Some(wait) = wait else { return Err(give_up(reason)) };
+        let out_of_time = start.elapsed() + wait >= policy.deadline;
+        if made >= policy.attempts || out_of_time {
+            let tries = if made == 1 { "1 attempt".to_owned() } else { format!("{made} attempts") };
+            return Err(give_up(format!("{reason} ({tries})")));
         }
+        thread::sleep(wait);
     }
 }
 
@@ -224,10 +237,15 @@ pub(crate) fn transport_step<T>(
     }
 }
 
-/// How long to wait before retrying a 429 that asked for `after` seconds: `None` (give up for
-/// now, keep the alert queued) past the policy's bound.
-pub(crate) fn flood_wait(after: f64, policy: &RetryPolicy) -> Option<Duration> {
-    Duration::try_from_secs_f64(after.max(0.0)).ok().filter(|w| *w <= policy.max_retry_after)
+/// The longest flood-control wait taken from a server: a longer `retry_after` (a hostile or
+/// broken server's `1e300`) is taken as this, so that no answer stops a destination for ever.
+pub(crate) const MAX_FLOOD_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// The wait a 429 asked for: `asked` seconds when it is a finite number, not negative, at most
+/// [`MAX_FLOOD_WAIT`]; 1 s when it asked for nothing usable.
+pub(crate) fn flood_after(asked: Option<f64>) -> Duration {
+    let asked = asked.filter(|s| s.is_finite() && *s >= 0.0).unwrap_or(1.0);
+    Duration::try_from_secs_f64(asked).map_or(MAX_FLOOD_WAIT, |d| d.min(MAX_FLOOD_WAIT))
 }
 
 /// The wait before the next attempt after a transient failure: the backoff of this attempt.

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 pub use alerter::{Admission, Alerter, FlushReport, Outcome, Verdict};
 pub use http::RetryPolicy;
 pub use notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
-pub use outbox::{Entry, Outbox};
+pub use outbox::{Entry, FloodWait, Outbox};
 pub use rate::{RateLimit, RateLimited};
 pub use secret::{Secret, Secrets};
 

@@ -2,6 +2,7 @@
 //! whether it did and why not.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -98,7 +99,8 @@ pub enum Problem {
     Forbidden,
     /// The request itself was refused (400 chat not found, another 4xx, a redirect). Permanent.
     Rejected,
-    /// Flood control (429) asked for a longer wait than allowed, or kept asking.
+    /// Flood control (429) asked for a longer wait than allowed, or kept asking, or its wait
+    /// has not passed yet.
     FloodControl,
     /// The server failed (5xx) on every attempt.
     ServerError,
@@ -134,6 +136,16 @@ pub struct Failure {
     pub attempts: u32,
     /// How many parts of a split message were delivered before the failure.
     pub parts_sent: u32,
+    /// Flood control's wait (at most a day): no request to this destination before it has
+    /// passed. The outbox remembers it for later runs.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// A failure after `attempts` requests, with nothing delivered and no wait asked for.
+    pub fn new(problem: Problem, reason: impl Into<String>, attempts: u32) -> Self {
+        Self { problem, reason: reason.into(), attempts, parts_sent: 0, retry_after: None }
+    }
 }
 
 impl fmt::Display for Failure {

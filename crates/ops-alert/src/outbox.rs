@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ops_state::{AppendOptions, StateError, StateFile, append_lines, sibling, with_lock};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::{Alert, AlertError};
 
@@ -35,6 +36,64 @@ pub struct Entry {
     /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Flood control's wait for its destination, when a request for it was answered with one
+    /// longer than the run could wait: no request to the destination until it has passed. One
+    /// that does not parse (a hand edit) is ignored rather than costing the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub flood_wait: Option<FloodWait>,
+}
+
+/// `Some` when the value is a [`FloodWait`], `None` for anything else.
+fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FloodWait>, D::Error> {
+    Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).ok())
+}
+
+/// A flood-control wait, remembered: `retry_after` seconds from `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloodWait {
+    /// When it was asked for, in unix seconds.
+    pub at: i64,
+    /// How long it asked for, in seconds.
+    pub retry_after: u64,
+}
+
+impl FloodWait {
+    /// The wait of `retry_after` (rounded up to whole seconds) asked for at unix time `now`
+    /// (rounded down: it may end a fraction of a second early, when the server asks for the
+    /// rest).
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn new(now: f64, retry_after: Duration) -> Self {
+        // `as` saturates: a clock far out of range gives the nearest bound, never a panic.
+        let at = now.floor() as i64;
+        Self { at, retry_after: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0) }
+    }
+
+    /// When it ends, in unix seconds: never more than a day after `at`, whatever the file says.
+    pub fn until(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let secs = self.retry_after.min(crate::http::MAX_FLOOD_WAIT.as_secs()) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let at = self.at as f64;
+        at + secs
+    }
+
+    /// `until 14:02 UTC` (the minute it has passed by), with the date when it is not `now`'s.
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn until_words(&self, now: f64) -> String {
+        let at = |t: f64| OffsetDateTime::from_unix_timestamp(t as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let until = at((self.until() / 60.0).ceil() * 60.0);
+        let day = if until.date() == at(now).date() { String::new() } else { format!("{} ", until.date()) };
+        format!("until {day}{:02}:{:02} UTC", until.hour(), until.minute())
+    }
+
+    /// Whether it still holds at `now`: from `at` until [`FloodWait::until`]. A clock set back
+    /// before `at` ends it (the next request then learns again), so a clock that jumps can
+    /// never hold a destination for longer than it was asked to wait.
+    pub fn holds_at(&self, now: f64) -> bool {
+        #[allow(clippy::cast_precision_loss)]
+        let at = self.at as f64;
+        at <= now && now < self.until()
+    }
 }
 
 impl Entry {
@@ -55,6 +114,7 @@ impl Entry {
             parts_sent: 0,
             attempts: 0,
             last_error: None,
+            flood_wait: None,
         }
     }
 }
@@ -72,7 +132,7 @@ pub struct Outbox {
     pub lock_timeout: Duration,
     /// How long a process waits for another one's delivery to finish.
     pub delivery_timeout: Duration,
-    /// The mode of the file.
+    /// The mode of the file (and of `.bad`): 0600 by default, as it holds the alerts' texts.
     pub mode: u32,
 }
 
@@ -86,7 +146,7 @@ impl Outbox {
             path,
             lock_timeout: ops_state::DEFAULT_LOCK_TIMEOUT,
             delivery_timeout: Duration::from_secs(120),
-            mode: ops_state::DEFAULT_MODE,
+            mode: 0o600,
         }
     }
 
@@ -225,6 +285,32 @@ mod tests {
             a.id, a.queued_at
         )), "{text}");
         assert_eq!(outbox.entries().unwrap(), [a, b]);
+    }
+
+    #[test]
+    fn old_lines_read_and_a_flood_wait_that_does_not_parse_costs_nothing() {
+        let line = |extra: &str| {
+            format!(
+                r#"{{"id":"1","queued_at":"2025-01-15T10:30:00.123456Z","destination":"telegram","level":"error","topic":null,"message":"m"{extra}}}"#
+            )
+        };
+        let old: Entry = serde_json::from_str(&line("")).unwrap();
+        assert_eq!((old.parts_sent, old.attempts, old.last_error, old.flood_wait), (0, 0, None, None));
+        for bad in [r#""x""#, "null", r#"{"at":1.5,"retry_after":3}"#, r#"{"at":1,"retry_after":-1}"#] {
+            let e: Entry = serde_json::from_str(&line(&format!(r#","flood_wait":{bad}"#))).unwrap();
+            assert_eq!(e.flood_wait, None, "{bad}");
+        }
+        let e: Entry = serde_json::from_str(&line(r#","flood_wait":{"at":100,"retry_after":60}"#)).unwrap();
+        let wait = e.flood_wait.unwrap();
+        assert_eq!(wait, FloodWait::new(100.7, Duration::from_millis(59_001)));
+        assert!(
+            !wait.holds_at(99.9) && wait.holds_at(100.0) && wait.holds_at(159.9) && !wait.holds_at(160.0)
+        );
+        assert!(
+            serde_json::to_string(&e).unwrap().ends_with(r#","flood_wait":{"at":100,"retry_after":60}}"#)
+        );
+        let forever = FloodWait { at: 0, retry_after: u64::MAX };
+        assert!(forever.holds_at(86_399.0) && !forever.holds_at(86_400.0), "at most a day");
     }
 
     #[test]

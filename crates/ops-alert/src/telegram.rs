@@ -279,13 +279,11 @@ pub(crate) fn judge(
         ),
         403 => fail(Problem::Forbidden, format!("telegram refused access to the chat: {quoted}")),
         429 => {
-            let after =
-                param("retry_after").and_then(Value::as_f64).or(answer.retry_after).unwrap_or(1.0).max(0.0);
-            let reason = format!("telegram flood control: retry after {} s", after.ceil());
-            Verdict::Step(Step::Retry {
-                problem: Problem::FloodControl,
-                reason,
-                wait: http::flood_wait(after, policy),
+            let asked = param("retry_after").and_then(Value::as_f64).or(answer.retry_after);
+            let after = http::flood_after(asked);
+            Verdict::Step(Step::Flood {
+                reason: format!("telegram flood control: retry after {}", http::seconds_up(after)),
+                after,
             })
         }
         500..=599 => retry(Problem::ServerError, format!("telegram answered {quoted}")),

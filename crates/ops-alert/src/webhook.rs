@@ -169,11 +169,14 @@ impl Notifier for Webhook {
                 if said.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {said}") };
             match status {
                 200..=299 => Step::Done(()),
-                429 => Step::Retry {
-                    problem: Problem::FloodControl,
-                    reason: format!("webhook {name} answered {quoted}"),
-                    wait: http::flood_wait(answer.retry_after.unwrap_or(1.0), policy),
-                },
+                429 => {
+                    let after = http::flood_after(answer.retry_after);
+                    let after_words = http::seconds_up(after);
+                    Step::Flood {
+                        reason: format!("webhook {name} flood control: retry after {after_words} ({quoted})"),
+                        after,
+                    }
+                }
                 500..=599 => Step::Retry {
                     problem: Problem::ServerError,
                     reason: format!("webhook {name} answered {quoted}"),

@@ -1,7 +1,10 @@
 //! The alerter end to end: rate limit, outbox and notifiers on real files and loopback fakes.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ops_alert::telegram::{Telegram, TelegramConfig};
@@ -380,4 +383,120 @@ fn a_hostile_success_answer_is_delivered_once_and_leaves_the_outbox() {
         assert_eq!((api.requests().len(), api.delivered().len()), (1, 1), "{how:?}");
         assert_eq!(hook.requests().len(), 1, "{how:?}");
     }
+}
+
+/// A clock the test sets: unix seconds, starting at the real time.
+fn test_clock() -> (Arc<AtomicU64>, impl Fn() -> f64 + Send + Sync + 'static) {
+    let now = ops_state::timestamp::unix_seconds(time::OffsetDateTime::now_utc());
+    let shared = Arc::new(AtomicU64::new(now.to_bits()));
+    let read = Arc::clone(&shared);
+    (shared, move || f64::from_bits(read.load(Ordering::SeqCst)))
+}
+
+fn set(clock: &AtomicU64, unix_seconds: f64) {
+    clock.store(unix_seconds.to_bits(), Ordering::SeqCst);
+}
+
+fn not_sent(d: &Delivery) -> &ops_alert::Failure {
+    let Delivery::NotSent { failure, .. } = d else { panic!("{d:?}") };
+    failure
+}
+
+/// Flood control asking for longer than a run waits is remembered in the outbox: no process
+/// (a later send, flush or test, or another alerter over the same files) asks the API again
+/// before it has passed, and once it has, the alerts go out in order.
+#[test]
+fn a_long_flood_wait_is_remembered_and_nothing_is_asked_until_it_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::retry_after(3600)]);
+    let (clock, now) = test_clock();
+    let start = f64::from_bits(clock.load(Ordering::SeqCst));
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]).with_clock(now);
+    let outcome = a.send(&alert("first", Some("one"))).unwrap();
+    assert_eq!(outcome.verdict(), Verdict::Queued);
+    let failure = not_sent(&outcome.deliveries[0]);
+    assert_eq!((failure.problem, failure.attempts), (Problem::FloodControl, 1));
+    let until =
+        time::OffsetDateTime::from_unix_timestamp(((start + 3600.0) / 60.0).ceil() as i64 * 60).unwrap();
+    let day = if until.date() == time::OffsetDateTime::from_unix_timestamp(start as i64).unwrap().date() {
+        String::new()
+    } else {
+        format!("{} ", until.date())
+    };
+    let words = format!("until {day}{:02}:{:02} UTC", until.hour(), until.minute());
+    assert_eq!(failure.reason, format!("telegram flood control: retry after 3600 s, {words}"));
+    let line = &outbox_lines(dir.path())[0];
+    assert_eq!(line["flood_wait"]["at"], start.floor() as i64, "{line}");
+    assert_eq!(line["flood_wait"]["retry_after"], 3600, "{line}");
+    let mode = fs::metadata(dir.path().join("alert-outbox.jsonl")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(api.requests().len(), 1);
+
+    // Another process, later in the hour: nothing is asked, whatever it does.
+    let (clock2, now2) = test_clock();
+    set(&clock2, start + 3599.0);
+    let b = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]).with_clock(now2);
+    let report = b.flush().unwrap();
+    let held = not_sent(&report.entries[0].1);
+    assert_eq!((held.problem, held.attempts), (Problem::FloodControl, 0));
+    assert_eq!(held.reason, format!("telegram flood control: retry after 3600 s, {words}"));
+    let second = b.send(&alert("second", Some("two"))).unwrap();
+    assert_eq!(second.verdict(), Verdict::Queued);
+    assert_eq!(not_sent(&second.deliveries[0]).reason, held.reason);
+    assert_eq!(not_sent(&b.deliver_now(&alert("test", None))[0]).reason, held.reason);
+    assert_eq!(api.requests().len(), 1, "no request while flood control holds");
+    assert_eq!(b.flush().unwrap().remaining, 2);
+
+    // Once it has passed, both go out, in order.
+    set(&clock, start + 3601.0);
+    let report = a.flush().unwrap();
+    assert_eq!(report.remaining, 0);
+    let shown: Vec<String> = api.delivered().into_iter().map(|d| d.displayed).collect();
+    assert_eq!(shown, ["[ERROR] Agent Ops Alert\n\nfirst", "[ERROR] Agent Ops Alert\n\nsecond"]);
+    assert_eq!(api.requests().len(), 3);
+}
+
+/// A clock set back before the wait was recorded ends it (the next request learns again), and
+/// no wait, whatever the server asked or the file says, holds a destination for over a day.
+#[test]
+fn a_flood_wait_never_holds_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    api.push([Reply::retry_after(3600)]);
+    let (clock, now) = test_clock();
+    let start = f64::from_bits(clock.load(Ordering::SeqCst));
+    let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]).with_clock(now);
+    assert_eq!(a.send(&alert("x", None)).unwrap().verdict(), Verdict::Queued);
+    set(&clock, start - 365.0 * 86400.0);
+    assert_eq!(a.flush().unwrap().remaining, 0, "the clock went back a year: asked again");
+    assert_eq!(api.requests().len(), 2);
+
+    // A hostile answer asks for 1e300 seconds: taken as a day.
+    let hook = FakeWebhook::start();
+    hook.push([HookReply::Raw {
+        status: 429,
+        headers: vec![("Retry-After".into(), "1e300".into())],
+        body: String::new(),
+    }]);
+    set(&clock, start);
+    let a = alerter(dir.path(), vec![webhook(&hook)]).with_clock({
+        let c = Arc::clone(&clock);
+        move || f64::from_bits(c.load(Ordering::SeqCst))
+    });
+    let outcome = a.send(&alert("y", None)).unwrap();
+    assert!(not_sent(&outcome.deliveries[0]).reason.contains("retry after 86400 s"), "{outcome:?}");
+    assert_eq!(outbox_lines(dir.path())[0]["flood_wait"]["retry_after"], 86400);
+    // A file edited to wait for ever is read as a day.
+    let path = dir.path().join("alert-outbox.jsonl");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"retry_after\":86400", "\"retry_after\":18446744073709551615");
+    fs::write(&path, text).unwrap();
+    set(&clock, start + 86399.0);
+    assert_eq!(a.flush().unwrap().remaining, 1);
+    assert_eq!(hook.requests().len(), 1);
+    set(&clock, start + 86401.0);
+    assert_eq!(a.flush().unwrap().remaining, 0);
+    assert_eq!(hook.requests().len(), 2);
 }

@@ -155,6 +155,7 @@ fn flood_control_beyond_the_bound_is_not_waited_for() {
     assert_eq!((failure.problem, failure.attempts), (Problem::FloodControl, 1));
     assert!(!failure.problem.is_permanent());
     assert_eq!(failure.reason, "telegram flood control: retry after 3600 s");
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(3600)), "for the outbox to remember");
 }
 
 #[test]
