@@ -6,6 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 use ureq::Agent;
 
 use crate::{Failure, Problem};
@@ -129,10 +131,15 @@ fn read_some(body: &mut ureq::Body) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// A `Retry-After` header's seconds, when it is a finite, non-negative number (an HTTP date
-/// is not used: Telegram and webhooks send seconds).
+/// A `Retry-After` header's seconds: a finite, non-negative number, or an HTTP date (the
+/// seconds until then by the system's clock, 0 when it has passed); `None` for anything else.
 pub(crate) fn retry_after_seconds(header: &str) -> Option<f64> {
-    header.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)
+    let header = header.trim();
+    if let Ok(seconds) = header.parse::<f64>() {
+        return Some(seconds).filter(|s| s.is_finite() && *s >= 0.0);
+    }
+    let date = OffsetDateTime::parse(header, &Rfc2822).ok()?;
+    Some((date - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0))
 }
 
 /// ureq's error as a problem and words of our own. Only variants whose text we know carries
@@ -222,7 +229,9 @@ pub(crate) fn with_retries<T>(
 }
 
 /// The step after a transport error: a try again after the backoff, unless the error is
-/// permanent (a URL that is not valid), when retrying cannot help.
+/// permanent (a URL that is not valid), when retrying cannot help, or the server did answer
+/// but not in HTTP we can read: it took the request, maybe delivered it, and would answer the
+/// same way again, so it is not asked again in this run.
 pub(crate) fn transport_step<T>(
     e: &TransportError,
     policy: &RetryPolicy,
@@ -230,10 +239,10 @@ pub(crate) fn transport_step<T>(
     who: &str,
 ) -> Step<T> {
     let reason = format!("{who}: {}", e.detail);
-    if e.problem.is_permanent() {
-        Step::Fail { problem: e.problem, reason }
-    } else {
-        Step::Retry { problem: e.problem, reason, wait: Some(backoff_for(policy, attempt)) }
+    match e.problem {
+        p if p.is_permanent() => Step::Fail { problem: p, reason },
+        Problem::Protocol => Step::Retry { problem: Problem::Protocol, reason, wait: None },
+        p => Step::Retry { problem: p, reason, wait: Some(backoff_for(policy, attempt)) },
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Answers are judged by HTTP status and `parameters`, as the Bot API documents them:
 //! - any 2xx: delivered, whatever its body (its `message_id` when it can be read), unless the
-//!   body says `"ok": false`; only the first 64 KiB are read;
+//!   body says `"ok": false`; only the first 64 KiB are read; 303 See Other too (the request
+//!   was carried out); other redirects are not followed and are permanent errors;
 //! - 400 with `parameters.migrate_to_chat_id`: the group became a supergroup; resend to the
 //!   new id (and keep using it in this process), and tell the user to update the config;
 //! - 400 "can't parse entities": resend once as plain text;
@@ -92,8 +93,18 @@ impl Telegram {
         if config.chat_id.trim().is_empty() {
             return Err(AlertError::Invalid { field: "chat_id", message: "must not be empty".into() });
         }
+        if config.chat_id.chars().any(char::is_control) {
+            return Err(AlertError::Invalid {
+                field: "chat_id",
+                message: "must not contain control characters".into(),
+            });
+        }
         check_http_url("api_url", &config.api_url)?;
-        Ok(Self { secrets: config.secrets(), config, agent: http::agent(), migrated_to: Mutex::new(None) })
+        let telegram =
+            Self { secrets: config.secrets(), config, agent: http::agent(), migrated_to: Mutex::new(None) };
+        // What is really requested must be a URL too (the token's characters are URL-safe).
+        check_http_url("api_url", &telegram.endpoint(telegram.config.token.expose()))?;
+        Ok(telegram)
     }
 
     fn endpoint(&self, token: &str) -> String {
@@ -207,15 +218,18 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Refuses anything but an `http://` or `https://` URL with a host.
+/// Refuses anything but a valid `http://` or `https://` URL with a host, here rather than at
+/// every request (the message never quotes it: it can be a secret).
 pub(crate) fn check_http_url(field: &'static str, url: &str) -> Result<(), AlertError> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let invalid = |message: &str| Err(AlertError::Invalid { field, message: message.into() });
     match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
-        _ => Err(AlertError::Invalid {
-            field,
-            message: "must be an http:// or https:// URL with a host".into(),
-        }),
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {}
+        _ => return invalid("must be an http:// or https:// URL with a host"),
+    }
+    match url.parse::<ureq::http::Uri>() {
+        Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(()),
+        _ => invalid("is not a valid URL (spaces and control characters must be percent-encoded)"),
     }
 }
 
@@ -263,6 +277,8 @@ pub(crate) fn judge(
             wait: None,
         }),
         200..=299 => Verdict::Sent(field("result").and_then(|r| r.get("message_id")).and_then(Value::as_i64)),
+        // "See Other": the server did what was asked and points elsewhere for the result.
+        303 => Verdict::Sent(None),
         400 => {
             if let Some(new_chat) = param("migrate_to_chat_id").and_then(Value::as_i64) {
                 Verdict::Migrate(new_chat.to_string())

@@ -8,7 +8,8 @@
 //! Slack wants them. Substitution happens in the parsed value, so the result is always valid
 //! JSON.
 //!
-//! Any 2xx answer is a delivery. 429 (honouring `Retry-After` within the policy), 5xx,
+//! Any 2xx answer is a delivery, and so is 303 See Other (the POST was carried out); its body
+//! is not read. Other redirects are not followed: permanent errors. 429 (honouring `Retry-After` within the policy), 5xx,
 //! timeouts and connection errors are retried; other answers are permanent. The URL and the
 //! header values are secrets (an incoming-webhook URL is a credential): they never appear in
 //! messages, only the webhook's name does.
@@ -66,12 +67,30 @@ impl std::fmt::Debug for Webhook {
 }
 
 impl Webhook {
-    /// Checks the settings: a name, an `http(s)://` URL.
+    /// Checks the settings: a name without control characters, a valid `http(s)://` URL,
+    /// headers that HTTP can carry (never quoting a value: they are secrets).
     pub fn new(config: WebhookConfig) -> Result<Self, AlertError> {
+        let invalid = |field, message: String| Err(AlertError::Invalid { field, message });
         if config.name.trim().is_empty() {
-            return Err(AlertError::Invalid { field: "name", message: "must not be empty".into() });
+            return invalid("name", "must not be empty".into());
+        }
+        if config.name.chars().any(char::is_control) {
+            return invalid("name", "must not contain control characters".into());
         }
         check_http_url("url", config.url.expose())?;
+        for (name, value) in &config.headers {
+            if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return invalid("headers", format!("{name:?} is not a valid header name"));
+            }
+            if ureq::http::HeaderValue::from_str(value.expose()).is_err() {
+                return invalid(
+                    "headers",
+                    format!(
+                        "the value of {name:?} has a character a header cannot carry (a line break or another control character)"
+                    ),
+                );
+            }
+        }
         let mut secrets = Secrets::default();
         secrets.add_value(config.url.expose());
         secrets.add_url_parts(config.url.expose(), true);
@@ -168,7 +187,8 @@ impl Notifier for Webhook {
             let quoted =
                 if said.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {said}") };
             match status {
-                200..=299 => Step::Done(()),
+                // 303 See Other: the POST was carried out, the result is elsewhere.
+                200..=299 | 303 => Step::Done(()),
                 429 => {
                     let after = http::flood_after(answer.retry_after);
                     let after_words = http::seconds_up(after);

@@ -216,16 +216,11 @@ fn no_transport_error_shows_a_secret() {
     assert_clean("a refused connection", &said);
     assert_files_clean(dir.path());
 
-    for url in [
-        format!("http://{closed}/hooks/{HOOK_PATH_KEY} {HOOK_QUERY}"),
-        format!("http://{closed}/hooks/{HOOK_PATH_KEY}?x=\u{7f}{HOOK_QUERY}"),
-        format!("http://no-such-host.invalid/hooks/{HOOK_PATH_KEY}?token={HOOK_QUERY}"),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let a = alerter(dir.path(), vec![Box::new(webhook(&url))]);
-        assert_clean(&url, &everything_said(&a));
-        assert_files_clean(dir.path());
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://no-such-host.invalid/hooks/{HOOK_PATH_KEY}?token={HOOK_QUERY}");
+    let a = alerter(dir.path(), vec![Box::new(webhook(&url))]);
+    assert_clean(&url, &everything_said(&a));
+    assert_files_clean(dir.path());
 }
 
 /// Settings refused at construction, and state errors, name no secret.
@@ -254,6 +249,30 @@ fn no_error_shows_a_secret() {
         retry: policy(),
     };
     let _ = writeln!(said, "{bad_hook:?} {}", Webhook::new(bad_hook.clone()).unwrap_err());
+    // URLs that are not valid, and header values HTTP cannot carry, are refused here.
+    let closed = format!("127.0.0.1:{}", closed_port());
+    for url in [
+        format!("http://{closed}/hooks/{HOOK_PATH_KEY} {HOOK_QUERY}"),
+        format!("http://{closed}/hooks/{HOOK_PATH_KEY}?x=\u{7f}{HOOK_QUERY}"),
+        format!("http://{HOOK_PASSWORD}@/{HOOK_PATH_KEY}"),
+    ] {
+        let config = WebhookConfig { url: Secret::new(url), ..bad_hook.clone() };
+        let _ = writeln!(said, "{}", Webhook::new(config).unwrap_err());
+    }
+    for value in [format!("Bearer {BEARER}\r\nX-Evil: 1"), format!("{API_KEY}\u{7f}")] {
+        let config = WebhookConfig {
+            url: Secret::new(format!("http://{closed}/")),
+            headers: vec![("X-Api-Key".into(), Secret::new(value))],
+            ..bad_hook.clone()
+        };
+        let _ = writeln!(said, "{}", Webhook::new(config).unwrap_err());
+    }
+    let bad_endpoint = TelegramConfig {
+        api_url: format!("http://{closed}/a b/bot{TOKEN}"),
+        token: Secret::new(TOKEN),
+        ..bad_api
+    };
+    let _ = writeln!(said, "{bad_endpoint:?} {}", Telegram::new(bad_endpoint.clone()).unwrap_err());
     // The outbox's directory is a file: every state operation fails.
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("state"), "a file").unwrap();

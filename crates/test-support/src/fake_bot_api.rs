@@ -49,6 +49,9 @@ pub enum Reply {
     },
     /// Deliver the message as [`Reply::Emulate`] does, then answer 200 in a hostile way.
     Accept(Hostile),
+    /// Write these bytes as the whole answer, whatever they are (not HTTP, say), and close.
+    /// Delivers nothing.
+    Garbage(String),
     /// Answer this status with a Telegram error whose description reflects the request: its
     /// path (which holds the token) as received, JSON-escaped and percent-encoded, and every
     /// header. Delivers nothing.
@@ -164,6 +167,8 @@ enum Action {
         shape: Shape,
     },
     Hold,
+    /// These bytes, as they are, then close.
+    Bytes(String),
     /// Hold without answering until the client gives up (closes its end) or the fake is dropped.
     HoldUntilClosed,
     Reset,
@@ -336,6 +341,10 @@ fn serve(
                 }
             }
             let _ = stream.flush();
+        }
+        Action::Bytes(bytes) => {
+            push(log, received);
+            let _ = stream.write_all(bytes.as_bytes());
         }
         Action::Hold => {
             push(log, received);
@@ -631,6 +640,7 @@ fn bot_answer(st: &mut BotState, req: &Received, reply: Reply) -> (Action, Optio
         Reply::Raw { status, body } => (Action::answer(status, body), None),
         Reply::Error { code, description, parameters } => error(code, &description, parameters),
         Reply::Echo(code) => error(code, &echo(req), None),
+        Reply::Garbage(bytes) => (Action::Bytes(bytes), None),
         Reply::Emulate => emulate(st, req),
         Reply::Accept(how) => {
             let (action, displayed) = emulate(st, req);
@@ -872,6 +882,8 @@ pub enum HookReply {
     },
     /// Accept (200) in a hostile way.
     Accept(Hostile),
+    /// Write these bytes as the whole answer, whatever they are, and close.
+    Garbage(String),
     /// Answer this status with a body that reflects the request: the path and query (which
     /// hold the URL's secrets) as received, JSON-escaped and percent-encoded, and every header.
     Echo(u16),
@@ -916,6 +928,7 @@ impl FakeWebhook {
                 // A body long enough to drip past any client's deadline.
                 HookReply::Accept(how) => Action::answer(200, "ok ".repeat(2000)).hostile(how),
                 HookReply::Echo(status) => Action::answer(status, echo(req)),
+                HookReply::Garbage(bytes) => Action::Bytes(bytes),
             };
             (action, None)
         });
