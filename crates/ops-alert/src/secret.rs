@@ -300,6 +300,28 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the text and the secrets (of characters `[redacted]` does not hold), no
+        /// secret is left in the text, in any form, and text without one is left alone.
+        #[test]
+        fn nothing_of_a_secret_survives(
+            secrets in proptest::collection::vec("[xyz0-9:/%é ]{1,12}", 1..4),
+            text in "[xyz0-9:/%é \\\\\n]{0,80}",
+        ) {
+            let mut all = Secrets::default();
+            for s in &secrets {
+                all.add_value(s);
+            }
+            let out = all.redact(&text);
+            for form in &all.forms {
+                proptest::prop_assert!(!out.contains(form.as_str()), "{form:?} in {out:?}");
+            }
+            if !all.forms.iter().any(|f| text.contains(f.as_str())) {
+                proptest::prop_assert_eq!(out, text);
+            }
+        }
+    }
+
     #[test]
     fn overlapping_secrets_leave_nothing_between_them() {
         let mut s = Secrets::default();
