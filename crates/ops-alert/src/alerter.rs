@@ -30,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt};
 use crate::outbox::{Entry, FloodWait, Outbox};
 use crate::rate::{RateLimit, RateLimited};
-use crate::{Alert, AlertError};
+use crate::{Alert, AlertError, Secrets};
 
 /// Notifiers, the rate limit and the outbox of one installation.
 #[derive(Debug)]
@@ -39,6 +39,8 @@ pub struct Alerter {
     rate: RateLimit,
     outbox: Outbox,
     clock: Clock,
+    /// Every notifier's secrets: none of them is queued, recorded or sent in an alert's text.
+    secrets: Secrets,
 }
 
 /// Where the alerter reads the time, in unix seconds: the system's clock unless
@@ -138,7 +140,11 @@ impl Alerter {
             });
         }
         let system = || ops_state::timestamp::unix_seconds(time::OffsetDateTime::now_utc());
-        Ok(Self { notifiers, rate, outbox, clock: Clock(Box::new(system)) })
+        let mut secrets = Secrets::default();
+        for n in &notifiers {
+            secrets.extend(n.secrets());
+        }
+        Ok(Self { notifiers, rate, outbox, clock: Clock(Box::new(system)), secrets })
     }
 
     /// This alerter, reading the time (unix seconds) from `now` instead of the system's clock:
@@ -151,6 +157,17 @@ impl Alerter {
 
     fn now(&self) -> f64 {
         (self.clock.0)()
+    }
+
+    /// `alert` with every notifier's secrets redacted from its message and topic: a secret in
+    /// an alert's text (a check's detail that quotes a URL with a token) is neither written to
+    /// the outbox or the rate file nor carried to any destination.
+    fn scrub(&self, alert: &Alert) -> Alert {
+        Alert {
+            level: alert.level,
+            topic: alert.topic.as_deref().map(|t| self.secrets.redact(t)),
+            message: self.secrets.redact(&alert.message),
+        }
     }
 
     /// The notifiers, in order.
@@ -174,6 +191,7 @@ impl Alerter {
     /// full disk), the alert is sent directly, without the outbox's safety net, and the
     /// outcome says so.
     pub fn send(&self, alert: &Alert) -> Result<Outcome, AlertError> {
+        let alert = &self.scrub(alert);
         let mut outcome = Outcome::default();
         let mine = match self.enqueue(alert, &mut outcome.warnings) {
             Ok(Admission::RateLimited(limited)) => {
@@ -243,6 +261,7 @@ impl Alerter {
     /// Step 1 of [`Alerter::send`] alone: the rate decision, and the alert queued (fsynced) for
     /// every destination. Deliver with [`Alerter::flush`].
     pub fn enqueue(&self, alert: &Alert, warnings: &mut Vec<String>) -> Result<Admission, AlertError> {
+        let alert = &self.scrub(alert);
         let entries: Vec<Entry> = self.notifiers.iter().map(|n| Entry::new(alert, n.destination())).collect();
         // An entry that could not be taken off again once delivered would go out on every run:
         // when the outbox cannot be rewritten, refuse to queue (callers then send directly).
@@ -263,6 +282,7 @@ impl Alerter {
 
     /// Whether `alert` would be rate limited now (read only, for dry runs).
     pub fn rate_check(&self, alert: &Alert) -> Result<Option<RateLimited>, AlertError> {
+        let alert = &self.scrub(alert);
         match alert.topic.as_deref().filter(|t| !t.is_empty()) {
             Some(topic) => self.rate.check(topic, self.now()),
             None => Ok(None),
@@ -403,6 +423,7 @@ impl Alerter {
     /// message, or when the outbox cannot be written).
     /// Destinations under flood control (as the outbox remembers it) are not asked.
     pub fn deliver_now(&self, alert: &Alert) -> Vec<Delivery> {
+        let alert = &self.scrub(alert);
         let held = held(&self.outbox.entries().unwrap_or_default(), self.now());
         self.notifiers
             .iter()

@@ -15,8 +15,8 @@ use serde_json::Value;
 pub const REDACTED: &str = "[redacted]";
 
 /// Parts of a secret shorter than this (a URL's path segments and query values, a header
-/// value's words) are not redacted on their own: they would be common words, not credentials.
-/// Whole secrets are redacted whatever their length.
+/// value's words) are not redacted on their own: see [`credential_like`]. Whole secrets are
+/// redacted whatever their length.
 const MIN_PART: usize = 8;
 
 /// A secret value. Its `Debug` and `Display` never show it.
@@ -60,11 +60,11 @@ impl fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// A secret value (a header value, a webhook URL): whole, and each of its words of
-    /// [`MIN_PART`] characters or more (`Bearer tk_...` echoed as the token alone).
+    /// A secret value (a header value, a webhook URL): whole, and each of its words that is
+    /// [`credential_like`] (`Bearer tk_...` echoed as the token alone).
     pub(crate) fn add_value(&mut self, value: &str) {
         self.add(value);
-        for word in value.split_whitespace().filter(|w| w.len() >= MIN_PART) {
+        for word in value.split_whitespace().filter(|w| credential_like(w)) {
             self.add(word);
         }
     }
@@ -78,10 +78,10 @@ impl Secrets {
     }
 
     /// The secret parts of a URL: its user info (its password alone too), its query and fragment
-    /// and their values of [`MIN_PART`] characters or more, and any bot token in its path (with
-    /// or without `bot` before it). With `path_is_secret` (a webhook's URL, where the path is
-    /// the credential, as Slack's and Discord's are), also its path and every path segment of
-    /// [`MIN_PART`] characters or more.
+    /// and their [`credential_like`] values, and any bot token in its path (with or without
+    /// `bot` before it). With `path_is_secret` (a webhook's URL, where the path is the
+    /// credential, as Slack's and Discord's are), also its path and every [`credential_like`]
+    /// segment of it (Slack's `T0123ABCD` and key, not its `services`).
     pub(crate) fn add_url_parts(&mut self, url: &str, path_is_secret: bool) {
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -98,7 +98,7 @@ impl Secrets {
             self.add(part);
             for pair in part.split('&') {
                 let value = pair.split_once('=').map_or(pair, |(_, v)| v);
-                if value.len() >= MIN_PART {
+                if credential_like(value) {
                     self.add(value);
                 }
             }
@@ -110,7 +110,7 @@ impl Secrets {
             let token = segment.strip_prefix("bot").filter(|t| is_token(t)).unwrap_or(segment);
             if is_token(token) {
                 self.add_token(token);
-            } else if path_is_secret && segment.len() >= MIN_PART {
+            } else if path_is_secret && credential_like(segment) {
                 self.add(segment);
             }
         }
@@ -135,6 +135,15 @@ impl Secrets {
         for form in forms {
             if !form.is_empty() && !self.forms.contains(&form) {
                 self.forms.push(form);
+            }
+        }
+    }
+
+    /// Adds every form of `other`'s secrets.
+    pub(crate) fn extend(&mut self, other: &Secrets) {
+        for form in &other.forms {
+            if !self.forms.contains(form) {
+                self.forms.push(form.clone());
             }
         }
     }
@@ -191,6 +200,18 @@ impl Secrets {
             other => other,
         }
     }
+}
+
+/// Whether a part of a secret looks like a credential rather than a word, so that redacting
+/// it alone cannot blank common words out of every alert (`services` in a Slack URL, `webhooks`
+/// in Discord's): [`MIN_PART`] characters or more that mix two of lowercase letters, capitals
+/// and digits, or 20 characters or more of anything.
+fn credential_like(s: &str) -> bool {
+    let classes = [u8::is_ascii_lowercase, u8::is_ascii_uppercase, u8::is_ascii_digit]
+        .iter()
+        .filter(|class| s.bytes().any(|b| class(&b)))
+        .count();
+    s.len() >= 20 || (s.len() >= MIN_PART && classes >= 2)
 }
 
 /// Whether `s` has a bot token's shape: digits, a colon, then letters, digits, `_` or `-`.
@@ -282,12 +303,20 @@ mod tests {
             ("user user, password pa ss", "user user, password [redacted]"),
             ("query token=tk_0123456789", "query [redacted]"),
             ("value tk_0123456789", "value [redacted]"),
-            ("encoded %2Fservices%2FT0ABCDEF1", "encoded %2F[redacted]%2F[redacted]"),
+            ("encoded %2Fservices%2FT0ABCDEF1", "encoded %2Fservices%2F[redacted]"),
         ] {
             assert_eq!(s.redact(echo), want, "{echo}");
         }
-        // Short path segments are words, not credentials.
-        assert_eq!(s.redact("no such service"), "no such service");
+        // Words in the path are not credentials: alerts that use them are left alone.
+        let mut discord = Secrets::default();
+        let url = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-0123456789_xyz";
+        discord.add_value(url);
+        discord.add_url_parts(url, true);
+        for words in ["3 services down", "see the webhooks page", "api"] {
+            assert_eq!(s.redact(words), words);
+            assert_eq!(discord.redact(words), words);
+        }
+        assert_eq!(discord.redact("bad token AbCdEf-0123456789_xyz"), "bad token [redacted]");
     }
 
     #[test]

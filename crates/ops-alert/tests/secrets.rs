@@ -283,3 +283,34 @@ fn no_error_shows_a_secret() {
     let _ = writeln!(said, "{:?} {:?}", a.flush().map_err(|e| e.to_string()), a.send(&alert("x")));
     assert_clean("errors", &said);
 }
+
+/// An alert whose text holds secrets (a check's detail quoting a URL with a token, say) is
+/// not the way around: no destination receives them, and neither the outbox nor the rate file
+/// keeps them.
+#[test]
+fn no_secret_is_carried_in_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeBotApi::start(TOKEN);
+    let hook = FakeWebhook::start();
+    hook.push([HookReply::status(500), HookReply::status(500)]);
+    let a = alerter(
+        dir.path(),
+        vec![Box::new(telegram(&pasted_api_url(&api))), Box::new(webhook(&hook_url(&host_port(&hook))))],
+    );
+    let text: Vec<String> = markers().iter().flat_map(|m| forms(m)).collect();
+    let message = format!("check failed: {} and {}", text.join(" | "), hook_url(&host_port(&hook)));
+    let secret_topic = Alert { topic: Some(format!("topic {BEARER}")), ..alert(&message) };
+    let mut said = format!("{:?}", a.send(&secret_topic));
+    assert_files_clean(dir.path());
+    let _ = writeln!(said, "{:?}", a.flush());
+    let _ = writeln!(said, "{:?}", a.deliver_now(&alert(&message)));
+    let _ = writeln!(said, "{:?}", a.rate_check(&secret_topic));
+    assert_clean("what was said", &said);
+    let received: Vec<String> =
+        api.requests().into_iter().chain(hook.requests()).map(|r| r.body.to_string()).collect();
+    // Telegram (404: the pasted URL) once each for send, flush and test; the webhook twice
+    // (500s) for send, then once each for flush and test.
+    assert_eq!(received.len(), 3 + 4, "every request was made: {received:?}");
+    assert_clean("what the destinations received", &received.join("\n"));
+    assert_files_clean(dir.path());
+}
