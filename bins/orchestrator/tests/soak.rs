@@ -589,9 +589,14 @@ fn run_loop(
         }
     }
     let passes_with_faults = services.beats("run");
-    // The fake recovers; two more passes deliver what waits.
+    // The fake recovers; once the last flood-control wait has passed (it is remembered: no
+    // request goes out before), the passes deliver what waits, and two more follow.
     api.set_faults(None);
     let injected = api.injected();
+    let outbox = base.join("state/alert-outbox.jsonl");
+    wait_until(&mut child, "the outbox to empty", || {
+        fs::read_to_string(&outbox).unwrap_or_default().trim().is_empty()
+    });
     let recovered_at = services.beats("run");
     wait_until(&mut child, "passes after the recovery", || services.beats("run") >= recovered_at + 2);
     // The last pass: the new configuration (read before each pass) pings another URL and
@@ -716,10 +721,10 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
     let specs = Arc::new(services(settings.seed, settings.passes));
     let services = Services::start(&specs);
     let api = FakeBotApi::start(TOKEN);
-    // 429s ask for 1 s (waited out) or 60 s (longer than the 30 s bound: queued for the next
-    // pass), so alerts also wait in the outbox across passes.
+    // 429s ask for 1 s (waited out) or 31 s (longer than the 30 s bound: remembered, and the
+    // alerts wait in the outbox across passes until it has passed).
     api.set_faults(Some(Faults {
-        retry_after: vec![1, 60],
+        retry_after: vec![1, 31],
         ..Faults::random(settings.seed, settings.fault_share)
     }));
     let dir = tempfile::tempdir().unwrap();
