@@ -53,11 +53,9 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn leaf_crates_depend_on_no_other_crate_of_ours_but_ops_state() {
-    for leaf in
-        ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-state", "ops-cli"]
-    {
+    for leaf in ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-state"] {
         let deps = our_dependencies(&repo().join("crates").join(leaf).join("Cargo.toml"));
-        let allowed: &[&str] = if leaf == "ops-state" || leaf == "ops-cli" { &[] } else { &["ops-state"] };
+        let allowed: &[&str] = if leaf == "ops-state" { &[] } else { &["ops-state"] };
         for dep in &deps {
             assert!(
                 allowed.contains(&dep.as_str()),
@@ -82,6 +80,16 @@ fn leaf_crates_depend_on_no_other_crate_of_ours_but_ops_state() {
             "crates/{name} is new: say here and in ARCHITECTURE.md whether it is a leaf"
         );
     }
+}
+
+#[test]
+fn ops_cli_is_the_binaries_crate_over_the_engine() {
+    let deps = our_dependencies(&repo().join("crates/ops-cli/Cargo.toml"));
+    assert_eq!(
+        deps,
+        ["ops-kit"],
+        "ops-cli stands between the binaries and ops-kit, and nothing else of ours"
+    );
 }
 
 #[test]

@@ -26,7 +26,8 @@
 //! assert_eq!(snapshot.board.find(&task.id)?.column, "in-progress");
 //! assert!(snapshot.fallback.is_none());
 //! let now = time::OffsetDateTime::now_utc() + time::Duration::hours(25);
-//! assert_eq!(snapshot.board.stalled(&StalledQuery::in_progress(24.0), now).tasks.len(), 1);
+//! let day = std::time::Duration::from_secs(24 * 3600);
+//! assert_eq!(snapshot.board.stalled(&StalledQuery::in_progress(day), now).tasks.len(), 1);
 //! assert!(dir.path().join("board.lock").exists(), "the seed's lock file");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
