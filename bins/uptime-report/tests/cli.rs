@@ -344,11 +344,54 @@ fn usage_errors_exit_2() {
         &["--cleanup", "--days", "3"],
         &["--cleanup", "--retention-days", "0"],
         &["--frobnicate"],
+        &["--days", "-3"],
+        &["--sla", "-1"],
+        &["--cleanup", "--retention-days", "-5"],
     ] {
         let out = home.ours(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("unexpected argument '-3'")
+                && !err.contains("unexpected argument '-1'")
+                && !err.contains("unexpected argument '-5'"),
+            "a negative number is a bad value, not an option: {err}"
+        );
     }
     assert_eq!(home.ours(&["--help"]).status.code(), Some(0));
+}
+
+/// No data, unreadable data, or a window without checks is never compliance.
+#[test]
+fn an_sla_over_no_data_fails_and_says_why() {
+    let home = Home::new();
+    // An empty metrics directory, then none at all.
+    for _ in 0..2 {
+        let out = home.ours(&["--sla", "99.9"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nothing shows that any service met the 99.9% SLA"), "{err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("All services above"), "{err}");
+        std::fs::remove_dir(home.metrics()).unwrap_or_default();
+    }
+    // Lines that cannot be counted are not checks either.
+    std::fs::create_dir_all(home.metrics()).unwrap();
+    home.append(today(), "not json\n{\"name\": 3}\n");
+    assert_eq!(home.ours(&["--sla", "99.9"]).status.code(), Some(1));
+    // Old data outside the window does not count for it.
+    checks(&home, "api", 100, 0, 1);
+    std::fs::rename(day_file(&home.metrics(), today()), day_file(&home.metrics(), days_ago(30))).unwrap();
+    assert_eq!(home.ours(&["--sla", "99.9"]).status.code(), Some(1));
+    assert_eq!(home.ours(&["--sla", "99.9", "--days", "31"]).status.code(), Some(0));
+    // A metrics "directory" that is a file cannot be read: an error, for every format.
+    std::fs::remove_dir_all(home.metrics()).unwrap();
+    std::fs::write(home.metrics(), "").unwrap();
+    for format in ["text", "json", "prometheus", "html"] {
+        let out = home.ours(&["--format", format]);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a directory") && err.contains(".agent-ops/metrics"), "{err}");
+    }
 }
 
 #[test]

@@ -727,3 +727,81 @@ fn check_unique_names(list: &[Value], disk_paths: &[PathBuf], r: &mut Report) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The keys of a configuration, named as [`Report::asked`] names them.
+    fn keys_in(v: &Value) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let mut add = |section: &str, v: &Value| {
+            for k in v.as_object().into_iter().flat_map(Map::keys) {
+                keys.insert(if section.is_empty() { k.clone() } else { format!("{section}.{k}") });
+            }
+        };
+        add("", v);
+        add("alerting", &v["alerting"]);
+        for (section, list) in [
+            ("services", &v["services"]),
+            ("maintenance", &v["maintenance"]),
+            ("alerting.webhooks", &v["alerting"]["webhooks"]),
+        ] {
+            for item in list.as_array().into_iter().flatten() {
+                add(section, item);
+            }
+        }
+        keys
+    }
+
+    /// What the parser accepts is what docs/configuration.md documents and what
+    /// examples/services.full.json shows: a key added to one without the others fails here.
+    #[test]
+    fn every_accepted_key_is_documented_and_in_the_full_example() {
+        let text = fs::read_to_string(repo().join("examples/services.full.json")).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let mut r = Report::default();
+        read_config(Path::new("services.full.json"), value.as_object().unwrap(), &Env::default(), &mut r);
+        assert!(r.errors.is_empty() && r.warnings.is_empty(), "{:?} {:?}", r.errors, r.warnings);
+        let present = keys_in(&value);
+        let missing: Vec<&String> = r.asked.iter().filter(|k| !present.contains(*k)).collect();
+        assert!(missing.is_empty(), "examples/services.full.json lacks {missing:?}");
+        let docs = fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+        let undocumented: Vec<&String> = r
+            .asked
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{}`", k.rsplit('.').next().unwrap_or(k))))
+            .collect();
+        assert!(undocumented.is_empty(), "docs/configuration.md does not document {undocumented:?}");
+        // Every check type is shown, so that every type's keys were asked for above.
+        for kind in CHECK_TYPES {
+            assert!(
+                value["services"].as_array().unwrap().iter().any(|s| s["type"] == kind),
+                "the full example has no {kind} service"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_past_ten_years_are_refused_by_name() {
+        let err = Config::parse(
+            Path::new("s.json"),
+            br#"{"check_interval_seconds": 1e300, "stalled_task_hours": 1e9,
+                "services": [{"name": "A", "type": "port", "port": 1, "timeout_seconds": 315360001}]}"#,
+            &Env::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("field `check_interval_seconds`: must be at most 315360000 (ten years)"),
+            "{err}"
+        );
+        assert!(err.contains("field `stalled_task_hours`: must be at most 87600 (ten years)"), "{err}");
+        assert!(err.contains(r#"services[0] "A": field `timeout_seconds`: must be at most"#), "{err}");
+    }
+}

@@ -67,8 +67,8 @@ pub enum ConfigError {
     NoHome,
     /// The configuration file does not exist.
     #[error(
-        "no configuration file at {} ({origin}); create one, for example with `mkdir -p {} && cp examples/services.json {}` \
-         from the agent-ops repository, or pass --config PATH",
+        "no configuration file at {} ({origin}); start from the starter, `mkdir -p {} && cp examples/services.starter.json {}` \
+         in the agent-ops repository (`cargo xtask install-service` writes it too), or pass --config PATH",
         path.display(),
         path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
         path.display()

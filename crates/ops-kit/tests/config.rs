@@ -258,7 +258,7 @@ fn missing_file_says_where_it_looked_and_how_to_create_one() {
     assert!(msg.contains(&layout.config.display().to_string()), "{msg}");
     assert!(
         msg.contains("the default location")
-            && msg.contains("cp examples/services.json")
+            && msg.contains("cp examples/services.starter.json")
             && msg.contains("--config"),
         "{msg}"
     );
