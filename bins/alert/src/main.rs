@@ -60,7 +60,7 @@ enum Command {
 }
 
 fn level_parser() -> impl TypedValueParser<Value = Level> {
-    PossibleValuesParser::new(Level::ALL.map(Level::name)).map(|s| s.parse().unwrap_or_default())
+    PossibleValuesParser::new(Level::ALL.map(Level::as_str)).map(|s| s.parse().unwrap_or_default())
 }
 
 fn main() -> ExitCode {

@@ -39,7 +39,7 @@ fn command(
     started: &ops_cli::Started,
     warnings: &mut Vec<String>,
 ) -> Result<(String, u8), Failure> {
-    let file = BoardFile::new(started.layout.board());
+    let file = BoardFile::new(started.layout.board()).map_err(board_failure)?;
     let json = args.json;
     let change =
         |verb: &str, warnings: &mut Vec<String>, f: &dyn Fn(&BoardFile) -> Result<Task, BoardError>| {

@@ -215,7 +215,7 @@ impl Pass<'_> {
             let message: Vec<&str> = r.alert.message.lines().map(str::trim).collect();
             let line = format!(
                 "ALERT {}: {} -> {}",
-                r.alert.level.name(),
+                r.alert.level.as_str(),
                 message.join(" | "),
                 outcome_words(&r.outcome)
             );

@@ -17,10 +17,14 @@ impl Pass<'_> {
     /// (and again every reminder interval while it stays stalled), not every pass. Returns the
     /// alert and the memory of alerted tasks to keep once it is queued.
     pub(super) fn stalled_tasks(&mut self) -> (Option<Alert>, Option<Keep>) {
-        let board = BoardFile::new(self.layout.board());
-        if !board.path().exists() {
-            return (None, None);
-        }
+        let board = match BoardFile::new(self.layout.board()) {
+            Ok(board) if board.path().exists() => board,
+            Ok(_) => return (None, None),
+            Err(e) => {
+                self.warn(format!("stalled tasks not checked: {e}"));
+                return (None, None);
+            }
+        };
         let snapshot = match board.read() {
             Ok(s) => s,
             Err(e) => {
@@ -100,14 +104,16 @@ impl Pass<'_> {
             return;
         }
         let now = self.started;
-        let added = BoardFile::new(self.layout.board()).update(|board| {
-            let mut added = Vec::new();
-            for t in &tasks {
-                if !board.tasks.iter().any(|open| open.title == t.title && open.column != "done") {
-                    added.push(board.add(t, now)?.id.clone());
+        let added = BoardFile::new(self.layout.board()).and_then(|file| {
+            file.update(|board| {
+                let mut added = Vec::new();
+                for t in &tasks {
+                    if !board.tasks.iter().any(|open| open.title == t.title && open.column != "done") {
+                        added.push(board.add(t, now)?.id.clone());
+                    }
                 }
-            }
-            Ok(added)
+                Ok(added)
+            })
         });
         match added {
             Ok(ids) => {
