@@ -69,6 +69,11 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             Ok(()) => ops_cli::finish("", &warnings, code),
             Err(e) => ops_cli::finish("", &format!("{warnings}error: {e}\n"), exit::FAILED),
         },
-        None => ops_cli::finish(&body, &warnings, code),
+        // The text report is for people; the other formats are documents, written exactly.
+        None if args.format == Format::Text => ops_cli::finish(&body, &warnings, code),
+        None => {
+            let written = ops_cli::out_document(&body);
+            ops_cli::finish("", &warnings, if written { code } else { exit::FAILED })
+        }
     })
 }

@@ -1,13 +1,23 @@
-//! Writing to the terminal without ever panicking (`print!` does when stdout is gone).
+//! Writing to the terminal without ever panicking (`print!` does when stdout is gone), and
+//! without letting a service name or a server's answer drive it: text for people has its
+//! control characters shown as escapes ([`ops_state::printable_lines`]); documents for
+//! programs (JSON, Prometheus, HTML) are written byte for byte.
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::process::ExitCode;
 
-/// Writes `text` to standard output. A reader that went away (`| head`) is not a failure, and
-/// any other failure (a full disk under `> file`) is said on standard error and returned as
-/// `false`, for the caller's exit code.
+/// Writes text for people to standard output, its control characters (but newlines and tabs)
+/// escaped. A reader that went away (`| head`) is not a failure, and any other failure (a full
+/// disk under `> file`) is said on standard error and returned as `false`, for the caller's exit
+/// code.
 pub fn out(text: &str) -> bool {
+    out_document(&ops_state::printable_lines(text))
+}
+
+/// Writes a document for programs (JSON, the Prometheus format, an HTML page) to standard
+/// output exactly as it is; otherwise as [`out`].
+pub fn out_document(text: &str) -> bool {
     let mut stdout = io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => true,
@@ -19,9 +29,10 @@ pub fn out(text: &str) -> bool {
     }
 }
 
-/// Writes `text` to standard error, ignoring a failure: there is nowhere left to report it.
+/// Writes `text` to standard error, control characters escaped as [`out`] does, ignoring a
+/// failure: there is nowhere left to report it.
 pub fn err(text: &str) {
-    let _ = io::stderr().lock().write_all(text.as_bytes());
+    let _ = io::stderr().lock().write_all(ops_state::printable_lines(text).as_bytes());
 }
 
 /// Prints a command's result and turns it into the exit code: `stdout` through [`out`], `stderr`
