@@ -160,6 +160,11 @@ pub fn docs_if_asked<C: CommandFactory>() -> Option<ExitCode> {
     })
 }
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
