@@ -16,7 +16,8 @@ use crate::units::{self, Init, Mode, Scope, Spec};
 const USAGE_INSTALL: &str = "\
 usage: cargo xtask install-service [--init systemd|launchd|auto] [--scope user|system]
                                    [--mode timer|daemon] [--interval SECS] [--prefix DIR]
-                                   [--user NAME] [--no-build] [--files-only] [--dry-run [--out DIR]]
+                                   [--user NAME] [--path PATH] [--no-build] [--files-only]
+                                   [--dry-run [--out DIR]]
 
   --init        service manager; auto (default): launchd on macOS, systemd elsewhere
   --scope       user (default): your own manager, no root; system: runs as --user, needs sudo
@@ -25,6 +26,9 @@ usage: cargo xtask install-service [--init systemd|launchd|auto] [--scope user|s
                 services.json as check_interval_seconds, which daemon mode uses)
   --prefix      where the binaries go (default $AGENT_OPS_HOME/bin, i.e. ~/.agent-ops/bin)
   --user        system scope: the account the service runs as (default: you)
+  --path        the service's PATH between the prefix and the system directories, so that
+                restart commands find the tools of your shell (default: your PATH now,
+                without entries that are not absolute or do not exist)
   --no-build    install the binaries already in target/release instead of building them
   --files-only  write the files but run no systemctl or launchctl (images, config management)
   --dry-run     change nothing; print every step; with --out DIR, write the generated
@@ -55,6 +59,7 @@ struct Opts {
     interval: Option<u32>,
     prefix: Option<PathBuf>,
     user: Option<String>,
+    path: Option<Vec<PathBuf>>,
     build: bool,
     files_only: bool,
     dry_run: bool,
@@ -69,6 +74,7 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
         interval: None,
         prefix: None,
         user: None,
+        path: None,
         build: true,
         files_only: false,
         dry_run: false,
@@ -81,7 +87,8 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
             _ => (arg.as_str(), None),
         };
-        let takes_value = ["--init", "--scope", "--mode", "--interval", "--prefix", "--user", "--out"];
+        let takes_value =
+            ["--init", "--scope", "--mode", "--interval", "--prefix", "--user", "--path", "--out"];
         let value = if takes_value.contains(&flag) {
             match inline.or_else(|| it.next().cloned()) {
                 Some(v) => v,
@@ -92,7 +99,7 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
         } else {
             String::new()
         };
-        let install_only = ["--mode", "--interval", "--user", "--no-build", "--out"];
+        let install_only = ["--mode", "--interval", "--user", "--path", "--no-build", "--out"];
         if uninstall && install_only.contains(&flag) {
             return Err(format!("{flag} is an install-service option\n\n{usage}"));
         }
@@ -118,6 +125,7 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
             }
             "--prefix" => o.prefix = Some(PathBuf::from(value)),
             "--user" => o.user = Some(value),
+            "--path" => o.path = Some(parse_path(&value)?),
             "--out" => o.out = Some(PathBuf::from(value)),
             "--no-build" => o.build = false,
             "--files-only" => o.files_only = true,
@@ -136,6 +144,38 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
     Ok(Some(o))
 }
 
+/// `--path`: absolute directories separated by `:` (empty entries skipped). They need not exist
+/// yet: the service may run where the installer does not.
+fn parse_path(value: &str) -> Result<Vec<PathBuf>, String> {
+    let entries = value.split(':').filter(|e| !e.is_empty());
+    entries
+        .map(|e| {
+            let dir = PathBuf::from(e);
+            if dir.is_absolute() { Ok(dir) } else { Err(bad("--path", e, "absolute directories")) }
+        })
+        .collect()
+}
+
+/// The installing user's PATH as the service gets it: the absolute directories that exist, in
+/// order, each once, without rustup's toolchain directories (rustup's cargo proxy can add them
+/// for the processes it starts; a shell has `~/.cargo/bin` instead) and without entries a unit
+/// cannot hold (not UTF-8, control characters).
+fn user_path(path: &std::ffi::OsStr, rustup_home: Option<&Path>) -> Vec<PathBuf> {
+    let toolchains = rustup_home.map(|h| h.join("toolchains"));
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for dir in std::env::split_paths(path) {
+        let keep = dir.is_absolute()
+            && dir.is_dir()
+            && dir.to_str().is_some_and(|s| !s.chars().any(char::is_control))
+            && !toolchains.as_ref().is_some_and(|t| dir.starts_with(t))
+            && !dirs.contains(&dir);
+        if keep {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
 fn bad(flag: &str, value: &str, expected: &str) -> String {
     format!("{flag} {value:?}: expected {expected}")
 }
@@ -151,6 +191,8 @@ struct Host {
     data: PathBuf,
     user: String,
     uid: u32,
+    /// The PATH install-service runs with, as [`user_path`] keeps it.
+    path: Vec<PathBuf>,
     binaries: Vec<String>,
     release: PathBuf,
 }
@@ -176,11 +218,16 @@ impl Host {
                 None => command_output(&["id", "-un"])?,
             },
         };
+        let path = user_path(
+            &std::env::var_os("PATH").unwrap_or_default(),
+            std::env::var_os("RUSTUP_HOME").map(PathBuf::from).as_deref(),
+        );
         Ok(Self {
             home,
             data,
             user,
             uid,
+            path,
             binaries: bins::binaries()?,
             release: bins::target_dir().join("release"),
         })
@@ -267,8 +314,16 @@ fn install_plan(o: &Opts, host: &Host, staging: &Path) -> Result<(Plan, Spec), S
         prefix: prefix.clone(),
         data: host.data.clone(),
         user: host.user.clone(),
+        path: o.path.clone().unwrap_or_else(|| host.path.clone()),
     };
     let files = spec.render()?;
+    if o.path.is_none() {
+        plan.notes.push(format!(
+            "the service runs with PATH={} (the prefix, your PATH as it is now, the usual system \
+             directories); to choose another, install again with --path",
+            spec.path_env()
+        ));
+    }
     let sudo = o.scope == Scope::System && host.uid != 0;
     let unit_dir = units::unit_dir(o.init, o.scope, &host.home);
 
@@ -716,6 +771,7 @@ mod tests {
             data: home.join(".agent-ops"),
             user: "alice".into(),
             uid: 1000,
+            path: vec!["/home/alice/.local/bin".into(), "/usr/bin".into()],
             binaries: vec!["health-check".into(), "orchestrator".into()],
             release: "/repo/target/release".into(),
         }
@@ -754,6 +810,67 @@ mod tests {
         assert!(err(&["--mode", "timer"], true).contains("is an install-service option"));
         assert!(err(&["--dry-run=yes"], false).contains("takes no value"));
         assert!(err(&["--frobnicate"], false).starts_with("unknown option \"--frobnicate\""));
+        assert_eq!(
+            opts(&["--path", "/a b:/c%::/d/"]).path.unwrap(),
+            [Path::new("/a b"), "/c%".as_ref(), "/d/".as_ref()]
+        );
+        assert_eq!(opts(&["--path="]).path, Some(vec![]));
+        assert!(
+            err(&["--path", "/a:bin"], false).starts_with("--path \"bin\": expected absolute directories")
+        );
+        assert!(err(&["--path", "/a"], true).contains("is an install-service option"));
+    }
+
+    #[test]
+    fn the_users_path_keeps_existing_absolute_directories_once_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        };
+        let (tools, node, rustup) = (dir("100% my tools"), dir("nvm/bin"), tmp.path().join("rustup"));
+        let toolchain = dir("rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin");
+        let control = dir("ctl\u{1}bin");
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        let path = std::env::join_paths([
+            tools.clone(),
+            "relative/bin".into(),
+            PathBuf::new(),
+            tmp.path().join("missing"),
+            tmp.path().join("file"),
+            toolchain,
+            control,
+            node.clone(),
+            tools.join(""),
+        ])
+        .unwrap();
+        assert_eq!(user_path(&path, Some(&rustup)), [tools.clone(), node.clone()]);
+        // Without RUSTUP_HOME nothing is taken for rustup's.
+        assert_eq!(user_path(&path, None).len(), 3);
+    }
+
+    #[test]
+    fn the_service_path_is_the_users_unless_path_is_given() {
+        let home = tempfile::tempdir().unwrap();
+        let (plan, spec) =
+            install_plan(&opts(&["--init", "systemd"]), &host(home.path()), Path::new("/s")).unwrap();
+        let prefix = home.path().join(".agent-ops/bin");
+        let users = format!("{}:/home/alice/.local/bin:/usr/bin:/usr/local/bin:/bin:", prefix.display());
+        assert!(spec.path_env().starts_with(&users), "{}", spec.path_env());
+        assert!(
+            plan.notes.iter().any(|n| n.contains(&spec.path_env()) && n.contains("--path")),
+            "{:?}",
+            plan.notes
+        );
+        let (plan, spec) = install_plan(
+            &opts(&["--init", "systemd", "--path", "/opt/x"]),
+            &host(home.path()),
+            Path::new("/s"),
+        )
+        .unwrap();
+        assert!(spec.path_env().starts_with(&format!("{}:/opt/x:/usr/local/bin:", prefix.display())));
+        assert!(!plan.notes.iter().any(|n| n.contains("--path")), "{:?}", plan.notes);
     }
 
     #[test]
@@ -857,6 +974,7 @@ mod tests {
                     prefix: home.path().join(".agent-ops/bin"),
                     data: home.path().join(".agent-ops"),
                     user: "alice".into(),
+                    path: vec!["/home/alice/.local/bin".into(), "/usr/bin".into()],
                 }
                 .render()
                 .unwrap()[0]
