@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::bins;
+use crate::bins::{self, Profile};
 use crate::units::{self, Init, Mode, Scope, Spec};
 
 const USAGE_INSTALL: &str = "\
@@ -246,7 +246,7 @@ fn command_output(argv: &[&str]) -> Result<String, String> {
 /// One step of a plan, in the order it is carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
-    /// Build the binaries (a cargo command line).
+    /// Build these binaries with the release profile.
     Build(Vec<String>),
     /// Create a directory (and its parents).
     Dir(PathBuf),
@@ -340,7 +340,7 @@ fn install_plan(o: &Opts, host: &Host, staging: &Path) -> Result<(Plan, Spec), S
         }
     }
     if o.build {
-        plan.steps.push(Step::Build(bins::build_command(&host.binaries, true)));
+        plan.steps.push(Step::Build(host.binaries.clone()));
     }
     plan.steps.push(Step::Dir(prefix.clone()));
     for sub in DATA_DIRS {
@@ -470,130 +470,161 @@ fn uninstall_plan(o: &Opts, host: &Host) -> Plan {
     plan
 }
 
-/// Carries out (or, in a dry run, prints) a plan.
-struct Runner {
-    dry: bool,
-    out: Option<PathBuf>,
-}
-
-impl Runner {
-    fn say(&self, what: &str, rest: &str) {
-        if self.dry {
-            println!("  would {what} {rest}");
-        } else {
-            println!("  {what} {rest}");
-        }
-    }
-
-    fn dry_copy(&self, name: &str, text: &str, real: &Path) -> Result<(), String> {
-        if let Some(out) = &self.out {
-            let copy = out.join(name);
-            write(&copy, text)?;
-            self.say("write", &format!("{} (written to {})", real.display(), copy.display()));
-        } else {
-            self.say("write", &format!("{}:", real.display()));
-            for line in text.lines() {
-                println!("      | {line}");
-            }
-        }
-        Ok(())
-    }
-
-    fn step(&self, step: &Step) -> Result<(), String> {
-        match step {
-            Step::Build(argv) => {
-                self.say("run", &shell_line(argv));
-                if !self.dry {
-                    let names: Vec<String> =
-                        argv.windows(2).filter(|w| w[0] == "-p").map(|w| w[1].clone()).collect();
-                    bins::build(&names, true)?;
-                }
-            }
-            Step::Dir(dir) => {
-                if !dir.is_dir() {
-                    self.say("create", &format!("{}/", dir.display()));
-                    if !self.dry {
-                        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                    }
-                }
-            }
-            Step::Binary { from, to } => {
-                self.say("install", &format!("{} -> {}", from.display(), to.display()));
-                if !self.dry {
-                    install_binary(from, to)?;
-                }
-            }
+impl Step {
+    /// What carrying out this step does to the machine, one effect at a time.
+    fn actions(&self) -> Vec<Action<'_>> {
+        match self {
+            Step::Build(names) => vec![Action::Build(names)],
+            Step::Dir(dir) if dir.is_dir() => vec![],
+            Step::Dir(dir) => vec![Action::CreateDir(dir)],
+            Step::Binary { from, to } => vec![Action::InstallBinary { from, to }],
             Step::Starter { path, text } => {
-                if self.dry {
-                    self.dry_copy("services.json", text, path)?;
-                } else {
-                    self.say("write", &format!("{} (a starter: add your services)", path.display()));
-                    write_new(path, text)?;
-                }
+                vec![Action::Write { path, text, name: "services.json", existing: Existing::Keep }]
             }
             Step::File { path, text, staged } => {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("unit");
-                if self.dry {
-                    self.dry_copy(name, text, path)?;
-                    if let Some(staged) = staged {
-                        self.say("run", &shell_line(&install_argv(staged, path)));
-                    }
-                } else if let Some(staged) = staged {
-                    write(staged, text)?;
-                    self.say("run", &shell_line(&install_argv(staged, path)));
-                    run(&install_argv(staged, path))?;
-                } else {
-                    self.say("write", &path.display().to_string());
-                    write(path, text)?;
+                match staged {
+                    None => vec![Action::Write { path, text, name, existing: Existing::Replace }],
+                    Some(staged) => vec![
+                        Action::Write { path: staged, text, name, existing: Existing::Replace },
+                        Action::Run { argv: install_argv(staged, path), tolerate: false },
+                    ],
                 }
             }
-            Step::Remove { path, sudo } => {
-                let argv =
-                    [if *sudo { "sudo rm -f" } else { "rm -f" }, &path.display().to_string()].join(" ");
-                if *sudo {
-                    self.say("run", &argv);
-                    if !self.dry {
-                        run(&["sudo".into(), "rm".into(), "-f".into(), path.display().to_string()])?;
-                    }
-                } else {
-                    self.say("remove", &path.display().to_string());
-                    if !self.dry {
-                        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                    }
-                }
-            }
-            Step::Run { argv, tolerate } => {
-                self.say("run", &shell_line(argv));
-                if !self.dry {
-                    match run(argv) {
-                        Ok(()) => {}
-                        Err(e) if *tolerate => println!("  ({e}; going on)"),
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Step::RemoveDirIfEmpty(dir) => {
-                let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
-                if self.dry {
-                    self.say("remove", &format!("{}/ if it is empty then", dir.display()));
-                } else if empty {
-                    self.say("remove", &format!("{}/", dir.display()));
-                    std::fs::remove_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
-            }
+            Step::Remove { path, sudo: true } => vec![Action::Run {
+                argv: vec!["sudo".into(), "rm".into(), "-f".into(), path.display().to_string()],
+                tolerate: false,
+            }],
+            Step::Remove { path, sudo: false } => vec![Action::RemoveFile(path)],
+            Step::Run { argv, tolerate } => vec![Action::Run { argv: argv.clone(), tolerate: *tolerate }],
+            Step::RemoveDirIfEmpty(dir) => vec![Action::RemoveDirIfEmpty(dir)],
         }
-        Ok(())
+    }
+}
+
+/// What a write does to a file that is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Replace it (units and plists: they are ours).
+    Replace,
+    /// Keep it: the file is only created (the starter services.json, checked by the create).
+    Keep,
+}
+
+/// One effect on the machine. A real run says it and performs it; a dry run says it and
+/// previews it: the same list, so the dry run shows exactly what a real run does.
+#[derive(Debug)]
+enum Action<'a> {
+    Build(&'a [String]),
+    CreateDir(&'a Path),
+    InstallBinary {
+        from: &'a Path,
+        to: &'a Path,
+    },
+    /// Write a generated file; `name` is its name in a dry run's `--out`.
+    Write {
+        path: &'a Path,
+        text: &'a str,
+        name: &'a str,
+        existing: Existing,
+    },
+    /// Run a command; `tolerate`: its failure is reported and the walk goes on.
+    Run {
+        argv: Vec<String>,
+        tolerate: bool,
+    },
+    RemoveFile(&'a Path),
+    RemoveDirIfEmpty(&'a Path),
+}
+
+impl std::fmt::Display for Action<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Build(names) => {
+                write!(f, "run {}", shell_line(&bins::build_command(names, Profile::Release)))
+            }
+            Action::CreateDir(dir) => write!(f, "create {}/", dir.display()),
+            Action::InstallBinary { from, to } => write!(f, "install {} -> {}", from.display(), to.display()),
+            Action::Write { path, existing: Existing::Replace, .. } => write!(f, "write {}", path.display()),
+            Action::Write { path, existing: Existing::Keep, .. } => {
+                write!(f, "write {} (a starter: add your services)", path.display())
+            }
+            Action::Run { argv, .. } => write!(f, "run {}", shell_line(argv)),
+            Action::RemoveFile(path) => write!(f, "remove {}", path.display()),
+            Action::RemoveDirIfEmpty(dir) => write!(f, "remove {}/ if nothing is left in it", dir.display()),
+        }
+    }
+}
+
+impl Action<'_> {
+    fn perform(&self) -> Result<(), String> {
+        use std::io::ErrorKind;
+        match self {
+            Action::Build(names) => bins::build(names, Profile::Release).map(drop),
+            Action::CreateDir(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
+            }
+            Action::InstallBinary { from, to } => install_binary(from, to),
+            Action::Write { path, text, existing: Existing::Replace, .. } => write(path, text),
+            Action::Write { path, text, existing: Existing::Keep, .. } => write_new(path, text),
+            Action::Run { argv, tolerate } => match run(argv) {
+                Err(e) if *tolerate => {
+                    println!("  ({e}; going on)");
+                    Ok(())
+                }
+                result => result,
+            },
+            Action::RemoveFile(path) => {
+                std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Action::RemoveDirIfEmpty(dir) => match std::fs::remove_dir(dir) {
+                Err(e) if matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::NotFound) => Ok(()),
+                result => result.map_err(|e| format!("{}: {e}", dir.display())),
+            },
+        }
     }
 
+    /// What a dry run shows after the action's line: for a generated file, where its copy went
+    /// (`--out`), or else its text.
+    fn preview(&self, out: Option<&Path>) -> Result<String, String> {
+        let Action::Write { text, name, .. } = self else { return Ok(String::new()) };
+        match out {
+            Some(out) => {
+                let copy = out.join(name);
+                write(&copy, text)?;
+                Ok(format!(" (written to {})", copy.display()))
+            }
+            None => Ok(text.lines().fold(":".to_owned(), |mut s, line| {
+                let _ = write!(s, "\n      | {line}");
+                s
+            })),
+        }
+    }
+}
+
+/// How a plan is walked: carried out, or (`--dry-run`) shown, with the generated files
+/// written into `out` when given.
+enum Runner {
+    Real,
+    Dry { out: Option<PathBuf> },
+}
+
+impl Runner {
     fn carry_out(&self, plan: &Plan) -> Result<(), String> {
-        if let Some(out) = &self.out {
+        if let Runner::Dry { out: Some(out) } = self {
             std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         }
         for w in &plan.warnings {
             println!("warning: {w}");
         }
-        for step in &plan.steps {
-            self.step(step)?;
+        for action in plan.steps.iter().flat_map(Step::actions) {
+            match self {
+                Runner::Real => {
+                    println!("  {action}");
+                    action.perform()?;
+                }
+                Runner::Dry { out } => println!("  would {action}{}", action.preview(out.as_deref())?),
+            }
         }
         Ok(())
     }
@@ -709,7 +740,7 @@ pub fn install(args: &[String]) -> Result<(), String> {
     let host = Host::detect(o.user.as_deref())?;
     let staging = bins::target_dir().join("install-service");
     let (plan, spec) = install_plan(&o, &host, &staging)?;
-    let runner = Runner { dry: o.dry_run, out: o.out.clone() };
+    let runner = if o.dry_run { Runner::Dry { out: o.out.clone() } } else { Runner::Real };
     match &o.out {
         Some(out) => println!(
             "install-service, dry run: {} (nothing is changed; generated files go to {})",
@@ -747,7 +778,7 @@ pub fn uninstall(args: &[String]) -> Result<(), String> {
     let Some(o) = parse(args, true)? else { return Ok(()) };
     let host = Host::detect(None)?;
     let plan = uninstall_plan(&o, &host);
-    let runner = Runner { dry: o.dry_run, out: None };
+    let runner = if o.dry_run { Runner::Dry { out: None } } else { Runner::Real };
     println!("uninstall-service{}: {} {} scope", if o.dry_run { ", dry run" } else { "" }, o.init, o.scope);
     runner.carry_out(&plan)?;
     for n in &plan.notes {
@@ -883,7 +914,7 @@ mod tests {
             runs(&plan),
             ["systemctl --user daemon-reload", "systemctl --user enable --now agent-ops.timer"]
         );
-        assert!(plan.steps.contains(&Step::Build(bins::build_command(&host(home.path()).binaries, true))));
+        assert!(plan.steps.contains(&Step::Build(host(home.path()).binaries)));
         let starter = plan.steps.iter().find_map(|s| match s {
             Step::Starter { text, .. } => Some(text.clone()),
             _ => None,

@@ -535,3 +535,36 @@ fn without_path_the_service_gets_the_installing_users_path() {
     let line = format!("Environment=\"PATH={}\"\n", expected.replace('%', "%%"));
     assert!(unit.contains(&line), "{line:?} not in\n{unit}");
 }
+
+/// The action lines of a run ("  create ...", "  write ...": the indented lines after the first
+/// line), without a dry run's "would " and what it adds after a generated file's line.
+fn actions(printed: &str) -> Vec<String> {
+    printed
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let l = l.replacen("  would ", "  ", 1);
+            l.split(" (written to ").next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_dry_run_announces_exactly_the_actions_a_real_run_carries_out() {
+    let s = Sandbox::new();
+    s.fake_release();
+    let out_dir = s.out();
+    let install =
+        ["install-service", "--init", "systemd", "--path", "/usr/bin", "--no-build", "--files-only"];
+    let dry = stdout(&s.xtask(&[&install[..], &["--dry-run", "--out", out_dir.to_str().unwrap()]].concat()));
+    let real = stdout(&s.xtask(&install));
+    assert_eq!(actions(&dry), actions(&real), "dry run:\n{dry}\nreal run:\n{real}");
+    assert!(actions(&real).len() > 10, "{real}");
+
+    let uninstall = ["uninstall-service", "--init", "systemd", "--files-only"];
+    let dry = stdout(&s.xtask(&[&uninstall[..], &["--dry-run"]].concat()));
+    let real = stdout(&s.xtask(&uninstall));
+    assert_eq!(actions(&dry), actions(&real), "dry run:\n{dry}\nreal run:\n{real}");
+    assert!(actions(&real).iter().any(|a| a.starts_with("  remove ")), "{real}");
+}
