@@ -66,7 +66,14 @@ struct Opts {
     out: Option<PathBuf>,
 }
 
-fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
+/// Which of the two tasks a command line is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    Install,
+    Uninstall,
+}
+
+fn parse(args: &[String], task: Task) -> Result<Option<Opts>, String> {
     let mut o = Opts {
         init: auto_init(),
         scope: Scope::User,
@@ -80,7 +87,10 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
         dry_run: false,
         out: None,
     };
-    let usage = if uninstall { USAGE_UNINSTALL } else { USAGE_INSTALL };
+    let usage = match task {
+        Task::Install => USAGE_INSTALL,
+        Task::Uninstall => USAGE_UNINSTALL,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -100,7 +110,7 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
             String::new()
         };
         let install_only = ["--mode", "--interval", "--user", "--path", "--no-build", "--out"];
-        if uninstall && install_only.contains(&flag) {
+        if task == Task::Uninstall && install_only.contains(&flag) {
             return Err(format!("{flag} is an install-service option\n\n{usage}"));
         }
         match flag {
@@ -736,7 +746,7 @@ fn next_steps(spec: &Spec, host: &Host) -> String {
 }
 
 pub fn install(args: &[String]) -> Result<(), String> {
-    let Some(o) = parse(args, false)? else { return Ok(()) };
+    let Some(o) = parse(args, Task::Install)? else { return Ok(()) };
     let host = Host::detect(o.user.as_deref())?;
     let staging = bins::target_dir().join("install-service");
     let (plan, spec) = install_plan(&o, &host, &staging)?;
@@ -775,7 +785,7 @@ pub fn install(args: &[String]) -> Result<(), String> {
 }
 
 pub fn uninstall(args: &[String]) -> Result<(), String> {
-    let Some(o) = parse(args, true)? else { return Ok(()) };
+    let Some(o) = parse(args, Task::Uninstall)? else { return Ok(()) };
     let host = Host::detect(None)?;
     let plan = uninstall_plan(&o, &host);
     let runner = if o.dry_run { Runner::Dry { out: None } } else { Runner::Real };
@@ -793,7 +803,7 @@ mod tests {
 
     fn opts(args: &[&str]) -> Opts {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        parse(&args, false).unwrap().unwrap()
+        parse(&args, Task::Install).unwrap().unwrap()
     }
 
     fn host(home: &Path) -> Host {
@@ -826,30 +836,33 @@ mod tests {
             (Init::Launchd, Scope::System, Mode::Timer, Some(60))
         );
         assert_eq!(o.out.as_deref(), Some(Path::new("d")));
-        let err = |args: &[&str], uninstall: bool| {
+        let err = |args: &[&str], task: Task| {
             let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-            parse(&args, uninstall).unwrap_err()
+            parse(&args, task).unwrap_err()
         };
         assert!(
-            err(&["--init", "upstart"], false)
+            err(&["--init", "upstart"], Task::Install)
                 .starts_with("--init \"upstart\": expected systemd, launchd, auto")
         );
-        assert!(err(&["--interval", "0"], false).contains("1 or more"));
-        assert!(err(&["--interval"], false).starts_with("--interval needs a value"));
-        assert!(err(&["--out", "d"], false).contains("add --dry-run"));
-        assert!(err(&["--mode", "daemon", "--interval", "60"], false).contains("check_interval_seconds"));
-        assert!(err(&["--mode", "timer"], true).contains("is an install-service option"));
-        assert!(err(&["--dry-run=yes"], false).contains("takes no value"));
-        assert!(err(&["--frobnicate"], false).starts_with("unknown option \"--frobnicate\""));
+        assert!(err(&["--interval", "0"], Task::Install).contains("1 or more"));
+        assert!(err(&["--interval"], Task::Install).starts_with("--interval needs a value"));
+        assert!(err(&["--out", "d"], Task::Install).contains("add --dry-run"));
+        assert!(
+            err(&["--mode", "daemon", "--interval", "60"], Task::Install).contains("check_interval_seconds")
+        );
+        assert!(err(&["--mode", "timer"], Task::Uninstall).contains("is an install-service option"));
+        assert!(err(&["--dry-run=yes"], Task::Install).contains("takes no value"));
+        assert!(err(&["--frobnicate"], Task::Install).starts_with("unknown option \"--frobnicate\""));
         assert_eq!(
             opts(&["--path", "/a b:/c%::/d/"]).path.unwrap(),
             [Path::new("/a b"), "/c%".as_ref(), "/d/".as_ref()]
         );
         assert_eq!(opts(&["--path="]).path, Some(vec![]));
         assert!(
-            err(&["--path", "/a:bin"], false).starts_with("--path \"bin\": expected absolute directories")
+            err(&["--path", "/a:bin"], Task::Install)
+                .starts_with("--path \"bin\": expected absolute directories")
         );
-        assert!(err(&["--path", "/a"], true).contains("is an install-service option"));
+        assert!(err(&["--path", "/a"], Task::Uninstall).contains("is an install-service option"));
     }
 
     #[test]
