@@ -25,7 +25,7 @@ fn parse_out(args: &[String], task: &str, default: PathBuf) -> Result<PathBuf, S
 /// `completions`) into `out`. Returns the files written.
 fn generate(kind: &str, out: &Path) -> Result<Vec<PathBuf>, String> {
     let names = bins::binaries()?;
-    let exe_dir = bins::build(&names, false)?;
+    let exe_dir = bins::build(&names, bins::Profile::Dev)?;
     let scratch = bins::target_dir().join("generate-docs");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -113,3 +113,8 @@ impl BoardError {
         matches!(self, Self::State(StateError::Corrupt { .. }) | Self::Unreadable { .. })
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -49,3 +49,8 @@ pub mod exit {
     /// Bad command-line usage or a configuration error; nothing was written.
     pub const USAGE: u8 = 2;
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -127,3 +127,8 @@ pub enum ConfigError {
         known: Vec<String>,
     },
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

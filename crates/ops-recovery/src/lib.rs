@@ -43,3 +43,8 @@ pub enum RecoveryError {
     #[error(transparent)]
     State(#[from] ops_state::StateError),
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn every_control_is_escaped_and_nothing_else() {
-        for c in (0u32..=0x10ffff).filter_map(char::from_u32) {
+        for c in (0u32..=0x0010_ffff).filter_map(char::from_u32) {
             let text = c.to_string();
             let shown = printable(&text);
             if is_control(c) {
