@@ -126,19 +126,28 @@ pub fn hyperfine_means(
     run_hyperfine(title, &["--ignore-failure", "--runs", &runs.to_string()], env, commands)
 }
 
+/// What a benchmark does with a command that exits non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failures {
+    /// The benchmark fails: every run must succeed.
+    Fail,
+    /// It is timed like any other run (a pass that finds failing services exits 1).
+    Ignore,
+}
+
 /// Like [`hyperfine`], but runs `prepare` before every run (to reset the state the commands
-/// change); with `strict`, a command that fails fails the benchmark.
+/// change).
 pub fn hyperfine_prepared(
     title: &str,
     runs: u32,
     env: &[(&str, &Path)],
     prepare: &str,
-    strict: bool,
+    failures: Failures,
     commands: &[(&str, String)],
 ) -> Result<Vec<f64>, String> {
     let runs = runs.to_string();
     let mut options = vec!["--prepare", prepare, "--runs", &runs];
-    if !strict {
+    if failures == Failures::Ignore {
         options.push("--ignore-failure");
     }
     run_hyperfine(title, &options, env, commands)

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use crate::bench::{self, hyperfine_prepared};
+use crate::bench::{self, Failures, hyperfine_prepared};
 
 /// A board of `n` tasks in the seed's exact layout (`json.dump(board, f, indent=2)`).
 fn seed_board(n: u32) -> String {
@@ -102,7 +102,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             format!("{add_many} {board_d} 1000 task >/dev/null"),
         ),
     ];
-    hyperfine_prepared("1,000 sequential adds on an empty board", runs(3), &env, &reset, true, &sequential)?;
+    hyperfine_prepared(
+        "1,000 sequential adds on an empty board",
+        runs(3),
+        &env,
+        &reset,
+        Failures::Fail,
+        &sequential,
+    )?;
 
     let one = [
         ("seed: python3, add_task once", format!("python3 {script} 1 one")),
@@ -110,7 +117,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ("(python3 startup + import agent_ops_board, no add)", format!("python3 {script} 0 none")),
     ];
     let copy = format!("{reset} && cp {fixture} {board_d}");
-    hyperfine_prepared("One add on a 10,000-task board", runs(10), &env, &copy, true, &one)?;
+    hyperfine_prepared("One add on a 10,000-task board", runs(10), &env, &copy, Failures::Fail, &one)?;
 
     let concurrent = [
         (
@@ -128,7 +135,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             format!("for w in 1 2 3 4; do {add_many} {board_d} 250 w$w >/dev/null & done; wait"),
         ),
     ];
-    hyperfine_prepared("4 processes x 250 concurrent adds", runs(3), &env, &reset, true, &concurrent)?;
+    hyperfine_prepared(
+        "4 processes x 250 concurrent adds",
+        runs(3),
+        &env,
+        &reset,
+        Failures::Fail,
+        &concurrent,
+    )?;
     println!();
     for (name, command) in &concurrent {
         verify(name, command, &home, &state, 1000)?;

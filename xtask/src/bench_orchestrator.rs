@@ -96,7 +96,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if quick { 2 } else { 10 },
         &[("HOME", &home)],
         &prepare,
-        false,
+        bench::Failures::Ignore,
         &[("seed agent-ops-orchestrator.sh", seed_cmd.clone()), ("agent-ops orchestrator", ours.clone())],
     )?;
     println!("\n### peak RSS of one pass (GNU time %M; the seed's figure is its largest process)\n");

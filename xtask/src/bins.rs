@@ -30,10 +30,19 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The cargo command line that builds `names` (`release` or the dev profile).
-pub fn build_command(names: &[String], release: bool) -> Vec<String> {
+/// Which cargo profile a build uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `target/debug`: quick to build (man pages, completions).
+    Dev,
+    /// `target/release`: what is installed.
+    Release,
+}
+
+/// The cargo command line that builds `names` with `profile`.
+pub fn build_command(names: &[String], profile: Profile) -> Vec<String> {
     let mut argv = vec!["cargo".to_owned(), "build".to_owned(), "--quiet".to_owned()];
-    if release {
+    if profile == Profile::Release {
         argv.push("--release".into());
     }
     for n in names {
@@ -44,8 +53,8 @@ pub fn build_command(names: &[String], release: bool) -> Vec<String> {
 }
 
 /// Builds `names` and returns the directory holding the executables.
-pub fn build(names: &[String], release: bool) -> Result<PathBuf, String> {
-    let argv = build_command(names, release);
+pub fn build(names: &[String], profile: Profile) -> Result<PathBuf, String> {
+    let argv = build_command(names, profile);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(repo())
@@ -55,7 +64,10 @@ pub fn build(names: &[String], release: bool) -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("`{}` failed", argv.join(" ")));
     }
-    Ok(target_dir().join(if release { "release" } else { "debug" }))
+    Ok(target_dir().join(match profile {
+        Profile::Dev => "debug",
+        Profile::Release => "release",
+    }))
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use std::process::Command;
 
 use crate::bins;
 
-/// The line each binary's `main` starts with, so that it answers `--generate-docs`.
-pub const HOOK: &str = "ops_cli::docs_if_asked::<Args>()";
+/// What each binary's `main` is, so that it answers `--generate-docs` (and starts and stops
+/// like the others): `fn main() -> ExitCode { ops_cli::main(run) }`.
+pub const HOOK: &str = "ops_cli::main(run)";
 
 fn parse_out(args: &[String], task: &str, default: PathBuf) -> Result<PathBuf, String> {
     match args {
@@ -24,7 +25,7 @@ fn parse_out(args: &[String], task: &str, default: PathBuf) -> Result<PathBuf, S
 /// `completions`) into `out`. Returns the files written.
 fn generate(kind: &str, out: &Path) -> Result<Vec<PathBuf>, String> {
     let names = bins::binaries()?;
-    let exe_dir = bins::build(&names, false)?;
+    let exe_dir = bins::build(&names, bins::Profile::Dev)?;
     let scratch = bins::target_dir().join("generate-docs");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -97,7 +98,7 @@ mod tests {
             assert!(
                 text.contains(HOOK),
                 "bins/{name} does not answer --generate-docs, so `cargo xtask man` and `cargo xtask completions` \
-                 cannot document it: start its main with `if let Some(code) = {HOOK} {{ return code; }}` \
+                 cannot document it: make its main `fn main() -> ExitCode {{ {HOOK} }}` \
                  and add `ops-cli.workspace = true` to its [dependencies]"
             );
         }

@@ -10,13 +10,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::bins;
+use crate::bins::{self, Profile};
 use crate::units::{self, Init, Mode, Scope, Spec};
 
 const USAGE_INSTALL: &str = "\
 usage: cargo xtask install-service [--init systemd|launchd|auto] [--scope user|system]
                                    [--mode timer|daemon] [--interval SECS] [--prefix DIR]
-                                   [--user NAME] [--no-build] [--files-only] [--dry-run [--out DIR]]
+                                   [--user NAME] [--path PATH] [--no-build] [--files-only]
+                                   [--dry-run [--out DIR]]
 
   --init        service manager; auto (default): launchd on macOS, systemd elsewhere
   --scope       user (default): your own manager, no root; system: runs as --user, needs sudo
@@ -25,6 +26,9 @@ usage: cargo xtask install-service [--init systemd|launchd|auto] [--scope user|s
                 services.json as check_interval_seconds, which daemon mode uses)
   --prefix      where the binaries go (default $AGENT_OPS_HOME/bin, i.e. ~/.agent-ops/bin)
   --user        system scope: the account the service runs as (default: you)
+  --path        the service's PATH between the prefix and the system directories, so that
+                restart commands find the tools of your shell (default: your PATH now,
+                without entries that are not absolute or do not exist)
   --no-build    install the binaries already in target/release instead of building them
   --files-only  write the files but run no systemctl or launchctl (images, config management)
   --dry-run     change nothing; print every step; with --out DIR, write the generated
@@ -55,13 +59,21 @@ struct Opts {
     interval: Option<u32>,
     prefix: Option<PathBuf>,
     user: Option<String>,
+    path: Option<Vec<PathBuf>>,
     build: bool,
     files_only: bool,
     dry_run: bool,
     out: Option<PathBuf>,
 }
 
-fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
+/// Which of the two tasks a command line is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    Install,
+    Uninstall,
+}
+
+fn parse(args: &[String], task: Task) -> Result<Option<Opts>, String> {
     let mut o = Opts {
         init: auto_init(),
         scope: Scope::User,
@@ -69,19 +81,24 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
         interval: None,
         prefix: None,
         user: None,
+        path: None,
         build: true,
         files_only: false,
         dry_run: false,
         out: None,
     };
-    let usage = if uninstall { USAGE_UNINSTALL } else { USAGE_INSTALL };
+    let usage = match task {
+        Task::Install => USAGE_INSTALL,
+        Task::Uninstall => USAGE_UNINSTALL,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
             _ => (arg.as_str(), None),
         };
-        let takes_value = ["--init", "--scope", "--mode", "--interval", "--prefix", "--user", "--out"];
+        let takes_value =
+            ["--init", "--scope", "--mode", "--interval", "--prefix", "--user", "--path", "--out"];
         let value = if takes_value.contains(&flag) {
             match inline.or_else(|| it.next().cloned()) {
                 Some(v) => v,
@@ -92,8 +109,8 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
         } else {
             String::new()
         };
-        let install_only = ["--mode", "--interval", "--user", "--no-build", "--out"];
-        if uninstall && install_only.contains(&flag) {
+        let install_only = ["--mode", "--interval", "--user", "--path", "--no-build", "--out"];
+        if task == Task::Uninstall && install_only.contains(&flag) {
             return Err(format!("{flag} is an install-service option\n\n{usage}"));
         }
         match flag {
@@ -118,6 +135,7 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
             }
             "--prefix" => o.prefix = Some(PathBuf::from(value)),
             "--user" => o.user = Some(value),
+            "--path" => o.path = Some(parse_path(&value)?),
             "--out" => o.out = Some(PathBuf::from(value)),
             "--no-build" => o.build = false,
             "--files-only" => o.files_only = true,
@@ -136,6 +154,38 @@ fn parse(args: &[String], uninstall: bool) -> Result<Option<Opts>, String> {
     Ok(Some(o))
 }
 
+/// `--path`: absolute directories separated by `:` (empty entries skipped). They need not exist
+/// yet: the service may run where the installer does not.
+fn parse_path(value: &str) -> Result<Vec<PathBuf>, String> {
+    let entries = value.split(':').filter(|e| !e.is_empty());
+    entries
+        .map(|e| {
+            let dir = PathBuf::from(e);
+            if dir.is_absolute() { Ok(dir) } else { Err(bad("--path", e, "absolute directories")) }
+        })
+        .collect()
+}
+
+/// The installing user's PATH as the service gets it: the absolute directories that exist, in
+/// order, each once, without rustup's toolchain directories (rustup's cargo proxy can add them
+/// for the processes it starts; a shell has `~/.cargo/bin` instead) and without entries a unit
+/// cannot hold (not UTF-8, control characters).
+fn user_path(path: &std::ffi::OsStr, rustup_home: Option<&Path>) -> Vec<PathBuf> {
+    let toolchains = rustup_home.map(|h| h.join("toolchains"));
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for dir in std::env::split_paths(path) {
+        let keep = dir.is_absolute()
+            && dir.is_dir()
+            && dir.to_str().is_some_and(|s| !s.chars().any(char::is_control))
+            && !toolchains.as_ref().is_some_and(|t| dir.starts_with(t))
+            && !dirs.contains(&dir);
+        if keep {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
 fn bad(flag: &str, value: &str, expected: &str) -> String {
     format!("{flag} {value:?}: expected {expected}")
 }
@@ -151,6 +201,8 @@ struct Host {
     data: PathBuf,
     user: String,
     uid: u32,
+    /// The PATH install-service runs with, as [`user_path`] keeps it.
+    path: Vec<PathBuf>,
     binaries: Vec<String>,
     release: PathBuf,
 }
@@ -176,11 +228,16 @@ impl Host {
                 None => command_output(&["id", "-un"])?,
             },
         };
+        let path = user_path(
+            &std::env::var_os("PATH").unwrap_or_default(),
+            std::env::var_os("RUSTUP_HOME").map(PathBuf::from).as_deref(),
+        );
         Ok(Self {
             home,
             data,
             user,
             uid,
+            path,
             binaries: bins::binaries()?,
             release: bins::target_dir().join("release"),
         })
@@ -199,7 +256,7 @@ fn command_output(argv: &[&str]) -> Result<String, String> {
 /// One step of a plan, in the order it is carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
-    /// Build the binaries (a cargo command line).
+    /// Build these binaries with the release profile.
     Build(Vec<String>),
     /// Create a directory (and its parents).
     Dir(PathBuf),
@@ -267,8 +324,16 @@ fn install_plan(o: &Opts, host: &Host, staging: &Path) -> Result<(Plan, Spec), S
         prefix: prefix.clone(),
         data: host.data.clone(),
         user: host.user.clone(),
+        path: o.path.clone().unwrap_or_else(|| host.path.clone()),
     };
     let files = spec.render()?;
+    if o.path.is_none() {
+        plan.notes.push(format!(
+            "the service runs with PATH={} (the prefix, your PATH as it is now, the usual system \
+             directories); to choose another, install again with --path",
+            spec.path_env()
+        ));
+    }
     let sudo = o.scope == Scope::System && host.uid != 0;
     let unit_dir = units::unit_dir(o.init, o.scope, &host.home);
 
@@ -285,7 +350,7 @@ fn install_plan(o: &Opts, host: &Host, staging: &Path) -> Result<(Plan, Spec), S
         }
     }
     if o.build {
-        plan.steps.push(Step::Build(bins::build_command(&host.binaries, true)));
+        plan.steps.push(Step::Build(host.binaries.clone()));
     }
     plan.steps.push(Step::Dir(prefix.clone()));
     for sub in DATA_DIRS {
@@ -415,130 +480,161 @@ fn uninstall_plan(o: &Opts, host: &Host) -> Plan {
     plan
 }
 
-/// Carries out (or, in a dry run, prints) a plan.
-struct Runner {
-    dry: bool,
-    out: Option<PathBuf>,
-}
-
-impl Runner {
-    fn say(&self, what: &str, rest: &str) {
-        if self.dry {
-            println!("  would {what} {rest}");
-        } else {
-            println!("  {what} {rest}");
-        }
-    }
-
-    fn dry_copy(&self, name: &str, text: &str, real: &Path) -> Result<(), String> {
-        if let Some(out) = &self.out {
-            let copy = out.join(name);
-            write(&copy, text)?;
-            self.say("write", &format!("{} (written to {})", real.display(), copy.display()));
-        } else {
-            self.say("write", &format!("{}:", real.display()));
-            for line in text.lines() {
-                println!("      | {line}");
-            }
-        }
-        Ok(())
-    }
-
-    fn step(&self, step: &Step) -> Result<(), String> {
-        match step {
-            Step::Build(argv) => {
-                self.say("run", &shell_line(argv));
-                if !self.dry {
-                    let names: Vec<String> =
-                        argv.windows(2).filter(|w| w[0] == "-p").map(|w| w[1].clone()).collect();
-                    bins::build(&names, true)?;
-                }
-            }
-            Step::Dir(dir) => {
-                if !dir.is_dir() {
-                    self.say("create", &format!("{}/", dir.display()));
-                    if !self.dry {
-                        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                    }
-                }
-            }
-            Step::Binary { from, to } => {
-                self.say("install", &format!("{} -> {}", from.display(), to.display()));
-                if !self.dry {
-                    install_binary(from, to)?;
-                }
-            }
+impl Step {
+    /// What carrying out this step does to the machine, one effect at a time.
+    fn actions(&self) -> Vec<Action<'_>> {
+        match self {
+            Step::Build(names) => vec![Action::Build(names)],
+            Step::Dir(dir) if dir.is_dir() => vec![],
+            Step::Dir(dir) => vec![Action::CreateDir(dir)],
+            Step::Binary { from, to } => vec![Action::InstallBinary { from, to }],
             Step::Starter { path, text } => {
-                if self.dry {
-                    self.dry_copy("services.json", text, path)?;
-                } else {
-                    self.say("write", &format!("{} (a starter: add your services)", path.display()));
-                    write_new(path, text)?;
-                }
+                vec![Action::Write { path, text, name: "services.json", existing: Existing::Keep }]
             }
             Step::File { path, text, staged } => {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("unit");
-                if self.dry {
-                    self.dry_copy(name, text, path)?;
-                    if let Some(staged) = staged {
-                        self.say("run", &shell_line(&install_argv(staged, path)));
-                    }
-                } else if let Some(staged) = staged {
-                    write(staged, text)?;
-                    self.say("run", &shell_line(&install_argv(staged, path)));
-                    run(&install_argv(staged, path))?;
-                } else {
-                    self.say("write", &path.display().to_string());
-                    write(path, text)?;
+                match staged {
+                    None => vec![Action::Write { path, text, name, existing: Existing::Replace }],
+                    Some(staged) => vec![
+                        Action::Write { path: staged, text, name, existing: Existing::Replace },
+                        Action::Run { argv: install_argv(staged, path), tolerate: false },
+                    ],
                 }
             }
-            Step::Remove { path, sudo } => {
-                let argv =
-                    [if *sudo { "sudo rm -f" } else { "rm -f" }, &path.display().to_string()].join(" ");
-                if *sudo {
-                    self.say("run", &argv);
-                    if !self.dry {
-                        run(&["sudo".into(), "rm".into(), "-f".into(), path.display().to_string()])?;
-                    }
-                } else {
-                    self.say("remove", &path.display().to_string());
-                    if !self.dry {
-                        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                    }
-                }
-            }
-            Step::Run { argv, tolerate } => {
-                self.say("run", &shell_line(argv));
-                if !self.dry {
-                    match run(argv) {
-                        Ok(()) => {}
-                        Err(e) if *tolerate => println!("  ({e}; going on)"),
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Step::RemoveDirIfEmpty(dir) => {
-                let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
-                if self.dry {
-                    self.say("remove", &format!("{}/ if it is empty then", dir.display()));
-                } else if empty {
-                    self.say("remove", &format!("{}/", dir.display()));
-                    std::fs::remove_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
-            }
+            Step::Remove { path, sudo: true } => vec![Action::Run {
+                argv: vec!["sudo".into(), "rm".into(), "-f".into(), path.display().to_string()],
+                tolerate: false,
+            }],
+            Step::Remove { path, sudo: false } => vec![Action::RemoveFile(path)],
+            Step::Run { argv, tolerate } => vec![Action::Run { argv: argv.clone(), tolerate: *tolerate }],
+            Step::RemoveDirIfEmpty(dir) => vec![Action::RemoveDirIfEmpty(dir)],
         }
-        Ok(())
+    }
+}
+
+/// What a write does to a file that is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Replace it (units and plists: they are ours).
+    Replace,
+    /// Keep it: the file is only created (the starter services.json, checked by the create).
+    Keep,
+}
+
+/// One effect on the machine. A real run says it and performs it; a dry run says it and
+/// previews it: the same list, so the dry run shows exactly what a real run does.
+#[derive(Debug)]
+enum Action<'a> {
+    Build(&'a [String]),
+    CreateDir(&'a Path),
+    InstallBinary {
+        from: &'a Path,
+        to: &'a Path,
+    },
+    /// Write a generated file; `name` is its name in a dry run's `--out`.
+    Write {
+        path: &'a Path,
+        text: &'a str,
+        name: &'a str,
+        existing: Existing,
+    },
+    /// Run a command; `tolerate`: its failure is reported and the walk goes on.
+    Run {
+        argv: Vec<String>,
+        tolerate: bool,
+    },
+    RemoveFile(&'a Path),
+    RemoveDirIfEmpty(&'a Path),
+}
+
+impl std::fmt::Display for Action<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Build(names) => {
+                write!(f, "run {}", shell_line(&bins::build_command(names, Profile::Release)))
+            }
+            Action::CreateDir(dir) => write!(f, "create {}/", dir.display()),
+            Action::InstallBinary { from, to } => write!(f, "install {} -> {}", from.display(), to.display()),
+            Action::Write { path, existing: Existing::Replace, .. } => write!(f, "write {}", path.display()),
+            Action::Write { path, existing: Existing::Keep, .. } => {
+                write!(f, "write {} (a starter: add your services)", path.display())
+            }
+            Action::Run { argv, .. } => write!(f, "run {}", shell_line(argv)),
+            Action::RemoveFile(path) => write!(f, "remove {}", path.display()),
+            Action::RemoveDirIfEmpty(dir) => write!(f, "remove {}/ if nothing is left in it", dir.display()),
+        }
+    }
+}
+
+impl Action<'_> {
+    fn perform(&self) -> Result<(), String> {
+        use std::io::ErrorKind;
+        match self {
+            Action::Build(names) => bins::build(names, Profile::Release).map(drop),
+            Action::CreateDir(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
+            }
+            Action::InstallBinary { from, to } => install_binary(from, to),
+            Action::Write { path, text, existing: Existing::Replace, .. } => write(path, text),
+            Action::Write { path, text, existing: Existing::Keep, .. } => write_new(path, text),
+            Action::Run { argv, tolerate } => match run(argv) {
+                Err(e) if *tolerate => {
+                    println!("  ({e}; going on)");
+                    Ok(())
+                }
+                result => result,
+            },
+            Action::RemoveFile(path) => {
+                std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Action::RemoveDirIfEmpty(dir) => match std::fs::remove_dir(dir) {
+                Err(e) if matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::NotFound) => Ok(()),
+                result => result.map_err(|e| format!("{}: {e}", dir.display())),
+            },
+        }
     }
 
+    /// What a dry run shows after the action's line: for a generated file, where its copy went
+    /// (`--out`), or else its text.
+    fn preview(&self, out: Option<&Path>) -> Result<String, String> {
+        let Action::Write { text, name, .. } = self else { return Ok(String::new()) };
+        match out {
+            Some(out) => {
+                let copy = out.join(name);
+                write(&copy, text)?;
+                Ok(format!(" (written to {})", copy.display()))
+            }
+            None => Ok(text.lines().fold(":".to_owned(), |mut s, line| {
+                let _ = write!(s, "\n      | {line}");
+                s
+            })),
+        }
+    }
+}
+
+/// How a plan is walked: carried out, or (`--dry-run`) shown, with the generated files
+/// written into `out` when given.
+enum Runner {
+    Real,
+    Dry { out: Option<PathBuf> },
+}
+
+impl Runner {
     fn carry_out(&self, plan: &Plan) -> Result<(), String> {
-        if let Some(out) = &self.out {
+        if let Runner::Dry { out: Some(out) } = self {
             std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         }
         for w in &plan.warnings {
             println!("warning: {w}");
         }
-        for step in &plan.steps {
-            self.step(step)?;
+        for action in plan.steps.iter().flat_map(Step::actions) {
+            match self {
+                Runner::Real => {
+                    println!("  {action}");
+                    action.perform()?;
+                }
+                Runner::Dry { out } => println!("  would {action}{}", action.preview(out.as_deref())?),
+            }
         }
         Ok(())
     }
@@ -650,11 +746,11 @@ fn next_steps(spec: &Spec, host: &Host) -> String {
 }
 
 pub fn install(args: &[String]) -> Result<(), String> {
-    let Some(o) = parse(args, false)? else { return Ok(()) };
+    let Some(o) = parse(args, Task::Install)? else { return Ok(()) };
     let host = Host::detect(o.user.as_deref())?;
     let staging = bins::target_dir().join("install-service");
     let (plan, spec) = install_plan(&o, &host, &staging)?;
-    let runner = Runner { dry: o.dry_run, out: o.out.clone() };
+    let runner = if o.dry_run { Runner::Dry { out: o.out.clone() } } else { Runner::Real };
     match &o.out {
         Some(out) => println!(
             "install-service, dry run: {} (nothing is changed; generated files go to {})",
@@ -689,10 +785,10 @@ pub fn install(args: &[String]) -> Result<(), String> {
 }
 
 pub fn uninstall(args: &[String]) -> Result<(), String> {
-    let Some(o) = parse(args, true)? else { return Ok(()) };
+    let Some(o) = parse(args, Task::Uninstall)? else { return Ok(()) };
     let host = Host::detect(None)?;
     let plan = uninstall_plan(&o, &host);
-    let runner = Runner { dry: o.dry_run, out: None };
+    let runner = if o.dry_run { Runner::Dry { out: None } } else { Runner::Real };
     println!("uninstall-service{}: {} {} scope", if o.dry_run { ", dry run" } else { "" }, o.init, o.scope);
     runner.carry_out(&plan)?;
     for n in &plan.notes {
@@ -707,7 +803,7 @@ mod tests {
 
     fn opts(args: &[&str]) -> Opts {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        parse(&args, false).unwrap().unwrap()
+        parse(&args, Task::Install).unwrap().unwrap()
     }
 
     fn host(home: &Path) -> Host {
@@ -716,6 +812,7 @@ mod tests {
             data: home.join(".agent-ops"),
             user: "alice".into(),
             uid: 1000,
+            path: vec!["/home/alice/.local/bin".into(), "/usr/bin".into()],
             binaries: vec!["health-check".into(), "orchestrator".into()],
             release: "/repo/target/release".into(),
         }
@@ -739,21 +836,85 @@ mod tests {
             (Init::Launchd, Scope::System, Mode::Timer, Some(60))
         );
         assert_eq!(o.out.as_deref(), Some(Path::new("d")));
-        let err = |args: &[&str], uninstall: bool| {
+        let err = |args: &[&str], task: Task| {
             let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-            parse(&args, uninstall).unwrap_err()
+            parse(&args, task).unwrap_err()
         };
         assert!(
-            err(&["--init", "upstart"], false)
+            err(&["--init", "upstart"], Task::Install)
                 .starts_with("--init \"upstart\": expected systemd, launchd, auto")
         );
-        assert!(err(&["--interval", "0"], false).contains("1 or more"));
-        assert!(err(&["--interval"], false).starts_with("--interval needs a value"));
-        assert!(err(&["--out", "d"], false).contains("add --dry-run"));
-        assert!(err(&["--mode", "daemon", "--interval", "60"], false).contains("check_interval_seconds"));
-        assert!(err(&["--mode", "timer"], true).contains("is an install-service option"));
-        assert!(err(&["--dry-run=yes"], false).contains("takes no value"));
-        assert!(err(&["--frobnicate"], false).starts_with("unknown option \"--frobnicate\""));
+        assert!(err(&["--interval", "0"], Task::Install).contains("1 or more"));
+        assert!(err(&["--interval"], Task::Install).starts_with("--interval needs a value"));
+        assert!(err(&["--out", "d"], Task::Install).contains("add --dry-run"));
+        assert!(
+            err(&["--mode", "daemon", "--interval", "60"], Task::Install).contains("check_interval_seconds")
+        );
+        assert!(err(&["--mode", "timer"], Task::Uninstall).contains("is an install-service option"));
+        assert!(err(&["--dry-run=yes"], Task::Install).contains("takes no value"));
+        assert!(err(&["--frobnicate"], Task::Install).starts_with("unknown option \"--frobnicate\""));
+        assert_eq!(
+            opts(&["--path", "/a b:/c%::/d/"]).path.unwrap(),
+            [Path::new("/a b"), "/c%".as_ref(), "/d/".as_ref()]
+        );
+        assert_eq!(opts(&["--path="]).path, Some(vec![]));
+        assert!(
+            err(&["--path", "/a:bin"], Task::Install)
+                .starts_with("--path \"bin\": expected absolute directories")
+        );
+        assert!(err(&["--path", "/a"], Task::Uninstall).contains("is an install-service option"));
+    }
+
+    #[test]
+    fn the_users_path_keeps_existing_absolute_directories_once_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        };
+        let (tools, node, rustup) = (dir("100% my tools"), dir("nvm/bin"), tmp.path().join("rustup"));
+        let toolchain = dir("rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin");
+        let control = dir("ctl\u{1}bin");
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        let path = std::env::join_paths([
+            tools.clone(),
+            "relative/bin".into(),
+            PathBuf::new(),
+            tmp.path().join("missing"),
+            tmp.path().join("file"),
+            toolchain,
+            control,
+            node.clone(),
+            tools.join(""),
+        ])
+        .unwrap();
+        assert_eq!(user_path(&path, Some(&rustup)), [tools.clone(), node.clone()]);
+        // Without RUSTUP_HOME nothing is taken for rustup's.
+        assert_eq!(user_path(&path, None).len(), 3);
+    }
+
+    #[test]
+    fn the_service_path_is_the_users_unless_path_is_given() {
+        let home = tempfile::tempdir().unwrap();
+        let (plan, spec) =
+            install_plan(&opts(&["--init", "systemd"]), &host(home.path()), Path::new("/s")).unwrap();
+        let prefix = home.path().join(".agent-ops/bin");
+        let users = format!("{}:/home/alice/.local/bin:/usr/bin:/usr/local/bin:/bin:", prefix.display());
+        assert!(spec.path_env().starts_with(&users), "{}", spec.path_env());
+        assert!(
+            plan.notes.iter().any(|n| n.contains(&spec.path_env()) && n.contains("--path")),
+            "{:?}",
+            plan.notes
+        );
+        let (plan, spec) = install_plan(
+            &opts(&["--init", "systemd", "--path", "/opt/x"]),
+            &host(home.path()),
+            Path::new("/s"),
+        )
+        .unwrap();
+        assert!(spec.path_env().starts_with(&format!("{}:/opt/x:/usr/local/bin:", prefix.display())));
+        assert!(!plan.notes.iter().any(|n| n.contains("--path")), "{:?}", plan.notes);
     }
 
     #[test]
@@ -766,7 +927,7 @@ mod tests {
             runs(&plan),
             ["systemctl --user daemon-reload", "systemctl --user enable --now agent-ops.timer"]
         );
-        assert!(plan.steps.contains(&Step::Build(bins::build_command(&host(home.path()).binaries, true))));
+        assert!(plan.steps.contains(&Step::Build(host(home.path()).binaries)));
         let starter = plan.steps.iter().find_map(|s| match s {
             Step::Starter { text, .. } => Some(text.clone()),
             _ => None,
@@ -857,6 +1018,7 @@ mod tests {
                     prefix: home.path().join(".agent-ops/bin"),
                     data: home.path().join(".agent-ops"),
                     user: "alice".into(),
+                    path: vec!["/home/alice/.local/bin".into(), "/usr/bin".into()],
                 }
                 .render()
                 .unwrap()[0]

@@ -86,6 +86,9 @@ pub struct Spec {
     pub data: PathBuf,
     /// The account the service runs as (written only in system scope).
     pub user: String,
+    /// The directories of the service's PATH between the prefix and the system directories:
+    /// the installing user's PATH, or `--path`.
+    pub path: Vec<PathBuf>,
 }
 
 /// One generated file.
@@ -104,13 +107,20 @@ impl Spec {
     }
 
     /// The PATH the service runs with: the prefix first (restart commands may call our
-    /// binaries), then the usual system directories.
+    /// binaries), then [`Spec::path`] (the tools a restart command finds in the user's shell),
+    /// then the usual system directories it lacks; each directory once.
     pub fn path_env(&self) -> String {
         let system = match self.init {
             Init::Systemd => "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
             Init::Launchd => "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
         };
-        format!("{}:{system}", self.prefix.display())
+        let mut dirs: Vec<&Path> = vec![&self.prefix];
+        for dir in self.path.iter().map(PathBuf::as_path).chain(system.split(':').map(Path::new)) {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")
     }
 
     /// The options of `cargo xtask install-service` that produce this spec's files, paths
@@ -141,17 +151,19 @@ impl Spec {
     /// Paths and the user name go into unit files and XML: refuse what cannot be written
     /// there faithfully.
     fn validate(&self) -> Result<(), String> {
-        for (what, path) in [("the prefix", &self.prefix), ("AGENT_OPS_HOME", &self.data)] {
+        let dirs = [("the prefix", &self.prefix), ("AGENT_OPS_HOME", &self.data)].into_iter();
+        for (what, path) in dirs.chain(self.path.iter().map(|p| ("the PATH entry", p))) {
             let Some(s) = path.to_str() else {
                 return Err(format!("{what} {} is not valid UTF-8", path.display()));
             };
             if !path.is_absolute() {
                 return Err(format!("{what} must be an absolute path, got {s:?}"));
             }
-            if s.chars().any(|c| c.is_control() || c == ':' && what == "the prefix") {
+            let in_path = what != "AGENT_OPS_HOME";
+            if s.chars().any(|c| c.is_control() || c == ':' && in_path) {
                 return Err(format!(
                     "{what} {s:?} holds a control character{}",
-                    if what == "the prefix" { " or a ':' (it goes into PATH)" } else { "" }
+                    if in_path { " or a ':' (it goes into PATH)" } else { "" }
                 ));
             }
         }
@@ -308,8 +320,15 @@ fn key_string(s: &mut String, depth: usize, key: &str, value: &str) {
     let _ = writeln!(s, "{tabs}<key>{}</key>\n{tabs}<string>{}</string>", xml(key), xml(value));
 }
 
+/// The PATH of the documented example user `alice` (in her home directory `home`), which the
+/// files under `dist/` record: what `--path ~/.local/bin:/usr/local/bin:/usr/bin:/bin` gives.
+pub fn documented_path(home: &Path) -> Vec<PathBuf> {
+    vec![home.join(".local/bin"), "/usr/local/bin".into(), "/usr/bin".into(), "/bin".into()]
+}
+
 /// The specs whose files are committed under `dist/`: every init, scope and mode, for the
-/// documented example user `alice` with the default paths and interval.
+/// documented example user `alice` with the default paths and interval and
+/// [`documented_path`].
 pub fn documented() -> Vec<(PathBuf, Spec)> {
     let mut out = Vec::new();
     for &init in Init::ALL {
@@ -327,6 +346,7 @@ pub fn documented() -> Vec<(PathBuf, Spec)> {
                     prefix: home.join(".agent-ops/bin"),
                     data: home.join(".agent-ops"),
                     user: "alice".into(),
+                    path: documented_path(home),
                 };
                 out.push((PathBuf::from(format!("{init}/{scope}-{mode}")), spec));
             }
@@ -348,6 +368,7 @@ mod tests {
             prefix: "/opt/agent ops/bin".into(),
             data: "/srv/ops".into(),
             user: "ops".into(),
+            path: vec!["/home/ops/100% tools/bin".into(), "/usr/bin".into(), "/opt/R&D <x>/bin".into()],
         }
     }
 
@@ -362,7 +383,8 @@ mod tests {
             "ExecStart=\"/opt/agent ops/bin/orchestrator\"\n",
             "SuccessExitStatus=1\n",
             "Environment=AGENT_OPS_HOME=/srv/ops\n",
-            "Environment=\"PATH=/opt/agent ops/bin:/usr/local/bin:",
+            "Environment=\"PATH=/opt/agent ops/bin:/home/ops/100%% tools/bin:/usr/bin:/opt/R&D <x>/bin:\
+             /usr/local/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin\"\n",
         ] {
             assert!(service.contains(line), "{line:?} not in\n{service}");
         }
@@ -404,6 +426,8 @@ mod tests {
             "<key>StartInterval</key>\n\t<integer>120</integer>",
             "<string>/srv/ops/logs/launchd-stdout.log</string>",
             "<key>AGENT_OPS_HOME</key>\n\t\t<string>/srv/ops</string>",
+            "<key>PATH</key>\n\t\t<string>/opt/agent ops/bin:/home/ops/100% tools/bin:/usr/bin:\
+             /opt/R&amp;D &lt;x&gt;/bin:/opt/homebrew/bin:/usr/local/bin:/bin:/usr/sbin:/sbin</string>",
         ] {
             assert!(timer.text.contains(part), "{part:?} not in\n{}", timer.text);
         }
@@ -432,12 +456,37 @@ mod tests {
         assert!(s.render().unwrap_err().contains("PATH"));
         s.prefix = "/a\nb".into();
         assert!(s.render().unwrap_err().contains("control"));
+        let mut s = spec(Init::Launchd, Scope::User, Mode::Timer);
+        s.path.push("relative/bin".into());
+        assert!(s.render().unwrap_err().starts_with("the PATH entry must be an absolute path"));
+        s.path = vec!["/a\tb".into()];
+        assert!(s.render().unwrap_err().contains("control character"));
         let mut s = spec(Init::Systemd, Scope::System, Mode::Timer);
         s.user = "bad user".into();
         assert!(s.render().unwrap_err().contains("user name"));
         s.user = "ops".into();
         s.interval = 0;
         assert!(s.render().unwrap_err().contains("interval"));
+    }
+
+    #[test]
+    fn the_path_is_the_prefix_then_the_users_directories_then_the_missing_system_ones() {
+        let mut s = spec(Init::Systemd, Scope::User, Mode::Daemon);
+        s.path = vec![
+            "/opt/agent ops/bin".into(),
+            "/sbin/".into(),
+            "/home/ops/bin".into(),
+            "/home/ops/bin".into(),
+        ];
+        assert_eq!(
+            s.path_env(),
+            "/opt/agent ops/bin:/sbin/:/home/ops/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin"
+        );
+        s.path.clear();
+        assert_eq!(
+            s.path_env(),
+            "/opt/agent ops/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+        );
     }
 
     #[test]

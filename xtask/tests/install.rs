@@ -3,6 +3,7 @@
 //! launchctl is ever run here), the starter config that never overwrites, and the generated
 //! units and plists checked by `systemd-analyze verify` and Python's plistlib.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,17 @@ impl Sandbox {
         self.dir.path().join("out")
     }
 
+    /// `--path` as the files under dist/ record it (units::documented_path), for this HOME.
+    fn documented_path(&self) -> String {
+        format!("{}/.local/bin:/usr/local/bin:/usr/bin:/bin", self.home().display())
+    }
+
     fn xtask(&self, args: &[&str]) -> Output {
+        self.xtask_with(args, &[])
+    }
+
+    /// xtask in this sandbox, with `env` set too (PATH is the test's unless `env` sets it).
+    fn xtask_with(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(args)
             .env_clear()
@@ -56,6 +67,7 @@ impl Sandbox {
             .env("HOME", self.home())
             .env("USER", "alice")
             .env("CARGO_TARGET_DIR", self.target())
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert!(
@@ -131,6 +143,8 @@ fn dry_run_writes_the_documented_files_to_out_and_nothing_else() {
             scope,
             "--mode",
             mode,
+            "--path",
+            &s.documented_path(),
             "--dry-run",
             "--out",
             out_dir.to_str().unwrap(),
@@ -270,7 +284,15 @@ fn an_existing_services_json_is_never_overwritten() {
 fn files_only_install_reinstall_and_uninstall() {
     let s = Sandbox::new();
     s.fake_release();
-    let printed = stdout(&s.xtask(&["install-service", "--init", "systemd", "--no-build", "--files-only"]));
+    let printed = stdout(&s.xtask(&[
+        "install-service",
+        "--init",
+        "systemd",
+        "--path",
+        &s.documented_path(),
+        "--no-build",
+        "--files-only",
+    ]));
     let data = s.home().join(".agent-ops");
     for sub in ["bin", "config", "logs", "metrics", "scripts", "state"] {
         assert!(data.join(sub).is_dir(), "{sub} missing:\n{printed}");
@@ -302,7 +324,17 @@ fn files_only_install_reinstall_and_uninstall() {
 
     // The user edits the config, then reinstalls in daemon mode.
     fs::write(&config, "{\"services\": [], \"check_interval_seconds\": 60}\n").unwrap();
-    s.xtask(&["install-service", "--init", "systemd", "--mode", "daemon", "--no-build", "--files-only"]);
+    s.xtask(&[
+        "install-service",
+        "--init",
+        "systemd",
+        "--mode",
+        "daemon",
+        "--path",
+        &s.documented_path(),
+        "--no-build",
+        "--files-only",
+    ]);
     assert_eq!(fs::read_to_string(&config).unwrap(), "{\"services\": [], \"check_interval_seconds\": 60}\n");
     assert_eq!(tree(&units), ["agent-ops.service"], "the timer of timer mode is gone");
     assert_eq!(
@@ -331,6 +363,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
         fs::write(&exe, "#!/bin/sh\nexit 0\n").unwrap();
         fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
         let out_dir = s.out();
+        let path = format!("{}:/usr/bin", s.dir.path().join("my tools 50% $PATH \"x\"").display());
         s.xtask(&[
             "install-service",
             "--init",
@@ -341,6 +374,8 @@ fn systemd_units_pass_systemd_analyze_verify() {
             mode,
             "--prefix",
             prefix.to_str().unwrap(),
+            "--path",
+            &path,
             "--dry-run",
             "--out",
             out_dir.to_str().unwrap(),
@@ -378,7 +413,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
 /// Loads a plist with plistlib and checks what launchd needs; exits 1 naming the problem.
 const PLIST_CHECK: &str = r#"
 import plistlib, sys
-path, mode, scope, exe, data = sys.argv[1:6]
+path, mode, scope, exe, data, env_path = sys.argv[1:7]
 with open(path, "rb") as f:
     p = plistlib.load(f)
 def need(cond, what):
@@ -396,7 +431,7 @@ for key in ("StandardOutPath", "StandardErrorPath"):
     need(p.get(key, "").startswith(data + "/logs/"), key)
 env = p.get("EnvironmentVariables", {})
 need(env.get("AGENT_OPS_HOME") == data, "EnvironmentVariables AGENT_OPS_HOME")
-need(env.get("PATH", "").startswith("/") and "/usr/bin" in env["PATH"].split(":"), "EnvironmentVariables PATH")
+need(env.get("PATH") == env_path, "EnvironmentVariables PATH")
 need(("UserName" in p) == (scope == "system"), "UserName only in system scope")
 strings = [args[0], p["StandardOutPath"], p["StandardErrorPath"], env["AGENT_OPS_HOME"]]
 need(all(s.startswith("/") for s in strings), "absolute paths")
@@ -405,21 +440,30 @@ need(all(s.startswith("/") for s in strings), "absolute paths")
 #[test]
 fn plists_parse_as_property_lists_with_what_launchd_needs() {
     let Some(python) = test_support::require_tool("python3") else { return };
-    let check = |path: &Path, mode: &str, scope: &str, exe: &str, data: &str| {
+    let check = |path: &Path, mode: &str, scope: &str, exe: &str, data: &str, env_path: &str| {
         let o = Command::new(&python)
             .args(["-c", PLIST_CHECK])
             .arg(path)
-            .args([mode, scope, exe, data])
+            .args([mode, scope, exe, data, env_path])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     for (scope, mode) in [("user", "timer"), ("user", "daemon"), ("system", "timer"), ("system", "daemon")] {
         let committed = repo().join(format!("dist/launchd/{scope}-{mode}/com.agent-ops.orchestrator.plist"));
-        check(&committed, mode, scope, "/Users/alice/.agent-ops/bin/orchestrator", "/Users/alice/.agent-ops");
+        check(
+            &committed,
+            mode,
+            scope,
+            "/Users/alice/.agent-ops/bin/orchestrator",
+            "/Users/alice/.agent-ops",
+            "/Users/alice/.agent-ops/bin:/Users/alice/.local/bin:/usr/local/bin:/usr/bin:/bin:/opt/homebrew/bin:\
+             /usr/sbin:/sbin",
+        );
         // XML's special characters in the paths come back as written.
         let s = Sandbox::new();
         let prefix = s.dir.path().join("R&D <ops>/bin");
+        let tools = s.dir.path().join("a&b <\"tools\">");
         let out_dir = s.out();
         s.xtask(&[
             "install-service",
@@ -431,6 +475,8 @@ fn plists_parse_as_property_lists_with_what_launchd_needs() {
             mode,
             "--prefix",
             prefix.to_str().unwrap(),
+            "--path",
+            tools.to_str().unwrap(),
             "--dry-run",
             "--out",
             out_dir.to_str().unwrap(),
@@ -442,6 +488,83 @@ fn plists_parse_as_property_lists_with_what_launchd_needs() {
             scope,
             prefix.join("orchestrator").to_str().unwrap(),
             data.to_str().unwrap(),
+            &format!(
+                "{}:{}:/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                prefix.display(),
+                tools.display()
+            ),
         );
     }
+}
+
+#[test]
+fn without_path_the_service_gets_the_installing_users_path() {
+    let s = Sandbox::new();
+    let tools = s.dir.path().join("my tools 100%");
+    let rustup = s.dir.path().join("rustup");
+    let toolchain = rustup.join("toolchains/stable-x86_64-unknown-linux-gnu/bin");
+    for d in [&tools, &toolchain] {
+        fs::create_dir_all(d).unwrap();
+    }
+    // xtask asks `id` for the uid: its directory stays in the PATH.
+    let system = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .find(|d| d.join("id").is_file())
+        .expect("id in PATH");
+    let path = std::env::join_paths([
+        tools.clone(),
+        "relative/bin".into(),
+        s.dir.path().join("missing"),
+        toolchain,
+        tools.clone(),
+        system.clone(),
+    ])
+    .unwrap();
+    let out_dir = s.out();
+    let args = ["install-service", "--init", "systemd", "--dry-run", "--out", out_dir.to_str().unwrap()];
+    let printed = stdout(&s.xtask_with(&args, &[("PATH", &path), ("RUSTUP_HOME", rustup.as_os_str())]));
+
+    let mut dirs = vec![s.home().join(".agent-ops/bin"), tools, system];
+    for d in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        if !dirs.iter().any(|x| x == Path::new(d)) {
+            dirs.push(d.into());
+        }
+    }
+    let expected = std::env::join_paths(&dirs).unwrap().into_string().unwrap();
+    assert!(printed.contains(&format!("note: the service runs with PATH={expected} (")), "{printed}");
+    let unit = fs::read_to_string(out_dir.join("agent-ops.service")).unwrap();
+    let line = format!("Environment=\"PATH={}\"\n", expected.replace('%', "%%"));
+    assert!(unit.contains(&line), "{line:?} not in\n{unit}");
+}
+
+/// The action lines of a run ("  create ...", "  write ...": the indented lines after the first
+/// line), without a dry run's "would " and what it adds after a generated file's line.
+fn actions(printed: &str) -> Vec<String> {
+    printed
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let l = l.replacen("  would ", "  ", 1);
+            l.split(" (written to ").next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_dry_run_announces_exactly_the_actions_a_real_run_carries_out() {
+    let s = Sandbox::new();
+    s.fake_release();
+    let out_dir = s.out();
+    let install =
+        ["install-service", "--init", "systemd", "--path", "/usr/bin", "--no-build", "--files-only"];
+    let dry = stdout(&s.xtask(&[&install[..], &["--dry-run", "--out", out_dir.to_str().unwrap()]].concat()));
+    let real = stdout(&s.xtask(&install));
+    assert_eq!(actions(&dry), actions(&real), "dry run:\n{dry}\nreal run:\n{real}");
+    assert!(actions(&real).len() > 10, "{real}");
+
+    let uninstall = ["uninstall-service", "--init", "systemd", "--files-only"];
+    let dry = stdout(&s.xtask(&[&uninstall[..], &["--dry-run"]].concat()));
+    let real = stdout(&s.xtask(&uninstall));
+    assert_eq!(actions(&dry), actions(&real), "dry run:\n{dry}\nreal run:\n{real}");
+    assert!(actions(&real).iter().any(|a| a.starts_with("  remove ")), "{real}");
 }

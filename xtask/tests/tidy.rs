@@ -1,39 +1,372 @@
 //! Tidy: the architecture rules of docs/ARCHITECTURE.md that a test can check, so they stay
-//! true as the code moves.
+//! true as the code moves. The dependency and packaging rules read `cargo metadata` (the
+//! manifests as cargo understands them, xtask's included), never the text of a Cargo.toml;
+//! each check is a function of that JSON, and the tests at the end feed it drifted copies to
+//! show that it catches them.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The crates under crates/, by directory name.
-fn crates() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(repo().join("crates"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+/// The leaf crates: each owns one concern and depends on no other crate of ours but ops-state.
+const LEAVES: [&str; 5] = ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board"];
+
+/// The only crate of ours xtask links: `bench-metrics` writes its day files with ops-metrics' own
+/// writer, so the benchmark reads exactly the product's format.
+const XTASK_LINKS: [&str; 1] = ["ops-metrics"];
+
+/// `main.rs` of a binary may have this many lines; past it, logic belongs in a crate.
+const MAX_MAIN_LINES: usize = 150;
+
+/// The category slugs crates.io accepts (its `src/boot/categories.toml`).
+const CATEGORIES: &[&str] = &[
+    "algorithms",
+    "api-bindings",
+    "asynchronous",
+    "authentication",
+    "caching",
+    "command-line-interface",
+    "command-line-utilities",
+    "compression",
+    "computer-vision",
+    "concurrency",
+    "config",
+    "cryptography",
+    "cryptography::cryptocurrencies",
+    "data-structures",
+    "database",
+    "database-implementations",
+    "date-and-time",
+    "development-tools",
+    "development-tools::build-utils",
+    "development-tools::cargo-plugins",
+    "development-tools::debugging",
+    "development-tools::ffi",
+    "development-tools::procedural-macro-helpers",
+    "development-tools::profiling",
+    "development-tools::testing",
+    "email",
+    "embedded",
+    "emulators",
+    "encoding",
+    "external-ffi-bindings",
+    "filesystem",
+    "game-development",
+    "game-engines",
+    "games",
+    "graphics",
+    "gui",
+    "hardware-support",
+    "internationalization",
+    "localization",
+    "mathematics",
+    "memory-management",
+    "multimedia",
+    "multimedia::audio",
+    "multimedia::encoding",
+    "multimedia::images",
+    "multimedia::video",
+    "network-programming",
+    "no-std",
+    "os",
+    "os::linux-apis",
+    "os::macos-apis",
+    "os::unix-apis",
+    "os::windows-apis",
+    "parser-implementations",
+    "parsing",
+    "rendering",
+    "rendering::data-formats",
+    "rendering::engine",
+    "rendering::graphics-api",
+    "rust-patterns",
+    "science",
+    "science::robotics",
+    "simulation",
+    "template-engine",
+    "text-editors",
+    "text-processing",
+    "value-formatting",
+    "visualization",
+    "wasm",
+    "web-programming",
+    "web-programming::http-client",
+    "web-programming::http-server",
+    "web-programming::websocket",
+];
+
+/// `cargo metadata --format-version 1 --no-deps` of the workspace, run once.
+fn metadata() -> &'static Value {
+    static METADATA: OnceLock<Value> = OnceLock::new();
+    METADATA.get_or_init(|| {
+        let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"])
+            .arg(repo().join("Cargo.toml"))
+            .output()
+            .expect("run cargo metadata");
+        assert!(out.status.success(), "cargo metadata failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+    })
 }
 
-/// The `ops-*` crates a manifest's `[dependencies]` section names.
-fn our_dependencies(manifest: &Path) -> Vec<String> {
-    let text = fs::read_to_string(manifest).unwrap();
-    let mut in_deps = false;
-    let mut found = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_deps = line == "[dependencies]";
-            continue;
+/// What a package is to the architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// ops-state: how bytes reach the disk, shared by every leaf.
+    State,
+    /// One of [`LEAVES`].
+    Leaf,
+    /// ops-cli: the binaries' crate over the engine (ops-kit), sharing ops-state.
+    Cli,
+    /// ops-kit: the one crate that joins the leaves.
+    Kit,
+    /// A binary under bins/.
+    Bin,
+    /// xtask.
+    Xtask,
+    /// test-support: dev-only helpers.
+    TestSupport,
+}
+
+struct Package<'a> {
+    name: &'a str,
+    role: Role,
+    json: &'a Value,
+}
+
+impl Package<'_> {
+    fn dir(&self) -> &Path {
+        Path::new(self.json["manifest_path"].as_str().unwrap()).parent().unwrap()
+    }
+
+    fn publishable(&self) -> bool {
+        // `publish = false` is `[]`; absent is `null` (any registry).
+        !self.json["publish"].as_array().is_some_and(Vec::is_empty)
+    }
+
+    /// The crates of ours this package depends on, as (name, kind, version requirement);
+    /// kind is `normal`, `dev` or `build`.
+    fn ours<'b>(&'b self, names: &'b BTreeSet<&'b str>) -> impl Iterator<Item = (&'b str, &'b str, &'b str)> {
+        self.json["dependencies"].as_array().unwrap().iter().filter_map(move |d| {
+            let name = d["name"].as_str().unwrap();
+            names
+                .contains(name)
+                .then(|| (name, d["kind"].as_str().unwrap_or("normal"), d["req"].as_str().unwrap_or("*")))
+        })
+    }
+}
+
+/// The workspace's packages with their roles; a package whose role is unknown is a problem.
+fn packages(meta: &Value) -> Result<Vec<Package<'_>>, String> {
+    let root = Path::new(meta["workspace_root"].as_str().unwrap());
+    let mut out = Vec::new();
+    for json in meta["packages"].as_array().unwrap() {
+        let name = json["name"].as_str().unwrap();
+        let manifest = Path::new(json["manifest_path"].as_str().unwrap());
+        let role = match name {
+            "ops-state" => Role::State,
+            "ops-cli" => Role::Cli,
+            "ops-kit" => Role::Kit,
+            "xtask" => Role::Xtask,
+            "test-support" => Role::TestSupport,
+            _ if LEAVES.contains(&name) => Role::Leaf,
+            _ if manifest.starts_with(root.join("bins")) => Role::Bin,
+            _ => {
+                return Err(format!(
+                    "{name} ({}) is new: say in xtask/tests/tidy.rs and docs/ARCHITECTURE.md what it \
+                     is (a leaf? a binary?) and what it may depend on",
+                    manifest.display()
+                ));
+            }
+        };
+        out.push(Package { name, role, json });
+    }
+    Ok(out)
+}
+
+/// Which of our crates a package of `role` may depend on (normal and build dependencies).
+fn allowed(role: Role, dep: &str) -> bool {
+    let leaf = LEAVES.contains(&dep);
+    match role {
+        Role::State | Role::TestSupport => false,
+        Role::Cli => dep == "ops-kit" || dep == "ops-state",
+        Role::Leaf => dep == "ops-state",
+        Role::Kit => leaf || dep == "ops-state",
+        Role::Bin => dep != "test-support" && dep != "xtask",
+        Role::Xtask => XTASK_LINKS.contains(&dep),
+    }
+}
+
+/// The dependency rules of ARCHITECTURE.md: leaf crates depend on no other crate of ours but
+/// ops-state; only ops-kit and the binaries join several of ours; xtask links exactly
+/// [`XTASK_LINKS`]; test-support is only ever a dev-dependency.
+fn dependency_problems(meta: &Value) -> Vec<String> {
+    let packages = match packages(meta) {
+        Ok(p) => p,
+        Err(e) => return vec![e],
+    };
+    let names: BTreeSet<&str> = packages.iter().map(|p| p.name).collect();
+    let mut problems = Vec::new();
+    for p in &packages {
+        let mut linked = BTreeSet::new();
+        for (dep, kind, _) in p.ours(&names) {
+            let ok = match kind {
+                "dev" => allowed(p.role, dep) || dep == "test-support" || matches!(p.role, Role::Bin),
+                _ => allowed(p.role, dep),
+            };
+            if !ok {
+                problems.push(format!(
+                    "{} ({:?}) has a {kind} dependency on {dep}: leaf crates depend on no crate of ours \
+                     but ops-state, only ops-kit joins them, and test-support is for tests; join them in \
+                     ops-kit, or change docs/ARCHITECTURE.md and this test first",
+                    p.name, p.role
+                ));
+            }
+            if kind != "dev" {
+                linked.insert(dep);
+            }
         }
-        if in_deps && let Some(name) = line.split(['.', ' ', '=']).next().filter(|n| n.starts_with("ops-")) {
-            found.push(name.to_owned());
+        if linked.len() > 1 && !matches!(p.role, Role::Kit | Role::Bin | Role::Cli) {
+            problems.push(format!(
+                "{} depends on {linked:?}: only ops-kit, ops-cli and the binaries join several crates of ours",
+                p.name
+            ));
+        }
+        if p.role == Role::Xtask && linked.iter().copied().ne(XTASK_LINKS) {
+            problems.push(format!(
+                "xtask links {linked:?} of our crates, docs/ARCHITECTURE.md says {XTASK_LINKS:?}: make the \
+                 doc and XTASK_LINKS true"
+            ));
         }
     }
-    found
+    problems
+}
+
+/// What crates.io requires of a package, and what we promise of each library crate.
+fn packaging_problems(meta: &Value) -> Vec<String> {
+    let packages = match packages(meta) {
+        Ok(p) => p,
+        Err(e) => return vec![e],
+    };
+    let names: BTreeSet<&str> = packages.iter().map(|p| p.name).collect();
+    let rust_versions: BTreeSet<&str> =
+        packages.iter().map(|p| p.json["rust_version"].as_str().unwrap_or("none")).collect();
+    let mut problems = Vec::new();
+    if rust_versions.len() != 1 || rust_versions.contains("none") {
+        problems.push(format!(
+            "every package inherits the workspace's rust-version (checked in CI); found {rust_versions:?}"
+        ));
+    }
+    for p in &packages {
+        let library = matches!(p.role, Role::State | Role::Leaf | Role::Cli | Role::Kit);
+        if p.publishable() != library {
+            problems.push(format!(
+                "{}: publish = {} but it is {}: the library crates (ops-*) are publishable; the \
+                 binaries, xtask and test-support are `publish = false`",
+                p.name,
+                p.publishable(),
+                if library { "a library crate" } else { "not a library crate" }
+            ));
+        }
+        // Packaging needs a version on every dependency of ours that is packaged with it.
+        for (dep, kind, req) in p.ours(&names) {
+            let version = packages.iter().find(|q| q.name == dep).map(|q| &q.json["version"]);
+            let wanted = match version.and_then(Value::as_str) {
+                _ if dep == "test-support" => "*".to_owned(),
+                Some(v) => format!("^{v}"),
+                None => continue,
+            };
+            if req != wanted {
+                problems.push(format!(
+                    "{}: the {kind} dependency on {dep} asks for {req:?}, expected {wanted:?} (the \
+                     workspace's version; test-support has none, so packaging drops it)",
+                    p.name
+                ));
+            }
+        }
+        if p.publishable() {
+            problems.extend(crates_io_problems(p).into_iter().map(|e| format!("{}: {e}", p.name)));
+        }
+    }
+    problems
+}
+
+/// The metadata crates.io requires or shows, a README whose example is compiled, and an example.
+fn crates_io_problems(p: &Package<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let text = |key: &str| p.json[key].as_str().filter(|s| !s.trim().is_empty());
+    for key in ["description", "license", "repository"] {
+        if text(key).is_none() {
+            problems.push(format!("no {key}"));
+        }
+    }
+    if text("repository").is_some_and(|r| !r.starts_with("https://")) {
+        problems.push("the repository is not an https:// URL".into());
+    }
+    match text("readme") {
+        None => problems.push("no readme".into()),
+        Some(readme) if !p.dir().join(readme).is_file() => problems.push(format!("no {readme}")),
+        Some(_) => {}
+    }
+    let words = |key: &str| -> Vec<&str> {
+        p.json[key].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    };
+    let keywords = words("keywords");
+    if !(1..=5).contains(&keywords.len()) {
+        problems.push(format!("{} keywords (crates.io takes 1 to 5)", keywords.len()));
+    }
+    for k in keywords {
+        let valid = (1..=20).contains(&k.len())
+            && k.starts_with(|c: char| c.is_ascii_alphabetic())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c));
+        if !valid {
+            problems.push(format!("keyword {k:?}: up to 20 ASCII letters, digits, '-', '_', '+'"));
+        }
+    }
+    let categories = words("categories");
+    if !(1..=5).contains(&categories.len()) {
+        problems.push(format!("{} categories (crates.io takes 1 to 5)", categories.len()));
+    }
+    for c in categories.iter().filter(|c| !CATEGORIES.contains(c)) {
+        problems.push(format!("category {c:?} is not a crates.io category slug"));
+    }
+    let targets = p.json["targets"].as_array().unwrap();
+    let kind = |t: &Value, k: &str| t["kind"].as_array().is_some_and(|ks| ks.iter().any(|x| x == k));
+    if !targets.iter().any(|t| kind(t, "example")) {
+        problems.push("no program in examples/ (cargo test builds them)".into());
+    }
+    let lib = targets.iter().find(|t| kind(t, "lib")).and_then(|t| t["src_path"].as_str());
+    let doctest = lib
+        .and_then(|l| fs::read_to_string(l).ok())
+        .is_some_and(|src| src.contains("#[cfg(doctest)]\n#[doc = include_str!(\"../README.md\")]"));
+    if !doctest {
+        problems.push(
+            "its lib.rs does not run README.md as a doctest (`#[cfg(doctest)] #[doc = \
+             include_str!(\"../README.md\")]` on an item)"
+                .into(),
+        );
+    }
+    problems
+}
+
+#[test]
+fn our_crates_depend_on_each_other_as_the_architecture_says() {
+    let problems = dependency_problems(metadata());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_library_crate_is_publishable_with_the_metadata_crates_io_requires() {
+    let problems = packaging_problems(metadata());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// Every `.rs` file under `dir`.
@@ -51,37 +384,14 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn leaf_crates_depend_on_no_other_crate_of_ours_but_ops_state() {
-    for leaf in
-        ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-state", "ops-cli"]
-    {
-        let deps = our_dependencies(&repo().join("crates").join(leaf).join("Cargo.toml"));
-        let allowed: &[&str] = if leaf == "ops-state" || leaf == "ops-cli" { &[] } else { &["ops-state"] };
-        for dep in &deps {
-            assert!(
-                allowed.contains(&dep.as_str()),
-                "{leaf} depends on {dep}: leaf crates never depend on each other (ops-state aside); \
-                 join them in ops-kit, or change docs/ARCHITECTURE.md first"
-            );
-        }
-    }
-    let known = [
-        "ops-health",
-        "ops-metrics",
-        "ops-recovery",
-        "ops-alert",
-        "ops-board",
-        "ops-state",
-        "ops-cli",
-        "ops-kit",
-    ];
-    for name in crates().iter().filter(|n| n.starts_with("ops-")) {
-        assert!(
-            known.contains(&name.as_str()),
-            "crates/{name} is new: say here and in ARCHITECTURE.md whether it is a leaf"
-        );
-    }
+/// The crates under crates/, by directory name.
+fn crates() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(repo().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -124,6 +434,111 @@ fn binaries_stay_thin() {
     for entry in fs::read_dir(repo().join("bins")).unwrap() {
         let main = entry.unwrap().path().join("src/main.rs");
         let lines = fs::read_to_string(&main).unwrap().lines().count();
-        assert!(lines <= 150, "{} has {lines} lines: logic belongs in a crate (ops-kit)", main.display());
+        assert!(
+            lines <= MAX_MAIN_LINES,
+            "{} has {lines} lines (at most {MAX_MAIN_LINES}, as docs/ARCHITECTURE.md says): logic \
+             belongs in a crate (ops-kit)",
+            main.display()
+        );
     }
+}
+
+// The checks catch drift: each case changes one thing in a copy of the real metadata.
+
+/// A copy of the metadata with `change` applied to the package `name`.
+fn drifted(name: &str, change: impl FnOnce(&mut Value)) -> Value {
+    let mut meta = metadata().clone();
+    let package = meta["packages"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no package {name}"));
+    change(package);
+    meta
+}
+
+fn with_dependency(name: &str, dep: &str, kind: Option<&str>) -> Value {
+    drifted(name, |p| {
+        p["dependencies"].as_array_mut().unwrap().push(json!({"name": dep, "kind": kind, "req": "^0.1.0"}));
+    })
+}
+
+/// Some problem says `wanted`.
+fn has(problems: &[String], wanted: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(wanted)),
+        "expected a problem containing {wanted:?}, got {problems:#?}"
+    );
+}
+
+/// There are problems, and every one says `wanted`.
+fn only(problems: &[String], wanted: &str) {
+    assert!(
+        !problems.is_empty() && problems.iter().all(|p| p.contains(wanted)),
+        "expected problems containing {wanted:?}, got {problems:#?}"
+    );
+}
+
+#[test]
+fn the_dependency_checks_catch_drift() {
+    let leaf = dependency_problems(&with_dependency("ops-board", "ops-health", None));
+    has(&leaf, "ops-board (Leaf) has a normal dependency on ops-health");
+    has(
+        &leaf,
+        "ops-board depends on {\"ops-health\", \"ops-state\"}: only ops-kit, ops-cli and the binaries join",
+    );
+    only(&dependency_problems(&with_dependency("ops-state", "ops-cli", Some("build"))), "ops-state (State)");
+    only(&dependency_problems(&with_dependency("ops-alert", "ops-metrics", Some("dev"))), "dev dependency");
+    only(&dependency_problems(&with_dependency("ops-kit", "ops-cli", None)), "ops-kit (Kit)");
+    only(&dependency_problems(&with_dependency("ops-kit", "test-support", None)), "on test-support");
+    let xtask = dependency_problems(&with_dependency("xtask", "ops-health", None));
+    has(&xtask, "only ops-kit, ops-cli and the binaries join");
+    has(&xtask, "xtask links {\"ops-health\", \"ops-metrics\"}");
+    let unlinked = drifted("xtask", |p| {
+        p["dependencies"].as_array_mut().unwrap().retain(|d| d["name"] != "ops-metrics");
+    });
+    only(&dependency_problems(&unlinked), "xtask links {}");
+    let mut new_crate = metadata().clone();
+    let mut copy = new_crate["packages"][0].clone();
+    copy["name"] = json!("ops-history");
+    new_crate["packages"].as_array_mut().unwrap().push(copy);
+    only(&dependency_problems(&new_crate), "ops-history");
+    // Bins may use any crate of ours in their tests.
+    assert!(dependency_problems(&with_dependency("alert", "ops-metrics", Some("dev"))).is_empty());
+}
+
+#[test]
+fn the_packaging_checks_catch_drift() {
+    let set = |name: &str, key: &str, value: Value| drifted(name, |p| p[key] = value);
+    only(&packaging_problems(&set("ops-health", "publish", json!([]))), "ops-health: publish = false");
+    has(&packaging_problems(&set("alert", "publish", Value::Null)), "alert: publish = true");
+    only(&packaging_problems(&set("ops-alert", "description", Value::Null)), "ops-alert: no description");
+    only(&packaging_problems(&set("ops-board", "license", json!(" "))), "ops-board: no license");
+    only(&packaging_problems(&set("ops-state", "repository", Value::Null)), "no repository");
+    only(&packaging_problems(&set("ops-cli", "readme", json!("READ.md"))), "ops-cli: no READ.md");
+    only(&packaging_problems(&set("ops-kit", "keywords", json!([]))), "0 keywords");
+    only(&packaging_problems(&set("ops-kit", "keywords", json!(["a b"]))), "keyword \"a b\"");
+    only(&packaging_problems(&set("ops-metrics", "categories", json!(["metrics"]))), "\"metrics\" is not");
+    only(&packaging_problems(&set("ops-recovery", "rust_version", json!("1.85"))), "rust-version");
+    let no_version = drifted("ops-kit", |p| {
+        for d in p["dependencies"].as_array_mut().unwrap() {
+            if d["name"] == "ops-health" {
+                d["req"] = json!("*");
+            }
+        }
+    });
+    only(&packaging_problems(&no_version), "ops-kit: the normal dependency on ops-health asks for \"*\"");
+    let no_example = drifted("ops-health", |p| {
+        p["targets"].as_array_mut().unwrap().retain(|t| t["kind"] != json!(["example"]));
+    });
+    only(&packaging_problems(&no_example), "ops-health: no program in examples/");
+    let no_doctest = drifted("ops-board", |p| {
+        for t in p["targets"].as_array_mut().unwrap() {
+            if t["kind"] == json!(["lib"]) {
+                t["src_path"] = json!(repo().join("crates/ops-board/src/model.rs"));
+            }
+        }
+    });
+    only(&packaging_problems(&no_doctest), "ops-board: its lib.rs does not run README.md");
 }

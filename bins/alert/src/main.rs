@@ -1,15 +1,22 @@
 //! `alert`: sends an alert to Telegram (and any configured webhooks) with per-topic rate
-//! limiting and a durable outbox, as the seed's `agent_ops_alert.py send` does, without ever
-//! losing the alert or printing the token. Exit 0 sent or rate limited, 1 not delivered,
+//! limiting and a durable outbox, as the Python kit's `agent_ops_alert.py send` does, without
+//! ever losing the alert or printing the token. Exit 0 sent or rate limited, 1 not delivered,
 //! 2 usage or configuration error.
 
+mod render;
+
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use ops_alert::{Alert, Level};
-use ops_kit::{Env, Layout, alert, exit};
+use ops_cli::Failure;
+
+/// The most `alert send -` reads from standard input: 64 KiB, sixteen Telegram messages.
+/// Longer input is cut, and the alert says so.
+const STDIN_LIMIT: u64 = 64 * 1024;
 
 /// Send alerts to Telegram and webhooks, rate limited per topic, never lost.
 ///
@@ -35,7 +42,7 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Send MESSAGE; `-` reads it from standard input (`uptime-report | alert send - --topic daily`).
+    /// Send MESSAGE; `-` reads it from standard input (at most 64 KiB; `uptime-report | alert send - --topic daily`).
     Send {
         /// The text, as written: it is escaped for Telegram.
         message: String,
@@ -53,49 +60,87 @@ enum Command {
 }
 
 fn level_parser() -> impl TypedValueParser<Value = Level> {
-    PossibleValuesParser::new(Level::ALL.map(Level::name)).map(|s| s.parse().unwrap_or_default())
+    PossibleValuesParser::new(Level::ALL.map(Level::as_str)).map(|s| s.parse().unwrap_or_default())
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
-        return code;
-    }
-    let args = Args::parse();
-    let env = Env::capture();
-    let setup = Layout::resolve(&env, args.config.as_deref())
-        .and_then(|layout| alert::load(&layout, &env).map(|loaded| (layout, loaded)));
-    let (layout, loaded) = match setup {
-        Ok(ok) => ok,
-        Err(e) => return usage_error(&e),
-    };
-    for warning in &loaded.warnings {
-        ops_cli::err(&format!("warning: {}: {warning}\n", layout.config.display()));
-    }
-    let alerter = match alert::alerter(&loaded.config, &layout) {
-        Ok(a) => a,
-        Err(e) => return usage_error(&e),
-    };
-    let printed = match args.command {
-        Command::Send { message, level, topic } => {
-            let message = match alert::message_arg(message, std::io::stdin()) {
-                Ok(m) => m,
-                Err(e) => return usage_error(&format!("cannot read the message from standard input: {e}")),
-            };
-            let alert = Alert { level, topic, message };
-            if args.dry_run {
-                alert::dry_run_send(&alerter, &alert, true)
-            } else {
-                alert::send(&alerter, &alert)
-            }
-        }
-        Command::Flush if args.dry_run => alert::dry_run_flush(&alerter),
-        Command::Flush => alert::flush(&alerter),
-        Command::Test if args.dry_run => alert::dry_run_send(&alerter, &alert::test_alert(), false),
-        Command::Test => alert::test(&alerter),
-    };
-    ops_cli::finish(&printed.stdout, &printed.stderr, printed.code)
+    ops_cli::main(run)
 }
 
-fn usage_error(e: &dyn std::fmt::Display) -> ExitCode {
-    ops_cli::finish("", &format!("error: {e}\n"), exit::USAGE)
+fn run(args: Args) -> Result<ExitCode, Failure> {
+    let started = ops_cli::start(args.config.as_deref())?;
+    let loaded = ops_kit::alert::load(&started.layout, &started.env)?;
+    ops_cli::err(&loaded.warning_lines());
+    let alerter = ops_kit::alert::alerter(&loaded.config, &started.layout)?;
+    let printed = match args.command {
+        Command::Send { message, level, topic } => {
+            let message = message_arg(message, std::io::stdin().lock())
+                .map_err(|e| Failure::usage(format!("cannot read the message from standard input: {e}")))?;
+            let alert = Alert { level, topic, message };
+            if args.dry_run { render::dry_run_send(&alerter, &alert) } else { render::send(&alerter, &alert) }
+        }
+        Command::Flush if args.dry_run => render::dry_run_flush(&alerter),
+        Command::Flush => render::flush(&alerter),
+        Command::Test if args.dry_run => render::dry_run_test(&alerter, &test_alert()),
+        Command::Test => render::test(&alerter, &test_alert()),
+    };
+    Ok(printed.finish())
+}
+
+/// The MESSAGE argument of `alert send`: itself, or for `-` standard input, at most
+/// [`STDIN_LIMIT`] bytes of it (invalid UTF-8 replaced, trailing newlines removed, and a last
+/// line saying that it was cut when it was).
+fn message_arg(arg: String, stdin: impl Read) -> std::io::Result<String> {
+    if arg != "-" {
+        return Ok(arg);
+    }
+    let mut bytes = Vec::new();
+    stdin.take(STDIN_LIMIT + 1).read_to_end(&mut bytes)?;
+    let cut = bytes.len() as u64 > STDIN_LIMIT;
+    bytes.truncate(STDIN_LIMIT as usize);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if cut {
+        // A character cut in half is one replacement character; drop it.
+        text.truncate(text.trim_end_matches('\u{fffd}').len());
+        text.push_str("\n[cut: standard input was longer than 64 KiB]");
+    }
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// The message `alert test` sends.
+fn test_alert() -> Alert {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty());
+    let on = host.map(|h| format!(" on {h}")).unwrap_or_default();
+    Alert {
+        level: Level::Info,
+        topic: None,
+        message: format!("Test alert from agent-ops{on}: if you can read this, alerts reach you."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_input_is_read_up_to_the_limit_and_said_to_be_cut() {
+        assert_eq!(message_arg("hello".into(), &b"ignored"[..]).unwrap(), "hello");
+        assert_eq!(message_arg("-".into(), &b"line one\nline two\n\n"[..]).unwrap(), "line one\nline two");
+        assert_eq!(message_arg("-".into(), &b"bad \xff byte"[..]).unwrap(), "bad \u{fffd} byte");
+        let limit = usize::try_from(STDIN_LIMIT).unwrap();
+        let exact = "a".repeat(limit);
+        assert_eq!(message_arg("-".into(), exact.as_bytes()).unwrap(), exact, "exactly the limit is not cut");
+        let long = "é".repeat(limit); // two bytes each: the limit falls in the middle of one
+        let text = message_arg("-".into(), long.as_bytes()).unwrap();
+        assert!(
+            text.ends_with("\n[cut: standard input was longer than 64 KiB]"),
+            "{}",
+            &text[text.len() - 80..]
+        );
+        assert!(!text.contains('\u{fffd}'), "no half character");
+        assert!(text.len() <= limit + 60);
+    }
 }

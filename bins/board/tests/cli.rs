@@ -51,6 +51,22 @@ impl Home {
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
+    /// `board --json stalled ...`: exit 1 when it finds stalled tasks, 0 when none; the JSON.
+    fn stalled(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json", "stalled"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = !v["stalled"].as_array().unwrap().is_empty();
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(found)),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        v
+    }
+
     /// Runs and expects `code`; returns stderr.
     fn fails(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
@@ -222,9 +238,10 @@ fn stalled_reads_every_timestamp_form_and_takes_its_hours_from_services_json() {
     let ids = |v: &Value| -> Vec<String> {
         v["stalled"].as_array().unwrap().iter().map(|s| id_of(&s["task"])).collect::<Vec<_>>()
     };
-    // No services.json: the default 24 h, and not a word about the missing file.
+    // No services.json: the default 24 h, and not a word about the missing file. Stalled tasks
+    // found: exit 1, so that a script can gate on it.
     let out = h.run(&["--json", "stalled"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["hours"], 24.0);
     assert_eq!(ids(&v), ["task-old-z", "task-old-offset", "task-old-naive"]);
@@ -238,6 +255,7 @@ fn stalled_reads_every_timestamp_form_and_takes_its_hours_from_services_json() {
     );
 
     let text = h.run(&["stalled"]);
+    assert_eq!(text.status.code(), Some(1));
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
         text.starts_with("ID               COLUMN       OWNER  STALLED FOR  SINCE (UTC)       TITLE\n"),
@@ -249,10 +267,14 @@ fn stalled_reads_every_timestamp_form_and_takes_its_hours_from_services_json() {
     h.ok(&["delete", "task-bad"]);
     // services.json decides the default; --hours and --column override.
     h.write_config(r#"{"services": [], "stalled_task_hours": 8}"#);
-    assert_eq!(ids(&h.json(&["stalled"])).len(), 6);
-    assert_eq!(ids(&h.json(&["stalled", "--hours", "48"])).len(), 0);
-    assert_eq!(ids(&h.json(&["stalled", "--hours", "48", "--column", "open"])), ["task-open"]);
+    assert_eq!(ids(&h.stalled(&[])).len(), 6);
+    assert_eq!(ids(&h.stalled(&["--hours", "48"])).len(), 0);
+    assert_eq!(ids(&h.stalled(&["--hours", "48", "--column", "open"])), ["task-open"]);
+    assert!(
+        h.fails(2, &["stalled", "--hours", "-1"]).contains("\"-1\" is not a number of hours (0 or more)")
+    );
     let none = h.run(&["stalled", "--hours", "1000"]);
+    assert_eq!(none.status.code(), Some(0));
     assert_eq!(
         String::from_utf8(none.stdout).unwrap(),
         "No stalled tasks (none in in-progress for more than 1000h)\n"
@@ -264,7 +286,7 @@ fn stalled_reads_every_timestamp_form_and_takes_its_hours_from_services_json() {
     assert!(err.contains(&path.display().to_string()) && err.contains("stalled_task_hours"), "{err}");
     h.write_config("{not json");
     assert!(h.fails(2, &["stalled"]).contains("invalid JSON"));
-    assert_eq!(ids(&h.json(&["stalled", "--hours", "24"])).len(), 3);
+    assert_eq!(ids(&h.stalled(&["--hours", "24"])).len(), 3);
     // A services.json named explicitly must exist.
     let missing = h.0.path().join("nowhere.json");
     assert!(

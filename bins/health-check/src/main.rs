@@ -1,12 +1,15 @@
-//! `health-check`: runs every check in services.json concurrently, prints the seed's report,
-//! appends one metrics line per check, and exits 0 (all passed), 1 (a check failed) or 2
-//! (usage or configuration error, nothing written).
+//! `health-check`: runs every check in services.json concurrently, prints the Python kit's
+//! report, appends one metrics line per check, and exits 0 (all passed), 1 (a check failed) or
+//! 2 (usage or configuration error, nothing written).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ops_kit::{Config, Env, Layout, exit, health};
+use ops_cli::{Failure, exit};
+use ops_health::CheckResult;
+use ops_kit::health;
 
 /// Check every service in services.json at once.
 ///
@@ -37,51 +40,46 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
-        return code;
-    }
-    let args = Args::parse();
-    let env = Env::capture();
-    let setup = Layout::resolve(&env, args.config.as_deref());
-    let (layout, loaded) = match setup.and_then(|layout| Config::load(&layout, &env).map(|l| (layout, l))) {
-        Ok(ok) => ok,
-        Err(e) => return usage(&e),
-    };
-    for warning in &loaded.warnings {
-        ops_cli::err(&format!("warning: {}: {warning}\n", layout.config.display()));
-    }
-    let config = loaded.config;
-    let probes = match health::select(&config, &args.only) {
-        Ok(p) => p,
-        Err(e) => return usage(&e),
-    };
+    ops_cli::main(run)
+}
+
+fn run(args: Args) -> Result<ExitCode, Failure> {
+    let Args { config, json, only, prometheus_textfile, no_metrics } = args;
+    let started = ops_cli::start(config.as_deref())?;
+    let config = started.config()?;
+    let probes = health::select(&config, &only)?;
 
     let results = health::run(&config, &probes);
     let mut code = if results.iter().all(|r| r.ok) { exit::OK } else { exit::FAILED };
-    let report = if args.json {
-        format!("{:#}\n", health::json_report(&results))
-    } else {
-        health::text_report(&results)
-    };
+    let report = if json { format!("{:#}\n", health::json_report(&results)) } else { text_report(&results) };
     if !ops_cli::out(&report) {
         code = exit::FAILED;
     }
-    if !args.no_metrics
-        && let Err(e) = health::record(&layout.metrics, &results)
-    {
+    if !no_metrics && let Err(e) = health::record(&started.layout.metrics, &results) {
         ops_cli::err(&format!("error: {e}\n"));
         code = exit::FAILED;
     }
-    if let Some(path) = &args.prometheus_textfile
+    if let Some(path) = &prometheus_textfile
         && let Err(e) = health::write_prometheus_textfile(path, &results)
     {
         ops_cli::err(&format!("error: {e}\n"));
         code = exit::FAILED;
     }
-    ExitCode::from(code)
+    Ok(ExitCode::from(code))
 }
 
-fn usage(e: &dyn std::fmt::Display) -> ExitCode {
-    ops_cli::err(&format!("error: {e}\n"));
-    ExitCode::from(exit::USAGE)
+/// The Python kit's report: one line per result, a blank line, then `All N checks passed.` or
+/// `K failure(s) detected.`
+fn text_report(results: &[CheckResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let _ = writeln!(out, "{r}");
+    }
+    let failures = results.iter().filter(|r| !r.ok).count();
+    if failures == 0 {
+        let _ = write!(out, "\nAll {} checks passed.\n", results.len());
+    } else {
+        let _ = write!(out, "\n{failures} failure(s) detected.\n");
+    }
+    out
 }

@@ -185,7 +185,8 @@ fn a_missing_config_says_where_and_how() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains(&sb.config_path().display().to_string()) && err.contains("cp examples/services.json"),
+        err.contains(&sb.config_path().display().to_string())
+            && err.contains("cp examples/services.starter.json"),
         "{err}"
     );
     assert!(!sb.base().join("metrics").exists());

@@ -45,3 +45,29 @@ fn the_flag_is_hidden_and_needs_exactly_one_directory() {
     let bare = Command::cargo_bin("health-check").unwrap().arg("--generate-docs").output().unwrap();
     assert_eq!(bare.status.code(), Some(2), "without a directory it is an unknown argument");
 }
+
+/// The README's first command, run as it is written (with HOME pointing at an empty temp dir):
+/// it works, and it leaves the user's home untouched.
+#[test]
+fn the_readme_demo_writes_nothing_to_the_users_home() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = fs::read_to_string(repo.join("README.md")).unwrap();
+    let demo = readme.lines().find(|l| l.starts_with("cargo run -q -p health-check -- ")).unwrap();
+    let args: Vec<&str> =
+        demo.split('#').next().unwrap().split_whitespace().skip_while(|w| *w != "--").skip(1).collect();
+    assert!(args.contains(&"--no-metrics"), "{demo}");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("health-check")
+        .unwrap()
+        .current_dir(&repo)
+        .env("HOME", home.path())
+        .env_remove("AGENT_OPS_HOME")
+        .env_remove("AGENT_OPS_CONFIG")
+        .env_remove("AGENT_OPS_METRICS_DIR")
+        .args(&args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("[OK] Agent Ops repository - "), "{stdout}");
+    assert_eq!(fs::read_dir(home.path()).unwrap().count(), 0, "the demo wrote to HOME");
+}

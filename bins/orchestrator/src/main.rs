@@ -2,15 +2,23 @@
 //! launchd), or `--loop` to run passes forever as a daemon. Exit 0 all healthy, 1 failures
 //! remain, 2 usage or configuration error.
 
+mod render;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use ops_cli::{Failure, exit};
 use ops_kit::daemon::{Event, run_loop};
-use ops_kit::pass::{PassOptions, run_pass};
-use ops_kit::{Config, Env, Layout, Printed, exit, orchestrator};
+use ops_kit::maintenance::{self, Quiet};
+use ops_kit::pass::{Mode, run_pass};
+use ops_kit::{Config, health};
+use ops_state::StateFile;
+use ops_state::timestamp::unix_seconds;
+use time::OffsetDateTime;
 
 /// Check every service, restart what fell over, verify, record, and alert without storms.
 ///
@@ -41,9 +49,9 @@ enum Command {
     Silence {
         /// The service (or built-in check) name.
         service: String,
-        /// How long: 90s, 15m, 2h, 1d, 1h30m.
-        #[arg(long = "for", value_name = "DURATION")]
-        duration: String,
+        /// How long: 90s, 15m, 2h, 1d, 1w, 1h30m (at most ten years).
+        #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
+        duration: Duration,
         /// Why, for the log and `orchestrator silences`.
         #[arg(long)]
         reason: Option<String>,
@@ -57,62 +65,68 @@ enum Command {
     },
 }
 
+fn duration(text: &str) -> Result<Duration, String> {
+    maintenance::parse_duration(text).ok_or_else(|| {
+        format!("{text:?} is not a duration like 90s, 15m, 2h, 1d or 1h30m (at most ten years)")
+    })
+}
+
 fn main() -> ExitCode {
-    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
-        return code;
-    }
-    let args = Args::parse();
-    let env = Env::capture();
-    let setup = Layout::resolve(&env, args.config.as_deref());
-    let (layout, loaded) = match setup.and_then(|l| Config::load(&l, &env).map(|c| (l, c))) {
-        Ok(ok) => ok,
-        Err(e) => return ops_cli::finish("", &format!("error: {e}\n"), exit::USAGE),
-    };
-    for warning in &loaded.warnings {
-        ops_cli::err(&format!("warning: {}: {warning}\n", layout.config.display()));
-    }
-    let config = loaded.config;
-    let options = PassOptions { dry_run: args.dry_run };
-    match args.command {
+    ops_cli::main(run)
+}
+
+fn run(args: Args) -> Result<ExitCode, Failure> {
+    let started = ops_cli::start(args.config.as_deref())?;
+    let config = started.config()?;
+    let (layout, env) = (&started.layout, &started.env);
+    let silences = StateFile::new(layout.silences());
+    let now = unix_seconds(OffsetDateTime::now_utc());
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Real };
+    Ok(match args.command {
         Some(Command::Silence { service, duration, reason }) => {
-            print(&orchestrator::silence(&layout, &config, &service, &duration, reason))
+            health::select(&config, std::slice::from_ref(&service))?;
+            let s =
+                maintenance::silence(&silences, &service, duration, reason, now).map_err(Failure::failed)?;
+            let quiet = Quiet::Silenced { until: s.until, reason: s.reason };
+            ops_cli::finish(&render::silenced(&service, &quiet), "", exit::OK)
         }
-        Some(Command::Silences) => print(&orchestrator::silences(&layout, &config)),
-        Some(Command::Unsilence { service }) => print(&orchestrator::unsilence(&layout, &service)),
-        None if args.run_loop => {
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-                if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-                    return ops_cli::finish(
-                        "",
-                        &format!("error: cannot handle signal {signal}: {e}\n"),
-                        exit::FAILED,
-                    );
-                }
+        Some(Command::Silences) => {
+            let active = maintenance::active_silences(&silences, now).map_err(Failure::failed)?;
+            ops_cli::finish(&render::silences(&active, &config.orchestration.maintenance, now), "", exit::OK)
+        }
+        Some(Command::Unsilence { service }) => {
+            if !maintenance::unsilence(&silences, &service, now).map_err(Failure::failed)? {
+                let why = format!("{service:?} is not silenced (see `orchestrator silences`)");
+                return Err(Failure::failed(why));
             }
-            say(&format!(
-                "orchestrator: a pass every {}s; stop with SIGTERM or Ctrl-C",
-                config.check_interval_seconds
-            ));
-            run_loop(&layout, &env, config, options, &stop, |event| match event {
-                Event::Pass(result) => say(&orchestrator::pass_summary(&result)),
-                Event::BadConfig(e) => {
-                    ops_cli::err(&format!("error: {e} (the last valid configuration is used)\n"));
-                }
-                Event::Abandoned => say("stopping: the pass in progress is left to finish on its own"),
-            });
-            say("orchestrator: stopped");
-            ExitCode::SUCCESS
+            ops_cli::finish(&format!("{service}: silence lifted\n"), "", exit::OK)
         }
-        None => print(&orchestrator::pass_printed(&run_pass(&layout, &env, &config, options))),
+        None if args.run_loop => daemon(&started, config, mode)?,
+        None => render::pass(&run_pass(layout, env, &config, mode)).finish(),
+    })
+}
+
+/// `--loop`: passes until SIGTERM or SIGINT, a line per pass.
+fn daemon(started: &ops_cli::Started, config: Config, mode: Mode) -> Result<ExitCode, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Failure::failed(format!("cannot handle signal {signal}: {e}")))?;
     }
+    say(&format!(
+        "orchestrator: a pass every {}s; stop with SIGTERM or Ctrl-C",
+        config.check_interval.as_secs_f64()
+    ));
+    run_loop(&started.layout, &started.env, config, mode, &stop, |event| match event {
+        Event::Pass(result) => say(&render::summary(&result)),
+        Event::BadConfig(e) => ops_cli::err(&format!("error: {e} (the last valid configuration is used)\n")),
+        Event::Abandoned => say("stopping: the pass in progress is left to finish on its own"),
+    });
+    say("orchestrator: stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A line on stdout; a daemon whose reader went away (a closed pipe) keeps running.
 fn say(line: &str) {
     ops_cli::out(&format!("{line}\n"));
-}
-
-fn print(p: &Printed) -> ExitCode {
-    ops_cli::finish(&p.stdout, &p.stderr, p.code)
 }

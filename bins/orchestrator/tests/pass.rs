@@ -379,7 +379,11 @@ fn dry_run_restarts_sends_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
     assert!(t.contains("DRY RUN: would restart API"), "{t}");
-    assert!(t.contains("ALERT (dry run): Health check failures:"), "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.starts_with("ALERT error: Health check failures: | - API: port "))
+        .unwrap_or_default();
+    assert!(line.ends_with(" -> dry run"), "{t}");
     assert!(!ran.exists());
     assert!(sb.api.requests().is_empty());
     assert!(files_under(&sb.base().join("state")).is_empty(), "{:?}", files_under(&sb.base().join("state")));

@@ -650,7 +650,7 @@ fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize, from_outb
         run.elapsed.as_secs_f64()
     );
     let faults: Vec<String> =
-        Fault::ALL.iter().map(|k| format!("{} {}", k.name(), run.injected.get(k).unwrap_or(&0))).collect();
+        Fault::ALL.iter().map(|k| format!("{} {}", k.as_str(), run.injected.get(k).unwrap_or(&0))).collect();
     let _ = writeln!(
         f,
         "soak: injected faults: {} ({} in all)",

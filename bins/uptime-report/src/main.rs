@@ -1,97 +1,79 @@
 //! `uptime-report`: uptime per service over the last days, from the metrics day files. With no
-//! arguments it prints the seed's 7-day report byte for byte. Exit status: 0 ok, 1 a service
-//! is below `--sla` (or `--service` has no metrics, or a file cannot be read), 2 usage or
-//! configuration error.
+//! arguments it prints the Python kit's 7-day report byte for byte. Exit status: 0 ok, 1 a
+//! service is below `--sla`, or there is no data to judge (`--sla` over an empty window,
+//! `--service` without metrics), or a file cannot be read; 2 usage or configuration error.
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use clap::Parser;
-use clap::builder::PossibleValuesParser;
-use ops_kit::uptime::{self, Format, Request, parse_date, parse_percent};
-use ops_kit::{Env, Layout, exit};
-use time::{Date, OffsetDateTime};
-
-/// Uptime per service from ~/.agent-ops/metrics, as the seed's agent_ops_metrics.py reports it.
-#[derive(Parser)]
-#[command(
-    version,
-    after_help = "Environment: AGENT_OPS_HOME (default ~/.agent-ops), AGENT_OPS_METRICS_DIR, AGENT_OPS_CONFIG (for --cleanup)."
-)]
-struct Args {
-    /// Days to report, today (UTC) included.
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=36_500))]
-    days: u32,
-    /// Report only this service.
-    #[arg(long, value_name = "NAME")]
-    service: Option<String>,
-    /// Add latency percentiles, incidents, time-based uptime, first/last seen (text format).
-    #[arg(long)]
-    detailed: bool,
-    /// Output format.
-    #[arg(long, default_value = "text", value_parser = PossibleValuesParser::new(Format::NAMES))]
-    format: String,
-    /// List the services whose uptime is below PERCENT (as the weekly digest does); exit 1 if any.
-    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
-    sla: Option<f64>,
-    /// The window's last day, YYYY-MM-DD (UTC) [default: today].
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
-    until: Option<Date>,
-    /// Write the report to PATH atomically instead of printing it (a textfile for node_exporter,
-    /// a status page for a web server).
-    #[arg(long, value_name = "PATH")]
-    output: Option<PathBuf>,
-    /// Instead of reporting, delete the day files older than the retention and say how many.
-    #[arg(long, conflicts_with_all = ["days", "service", "detailed", "format", "sla", "until", "output"])]
-    cleanup: bool,
-    /// Days to keep with --cleanup [default: metrics_retention_days from services.json, or 90].
-    #[arg(long, requires = "cleanup", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36_500))]
-    retention_days: Option<u32>,
-}
-
-fn fail(e: &dyn std::fmt::Display, code: u8) -> ExitCode {
-    ops_cli::finish("", &format!("error: {e}\n"), code)
-}
+use cli::{Args, Format};
+use ops_cli::{Failure, exit};
+use ops_kit::uptime::{self, Sla};
+use ops_metrics::{Window, remove_old_day_files, render};
+use time::OffsetDateTime;
 
 fn main() -> ExitCode {
-    if let Some(code) = ops_cli::docs_if_asked::<Args>() {
-        return code;
-    }
-    let args = Args::parse();
-    let env = Env::capture();
-    let layout = match Layout::from_env(&env) {
-        Ok(l) => l,
-        Err(e) => return fail(&e, exit::USAGE),
-    };
+    ops_cli::main(run)
+}
+
+fn run(args: Args) -> Result<ExitCode, Failure> {
+    let started = ops_cli::start(args.config.as_deref())?;
+    let metrics = &started.layout.metrics;
     let now = OffsetDateTime::now_utc();
     if args.cleanup {
-        let keep = match args.retention_days.map_or_else(|| uptime::retention_days(&layout, &env), Ok) {
-            Ok(days) => days,
-            Err(e) => return fail(&e, exit::USAGE),
+        let keep = match args.retention_days {
+            Some(days) => days,
+            None => started
+                .config_optional()?
+                .map_or(ops_kit::DEFAULT_METRICS_RETENTION_DAYS, |c| c.metrics_retention_days),
         };
-        return match uptime::cleanup(&layout.metrics, now.date(), keep) {
-            Ok(said) => ops_cli::finish(&format!("{said}\n"), "", exit::OK),
-            Err(e) => fail(&e, exit::FAILED),
-        };
+        let removed = remove_old_day_files(metrics, now.date(), keep).map_err(Failure::failed)?;
+        let said = format!("Cleaned up {} old metrics file(s) (keeping {keep} days)\n", removed.len());
+        return Ok(ops_cli::finish(&said, "", exit::OK));
     }
-    let request = Request {
-        days: args.days,
-        until: args.until.unwrap_or(now.date()),
-        service: args.service,
-        detailed: args.detailed,
-        format: Format::from_name(&args.format).unwrap_or_default(),
-        sla: args.sla,
+    let window = Window { until: args.until.unwrap_or(now.date()), days: args.days };
+    let found = uptime::read(metrics, &window, args.service.as_deref()).map_err(Failure::failed)?;
+    let mut warnings = found.warnings.clone();
+    if found.report.undated > 0 && (args.detailed || args.format != Format::Text) {
+        warnings.push(format!(
+            "{} line(s) without a usable timestamp: counted, but left out of incidents, time-based uptime and the latency series",
+            found.report.undated
+        ));
+    }
+    let sla = args.sla.map(|target| (target, found.sla(target)));
+    if let Some((target, Sla::NoData)) = &sla {
+        warnings.push(format!(
+            "no checks were recorded in the window: nothing shows that any service met the {target}% SLA"
+        ));
+    }
+    let failed = found.service_missing || sla.as_ref().is_some_and(|(_, v)| *v != Sla::Met);
+    let code = if failed { exit::FAILED } else { exit::OK };
+    let report = &found.report;
+    let body = match args.format {
+        Format::Text => {
+            let mut text = if args.detailed { render::text_detailed(report) } else { render::text(report) };
+            if let Some((target, Sla::Met | Sla::Below(_))) = sla {
+                text.push_str(&render::sla_text(report, target));
+            }
+            text
+        }
+        Format::Json => format!("{:#}\n", render::json(report, now, args.sla)),
+        Format::Prometheus => render::prometheus(report),
+        Format::Html => render::html(report, now, args.sla),
     };
-    let rendered = match uptime::report(&layout.metrics, &request, now) {
-        Ok(r) => r,
-        Err(e) => return fail(&e, exit::FAILED),
-    };
-    let warnings = ops_cli::warning_lines(&rendered.warnings);
-    match &args.output {
-        Some(path) => match uptime::write_output(path, &rendered.body) {
-            Ok(()) => ops_cli::finish("", &warnings, rendered.code),
+    let warnings = ops_cli::warning_lines(&warnings);
+    Ok(match args.output {
+        // Readable by all (0644): node_exporter or a web server reads it.
+        Some(path) => match ops_state::write_atomic(&path, body.as_bytes(), ops_state::DEFAULT_MODE) {
+            Ok(()) => ops_cli::finish("", &warnings, code),
             Err(e) => ops_cli::finish("", &format!("{warnings}error: {e}\n"), exit::FAILED),
         },
-        None => ops_cli::finish(&rendered.body, &warnings, rendered.code),
-    }
+        // The text report is for people; the other formats are documents, written exactly.
+        None if args.format == Format::Text => ops_cli::finish(&body, &warnings, code),
+        None => {
+            let written = ops_cli::out_document(&body);
+            ops_cli::finish("", &warnings, if written { code } else { exit::FAILED })
+        }
+    })
 }

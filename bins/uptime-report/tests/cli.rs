@@ -157,6 +157,12 @@ fn seed_report(home: &Home, days: u32) -> Option<Vec<u8>> {
     Some(out.stdout)
 }
 
+/// The seed's report as ours prints it: the same bytes, but for the one name with control
+/// characters, which ours shows escaped (`\n`) instead of breaking the line.
+fn escaped(seed: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(seed).replace("multi\nline\tname", "multi\\nline\tname").into_bytes()
+}
+
 /// Runs `f` again if the UTC date changed while it ran (the seed reads the clock too).
 fn on_one_day(f: impl Fn()) {
     let before = today();
@@ -172,6 +178,7 @@ fn the_default_report_equals_the_seeds_byte_for_byte() {
         let home = Home::new();
         seed_data(&home);
         let Some(theirs) = seed_report(&home, 7) else { return };
+        let theirs = escaped(&theirs);
         let ours = home.ours(&[]);
         assert_eq!(ours.status.code(), Some(0));
         assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs));
@@ -195,7 +202,7 @@ fn the_default_report_equals_the_seeds_byte_for_byte() {
         );
 
         for days in [1, 3, 30] {
-            let theirs = seed_report(&home, days).unwrap();
+            let theirs = escaped(&seed_report(&home, days).unwrap());
             let ours = home.ours(&["--days", &days.to_string()]);
             assert_eq!(
                 String::from_utf8_lossy(&ours.stdout),
@@ -229,6 +236,7 @@ fn sla_prints_the_weekly_digest_and_fails_below_the_target() {
         let home = Home::new();
         seed_data(&home);
         let Some(theirs) = weekly_digest(&home) else { return };
+        let theirs = escaped(&theirs);
         let ours = home.ours(&["--sla", "99.9"]);
         assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs));
         assert_eq!(ours.status.code(), Some(1));
@@ -344,11 +352,54 @@ fn usage_errors_exit_2() {
         &["--cleanup", "--days", "3"],
         &["--cleanup", "--retention-days", "0"],
         &["--frobnicate"],
+        &["--days", "-3"],
+        &["--sla", "-1"],
+        &["--cleanup", "--retention-days", "-5"],
     ] {
         let out = home.ours(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("unexpected argument '-3'")
+                && !err.contains("unexpected argument '-1'")
+                && !err.contains("unexpected argument '-5'"),
+            "a negative number is a bad value, not an option: {err}"
+        );
     }
     assert_eq!(home.ours(&["--help"]).status.code(), Some(0));
+}
+
+/// No data, unreadable data, or a window without checks is never compliance.
+#[test]
+fn an_sla_over_no_data_fails_and_says_why() {
+    let home = Home::new();
+    // An empty metrics directory, then none at all.
+    for _ in 0..2 {
+        let out = home.ours(&["--sla", "99.9"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nothing shows that any service met the 99.9% SLA"), "{err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("All services above"), "{err}");
+        std::fs::remove_dir(home.metrics()).unwrap_or_default();
+    }
+    // Lines that cannot be counted are not checks either.
+    std::fs::create_dir_all(home.metrics()).unwrap();
+    home.append(today(), "not json\n{\"name\": 3}\n");
+    assert_eq!(home.ours(&["--sla", "99.9"]).status.code(), Some(1));
+    // Old data outside the window does not count for it.
+    checks(&home, "api", 100, 0, 1);
+    std::fs::rename(day_file(&home.metrics(), today()), day_file(&home.metrics(), days_ago(30))).unwrap();
+    assert_eq!(home.ours(&["--sla", "99.9"]).status.code(), Some(1));
+    assert_eq!(home.ours(&["--sla", "99.9", "--days", "31"]).status.code(), Some(0));
+    // A metrics "directory" that is a file cannot be read: an error, for every format.
+    std::fs::remove_dir_all(home.metrics()).unwrap();
+    std::fs::write(home.metrics(), "").unwrap();
+    for format in ["text", "json", "prometheus", "html"] {
+        let out = home.ours(&["--format", format]);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a directory") && err.contains(".agent-ops/metrics"), "{err}");
+    }
 }
 
 #[test]

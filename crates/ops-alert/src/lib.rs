@@ -79,7 +79,7 @@ impl Level {
     }
 
     /// The name used on the command line and in files: `info`, `warning`, `error`, `recovery`.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Info => "info",
             Self::Warning => "warning",
@@ -91,7 +91,7 @@ impl Level {
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
@@ -99,10 +99,9 @@ impl FromStr for Level {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.name() == s)
-            .ok_or_else(|| format!("unknown level {s:?} (levels: {})", Self::ALL.map(Level::name).join(", ")))
+        Self::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| {
+            format!("unknown level {s:?} (levels: {})", Self::ALL.map(Level::as_str).join(", "))
+        })
     }
 }
 
@@ -148,6 +147,11 @@ pub enum AlertError {
     NoNotifier,
 }
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,7 +159,7 @@ mod tests {
     #[test]
     fn levels_parse_and_print_as_the_seed_names_them() {
         for l in Level::ALL {
-            assert_eq!(l.name().parse::<Level>().unwrap(), l);
+            assert_eq!(l.as_str().parse::<Level>().unwrap(), l);
         }
         assert_eq!(Level::Recovery.prefix(), "[RECOVERED]");
         assert_eq!(

@@ -118,7 +118,7 @@ impl Webhook {
             ("{text}", text),
             ("{title}", text::title(alert)),
             ("{message}", message),
-            ("{level}", alert.level.name().to_owned()),
+            ("{level}", alert.level.as_str().to_owned()),
             ("{prefix}", alert.level.prefix().to_owned()),
             ("{topic}", alert.topic.clone().unwrap_or_default()),
         ];

@@ -19,7 +19,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let prefix = args.get(2).map_or("task", String::as_str);
-    let board = BoardFile::new(path);
+    let board = match BoardFile::new(path) {
+        Ok(board) => board,
+        Err(e) => {
+            eprintln!("add_many: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut out = std::io::stdout().lock();
     for i in 0..n {
         match board.add(&NewTask::new(format!("{prefix} {i}"))) {

@@ -49,7 +49,7 @@ fn board_json() {
         }
 
         let dir = tempfile::tempdir_in(scratch.path()).unwrap();
-        let file = BoardFile::new(dir.path().join("board.json"));
+        let file = BoardFile::new(dir.path().join("board.json")).unwrap();
         fs::write(file.path(), bytes).unwrap();
         match (file.read(), &parsed) {
             (Ok(snapshot), Ok(board)) => {

@@ -77,12 +77,21 @@ impl fmt::Display for Fallback {
 impl BoardFile {
     /// The board at `path` (normally `state/board.json`), locked through `board.lock` in the
     /// same directory (the file name's stem + `.lock`), archiving to `board-archive.jsonl`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    /// [`BoardError::NotAFile`] when `path` names no file (`""`, `/`, `..`): there would be no
+    /// directory to put the lock in.
+    pub fn new(path: impl Into<PathBuf>) -> Result<Self, BoardError> {
         let path = path.into();
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let Some(stem) = path.file_name().and(path.file_stem()) else {
+            return Err(BoardError::NotAFile { path });
+        };
+        let stem = stem.to_string_lossy().into_owned();
         let lock_path = path.with_file_name(format!("{stem}.lock"));
         let archive = path.with_file_name(format!("{stem}-archive.jsonl"));
-        Self { state: StateFile { lock_path, ..StateFile::new(path) }, archive, last_written: Arc::default() }
+        Ok(Self {
+            state: StateFile { lock_path, ..StateFile::new(path) },
+            archive,
+            last_written: Arc::default(),
+        })
     }
 
     /// `board.json`.

@@ -17,7 +17,7 @@
 //! use ops_board::{BoardFile, NewTask, Priority, StalledQuery};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let board = BoardFile::new(dir.path().join("board.json"));
+//! let board = BoardFile::new(dir.path().join("board.json"))?;
 //! let task = board.add(&NewTask { priority: Priority::High, ..NewTask::new("Fix API timeout") })?;
 //! assert!(task.id.starts_with("task-"));
 //! board.move_task(&task.id[..9], "in-progress")?; // a unique id prefix is enough
@@ -26,7 +26,8 @@
 //! assert_eq!(snapshot.board.find(&task.id)?.column, "in-progress");
 //! assert!(snapshot.fallback.is_none());
 //! let now = time::OffsetDateTime::now_utc() + time::Duration::hours(25);
-//! assert_eq!(snapshot.board.stalled(&StalledQuery::in_progress(24.0), now).tasks.len(), 1);
+//! let day = std::time::Duration::from_secs(24 * 3600);
+//! assert_eq!(snapshot.board.stalled(&StalledQuery::in_progress(day), now).tasks.len(), 1);
 //! assert!(dir.path().join("board.lock").exists(), "the seed's lock file");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -91,6 +92,13 @@ pub enum BoardError {
     /// A task title was empty or only spaces.
     #[error("a task title must not be blank")]
     EmptyTitle,
+    /// [`BoardFile::new`] was given a path that does not name a file (empty, `/`, `..`), so
+    /// there is no board file, and no `board.lock` beside it, to use.
+    #[error("{path:?} does not name a board file (like state/board.json)")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+    },
     /// A priority other than low, medium, high or critical was given.
     #[error("unknown priority {given:?} (priorities: low, medium, high, critical)")]
     InvalidPriority {
@@ -105,3 +113,8 @@ impl BoardError {
         matches!(self, Self::State(StateError::Corrupt { .. }) | Self::Unreadable { .. })
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

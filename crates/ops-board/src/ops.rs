@@ -69,23 +69,24 @@ pub struct Filter {
     /// Only tasks with every one of these tags.
     pub tags: Vec<String>,
     /// Only this priority.
-    pub priority: Option<String>,
+    pub priority: Option<Priority>,
 }
 
 /// What [`Board::stalled`] looks for: tasks in one of `columns` whose last change is more than
-/// `hours` old.
-#[derive(Debug, Clone, PartialEq)]
+/// `older_than` ago.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StalledQuery {
-    /// The age, in hours, past which a task is stalled (the seed's default is 24).
-    pub hours: f64,
+    /// The age past which a task is stalled (the Python kit's default is 24 hours).
+    pub older_than: Duration,
     /// The columns watched; the seed watches `in-progress` only.
     pub columns: Vec<String>,
 }
 
 impl StalledQuery {
-    /// Tasks in `in-progress` for more than `hours`, as the seed's `get_stalled_tasks`.
-    pub fn in_progress(hours: f64) -> Self {
-        Self { hours, columns: vec!["in-progress".to_owned()] }
+    /// Tasks in `in-progress` for more than `older_than`, as the Python kit's
+    /// `get_stalled_tasks`.
+    pub fn in_progress(older_than: Duration) -> Self {
+        Self { older_than, columns: vec!["in-progress".to_owned()] }
     }
 }
 
@@ -242,16 +243,15 @@ impl Board {
             .iter()
             .filter(|t| filter.column.as_ref().is_none_or(|c| &t.column == c))
             .filter(|t| filter.owner.as_ref().is_none_or(|o| &t.owner == o))
-            .filter(|t| filter.priority.as_ref().is_none_or(|p| &t.priority == p))
+            .filter(|t| filter.priority.is_none_or(|p| t.priority == p.as_str()))
             .filter(|t| filter.tags.iter().all(|tag| t.tags.contains(tag)))
             .collect())
     }
 
     /// Tasks in one of the watched columns whose last change (`updatedAt`, else `createdAt`)
-    /// is more than `query.hours` before `now`. Timestamps ending in `Z`, carrying an offset
+    /// is more than `query.older_than` before `now`. Timestamps ending in `Z`, carrying an offset
     /// such as `+00:00`, or naive (taken as UTC) are all read.
     pub fn stalled(&self, query: &StalledQuery, now: OffsetDateTime) -> Stalled<'_> {
-        let limit = query.hours * 3600.0;
         let mut out = Stalled::default();
         for task in self.tasks.iter().filter(|t| query.columns.contains(&t.column)) {
             let stamp = if task.updated_at.is_empty() { &task.created_at } else { &task.updated_at };
@@ -260,7 +260,7 @@ impl Board {
                 continue;
             };
             let age = now - since;
-            if age.as_seconds_f64() > limit {
+            if age > query.older_than {
                 out.tasks.push(StalledTask { task, since, age: age.try_into().unwrap_or_default() });
             }
         }
@@ -287,6 +287,10 @@ fn dedup(tags: impl Iterator<Item = String>) -> Vec<String> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    fn hours(n: u64) -> Duration {
+        Duration::from_secs(n * 3600)
+    }
 
     const NOW: OffsetDateTime = datetime!(2025-01-15 10:30:00 UTC);
 
@@ -433,7 +437,7 @@ mod tests {
                 task.created_at = "2025-01-14T12:00:00Z".into(); // 48 h, updatedAt empty
             }
         }
-        let stalled = board.stalled(&StalledQuery::in_progress(24.0), now);
+        let stalled = board.stalled(&StalledQuery::in_progress(hours(24)), now);
         let ids: Vec<_> = stalled.tasks.iter().map(|s| s.task.id.as_str()).collect();
         assert_eq!(ids, ["created", "naive", "offset", "plus", "z"], "oldest first");
         assert_eq!(stalled.tasks[0].age, Duration::from_secs(48 * 3600));
@@ -441,8 +445,8 @@ mod tests {
         assert_eq!(stalled.tasks[4].since, datetime!(2025-01-15 11:00:00.5 UTC));
         assert_eq!(stalled.unreadable.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["bad"]);
         // Exactly at the limit is not "longer than".
-        assert_eq!(board.stalled(&StalledQuery::in_progress(48.0), now).tasks.len(), 0);
-        let all = StalledQuery { hours: 24.0, columns: vec!["in-progress".into(), "open".into()] };
+        assert_eq!(board.stalled(&StalledQuery::in_progress(hours(48)), now).tasks.len(), 0);
+        let all = StalledQuery { older_than: hours(24), columns: vec!["in-progress".into(), "open".into()] };
         assert_eq!(board.stalled(&all, now).tasks.len(), 6);
     }
 }

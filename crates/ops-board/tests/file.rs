@@ -11,7 +11,7 @@ use ops_board::{BoardError, BoardFile, Edit, NewTask, StateError};
 use serde_json::Value;
 
 fn board_in(dir: &Path) -> BoardFile {
-    BoardFile::new(dir.join("board.json"))
+    BoardFile::new(dir.join("board.json")).unwrap()
 }
 
 fn ids(file: &BoardFile) -> Vec<String> {
@@ -170,8 +170,17 @@ fn a_held_lock_times_out_with_an_error_naming_the_lock_file_and_changes_nothing(
 }
 
 #[test]
+fn a_path_that_names_no_file_is_refused() {
+    // There is no BoardFile to use, so no `.lock` can appear in the current directory.
+    for path in ["", "/", "..", "state/..", "."] {
+        let err = BoardFile::new(path).err().unwrap_or_else(|| panic!("{path:?} was accepted"));
+        assert!(err.to_string().contains("does not name a board file"), "{err}");
+    }
+}
+
+#[test]
 fn the_lock_is_the_seeds_board_lock_and_waits_30_seconds() {
-    let file = BoardFile::new("/srv/ops/state/board.json");
+    let file = BoardFile::new("/srv/ops/state/board.json").unwrap();
     assert_eq!(file.state.lock_path, Path::new("/srv/ops/state/board.lock"));
     assert_eq!(file.backup_path(), Path::new("/srv/ops/state/board.json.bak"));
     assert_eq!(file.archive, Path::new("/srv/ops/state/board-archive.jsonl"));

@@ -192,7 +192,7 @@ proptest! {
     #[test]
     fn any_sequence_through_the_file_matches_the_model(ops in prop::collection::vec(op(), 1..30)) {
         let dir = test_support::scratch_dir();
-        let file = BoardFile::new(dir.path().join("board.json"));
+        let file = BoardFile::new(dir.path().join("board.json")).unwrap();
         let mut model = Model::default();
         for op in &ops {
             let id = model.id(match op {

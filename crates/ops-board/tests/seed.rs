@@ -26,7 +26,7 @@ fn run(mut cmd: Command) -> String {
 }
 
 fn board_of(home: &Path) -> BoardFile {
-    BoardFile::new(home.join(".agent-ops/state/board.json"))
+    BoardFile::new(home.join(".agent-ops/state/board.json")).unwrap()
 }
 
 fn state(home: &Path) -> PathBuf {

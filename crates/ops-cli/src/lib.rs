@@ -1,11 +1,14 @@
-//! ops-cli holds what every agent-ops binary's command line shares, and nothing else: the hidden
-//! `--generate-docs DIR` flag, which writes the binary's man pages and shell completions from its
-//! own clap definition (`cargo xtask man` and `cargo xtask completions` run each built binary
-//! with that flag, so the project automation never links the binaries' crates); and [`out`] and
-//! [`err`], which write to the terminal without ever panicking.
+//! ops-cli holds what the agent-ops binaries share as front ends, and nothing else: one way to
+//! start ([`main`]: the hidden `--generate-docs DIR`, argument parsing, a [`Failure`] printed
+//! as `error: ...` with its exit code; [`start`]: the layout and services.json with its
+//! warnings printed), the [`exit`] codes, writing to the terminal without ever panicking
+//! ([`out`], [`err`], [`finish`]), and the words that more than one binary prints.
 //!
-//! It never reads the environment, never knows `~/.agent-ops` and never touches a service:
-//! it turns a [`clap::Command`] into files in the directory it is given.
+//! It is the binaries' crate: it prints, but it decides nothing. The engine (configuration,
+//! checks, the pass) is ops-kit's; what only one binary prints is that binary's. Man pages and
+//! shell completions come from each binary's own clap definition (`cargo xtask man` and `cargo
+//! xtask completions` run each built binary with `--generate-docs`, so the project automation
+//! never links the binaries' crates).
 //!
 //! ```
 //! use clap::{CommandFactory, Parser};
@@ -29,222 +32,25 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+mod docs;
+mod output;
+mod start;
 
-use clap::{Command, CommandFactory};
-use clap_complete::Shell;
+pub use docs::{DocsError, GENERATE_DOCS, SHELLS, docs_request, write_docs};
+pub use output::{Printed, err, finish, out, out_document, warning_lines};
+pub use start::{Failure, Started, main, start};
 
-/// The hidden flag: `<binary> --generate-docs DIR`. It is read before clap parses anything, so
-/// it works for binaries whose subcommands are required, and it is in no `--help`.
-pub const GENERATE_DOCS: &str = "--generate-docs";
-
-/// The shells completions are written for, with the file each gets in `completions/`:
-/// bash `<bin>.bash`, zsh `_<bin>`, fish `<bin>.fish`.
-pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
-
-/// Why the documentation could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum DocsError {
-    /// A directory or file under the output directory could not be written.
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        /// The directory or file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+/// The exit codes every binary uses.
+pub mod exit {
+    /// Everything passed.
+    pub const OK: u8 = 0;
+    /// A check (or the operation asked for) failed.
+    pub const FAILED: u8 = 1;
+    /// Bad command-line usage or a configuration error; nothing was written.
+    pub const USAGE: u8 = 2;
 }
 
-/// `Some(DIR)` when the command line (program name first) is exactly
-/// `<binary> --generate-docs DIR`; `None` for every other command line.
-pub fn docs_request(args: impl IntoIterator<Item = OsString>) -> Option<PathBuf> {
-    let mut args = args.into_iter().skip(1);
-    let (Some(flag), Some(dir), None) = (args.next(), args.next(), args.next()) else {
-        return None;
-    };
-    (flag == GENERATE_DOCS && !dir.is_empty()).then(|| PathBuf::from(dir))
-}
-
-/// Writes `dir/man/<name>.1` (and one page per visible subcommand, `<name>-<sub>.1`) and
-/// `dir/completions/` for every shell in [`SHELLS`]. Returns the files written, sorted.
-pub fn write_docs(cmd: Command, dir: &Path) -> Result<Vec<PathBuf>, DocsError> {
-    let man_dir = dir.join("man");
-    let completions_dir = dir.join("completions");
-    for d in [&man_dir, &completions_dir] {
-        fs::create_dir_all(d).map_err(|source| DocsError::Write { path: d.clone(), source })?;
-    }
-    let name = cmd.get_name().to_owned();
-    let mut cmd = cmd.disable_help_subcommand(true);
-    cmd.build();
-    let mut written = Vec::new();
-    write_man_pages(&cmd, &man_dir, &mut written)?;
-    for shell in SHELLS {
-        let path = completions_dir.join(clap_complete::Generator::file_name(&shell, &name));
-        let mut text = Vec::new();
-        clap_complete::generate(shell, &mut cmd, &name, &mut text);
-        fs::write(&path, text).map_err(|source| DocsError::Write { path: path.clone(), source })?;
-        written.push(path);
-    }
-    written.sort();
-    Ok(written)
-}
-
-fn write_man_pages(cmd: &Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<(), DocsError> {
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        write_man_pages(sub, dir, written)?;
-    }
-    let source = format!("agent-ops {}", cmd.get_version().unwrap_or(env!("CARGO_PKG_VERSION")));
-    let man = clap_mangen::Man::new(cmd.clone()).manual("agent-ops manual").source(source);
-    let path = dir.join(man.get_filename());
-    let mut text = Vec::new();
-    man.render(&mut text).map_err(|source| DocsError::Write { path: path.clone(), source })?;
-    fs::write(&path, text).map_err(|source| DocsError::Write { path: path.clone(), source })?;
-    written.push(path);
-    Ok(())
-}
-
-/// Writes `text` to standard output. Never panics (`print!` does): a reader that went away
-/// (`| head`) is not a failure, and any other failure (a full disk under `> file`) is said on
-/// standard error and returned as `false`, for the caller's exit code.
-pub fn out(text: &str) -> bool {
-    use std::io::Write as _;
-    match std::io::stdout().lock().write_all(text.as_bytes()).and_then(|()| std::io::stdout().flush()) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
-        Err(e) => {
-            err(&format!("error: cannot write the output: {e}\n"));
-            false
-        }
-    }
-}
-
-/// Prints a command's result and turns it into the exit code: `stdout` through [`out`], `stderr`
-/// through [`err`], and `code`, or 1 when the output could not be written (a success whose
-/// report was lost is not a success).
-pub fn finish(stdout: &str, stderr: &str, code: u8) -> ExitCode {
-    let written = out(stdout);
-    err(stderr);
-    ExitCode::from(if written || code != 0 { code } else { 1 })
-}
-
-/// One `warning: ...` line per item, for standard error.
-pub fn warning_lines<T: std::fmt::Display>(items: &[T]) -> String {
-    use std::fmt::Write as _;
-    items.iter().fold(String::new(), |mut out, w| {
-        let _ = writeln!(out, "warning: {w}");
-        out
-    })
-}
-
-/// Writes `text` to standard error, ignoring a failure: there is nowhere left to report it.
-pub fn err(text: &str) {
-    use std::io::Write as _;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-/// The one line a binary's `main` starts with:
-/// `if let Some(code) = ops_cli::docs_if_asked::<Args>() { return code; }`.
-/// When the process was started as `<binary> --generate-docs DIR`, writes the docs and returns
-/// the exit code (0, or 1 after printing `error: ...` on stderr); otherwise `None`.
-pub fn docs_if_asked<C: CommandFactory>() -> Option<ExitCode> {
-    let dir = docs_request(std::env::args_os())?;
-    Some(match write_docs(C::command(), &dir) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            err(&format!("error: {e}\n"));
-            ExitCode::FAILURE
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::{Parser, Subcommand};
-
-    /// A tool with subcommands, like `board`.
-    #[derive(Parser)]
-    #[command(name = "tool", version, about = "Manage things.")]
-    struct Tool {
-        /// Print JSON.
-        #[arg(long, global = true)]
-        json: bool,
-        #[command(subcommand)]
-        command: Cmd,
-    }
-
-    #[derive(Subcommand)]
-    enum Cmd {
-        /// Add a thing.
-        Add {
-            /// Its title.
-            title: String,
-            /// How urgent it is.
-            #[arg(long, value_parser = ["low", "high"])]
-            priority: Option<String>,
-        },
-        /// Not for people.
-        #[command(hide = true)]
-        Internal,
-    }
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn only_the_exact_flag_and_one_directory_ask_for_docs() {
-        assert_eq!(docs_request(os(&["tool", "--generate-docs", "d"])), Some(PathBuf::from("d")));
-        assert_eq!(docs_request(os(&["tool", "--generate-docs"])), None);
-        assert_eq!(docs_request(os(&["tool", "--generate-docs", ""])), None);
-        assert_eq!(docs_request(os(&["tool", "--generate-docs", "d", "x"])), None);
-        assert_eq!(docs_request(os(&["tool", "add", "--generate-docs", "d"])), None);
-        assert_eq!(docs_request(os(&["tool"])), None);
-    }
-
-    #[test]
-    fn pages_for_the_command_and_visible_subcommands_and_three_shells() {
-        let dir = tempfile::tempdir().unwrap();
-        let written = write_docs(Tool::command(), dir.path()).unwrap();
-        let names: Vec<String> =
-            written.iter().map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
-        assert_eq!(
-            names,
-            [
-                "completions/_tool",
-                "completions/tool.bash",
-                "completions/tool.fish",
-                "man/tool-add.1",
-                "man/tool.1"
-            ]
-        );
-        let page = fs::read_to_string(dir.path().join("man/tool.1")).unwrap();
-        assert!(page.contains("\n.TH tool 1 "), "{page}");
-        assert!(page.contains("Manage things") && page.contains("add") && !page.contains("Internal"));
-        let add = fs::read_to_string(dir.path().join("man/tool-add.1")).unwrap();
-        assert!(add.contains("priority") && add.contains("Its title"), "{add}");
-        let bash = fs::read_to_string(dir.path().join("completions/tool.bash")).unwrap();
-        assert!(bash.contains("--priority") && bash.contains("low high"), "{bash}");
-        let status = std::process::Command::new("bash")
-            .arg("-n")
-            .arg(dir.path().join("completions/tool.bash"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "bash -n rejects the bash completion");
-    }
-
-    #[test]
-    fn an_unwritable_directory_names_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("file");
-        fs::write(&file, "").unwrap();
-        let err = write_docs(Tool::command(), &file).unwrap_err();
-        assert!(
-            err.to_string().starts_with(&format!("cannot write {}", file.join("man").display())),
-            "{err}"
-        );
-    }
-}
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -276,6 +276,11 @@ pub(crate) fn secs(d: Duration) -> String {
     if s.fract() == 0.0 { format!("{s:.0}s") } else { format!("{s}s") }
 }
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use ops_health::{Check, DiskCheck, PortCheck, Probe, ProcessCheck, TlsCheck, Url
 use serde_json::{Map, Value};
 
 use crate::maintenance::{Scope, When, Window, parse_time_of_day, parse_weekday};
-use crate::schema::{Obj, Problem, Report, type_name};
+use crate::schema::{MAX_SECONDS, Min, Obj, Problem, Report, type_name};
 use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 /// The check types a service may have.
@@ -41,7 +41,11 @@ const SERVICE_KEYS: &[(&str, Option<&[&str]>)] = &[
 ];
 
 /// `stalled_task_hours` when services.json does not set it (or does not exist, for `board`).
-pub const DEFAULT_STALLED_TASK_HOURS: f64 = 24.0;
+pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `metrics_retention_days` when services.json does not set it (the Python kit's
+/// `cleanup_old_metrics(retention_days=90)`).
+pub const DEFAULT_METRICS_RETENTION_DAYS: u32 = 90;
 
 /// The name of the built-in disk check on `/`, as the seed calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
@@ -55,14 +59,14 @@ pub struct Config {
     pub services: Vec<Service>,
     /// Telegram settings.
     pub alerting: Alerting,
-    /// How often the scheduler runs a pass (for reference; scheduling is external). Default 300.
-    pub check_interval_seconds: f64,
+    /// How often `orchestrator --loop` runs a pass (`check_interval_seconds`, default 300).
+    pub check_interval: Duration,
     /// Free space (GiB) at or below which a disk check fails. Default 5.
     pub disk_warning_gb: f64,
     /// Filesystems the built-in disk check watches. Default `["/"]`; `[]` turns it off.
     pub disk_paths: Vec<PathBuf>,
-    /// Hours in progress after which a task is stalled. Default 24.
-    pub stalled_task_hours: f64,
+    /// How long in progress before a task is stalled (`stalled_task_hours`, default 24).
+    pub stalled_task_after: Duration,
     /// Days of metrics files to keep. Default 90.
     pub metrics_retention_days: u32,
     /// How many checks may run at once. Default 256.
@@ -78,12 +82,12 @@ pub struct Orchestration {
     pub failure_threshold: u32,
     /// Good passes in a row before the recovery notice (`success_threshold`, default 1).
     pub success_threshold: u32,
-    /// Seconds between reminders while a service stays down; 0 turns them off
-    /// (`reminder_interval_seconds`, default 3600).
-    pub reminder_interval_seconds: f64,
-    /// Seconds between restarting services and re-checking them (`restart_grace_seconds`,
+    /// Time between reminders while a service stays down; `None` (0 in the file) turns them
+    /// off (`reminder_interval_seconds`, default 3600).
+    pub reminder_interval: Option<Duration>,
+    /// Time between restarting services and re-checking them (`restart_grace_seconds`,
     /// default 5).
-    pub restart_grace_seconds: f64,
+    pub restart_grace: Duration,
     /// Open an investigation task on the board for each service that goes down
     /// (`create_tasks_for_failures`, default false).
     pub create_tasks_for_failures: bool,
@@ -91,8 +95,8 @@ pub struct Orchestration {
     pub heartbeat_url: Option<String>,
     /// Maintenance windows (`maintenance`).
     pub maintenance: Vec<Window>,
-    /// A log past this many MiB is rotated (`log_rotate_mb`, default 50).
-    pub log_rotate_mb: f64,
+    /// A log past this many bytes is rotated (`log_rotate_mb`, in MiB, default 50).
+    pub log_rotate_bytes: u64,
     /// Rotated archives kept per log (`log_keep`, default 5).
     pub log_keep: usize,
 }
@@ -106,13 +110,13 @@ pub struct Service {
     pub check: Check,
     /// Shell command that restarts it.
     pub restart_command: Option<String>,
-    /// Minimum seconds between restart attempts. Default 300.
-    pub restart_cooldown_seconds: f64,
+    /// Minimum time between restart attempts (`restart_cooldown_seconds`, default 300).
+    pub restart_cooldown: Duration,
     /// Restarts before giving up. Default 3.
     pub max_restart_attempts: u32,
-    /// A restart still running after this long is killed with its whole process group.
-    /// Default 30.
-    pub restart_timeout_seconds: f64,
+    /// A restart still running after this long is killed with its whole process group
+    /// (`restart_timeout_seconds`, default 30).
+    pub restart_timeout: Duration,
 }
 
 impl Service {
@@ -129,15 +133,15 @@ pub struct Alerting {
     pub telegram_bot_token: Option<Secret>,
     /// The chat to alert (a string; an integer in the file is accepted).
     pub telegram_chat_id: Option<String>,
-    /// Minimum seconds between two alerts of the same topic. Default 300.
-    pub rate_limit_seconds: f64,
+    /// Minimum time between two alerts of the same topic (`rate_limit_seconds`, default 300).
+    pub rate_limit: Duration,
     /// Send a notice when a service recovers. Default true.
     pub alert_on_recovery: bool,
     /// The Bot API base URL (a self-hosted server). Default `https://api.telegram.org`;
     /// `TELEGRAM_API_URL` overrides it.
     pub telegram_api_url: String,
-    /// Seconds one request to Telegram or a webhook may take. Default 10.
-    pub timeout_seconds: f64,
+    /// How long one request to Telegram or a webhook may take (`timeout_seconds`, default 10).
+    pub timeout: Duration,
     /// Generic JSON webhooks (Slack, Discord, Mattermost, ntfy ...), in file order.
     pub webhooks: Vec<Webhook>,
 }
@@ -273,8 +277,8 @@ fn syntax_message(e: &serde_json::Error) -> String {
 }
 
 fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report) -> Config {
-    let mut o = Obj::new(top, "");
-    let disk_warning_gb = o.number(r, "disk_warning_gb", 0.0, false, 5.0);
+    let mut o = Obj::new(top, "", "");
+    let disk_warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), 5.0);
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
     let services = read_services(list, disk_warning_gb, r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
@@ -294,11 +298,13 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     };
     let config = Config {
         path: path.to_path_buf(),
-        check_interval_seconds: o.number(r, "check_interval_seconds", 0.0, true, 300.0),
-        stalled_task_hours: o.number(r, "stalled_task_hours", 0.0, true, DEFAULT_STALLED_TASK_HOURS),
+        check_interval: o.seconds(r, "check_interval_seconds", Min::Above(0.0), Duration::from_secs(300)),
+        stalled_task_after: hours(&mut o, r, "stalled_task_hours", DEFAULT_STALLED_TASK_AFTER),
         metrics_retention_days: o
             .integer(r, "metrics_retention_days", 1, 36_500)
-            .map_or(90, |d| u32::try_from(d).unwrap_or(90)),
+            .map_or(DEFAULT_METRICS_RETENTION_DAYS, |d| {
+                u32::try_from(d).unwrap_or(DEFAULT_METRICS_RETENTION_DAYS)
+            }),
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)
             .map_or(256, |n| usize::try_from(n).unwrap_or(256)),
@@ -331,12 +337,18 @@ fn read_orchestration(o: &mut Obj<'_>, services: &[Value], r: &mut Report) -> Or
     Orchestration {
         failure_threshold: count(o, r, "failure_threshold", 1),
         success_threshold: count(o, r, "success_threshold", 1),
-        reminder_interval_seconds: o.number(r, "reminder_interval_seconds", 0.0, false, 3600.0),
-        restart_grace_seconds: o.number(r, "restart_grace_seconds", 0.0, false, 5.0),
+        reminder_interval: Some(o.seconds(
+            r,
+            "reminder_interval_seconds",
+            Min::AtLeast(0.0),
+            Duration::from_secs(3600),
+        ))
+        .filter(|d| !d.is_zero()),
+        restart_grace: o.seconds(r, "restart_grace_seconds", Min::AtLeast(0.0), Duration::from_secs(5)),
         create_tasks_for_failures: o.boolean(r, "create_tasks_for_failures", false),
         heartbeat_url,
         maintenance,
-        log_rotate_mb: o.number(r, "log_rotate_mb", 0.0, true, 50.0),
+        log_rotate_bytes: (o.number(r, "log_rotate_mb", Min::Above(0.0), 50.0) * 1024.0 * 1024.0) as u64,
         log_keep: o.integer(r, "log_keep", 1, 1000).map_or(5, |n| usize::try_from(n).unwrap_or(5)),
     }
 }
@@ -353,7 +365,7 @@ fn read_window(i: usize, entry: &Value, names: &[&str], r: &mut Report) -> Optio
         });
         return None;
     };
-    let mut o = Obj::new(map, format!("maintenance[{i}]"));
+    let mut o = Obj::new(map, "maintenance", format!("maintenance[{i}]"));
     let before = r.errors.len();
     let scope = match o.get("services") {
         Some(Value::String(s)) if s == "*" => Some(Scope::All),
@@ -445,11 +457,11 @@ fn timestamp(o: &Obj<'_>, r: &mut Report, key: &str, text: &str) -> Option<f64> 
 
 fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) -> Alerting {
     let empty = Map::new();
-    let mut o = Obj::new(map.unwrap_or(&empty), "alerting");
+    let mut o = Obj::new(map.unwrap_or(&empty), "alerting", "alerting");
     let alerting = Alerting {
         telegram_bot_token: o.string(r, "telegram_bot_token").map(Secret::new),
         telegram_chat_id: o.string_or_integer(r, "telegram_chat_id"),
-        rate_limit_seconds: o.number(r, "rate_limit_seconds", 0.0, false, 300.0),
+        rate_limit: o.seconds(r, "rate_limit_seconds", Min::AtLeast(0.0), Duration::from_secs(300)),
         alert_on_recovery: o.boolean(r, "alert_on_recovery", true),
         telegram_api_url: o.string(r, "telegram_api_url").map_or_else(
             || ops_alert::telegram::DEFAULT_API_URL.to_owned(),
@@ -464,7 +476,7 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
                 u
             },
         ),
-        timeout_seconds: o.number(r, "timeout_seconds", 0.0, true, 10.0),
+        timeout: o.seconds(r, "timeout_seconds", Min::Above(0.0), Duration::from_secs(10)),
         webhooks: read_webhooks(o.array(r, "webhooks").map(Vec::as_slice).unwrap_or_default(), r),
     };
     o.finish(r, &[], "");
@@ -497,7 +509,7 @@ fn read_webhooks(list: &[Value], r: &mut Report) -> Vec<Webhook> {
             Some(Value::String(name)) => format!("alerting.webhooks[{i}] {name:?}"),
             _ => format!("alerting.webhooks[{i}]"),
         };
-        let mut o = Obj::new(map, place);
+        let mut o = Obj::new(map, "alerting.webhooks", place);
         let errors_before = r.errors.len();
         let name = if o.required(r, "name") { o.string(r, "name") } else { None };
         let url = if o.required(r, "url") { o.string(r, "url") } else { None };
@@ -563,7 +575,7 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
         Some(Value::String(name)) => format!("services[{i}] {name:?}"),
         _ => format!("services[{i}]"),
     };
-    let mut o = Obj::new(map, place);
+    let mut o = Obj::new(map, "services", place);
     let errors_before = r.errors.len();
     let name = if o.required(r, "name") { o.string(r, "name") } else { None };
     let kind = o.string(r, "type").unwrap_or_else(|| "url".to_owned());
@@ -579,10 +591,11 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
         }
     };
     let restart_command = o.string(r, "restart_command");
-    let restart_cooldown_seconds = o.number(r, "restart_cooldown_seconds", 0.0, false, 300.0);
+    let restart_cooldown =
+        o.seconds(r, "restart_cooldown_seconds", Min::AtLeast(0.0), Duration::from_secs(300));
     let max_restart_attempts =
         o.integer(r, "max_restart_attempts", 0, 1000).map_or(3, |n| u32::try_from(n).unwrap_or(3));
-    let restart_timeout_seconds = o.number(r, "restart_timeout_seconds", 0.0, true, 30.0);
+    let restart_timeout = o.seconds(r, "restart_timeout_seconds", Min::Above(0.0), Duration::from_secs(30));
     let other_types: Vec<&str> = SERVICE_KEYS
         .iter()
         .filter(|(_, types)| types.is_some_and(|t| !t.contains(&kind.as_str())))
@@ -596,15 +609,25 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
         name: name?,
         check: check?,
         restart_command,
-        restart_cooldown_seconds,
+        restart_cooldown,
         max_restart_attempts,
-        restart_timeout_seconds,
+        restart_timeout,
     })
 }
 
-fn timeout(o: &mut Obj<'_>, r: &mut Report, default_secs: f64) -> Duration {
-    let secs = o.number(r, "timeout_seconds", 0.0, true, default_secs);
-    Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(10))
+fn timeout(o: &mut Obj<'_>, r: &mut Report, default_secs: u64) -> Duration {
+    o.seconds(r, "timeout_seconds", Min::Above(0.0), Duration::from_secs(default_secs))
+}
+
+/// A number of hours (`stalled_task_hours`) as a [`Duration`], above 0 and at most ten years.
+fn hours(o: &mut Obj<'_>, r: &mut Report, key: &'static str, default: Duration) -> Duration {
+    let Some(v) = o.get(key) else { return default };
+    let h = o.number(r, key, Min::Above(0.0), default.as_secs_f64() / 3600.0);
+    if h * 3600.0 > MAX_SECONDS {
+        o.invalid(r, key, format!("must be at most {} (ten years), got {v}", MAX_SECONDS / 3600.0));
+        return default;
+    }
+    Duration::try_from_secs_f64(h * 3600.0).unwrap_or(default)
 }
 
 fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
@@ -619,12 +642,12 @@ fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let check = UrlCheck {
         url: url?,
         expected_status,
-        timeout: timeout(o, r, 10.0),
+        timeout: timeout(o, r, 10),
         max_latency: o
             .integer(r, "max_latency_ms", 1, 86_400_000)
             .map(|ms| Duration::from_millis(ms.unsigned_abs())),
         body_contains: o.string(r, "body_contains"),
-        cert_warning_days: o.opt_number(r, "cert_warning_days", 0.0, false),
+        cert_warning_days: o.opt_number(r, "cert_warning_days", Min::AtLeast(0.0)),
     };
     Some(Check::Url(check))
 }
@@ -632,13 +655,13 @@ fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
 fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let host = o.string(r, "host").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = if o.required(r, "port") { o.integer(r, "port", 1, 65_535) } else { None };
-    let timeout = timeout(o, r, 3.0);
+    let timeout = timeout(o, r, 3);
     Some(Check::Port(PortCheck { host, port: u16::try_from(port?).ok()?, timeout }))
 }
 
 fn process_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let pattern = if o.required(r, "process_name") { o.string(r, "process_name") } else { None };
-    let timeout = timeout(o, r, 5.0);
+    let timeout = timeout(o, r, 5);
     match ProcessCheck::new(&pattern?, timeout) {
         Ok(check) => Some(Check::Process(check)),
         Err(e) => {
@@ -650,7 +673,7 @@ fn process_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
 
 fn disk_check(o: &mut Obj<'_>, r: &mut Report, default_gb: f64) -> Check {
     let path = o.string(r, "path").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let warning_gb = o.number(r, "disk_warning_gb", 0.0, false, default_gb);
+    let warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), default_gb);
     Check::Disk(DiskCheck { path, warning_gb })
 }
 
@@ -660,9 +683,9 @@ fn tls_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let check = TlsCheck {
         host: host?,
         port,
-        warning_days: o.number(r, "cert_warning_days", 0.0, false, 14.0),
+        warning_days: o.number(r, "cert_warning_days", Min::AtLeast(0.0), 14.0),
         verify: o.boolean(r, "tls_verify", true),
-        timeout: timeout(o, r, 10.0),
+        timeout: timeout(o, r, 10),
     };
     Some(Check::Tls(check))
 }
@@ -702,5 +725,83 @@ fn check_unique_names(list: &[Value], disk_paths: &[PathBuf], r: &mut Report) {
                 ),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The keys of a configuration, named as [`Report::asked`] names them.
+    fn keys_in(v: &Value) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let mut add = |section: &str, v: &Value| {
+            for k in v.as_object().into_iter().flat_map(Map::keys) {
+                keys.insert(if section.is_empty() { k.clone() } else { format!("{section}.{k}") });
+            }
+        };
+        add("", v);
+        add("alerting", &v["alerting"]);
+        for (section, list) in [
+            ("services", &v["services"]),
+            ("maintenance", &v["maintenance"]),
+            ("alerting.webhooks", &v["alerting"]["webhooks"]),
+        ] {
+            for item in list.as_array().into_iter().flatten() {
+                add(section, item);
+            }
+        }
+        keys
+    }
+
+    /// What the parser accepts is what docs/configuration.md documents and what
+    /// examples/services.full.json shows: a key added to one without the others fails here.
+    #[test]
+    fn every_accepted_key_is_documented_and_in_the_full_example() {
+        let text = fs::read_to_string(repo().join("examples/services.full.json")).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let mut r = Report::default();
+        read_config(Path::new("services.full.json"), value.as_object().unwrap(), &Env::default(), &mut r);
+        assert!(r.errors.is_empty() && r.warnings.is_empty(), "{:?} {:?}", r.errors, r.warnings);
+        let present = keys_in(&value);
+        let missing: Vec<&String> = r.asked.iter().filter(|k| !present.contains(*k)).collect();
+        assert!(missing.is_empty(), "examples/services.full.json lacks {missing:?}");
+        let docs = fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+        let undocumented: Vec<&String> = r
+            .asked
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{}`", k.rsplit('.').next().unwrap_or(k))))
+            .collect();
+        assert!(undocumented.is_empty(), "docs/configuration.md does not document {undocumented:?}");
+        // Every check type is shown, so that every type's keys were asked for above.
+        for kind in CHECK_TYPES {
+            assert!(
+                value["services"].as_array().unwrap().iter().any(|s| s["type"] == kind),
+                "the full example has no {kind} service"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_past_ten_years_are_refused_by_name() {
+        let err = Config::parse(
+            Path::new("s.json"),
+            br#"{"check_interval_seconds": 1e300, "stalled_task_hours": 1e9,
+                "services": [{"name": "A", "type": "port", "port": 1, "timeout_seconds": 315360001}]}"#,
+            &Env::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("field `check_interval_seconds`: must be at most 315360000 (ten years)"),
+            "{err}"
+        );
+        assert!(err.contains("field `stalled_task_hours`: must be at most 87600 (ten years)"), "{err}");
+        assert!(err.contains(r#"services[0] "A": field `timeout_seconds`: must be at most"#), "{err}");
     }
 }

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::pass::{PassError, PassOptions, PassReport, run_pass};
+use crate::pass::{Mode, PassError, PassReport, run_pass};
 use crate::{Config, ConfigError, Env, Layout};
 
 /// How long a stop request waits for a pass in progress before leaving it behind (its state
@@ -35,7 +35,7 @@ pub fn run_loop(
     layout: &Layout,
     env: &Env,
     mut config: Config,
-    options: PassOptions,
+    mode: Mode,
     stop: &AtomicBool,
     mut on: impl FnMut(Event),
 ) {
@@ -52,10 +52,10 @@ pub fn run_loop(
         let (l, e, c) = (layout.clone(), env.clone(), config.clone());
         // Its own thread, so a stop request need not wait for a slow check or restart.
         let spawned = thread::Builder::new().name("pass".into()).spawn(move || {
-            let _ = tx.send(run_pass(&l, &e, &c, options));
+            let _ = tx.send(run_pass(&l, &e, &c, mode));
         });
         if spawned.is_err() {
-            on(Event::Pass(run_pass(layout, env, &config, options)));
+            on(Event::Pass(run_pass(layout, env, &config, mode)));
         } else {
             match wait(&rx, stop) {
                 Waited::Done(result) => on(Event::Pass(result)),
@@ -66,8 +66,7 @@ pub fn run_loop(
                 }
             }
         }
-        let interval =
-            Duration::try_from_secs_f64(config.check_interval_seconds).unwrap_or(Duration::from_secs(300));
+        let interval = config.check_interval;
         while !stop.load(Ordering::SeqCst) && started.elapsed() < interval {
             thread::sleep(POLL.min(interval.saturating_sub(started.elapsed())));
         }

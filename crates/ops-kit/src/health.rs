@@ -1,7 +1,7 @@
-//! The health-check pass: choose the probes, run them, record metrics, and render the
-//! results as the seed's text, as JSON, or as a Prometheus textfile.
+//! The health-check pass: choose the probes, run them, record metrics, and the machine
+//! formats of the results (JSON, a Prometheus textfile). The words people read are
+//! `health-check`'s.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use ops_health::{CheckResult, FailureKind, Probe, RunOptions, run_all};
@@ -55,22 +55,6 @@ pub fn metric_record(r: &CheckResult, status: Status) -> MetricRecord {
 /// Appends one metrics line per result to the day file in `metrics_dir`.
 pub fn record(metrics_dir: &Path, results: &[CheckResult]) -> Result<(), MetricsError> {
     ops_metrics::append(metrics_dir, &metric_records(results))
-}
-
-/// The seed's report: one line per result, a blank line, then `All N checks passed.` or
-/// `K failure(s) detected.`
-pub fn text_report(results: &[CheckResult]) -> String {
-    let mut out = String::new();
-    for r in results {
-        let _ = writeln!(out, "{r}");
-    }
-    let failures = results.iter().filter(|r| !r.ok).count();
-    if failures == 0 {
-        let _ = write!(out, "\nAll {} checks passed.\n", results.len());
-    } else {
-        let _ = write!(out, "\n{failures} failure(s) detected.\n");
-    }
-    out
 }
 
 /// The results as one JSON document (`checks`, `total`, `passed`, `failed`).

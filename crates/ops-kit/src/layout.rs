@@ -85,6 +85,80 @@ impl Layout {
         self.config_origin = ConfigOrigin::Flag;
         self
     }
+
+    /// The task board, `state/board.json` (locked through `state/board.lock`, archived to
+    /// `state/board-archive.jsonl`: the Python kit's files).
+    pub fn board(&self) -> PathBuf {
+        self.state.join("board.json")
+    }
+
+    /// The Python kit's `{topic: unix_seconds}` of the last alert per topic.
+    pub fn alert_rate(&self) -> PathBuf {
+        self.state.join("alert-rate.json")
+    }
+
+    /// Alerts not yet confirmed by their destination, in order (with `.lock`,
+    /// `.delivery.lock` and `.bad` beside it).
+    pub fn alert_outbox(&self) -> PathBuf {
+        self.state.join("alert-outbox.jsonl")
+    }
+
+    /// The lock an orchestrator pass holds from start to end.
+    pub fn pass_lock(&self) -> PathBuf {
+        self.state.join("orchestrator.lock")
+    }
+
+    /// Per-service memory between passes (thresholds, reminders, outage start).
+    pub fn outages(&self) -> PathBuf {
+        self.state.join("outages.json")
+    }
+
+    /// The Python kit's `{service: bool}` of the last pass.
+    pub fn last_status(&self) -> PathBuf {
+        self.state.join("last-status.json")
+    }
+
+    /// The Python kit's restart bookkeeping.
+    pub fn recovery(&self) -> PathBuf {
+        self.state.join("recovery.json")
+    }
+
+    /// Silences set with `orchestrator silence`.
+    pub fn silences(&self) -> PathBuf {
+        self.state.join("silences.json")
+    }
+
+    /// Stalled tasks already alerted: `{task_id: unix_seconds}`.
+    pub fn stalled_alerts(&self) -> PathBuf {
+        self.state.join("stalled-alerts.json")
+    }
+
+    /// When the last pass ran and how it went.
+    pub fn heartbeat(&self) -> PathBuf {
+        self.state.join("heartbeat.json")
+    }
+
+    /// The orchestrator's log.
+    pub fn orchestrator_log(&self) -> PathBuf {
+        self.logs.join("orchestrator.log")
+    }
+
+    /// The log of a service's restart commands: `restart-<name>.log`, the name made safe for a
+    /// file name (lowercase ASCII letters, digits, `-` and `_`).
+    pub fn restart_log(&self, service: &str) -> PathBuf {
+        let slug: String =
+            service
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+        self.logs.join(format!("restart-{}.log", slug.trim_matches('-')))
+    }
 }
 
 #[cfg(test)]

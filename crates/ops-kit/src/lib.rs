@@ -1,9 +1,11 @@
-//! ops-kit is the composition layer: it alone knows the `~/.agent-ops` directory layout, the
-//! environment overrides and `services.json`, and it joins the leaf crates (ops-health,
-//! ops-metrics, ops-alert, ops-board, ops-state) into the passes the binaries run.
+//! ops-kit is the application engine: it alone knows the `~/.agent-ops` directory layout (and
+//! every file name in it), the environment overrides and `services.json`, and it joins the
+//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-state) into
+//! what the binaries run: the health-check pass, the orchestrator pass and its outage rules,
+//! maintenance windows and silences, the daemon loop, and the alerter of an installation.
 //!
-//! It never prints and never exits: binaries call it, print what it returns and map its
-//! errors to exit codes with [`exit`].
+//! It never prints and never exits: it returns typed reports and errors, and the binaries
+//! (through ops-cli) choose the words and the exit codes.
 //!
 //! ```
 //! use ops_kit::{Config, Env, Layout};
@@ -21,7 +23,6 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
-pub mod board;
 mod config;
 pub mod daemon;
 mod env;
@@ -29,7 +30,6 @@ pub mod health;
 mod layout;
 pub mod logs;
 pub mod maintenance;
-pub mod orchestrator;
 pub mod outage;
 pub mod pass;
 mod schema;
@@ -44,8 +44,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use config::{
-    Alerting, CHECK_TYPES, Config, DEFAULT_STALLED_TASK_HOURS, DISK_CHECK_NAME, Loaded, Orchestration,
-    Service, Webhook, disk_check_name,
+    Alerting, CHECK_TYPES, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER,
+    DISK_CHECK_NAME, Loaded, Orchestration, Service, Webhook, disk_check_name,
 };
 pub use env::{Env, Secret};
 pub use layout::{ConfigOrigin, Layout};
@@ -58,27 +58,6 @@ fn bullets(problems: &[Problem]) -> String {
     })
 }
 
-/// What a binary should print and exit with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Printed {
-    /// For standard output.
-    pub stdout: String,
-    /// For standard error (`error: ...`, `warning: ...`, `note: ...` lines).
-    pub stderr: String,
-    /// The exit code ([`exit`]).
-    pub code: u8,
-}
-
-/// The exit codes every binary uses.
-pub mod exit {
-    /// Everything passed.
-    pub const OK: u8 = 0;
-    /// A check (or the operation asked for) failed.
-    pub const FAILED: u8 = 1;
-    /// Bad command-line usage or a configuration error; nothing was written.
-    pub const USAGE: u8 = 2;
-}
-
 /// Why a configuration could not be used. Each message names the file and, for validation
 /// problems, every service and field at fault.
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +67,8 @@ pub enum ConfigError {
     NoHome,
     /// The configuration file does not exist.
     #[error(
-        "no configuration file at {} ({origin}); create one, for example with `mkdir -p {} && cp examples/services.json {}` \
-         from the agent-ops repository, or pass --config PATH",
+        "no configuration file at {} ({origin}); start from the starter, `mkdir -p {} && cp examples/services.starter.json {}` \
+         in the agent-ops repository (`cargo xtask install-service` writes it too), or pass --config PATH",
         path.display(),
         path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
         path.display()
@@ -148,3 +127,8 @@ pub enum ConfigError {
         known: Vec<String>,
     },
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -11,15 +11,19 @@ use ops_state::{AppendOptions, StateError, append_lines};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// Appends `messages` to `path` as the seed's orchestrator writes its log: one
-/// `[YYYY-MM-DD HH:MM:SS] message` line each (UTC). Newlines inside a message become ` | `.
+/// Appends `messages` to `path` as the Python kit's orchestrator writes its log: one
+/// `[YYYY-MM-DD HH:MM:SS] message` line each (UTC). Newlines inside a message become ` | `, and
+/// other control characters are escaped ([`ops_state::printable`]): a service name or a
+/// restart's output cannot forge a line or drive the terminal of whoever reads the log.
 pub fn append(path: &Path, now: OffsetDateTime, messages: &[String]) -> Result<(), StateError> {
     let stamp = now
         .to_offset(time::UtcOffset::UTC)
         .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
         .unwrap_or_default();
-    let lines: Vec<String> =
-        messages.iter().map(|m| format!("[{stamp}] {}", m.trim_end().replace('\n', " | "))).collect();
+    let lines: Vec<String> = messages
+        .iter()
+        .map(|m| format!("[{stamp}] {}", ops_state::printable(&m.trim_end().replace('\n', " | "))))
+        .collect();
     append_lines(path, &lines, AppendOptions::default())
 }
 

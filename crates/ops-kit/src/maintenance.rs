@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use ops_state::StateFile;
 use serde::{Deserialize, Serialize};
@@ -139,17 +140,17 @@ pub fn quiet(service: &str, windows: &[Window], silences: &Silences, now: f64) -
     windows.iter().find(|w| w.covers(service, now)).map(|w| Quiet::Window(w.reason.clone()))
 }
 
-/// Silences `service` until `now + seconds`.
+/// Silences `service` until `now + length`.
 pub fn silence(
     file: &StateFile,
     service: &str,
-    seconds: f64,
+    length: Duration,
     reason: Option<String>,
     now: f64,
 ) -> Result<Silence, ops_state::StateError> {
     file.update(|all: &mut Silences| {
         all.retain(|_, s| s.until > now);
-        let s = Silence { until: now + seconds, since: now, reason, extra: Map::new() };
+        let s = Silence { until: now + length.as_secs_f64(), since: now, reason, extra: Map::new() };
         all.insert(service.to_owned(), s.clone());
         Ok(s)
     })
@@ -171,8 +172,8 @@ pub fn active_silences(file: &StateFile, now: f64) -> Result<Silences, ops_state
     Ok(all)
 }
 
-/// Parses `90s`, `15m`, `2h`, `1d`, `1h30m` into seconds.
-pub fn parse_duration(text: &str) -> Option<f64> {
+/// Parses `90s`, `15m`, `2h`, `1d`, `1w`, `1h30m`: more than zero, at most ten years.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = 0.0;
     let mut number = String::new();
     let mut any = false;
@@ -193,7 +194,10 @@ pub fn parse_duration(text: &str) -> Option<f64> {
         number.clear();
         any = true;
     }
-    (number.is_empty() && any && total > 0.0).then_some(total)
+    if !(number.is_empty() && any && total > 0.0 && total <= crate::schema::MAX_SECONDS) {
+        return None;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Parses `HH:MM` (UTC).
@@ -264,8 +268,8 @@ mod tests {
     fn silences_in_a_state_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("silences.json"));
-        silence(&file, "API", 7200.0, Some("deploy".into()), 1000.0).unwrap();
-        silence(&file, "DB", 60.0, None, 1000.0).unwrap();
+        silence(&file, "API", Duration::from_secs(7200), Some("deploy".into()), 1000.0).unwrap();
+        silence(&file, "DB", Duration::from_secs(60), None, 1000.0).unwrap();
         let active = active_silences(&file, 1100.0).unwrap();
         assert_eq!(active.keys().collect::<Vec<_>>(), ["API"]);
         assert_eq!(
@@ -279,11 +283,13 @@ mod tests {
 
     #[test]
     fn durations_and_times() {
-        assert_eq!(parse_duration("90s"), Some(90.0));
-        assert_eq!(parse_duration("2h"), Some(7200.0));
-        assert_eq!(parse_duration("1h30m"), Some(5400.0));
-        assert_eq!(parse_duration("1.5d"), Some(129_600.0));
-        for bad in ["", "2", "h", "2x", "-1h", "0m"] {
+        let secs = |n| Some(Duration::from_secs(n));
+        assert_eq!(parse_duration("90s"), secs(90));
+        assert_eq!(parse_duration("2h"), secs(7200));
+        assert_eq!(parse_duration("1h30m"), secs(5400));
+        assert_eq!(parse_duration("1.5d"), secs(129_600));
+        assert_eq!(parse_duration("520w"), secs(520 * 604_800));
+        for bad in ["", "2", "h", "2x", "-1h", "0m", "1..5h", "99999999999999999999999d", "600w"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
         assert_eq!(parse_time_of_day("03:30"), Some(time!(03:30)));

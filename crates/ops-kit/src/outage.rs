@@ -1,9 +1,11 @@
 //! What the orchestrator remembers about each service between passes, and the rules that turn
 //! pass results into notices without storms: a failure alert after `failure_threshold`
 //! consecutive failed passes, a recovery notice after `success_threshold` consecutive good
-//! ones, a reminder every `reminder_interval_seconds` while down, "gave up" once per outage.
+//! ones, a reminder every `reminder_interval` while down, "gave up" once per outage.
 //!
 //! Pure: no I/O, no clock. The pass feeds observations in and sends the notices out.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -42,13 +44,17 @@ pub struct Rules {
     pub failure_threshold: u32,
     /// Good passes in a row before the recovery notice (default 1).
     pub success_threshold: u32,
-    /// Seconds between reminders while a service stays down; 0 turns them off.
-    pub reminder_interval_seconds: f64,
+    /// Time between reminders while a service stays down; `None` turns them off.
+    pub reminder_interval: Option<Duration>,
 }
 
 impl Default for Rules {
     fn default() -> Self {
-        Self { failure_threshold: 1, success_threshold: 1, reminder_interval_seconds: 3600.0 }
+        Self {
+            failure_threshold: 1,
+            success_threshold: 1,
+            reminder_interval: Some(Duration::from_secs(3600)),
+        }
     }
 }
 
@@ -81,13 +87,13 @@ pub enum Notice {
     Down,
     /// Still down, a reminder interval after the last alert.
     StillDown {
-        /// Seconds since the outage began.
-        down_for: f64,
+        /// Time since the outage began.
+        down_for: Duration,
     },
     /// Back up after an alerted outage (the pass sends it only when `alert_on_recovery`).
     Recovered {
         /// How long the outage lasted.
-        down_for: f64,
+        down_for: Duration,
     },
     /// The restart policy gave up: manual intervention required (once per outage).
     GaveUp,
@@ -113,11 +119,11 @@ pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) 
             memory.last_alert = Some(now);
             notices.push(Notice::Down);
         } else if memory.alerted
-            && rules.reminder_interval_seconds > 0.0
-            && memory.last_alert.is_none_or(|t| now - t >= rules.reminder_interval_seconds)
+            && let Some(every) = rules.reminder_interval
+            && memory.last_alert.is_none_or(|t| now - t >= every.as_secs_f64())
         {
             memory.last_alert = Some(now);
-            notices.push(Notice::StillDown { down_for: now - since });
+            notices.push(Notice::StillDown { down_for: span(since, now) });
         }
         if seen.gave_up && !memory.gave_up_alerted {
             memory.gave_up_alerted = true;
@@ -135,9 +141,15 @@ pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) 
 
 fn end_outage(memory: &mut Memory, silenced: bool, now: f64, notices: &mut Vec<Notice>) {
     if memory.alerted && !silenced {
-        notices.push(Notice::Recovered { down_for: memory.down_since.map_or(0.0, |t| now - t) });
+        notices
+            .push(Notice::Recovered { down_for: memory.down_since.map_or(Duration::ZERO, |t| span(t, now)) });
     }
     clear(memory);
+}
+
+/// The time from `start` to `end` (unix seconds); zero when the clock went back in between.
+fn span(start: f64, end: f64) -> Duration {
+    Duration::try_from_secs_f64((end - start).max(0.0)).unwrap_or(Duration::MAX)
 }
 
 fn clear(memory: &mut Memory) {
@@ -150,6 +162,10 @@ fn clear(memory: &mut Memory) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
 
     const UP: Observation = Observation { seen: Seen::Up, gave_up: false, silenced: false };
     const DOWN: Observation = Observation { seen: Seen::Down, ..UP };
@@ -168,47 +184,47 @@ mod tests {
 
     #[test]
     fn seed_defaults_alert_on_the_first_failure_and_recover_on_the_first_success() {
-        let r = Rules { reminder_interval_seconds: 0.0, ..Rules::default() };
+        let r = Rules { reminder_interval: None, ..Rules::default() };
         assert_eq!(
             run(r, &[UP, DOWN, DOWN, UP]),
-            [(1, Notice::Down), (3, Notice::Recovered { down_for: 120.0 })]
+            [(1, Notice::Down), (3, Notice::Recovered { down_for: secs(120) })]
         );
     }
 
     #[test]
     fn flapping_with_thresholds_3_and_2_is_not_a_storm() {
-        let r = Rules { failure_threshold: 3, success_threshold: 2, reminder_interval_seconds: 0.0 };
+        let r = Rules { failure_threshold: 3, success_threshold: 2, reminder_interval: None };
         let flapping: Vec<_> = (0..40).map(|i| if i % 2 == 0 { UP } else { DOWN }).collect();
         assert_eq!(run(r, &flapping), [], "up, down, up, down ... never alerts");
         // Down for real: one alert; one good pass in the middle does not end the outage.
         let seen = [DOWN, DOWN, DOWN, DOWN, UP, DOWN, DOWN, UP, UP, DOWN];
-        assert_eq!(run(r, &seen), [(2, Notice::Down), (8, Notice::Recovered { down_for: 480.0 })]);
+        assert_eq!(run(r, &seen), [(2, Notice::Down), (8, Notice::Recovered { down_for: secs(480) })]);
     }
 
     #[test]
     fn reminders_while_down() {
-        let r = Rules { reminder_interval_seconds: 150.0, ..Rules::default() };
+        let r = Rules { reminder_interval: Some(secs(150)), ..Rules::default() };
         let seen = [DOWN; 7];
         assert_eq!(
             run(r, &seen),
             [
                 (0, Notice::Down),
-                (3, Notice::StillDown { down_for: 180.0 }),
-                (6, Notice::StillDown { down_for: 360.0 })
+                (3, Notice::StillDown { down_for: secs(180) }),
+                (6, Notice::StillDown { down_for: secs(360) })
             ]
         );
     }
 
     #[test]
     fn gave_up_once_per_outage() {
-        let r = Rules { reminder_interval_seconds: 0.0, ..Rules::default() };
+        let r = Rules { reminder_interval: None, ..Rules::default() };
         let gave_up = Observation { gave_up: true, ..DOWN };
         assert_eq!(
             run(r, &[DOWN, gave_up, gave_up, gave_up, UP, gave_up, gave_up]),
             [
                 (0, Notice::Down),
                 (1, Notice::GaveUp),
-                (4, Notice::Recovered { down_for: 240.0 }),
+                (4, Notice::Recovered { down_for: secs(240) }),
                 (5, Notice::Down),
                 (5, Notice::GaveUp)
             ]
@@ -217,7 +233,7 @@ mod tests {
 
     #[test]
     fn auto_recovery_ends_the_outage_without_a_separate_recovery_notice() {
-        let r = Rules { reminder_interval_seconds: 0.0, ..Rules::default() };
+        let r = Rules { reminder_interval: None, ..Rules::default() };
         let restarted = Observation { seen: Seen::AutoRecovered, ..DOWN };
         assert_eq!(run(r, &[restarted, UP, DOWN]), [(0, Notice::Down), (2, Notice::Down)]);
         let r = Rules { failure_threshold: 3, ..r };
@@ -226,13 +242,13 @@ mod tests {
 
     #[test]
     fn silenced_services_are_never_alerted_and_old_outages_do_not_alert_again() {
-        let r = Rules { reminder_interval_seconds: 0.0, ..Rules::default() };
+        let r = Rules { reminder_interval: None, ..Rules::default() };
         let quiet = Observation { silenced: true, ..DOWN };
         let quiet_up = Observation { silenced: true, ..UP };
         // Alerted before the window, silent in it, no second failure alert after it.
         assert_eq!(
             run(r, &[DOWN, quiet, quiet, DOWN, UP]),
-            [(0, Notice::Down), (4, Notice::Recovered { down_for: 240.0 })]
+            [(0, Notice::Down), (4, Notice::Recovered { down_for: secs(240) })]
         );
         // Went down inside the window and is still down after it: that is worth one alert.
         assert_eq!(run(r, &[quiet, quiet, DOWN, DOWN]), [(2, Notice::Down)]);

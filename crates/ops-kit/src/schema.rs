@@ -2,9 +2,42 @@
 //! problem, each naming its place (`services[2] "API"`) and field, instead of stopping at
 //! the first one as a derived deserializer would.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
+
+/// The largest number of seconds a duration key takes: ten years. Larger values are surely
+/// mistakes, and would overflow the clock arithmetic of whatever uses them.
+pub const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
+
+/// The lower bound of a number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Min {
+    /// `min` itself is allowed.
+    AtLeast(f64),
+    /// Only values greater than `min`.
+    Above(f64),
+}
+
+impl Min {
+    fn admits(self, x: f64) -> bool {
+        match self {
+            Self::AtLeast(min) => x >= min,
+            Self::Above(min) => x > min,
+        }
+    }
+}
+
+impl fmt::Display for Min {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AtLeast(min) => write!(f, "at least {min}"),
+            Self::Above(min) => write!(f, "greater than {min}"),
+        }
+    }
+}
 
 /// One thing wrong (or suspicious) in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +65,10 @@ impl fmt::Display for Problem {
 pub(crate) struct Report {
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Every key the reader asked for, as `section.key` (`services.target`,
+    /// `alerting.webhooks.url`, `timeout_seconds` at the top level): what the parser accepts,
+    /// which the documentation test holds against docs/configuration.md and the full example.
+    pub asked: BTreeSet<String>,
 }
 
 /// A JSON object being read: remembers which keys were asked for, so the rest can be
@@ -39,6 +76,8 @@ pub(crate) struct Report {
 pub(crate) struct Obj<'a> {
     map: &'a Map<String, Value>,
     pub place: String,
+    /// The kind of object, for [`Report::asked`]: `services`, `alerting.webhooks`, or empty.
+    section: &'static str,
     used: Vec<&'static str>,
 }
 
@@ -55,8 +94,8 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 }
 
 impl<'a> Obj<'a> {
-    pub fn new(map: &'a Map<String, Value>, place: impl Into<String>) -> Self {
-        Self { map, place: place.into(), used: Vec::new() }
+    pub fn new(map: &'a Map<String, Value>, section: &'static str, place: impl Into<String>) -> Self {
+        Self { map, place: place.into(), section, used: Vec::new() }
     }
 
     fn error(&self, r: &mut Report, field: &str, message: String) {
@@ -109,21 +148,13 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// A number at least `min` (and above it when `exclusive`), or `default` when absent.
-    pub fn number(
-        &mut self,
-        r: &mut Report,
-        key: &'static str,
-        min: f64,
-        exclusive: bool,
-        default: f64,
-    ) -> f64 {
+    /// A number above `min` (or at least it, as [`Min`] says), or `default` when absent.
+    pub fn number(&mut self, r: &mut Report, key: &'static str, min: Min, default: f64) -> f64 {
         let Some(v) = self.get(key) else { return default };
         match v.as_f64() {
-            Some(x) if x.is_finite() && (x > min || (!exclusive && x >= min)) => x,
+            Some(x) if x.is_finite() && min.admits(x) => x,
             Some(_) => {
-                let bound = if exclusive { "greater than" } else { "at least" };
-                self.error(r, key, format!("must be {bound} {min}, got {v}"));
+                self.error(r, key, format!("must be {min}, got {v}"));
                 default
             }
             None => {
@@ -133,19 +164,26 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// An optional number at least `min`.
-    pub fn opt_number(
-        &mut self,
-        r: &mut Report,
-        key: &'static str,
-        min: f64,
-        exclusive: bool,
-    ) -> Option<f64> {
+    /// An optional number above (or at least) `min`.
+    pub fn opt_number(&mut self, r: &mut Report, key: &'static str, min: Min) -> Option<f64> {
         if !self.has(key) {
             self.used.push(key);
             return None;
         }
-        Some(self.number(r, key, min, exclusive, min))
+        Some(self.number(r, key, min, 0.0))
+    }
+
+    /// A number of seconds (`timeout_seconds`, `restart_cooldown_seconds` ...) as a
+    /// [`Duration`], at most [`MAX_SECONDS`], or `default` when absent. No seconds as `f64`
+    /// travel past here.
+    pub fn seconds(&mut self, r: &mut Report, key: &'static str, min: Min, default: Duration) -> Duration {
+        let Some(v) = self.get(key) else { return default };
+        let secs = self.number(r, key, min, default.as_secs_f64());
+        if secs > MAX_SECONDS {
+            self.error(r, key, format!("must be at most {MAX_SECONDS} (ten years), got {v}"));
+            return default;
+        }
+        Duration::try_from_secs_f64(secs).unwrap_or(default)
     }
 
     /// An integer in `min..=max`.
@@ -207,6 +245,10 @@ impl<'a> Obj<'a> {
     /// Warns about every key that was never asked for. `elsewhere` lists keys that are valid
     /// in this kind of object but not in this one (e.g. `port` on a url service).
     pub fn finish(self, r: &mut Report, elsewhere: &[&str], elsewhere_why: &str) {
+        for key in &self.used {
+            let dot = if self.section.is_empty() { "" } else { "." };
+            r.asked.insert(format!("{}{dot}{key}", self.section));
+        }
         for key in self.map.keys() {
             if self.used.contains(&key.as_str()) {
                 continue;

@@ -30,7 +30,7 @@ fn layout() -> Layout {
 fn new_alerting_fields_have_defaults() {
     let a = parse("{}").unwrap().config.alerting;
     assert_eq!(a.telegram_api_url, "https://api.telegram.org");
-    assert_eq!(a.timeout_seconds, 10.0);
+    assert_eq!(a.timeout, std::time::Duration::from_secs(10));
     assert!(a.webhooks.is_empty());
 }
 
@@ -38,7 +38,10 @@ fn new_alerting_fields_have_defaults() {
 fn the_api_url_comes_from_the_file_or_the_environment() {
     let json = r#"{"alerting": {"telegram_api_url": "http://127.0.0.1:8081", "timeout_seconds": 2.5}}"#;
     let a = parse(json).unwrap().config.alerting;
-    assert_eq!((a.telegram_api_url.as_str(), a.timeout_seconds), ("http://127.0.0.1:8081", 2.5));
+    assert_eq!(
+        (a.telegram_api_url.as_str(), a.timeout),
+        ("http://127.0.0.1:8081", std::time::Duration::from_millis(2500))
+    );
     let env = Env::from_lookup(|k| (k == "TELEGRAM_API_URL").then(|| "https://bots.internal".into()));
     assert_eq!(env.telegram_api_url.as_deref(), Some("https://bots.internal"));
     assert_eq!(parse_with(json, &env).unwrap().config.alerting.telegram_api_url, "https://bots.internal");
@@ -184,13 +187,6 @@ fn without_services_json_the_environment_is_enough_for_alerting() {
     env.telegram_chat_id = Some("42".into());
     let loaded = alert::load(&layout, &env).unwrap();
     assert_eq!(loaded.config.alerting.telegram_chat_id.as_deref(), Some("42"));
-}
-
-#[test]
-fn a_message_of_dash_is_read_from_stdin() {
-    assert_eq!(alert::message_arg("hello".into(), &b"ignored"[..]).unwrap(), "hello");
-    assert_eq!(alert::message_arg("-".into(), &b"line 1\nline 2\n\n"[..]).unwrap(), "line 1\nline 2");
-    assert_eq!(alert::message_arg("-".into(), &b"bad \xff byte"[..]).unwrap(), "bad \u{fffd} byte");
 }
 
 /// The ```json blocks of a markdown file.

@@ -26,6 +26,10 @@ fn one_problem(json: &str) -> String {
     p[0].clone()
 }
 
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
 #[test]
 fn the_seed_quick_start_config_loads_with_its_defaults() {
     let seed = r#"{
@@ -47,7 +51,7 @@ fn the_seed_quick_start_config_loads_with_its_defaults() {
     let Check::Process(p) = &c.services[3].check else { panic!("process") };
     assert_eq!(p.pattern(), "celery");
     assert_eq!(c.services[3].restart_command.as_deref(), Some("systemctl restart celery"));
-    assert_eq!((c.services[3].restart_cooldown_seconds, c.services[3].max_restart_attempts), (300.0, 3));
+    assert_eq!((c.services[3].restart_cooldown, c.services[3].max_restart_attempts), (secs(300), 3));
     let names: Vec<_> = c.probes().iter().map(|p| p.name.clone()).collect();
     assert_eq!(names.last().map(String::as_str), Some("Disk Space"), "the built-in disk check comes last");
 }
@@ -56,13 +60,13 @@ fn the_seed_quick_start_config_loads_with_its_defaults() {
 fn an_empty_object_gets_every_default() {
     let c = parse("{}").unwrap().config;
     assert!(c.services.is_empty());
-    assert_eq!(c.check_interval_seconds, 300.0);
+    assert_eq!(c.check_interval, secs(300));
     assert_eq!(c.disk_warning_gb, 5.0);
     assert_eq!(c.disk_paths, [PathBuf::from("/")]);
-    assert_eq!(c.stalled_task_hours, 24.0);
+    assert_eq!(c.stalled_task_after, secs(24 * 3600));
     assert_eq!(c.metrics_retention_days, 90);
     assert_eq!(c.max_concurrency, 256);
-    assert_eq!(c.alerting.rate_limit_seconds, 300.0);
+    assert_eq!(c.alerting.rate_limit, secs(300));
     assert!(c.alerting.alert_on_recovery, "documented default: true");
     assert_eq!(c.alerting.telegram_bot_token, None);
 }
@@ -254,7 +258,7 @@ fn missing_file_says_where_it_looked_and_how_to_create_one() {
     assert!(msg.contains(&layout.config.display().to_string()), "{msg}");
     assert!(
         msg.contains("the default location")
-            && msg.contains("cp examples/services.json")
+            && msg.contains("cp examples/services.starter.json")
             && msg.contains("--config"),
         "{msg}"
     );
@@ -336,10 +340,10 @@ fn orchestrator_keys_and_their_defaults() {
     let c = parse("{}").unwrap().config;
     let o = &c.orchestration;
     assert_eq!((o.failure_threshold, o.success_threshold), (1, 1), "the seed alerts on the first failure");
-    assert_eq!((o.reminder_interval_seconds, o.restart_grace_seconds), (3600.0, 5.0));
+    assert_eq!((o.reminder_interval, o.restart_grace), (Some(secs(3600)), secs(5)));
     assert!(!o.create_tasks_for_failures);
     assert_eq!((o.heartbeat_url.as_deref(), o.maintenance.len()), (None, 0));
-    assert_eq!((o.log_rotate_mb, o.log_keep), (50.0, 5));
+    assert_eq!((o.log_rotate_bytes, o.log_keep), (50 * 1024 * 1024, 5));
 
     let json = r#"{"services": [{"name": "API", "target": "http://a/", "restart_timeout_seconds": 90}],
         "failure_threshold": 3, "success_threshold": 2, "reminder_interval_seconds": 0, "restart_grace_seconds": 1,
@@ -348,8 +352,9 @@ fn orchestrator_keys_and_their_defaults() {
     let loaded = parse(json).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let c = loaded.config;
-    assert_eq!(c.services[0].restart_timeout_seconds, 90.0);
-    assert_eq!(c.services[0].restart_cooldown_seconds, 300.0);
+    assert_eq!(c.services[0].restart_timeout, secs(90));
+    assert_eq!(c.services[0].restart_cooldown, secs(300));
+    assert_eq!(c.orchestration.reminder_interval, None, "0 turns reminders off");
     assert_eq!((c.orchestration.failure_threshold, c.orchestration.success_threshold), (3, 2));
     assert_eq!(c.orchestration.heartbeat_url.as_deref(), Some("https://hc-ping.com/x"));
     assert_eq!(c.orchestration.maintenance.len(), 1);

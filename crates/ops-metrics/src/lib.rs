@@ -86,3 +86,8 @@ pub enum MetricsError {
         source: std::io::Error,
     },
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

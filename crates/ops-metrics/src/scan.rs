@@ -510,17 +510,39 @@ pub fn read_window(dir: &Path, window: &Window) -> Result<UptimeReport, MetricsE
     read_window_in_chunks(dir, *window, CHUNK)
 }
 
+/// The window's day files that exist. A missing directory holds none (nothing was recorded
+/// yet); a directory that cannot be read, or that is not a directory, is an error: "cannot
+/// look" must never read as "nothing happened".
+fn day_files(dir: &Path, window: Window) -> Result<Vec<(PathBuf, Date)>, MetricsError> {
+    let unreadable = |path: &Path, source| MetricsError::Read { path: path.to_path_buf(), source };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(unreadable(dir, io::Error::new(io::ErrorKind::NotADirectory, "not a directory")));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unreadable(dir, e)),
+    }
+    let mut files = Vec::new();
+    for date in window.dates() {
+        let path = day_file(dir, date);
+        match path.metadata() {
+            Ok(m) if m.is_file() => files.push((path, date)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(unreadable(&path, e)),
+        }
+    }
+    Ok(files)
+}
+
 /// [`read_window`] reading `chunk` bytes at a time at first (the buffer grows for longer lines).
 pub(crate) fn read_window_in_chunks(
     dir: &Path,
     window: Window,
     chunk: usize,
 ) -> Result<UptimeReport, MetricsError> {
-    let files: Vec<(PathBuf, Date)> = window
-        .dates()
-        .map(|d| (day_file(dir, d), d))
-        .filter(|(p, _)| p.metadata().is_ok_and(|m| m.is_file()))
-        .collect();
+    let files = day_files(dir, window)?;
     let step = i64::from(series_hours(window.days)) * 3_600_000_000;
     let start = window.from().midnight().assume_utc();
     let series_start = start.unix_timestamp() * 1_000_000;

@@ -5,14 +5,14 @@ use std::fs;
 
 use ops_state::{StateError, StateFile};
 
-use crate::{Decision, Policy, RecoveryError, RecoveryState, begin, finish};
+use crate::{Decision, Policy, RecoveryError, RecoveryState, begin, record_recovery};
 
 const NOW: f64 = 1_800_000_000.0;
 
 /// Any recovery.json (the seed writes it in place, unlocked): one that does not parse is a
 /// typed `Corrupt` error and left untouched; otherwise the decision is the policy's on the
 /// service's entry, the attempt is recorded, and every other service and every unknown key is
-/// kept as it was, through `begin` and `finish` alike.
+/// kept as it was, through `begin` and `record_recovery` alike.
 #[test]
 fn recovery_json() {
     let scratch = test_support::scratch_dir();
@@ -27,7 +27,7 @@ fn recovery_json() {
                 matches!(decision, Err(RecoveryError::State(StateError::Corrupt { .. }))),
                 "{decision:?}"
             );
-            let finished = finish(&file, "API", true, NOW);
+            let finished = record_recovery(&file, "API", NOW);
             assert!(
                 matches!(finished, Err(RecoveryError::State(StateError::Corrupt { .. }))),
                 "{finished:?}"
@@ -49,7 +49,7 @@ fn recovery_json() {
             assert_eq!(after.get(name), Some(state), "{name:?}");
         }
 
-        finish(&file, "API", true, NOW + 5.0).unwrap();
+        record_recovery(&file, "API", NOW + 5.0).unwrap();
         let finished: RecoveryState = file.read().unwrap().unwrap();
         want.attempts = 0;
         want.last_success = Some(NOW + 5.0);

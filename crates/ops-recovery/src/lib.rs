@@ -4,11 +4,11 @@
 //!
 //! It never checks health, never alerts and never prints: the caller decides with
 //! [`begin`], runs [`run_restart`], re-checks the service itself, and reports the verdict with
-//! [`finish`].
+//! [`record_recovery`].
 //!
 //! ```
 //! use std::time::Duration;
-//! use ops_recovery::{Decision, Policy, RestartSpec, begin, finish, run_restart};
+//! use ops_recovery::{Decision, Policy, RestartSpec, begin, record_recovery, run_restart};
 //! use ops_state::StateFile;
 //!
 //! let dir = tempfile::tempdir()?;
@@ -18,8 +18,8 @@
 //! assert_eq!(begin(&state, "API", &policy, now)?, Decision::Restart { attempt: 1 });
 //! let run = run_restart(&RestartSpec::new("echo restarted", dir.path().join("restart-API.log")));
 //! assert!(run.succeeded() && run.output_tail == "restarted\n");
-//! finish(&state, "API", true, now + 5.0)?; // the re-check saw it up: attempts reset
-//! assert_eq!(begin(&state, "API", &policy, now + 10.0)?, Decision::Cooldown { remaining_seconds: 290.0 });
+//! record_recovery(&state, "API", now + 5.0)?; // the re-check saw it up: attempts reset
+//! assert_eq!(begin(&state, "API", &policy, now + 10.0)?, Decision::Cooldown { remaining: Duration::from_secs(290) });
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -32,7 +32,7 @@ mod runner;
 #[path = "../fuzz/targets.rs"]
 mod fuzz;
 
-pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, finish};
+pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, record_recovery};
 pub use runner::{RestartRun, RestartSpec, RunOutcome, run_restart};
 
 /// Everything that can go wrong with recovery state (running a command never errors: its
@@ -43,3 +43,8 @@ pub enum RecoveryError {
     #[error(transparent)]
     State(#[from] ops_state::StateError),
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -58,8 +58,8 @@ pub enum Decision {
     },
     /// The last attempt was too recent.
     Cooldown {
-        /// Seconds until the next attempt is allowed.
-        remaining_seconds: f64,
+        /// Time until the next attempt is allowed.
+        remaining: Duration,
     },
     /// Every allowed attempt was used within the last hour: manual intervention required.
     GaveUp {
@@ -75,7 +75,10 @@ impl Policy {
         let since = now - state.last_attempt;
         let cooldown = self.cooldown.as_secs_f64();
         if since < cooldown {
-            return Decision::Cooldown { remaining_seconds: cooldown - since };
+            // `since` is negative when the clock went back: the wait is never longer than the cooldown.
+            let left = (cooldown - since).min(cooldown);
+            let remaining = Duration::try_from_secs_f64(left).unwrap_or(self.cooldown);
+            return Decision::Cooldown { remaining };
         }
         let attempts = if since > FORGET_AFTER_SECONDS { 0 } else { state.attempts };
         if attempts >= self.max_attempts {
@@ -90,6 +93,11 @@ impl Policy {
 pub fn begin(file: &StateFile, service: &str, policy: &Policy, now: f64) -> Result<Decision, RecoveryError> {
     file.update(|state: &mut RecoveryState| {
         let entry = state.entry(service.to_owned()).or_default();
+        if entry.last_attempt > now {
+            // The clock went back: count the cooldown from now rather than wait for the clock to
+            // reach a time that may be days away.
+            entry.last_attempt = now;
+        }
         let decision = policy.decide(entry, now);
         if let Decision::Restart { attempt } = decision {
             entry.attempts = attempt;
@@ -99,13 +107,10 @@ pub fn begin(file: &StateFile, service: &str, policy: &Policy, now: f64) -> Resu
     })
 }
 
-/// Records the verdict of the re-check after a restart: a verified recovery resets the
-/// attempt count (the seed never did, so three recoveries in an hour meant giving up on the
-/// fourth outage).
-pub fn finish(file: &StateFile, service: &str, recovered: bool, now: f64) -> Result<(), RecoveryError> {
-    if !recovered {
-        return Ok(());
-    }
+/// Records a recovery verified by the re-check after a restart: it resets the attempt count
+/// (the Python kit never did, so three recoveries in an hour meant giving up on the fourth
+/// outage). A restart that did not help needs no record: [`begin`] counted its attempt.
+pub fn record_recovery(file: &StateFile, service: &str, now: f64) -> Result<(), RecoveryError> {
     file.update(|state: &mut RecoveryState| {
         let entry = state.entry(service.to_owned()).or_default();
         entry.attempts = 0;
@@ -127,16 +132,35 @@ mod tests {
         let p = Policy::default();
         let now = 10_000.0;
         assert_eq!(p.decide(&ServiceState::default(), now), Decision::Restart { attempt: 1 });
-        assert_eq!(p.decide(&state(1, now - 100.0), now), Decision::Cooldown { remaining_seconds: 200.0 });
+        assert_eq!(
+            p.decide(&state(1, now - 100.0), now),
+            Decision::Cooldown { remaining: Duration::from_secs(200) }
+        );
         assert_eq!(p.decide(&state(1, now - 300.0), now), Decision::Restart { attempt: 2 });
         assert_eq!(p.decide(&state(3, now - 300.0), now), Decision::GaveUp { attempts: 3 });
-        assert_eq!(p.decide(&state(3, now - 100.0), now), Decision::Cooldown { remaining_seconds: 200.0 });
+        assert_eq!(
+            p.decide(&state(3, now - 100.0), now),
+            Decision::Cooldown { remaining: Duration::from_secs(200) }
+        );
         assert_eq!(
             p.decide(&state(3, now - 3601.0), now),
             Decision::Restart { attempt: 1 },
             "forgotten after an hour"
         );
         assert_eq!(p.decide(&state(3, now - 3600.0), now), Decision::GaveUp { attempts: 3 });
+    }
+
+    #[test]
+    fn a_clock_that_went_back_delays_a_restart_by_one_cooldown_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("recovery.json"));
+        let policy = Policy::default();
+        assert_eq!(begin(&file, "API", &policy, 100_000.0).unwrap(), Decision::Restart { attempt: 1 });
+        // A day earlier: one cooldown from now, not a day and a cooldown.
+        let back = 100_000.0 - 86_400.0;
+        let remaining = Duration::from_secs(300);
+        assert_eq!(begin(&file, "API", &policy, back).unwrap(), Decision::Cooldown { remaining });
+        assert_eq!(begin(&file, "API", &policy, back + 300.0).unwrap(), Decision::Restart { attempt: 2 });
     }
 
     #[test]

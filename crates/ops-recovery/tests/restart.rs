@@ -4,7 +4,9 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use ops_recovery::{Decision, Policy, RecoveryState, RestartSpec, RunOutcome, begin, finish, run_restart};
+use ops_recovery::{
+    Decision, Policy, RecoveryState, RestartSpec, RunOutcome, begin, record_recovery, run_restart,
+};
 use ops_state::StateFile;
 use rustix::process::Signal;
 use test_support::procs;
@@ -121,13 +123,13 @@ fn policy_over_the_state_file_in_the_seed_format() {
 
     assert_eq!(
         begin(&file, "Worker", &policy, 1100.0).unwrap(),
-        Decision::Cooldown { remaining_seconds: 200.0 }
+        Decision::Cooldown { remaining: Duration::from_secs(200) }
     );
     assert_eq!(begin(&file, "Worker", &policy, 1300.0).unwrap(), Decision::Restart { attempt: 3 });
-    finish(&file, "Worker", false, 1305.0).unwrap(); // still down
+    // Still down after it: nothing to record, the attempt is counted.
     assert_eq!(begin(&file, "Worker", &policy, 1600.0).unwrap(), Decision::GaveUp { attempts: 3 });
     assert_eq!(begin(&file, "Worker", &policy, 1300.0 + 3601.0).unwrap(), Decision::Restart { attempt: 1 });
-    finish(&file, "Worker", true, 5000.0).unwrap(); // verified: the count resets
+    record_recovery(&file, "Worker", 5000.0).unwrap(); // verified: the count resets
 
     let state: RecoveryState = file.read().unwrap().unwrap();
     assert_eq!(state["Worker"].attempts, 0);

@@ -31,6 +31,7 @@
 mod append;
 mod atomic;
 mod lock;
+mod text;
 pub mod timestamp;
 
 use std::fs;
@@ -44,6 +45,7 @@ use serde::de::DeserializeOwned;
 pub use append::{AppendOptions, append_lines};
 pub use atomic::write_atomic;
 pub use lock::with_lock;
+pub use text::{printable, printable_lines};
 
 /// How long a writer waits for a lock before giving up (the seed's board waits 30 s too).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -368,6 +370,11 @@ fn free_name(path: &Path) -> PathBuf {
     }
     candidate
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests {

@@ -469,7 +469,7 @@ impl Fault {
     pub const ALL: [Fault; 4] = [Fault::FloodControl, Fault::ServerError, Fault::Timeout, Fault::Reset];
 
     /// A short name: `429`, `500`, `timeout`, `reset`.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Fault::FloodControl => "429",
             Fault::ServerError => "500",

@@ -7,13 +7,15 @@ use ops_state::timestamp::format_utc;
 use super::{human_duration, ms};
 use crate::{ServiceStats, State, UptimeReport};
 
-/// One service's line of the seed's report:
-/// `[OK] name: 100.0% uptime (0 failures in 2016 checks, avg 145.0ms)`.
+/// One service's line of the Python kit's report:
+/// `[OK] name: 100.0% uptime (0 failures in 2016 checks, avg 145.0ms)`. A name's control
+/// characters are escaped ([`ops_state::printable`]); other names are as the Python kit prints
+/// them.
 fn seed_line(s: &ServiceStats) -> String {
     format!(
         "[{}] {}: {}% uptime ({} failures in {} checks, avg {}ms)",
         s.indicator(),
-        s.name,
+        ops_state::printable(&s.name),
         s.uptime_text(),
         s.down,
         s.total_checks(),
@@ -89,7 +91,8 @@ pub fn sla_text(r: &UptimeReport, target: f64) -> String {
     }
     let mut out = format!("\nServices below {target}% SLA:\n");
     for s in below {
-        let _ = writeln!(out, " {}: {}% ({} failures)", s.name, s.uptime_text(), s.down);
+        let _ =
+            writeln!(out, " {}: {}% ({} failures)", ops_state::printable(&s.name), s.uptime_text(), s.down);
     }
     out
 }

@@ -1,0 +1,85 @@
+//! Phases 5 and 6 and the end of a pass: metrics retention, log rotation, the heartbeat (a
+//! file, and a ping of `heartbeat_url`), and the log itself.
+
+use std::time::Duration;
+
+use ops_health::{Check, Probe, UrlCheck};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{LogLine, Pass, ServiceReport};
+use crate::logs;
+
+impl Pass<'_> {
+    pub(super) fn housekeeping(&mut self) {
+        if self.dry() {
+            return;
+        }
+        self.note("Phase 5: Metrics maintenance");
+        let keep = self.config.metrics_retention_days;
+        match ops_metrics::remove_old_day_files(&self.layout.metrics, self.started.date(), keep) {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => {
+                self.note(format!("Cleaned up {} old metrics file(s) (keeping {keep} days)", removed.len()));
+            }
+            Err(e) => self.warn(format!("metrics retention: {e}")),
+        }
+        let o = &self.config.orchestration;
+        match logs::rotate(&self.layout.logs, o.log_rotate_bytes, o.log_keep, self.started) {
+            Ok(rotated) => {
+                for r in rotated {
+                    let name = r.log.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    self.note(format!("Rotated {name} -> {}", r.archive.display()));
+                }
+            }
+            Err(e) => self.warn(format!("log rotation: {e}")),
+        }
+    }
+
+    /// `state/heartbeat.json` (when the pass ran, what is failing), then the `heartbeat_url`
+    /// ping, so someone notices when the monitor itself stops.
+    pub(super) fn heartbeat(&mut self, services: &[ServiceReport]) {
+        let finished = OffsetDateTime::now_utc();
+        let failing: Vec<&str> =
+            services.iter().filter(|s| s.failing()).map(|s| s.check.name.as_str()).collect();
+        let beat = json!({
+            "started": ops_state::timestamp::format_utc(self.started),
+            "finished": ops_state::timestamp::format_utc(finished),
+            "pid": std::process::id(),
+            "checks": services.len(),
+            "failing": failing,
+        });
+        let bytes = format!("{beat:#}\n");
+        if let Err(e) =
+            ops_state::write_atomic(&self.layout.heartbeat(), bytes.as_bytes(), ops_state::DEFAULT_MODE)
+        {
+            self.warn(format!("cannot write the heartbeat: {e}"));
+        }
+        if let Some(url) = &self.config.orchestration.heartbeat_url {
+            // An HTTP GET is ops-health's job: the ping is a URL check of its own.
+            let ping = UrlCheck {
+                url: url.clone(),
+                expected_status: 200,
+                timeout: Duration::from_secs(10),
+                max_latency: None,
+                body_contains: None,
+                cert_warning_days: None,
+            };
+            let result = ops_health::run(&Probe { name: "heartbeat".into(), check: Check::Url(ping) });
+            if result.ok {
+                self.note("Heartbeat ping sent");
+            } else {
+                self.warn(format!("heartbeat ping failed: {}", result.detail));
+            }
+        }
+    }
+
+    /// Appends this pass's lines to `logs/orchestrator.log`; a failure is a warning of the
+    /// report (it cannot be in the log).
+    pub(super) fn write_log(&mut self) {
+        let lines: Vec<String> = self.log.iter().map(LogLine::to_string).collect();
+        if let Err(e) = logs::append(&self.layout.orchestrator_log(), self.started, &lines) {
+            self.warn(format!("cannot write the orchestrator log: {e}"));
+        }
+    }
+}

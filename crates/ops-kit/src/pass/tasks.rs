@@ -1,0 +1,133 @@
+//! Phase 4, the board: tasks stalled in progress (alerted once, then every reminder interval),
+//! and an investigation task for each service that just went down, when asked for.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ops_alert::{Alert, Level};
+use ops_board::{BoardFile, NewTask, Priority, StalledQuery};
+use ops_state::StateFile;
+
+use super::alerts::Keep;
+use super::{Pass, ServiceReport};
+use crate::outage::Notice;
+
+impl Pass<'_> {
+    /// Tasks stalled in progress for longer than `stalled_task_hours`: each is alerted once
+    /// (and again every reminder interval while it stays stalled), not every pass. Returns the
+    /// alert and the memory of alerted tasks to keep once it is queued.
+    pub(super) fn stalled_tasks(&mut self) -> (Option<Alert>, Option<Keep>) {
+        let board = match BoardFile::new(self.layout.board()) {
+            Ok(board) if board.path().exists() => board,
+            Ok(_) => return (None, None),
+            Err(e) => {
+                self.warn(format!("stalled tasks not checked: {e}"));
+                return (None, None);
+            }
+        };
+        let snapshot = match board.read() {
+            Ok(s) => s,
+            Err(e) => {
+                self.warn(format!("stalled tasks not checked: {e}"));
+                return (None, None);
+            }
+        };
+        if let Some(fallback) = &snapshot.fallback {
+            self.warn(fallback.to_string());
+        }
+        let after = self.config.stalled_task_after;
+        let stalled = snapshot.board.stalled(&StalledQuery::in_progress(after), self.started);
+        self.note(format!("Phase 4: Stalled task check: {} stalled task(s)", stalled.tasks.len()));
+        let remind = self.config.orchestration.reminder_interval.map(|d| d.as_secs_f64());
+        let now = self.now;
+        let mut due = Vec::new();
+        let mut update = |seen: &mut BTreeMap<String, f64>| {
+            seen.retain(|id, _| stalled.tasks.iter().any(|t| &t.task.id == id));
+            for t in &stalled.tasks {
+                let last = seen.get(&t.task.id).copied();
+                if last.is_none_or(|at| remind.is_some_and(|every| now - at >= every)) {
+                    seen.insert(t.task.id.clone(), now);
+                    due.push(t);
+                }
+            }
+        };
+        let file = StateFile::new(self.layout.stalled_alerts());
+        let keep = match file.read::<BTreeMap<String, f64>>() {
+            Ok(seen) => {
+                let mut seen = seen.unwrap_or_default();
+                update(&mut seen);
+                Keep::new(file, &seen, "stalled-task memory")
+            }
+            Err(e) => {
+                update(&mut BTreeMap::new());
+                self.warn(format!("stalled-task memory not kept: {e}"));
+                None
+            }
+        };
+        if due.is_empty() {
+            return (None, keep);
+        }
+        // The Python kit's text: ` - owner: title` (60 characters of it) under one heading.
+        let hours = after.as_secs_f64() / 3600.0;
+        let mut text = format!("Stalled tasks (>{hours}h in progress):");
+        for t in due {
+            let owner = if t.task.owner.is_empty() { "?" } else { t.task.owner.as_str() };
+            let title: String = t.task.title.chars().take(60).collect();
+            let _ = write!(text, "\n - {owner}: {title}");
+        }
+        (Some(Alert { level: Level::Warning, topic: None, message: text }), keep)
+    }
+
+    /// `create_tasks_for_failures`: an investigation task for each service that just went
+    /// down, unless one with the same title is still open (the Python kit's recipe 5, with a
+    /// stable title).
+    pub(super) fn open_tasks(&mut self, services: &[ServiceReport], notices: &[(usize, Notice)]) {
+        let down: Vec<&ServiceReport> =
+            notices.iter().filter(|(_, n)| *n == Notice::Down).map(|(i, _)| &services[*i]).collect();
+        if down.is_empty() || !self.config.orchestration.create_tasks_for_failures {
+            return;
+        }
+        let tasks: Vec<NewTask> = down
+            .iter()
+            .map(|s| NewTask {
+                owner: "ops-agent".into(),
+                priority: Priority::High,
+                description: format!("{} reported: {}", s.check.name, s.check.detail),
+                tags: vec!["auto-generated".into(), "ops".into(), "outage".into()],
+                ..NewTask::new(investigate_title(&s.check.name))
+            })
+            .collect();
+        if self.dry() {
+            for t in &tasks {
+                self.note(format!("DRY RUN: would open the task {:?} (unless it is open already)", t.title));
+            }
+            return;
+        }
+        let now = self.started;
+        let added = BoardFile::new(self.layout.board()).and_then(|file| {
+            file.update(|board| {
+                let mut added = Vec::new();
+                for t in &tasks {
+                    if !board.tasks.iter().any(|open| open.title == t.title && open.column != "done") {
+                        added.push(board.add(t, now)?.id.clone());
+                    }
+                }
+                Ok(added)
+            })
+        });
+        match added {
+            Ok(ids) => {
+                for id in ids {
+                    self.note(format!("Opened task {id}"));
+                }
+            }
+            Err(e) => self.warn(format!("investigation tasks not opened: {e}")),
+        }
+    }
+}
+
+/// The stable title of a service's investigation task (the Python kit's recipe put the uptime
+/// in it, so every pass opened a new one).
+pub fn investigate_title(service: &str) -> String {
+    format!("Investigate: {service} is down")
+}
