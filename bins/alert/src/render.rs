@@ -222,11 +222,9 @@ pub fn dry_run_test(alerter: &Alerter, alert: &Alert) -> Printed {
         Ok(_) => {}
         Err(e) => return failed(&format!("cannot read the outbox: {e}")),
     }
-    for notifier in alerter.notifiers() {
-        for request in notifier.preview(alert) {
-            let body = serde_json::to_string_pretty(&request.body).unwrap_or_default();
-            let _ = writeln!(p.stdout, "dry run: {}: POST {}\n{body}", notifier.destination(), request.url);
-        }
+    for (destination, request) in alerter.preview(alert) {
+        let body = serde_json::to_string_pretty(&request.body).unwrap_or_default();
+        let _ = writeln!(p.stdout, "dry run: {destination}: POST {}\n{body}", request.url);
     }
     p
 }

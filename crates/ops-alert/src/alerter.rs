@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt};
+use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
 use crate::outbox::{Entry, FloodWait, Outbox};
 use crate::rate::{RateLimit, RateLimited};
 use crate::{Alert, AlertError, Secrets};
@@ -168,6 +168,18 @@ impl Alerter {
             topic: alert.topic.as_deref().map(|t| self.secrets.redact(t)),
             message: self.secrets.redact(&alert.message),
         }
+    }
+
+    /// What each notifier would request for `alert` (see [`Notifier::preview`]), with every
+    /// notifier's secrets redacted from the alert first, as `(destination, request)`: for
+    /// `--dry-run`.
+    pub fn preview(&self, alert: &Alert) -> Vec<(&str, Request)> {
+        let alert = self.scrub(alert);
+        let mut requests = Vec::new();
+        for n in &self.notifiers {
+            requests.extend(n.preview(&alert).into_iter().map(|r| (n.destination(), r)));
+        }
+        requests
     }
 
     /// The notifiers, in order.

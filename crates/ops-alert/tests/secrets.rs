@@ -305,6 +305,7 @@ fn no_secret_is_carried_in_an_alert() {
     let _ = writeln!(said, "{:?}", a.flush());
     let _ = writeln!(said, "{:?}", a.deliver_now(&alert(&message)));
     let _ = writeln!(said, "{:?}", a.rate_check(&secret_topic));
+    let _ = writeln!(said, "{:?}", a.preview(&secret_topic));
     assert_clean("what was said", &said);
     let received: Vec<String> =
         api.requests().into_iter().chain(hook.requests()).map(|r| r.body.to_string()).collect();
