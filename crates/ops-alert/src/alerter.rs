@@ -135,7 +135,7 @@ impl Alerter {
         let mut seen = HashSet::new();
         if let Some(dup) = notifiers.iter().map(|n| n.destination()).find(|d| !seen.insert(*d)) {
             return Err(AlertError::Invalid {
-                field: "name",
+                field: crate::Setting::Name,
                 message: format!("destination {dup:?} appears twice"),
             });
         }

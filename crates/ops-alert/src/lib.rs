@@ -133,18 +133,56 @@ pub enum AlertError {
         /// serde_json's reason.
         source: serde_json::Error,
     },
-    /// A notifier's setting is unusable (`field` is the notifier's own name for it: `token`,
-    /// `chat_id`, `api_url`, `url`, `name`).
+    /// A notifier's setting is unusable.
     #[error("{field}: {message}")]
     Invalid {
         /// The setting.
-        field: &'static str,
+        field: Setting,
         /// What is wrong with it (never its value when it is a secret).
         message: String,
     },
     /// An [`Alerter`] needs at least one notifier.
     #[error("no notifier: configure Telegram or a webhook")]
     NoNotifier,
+}
+
+/// A notifier's setting, named in [`AlertError::Invalid`] so that a caller can map it to its
+/// own name for it (a configuration key, an environment variable) without matching text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// Telegram's bot token.
+    Token,
+    /// Telegram's chat id.
+    ChatId,
+    /// Telegram's Bot API base URL.
+    ApiUrl,
+    /// A webhook's URL.
+    Url,
+    /// A webhook's name (and so its destination).
+    Name,
+    /// A webhook's headers.
+    Headers,
+}
+
+impl Setting {
+    /// The notifier's own word for it: `token`, `chat_id`, `api_url`, `url`, `name`, `headers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::ChatId => "chat_id",
+            Self::ApiUrl => "api_url",
+            Self::Url => "url",
+            Self::Name => "name",
+            Self::Headers => "headers",
+        }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The README's example, compiled and run as a doctest.

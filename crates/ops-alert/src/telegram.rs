@@ -22,7 +22,7 @@ use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries}
 use crate::notifier::{Failure, Notifier, Problem, Receipt, Request, Unredacted};
 use crate::secret::is_token;
 use crate::text::{Part, telegram_parts};
-use crate::{Alert, AlertError, Secret, Secrets};
+use crate::{Alert, AlertError, Secret, Secrets, Setting};
 
 /// The public Bot API.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -84,26 +84,26 @@ impl Telegram {
     pub fn new(config: TelegramConfig) -> Result<Self, AlertError> {
         if !is_token(config.token.expose()) {
             return Err(AlertError::Invalid {
-                field: "token",
+                field: Setting::Token,
                 message: "does not look like a bot token (digits, a colon, then letters, digits, _ or -, \
                           as @BotFather gives it)"
                     .into(),
             });
         }
         if config.chat_id.trim().is_empty() {
-            return Err(AlertError::Invalid { field: "chat_id", message: "must not be empty".into() });
+            return Err(AlertError::Invalid { field: Setting::ChatId, message: "must not be empty".into() });
         }
         if config.chat_id.chars().any(char::is_control) {
             return Err(AlertError::Invalid {
-                field: "chat_id",
+                field: Setting::ChatId,
                 message: "must not contain control characters".into(),
             });
         }
-        check_http_url("api_url", &config.api_url)?;
+        check_http_url(Setting::ApiUrl, &config.api_url)?;
         let telegram =
             Self { secrets: config.secrets(), config, agent: http::agent(), migrated_to: Mutex::new(None) };
         // What is really requested must be a URL too (the token's characters are URL-safe).
-        check_http_url("api_url", &telegram.endpoint(telegram.config.token.expose()))?;
+        check_http_url(Setting::ApiUrl, &telegram.endpoint(telegram.config.token.expose()))?;
         Ok(telegram)
     }
 
@@ -220,7 +220,7 @@ fn count(n: usize) -> u32 {
 
 /// Refuses anything but a valid `http://` or `https://` URL with a host, here rather than at
 /// every request (the message never quotes it: it can be a secret).
-pub(crate) fn check_http_url(field: &'static str, url: &str) -> Result<(), AlertError> {
+pub(crate) fn check_http_url(field: Setting, url: &str) -> Result<(), AlertError> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     let invalid = |message: &str| Err(AlertError::Invalid { field, message: message.into() });
     match rest {

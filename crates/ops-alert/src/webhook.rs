@@ -21,7 +21,7 @@ use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries}
 use crate::notifier::{Failure, Notifier, Problem, Receipt, Request, Unredacted};
 use crate::secret::REDACTED;
 use crate::telegram::check_http_url;
-use crate::{Alert, AlertError, Secret, Secrets, text};
+use crate::{Alert, AlertError, Secret, Secrets, Setting, text};
 
 /// One webhook.
 #[derive(Debug, Clone)]
@@ -72,19 +72,19 @@ impl Webhook {
     pub fn new(config: WebhookConfig) -> Result<Self, AlertError> {
         let invalid = |field, message: String| Err(AlertError::Invalid { field, message });
         if config.name.trim().is_empty() {
-            return invalid("name", "must not be empty".into());
+            return invalid(Setting::Name, "must not be empty".into());
         }
         if config.name.chars().any(char::is_control) {
-            return invalid("name", "must not contain control characters".into());
+            return invalid(Setting::Name, "must not contain control characters".into());
         }
-        check_http_url("url", config.url.expose())?;
+        check_http_url(Setting::Url, config.url.expose())?;
         for (name, value) in &config.headers {
             if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return invalid("headers", format!("{name:?} is not a valid header name"));
+                return invalid(Setting::Headers, format!("{name:?} is not a valid header name"));
             }
             if ureq::http::HeaderValue::from_str(value.expose()).is_err() {
                 return invalid(
-                    "headers",
+                    Setting::Headers,
                     format!(
                         "the value of {name:?} has a character a header cannot carry (a line break or another control character)"
                     ),

@@ -6,7 +6,7 @@
 
 use ops_alert::telegram::{Telegram, TelegramConfig};
 use ops_alert::webhook::{Webhook, WebhookConfig};
-use ops_alert::{AlertError, Alerter, Notifier, Outbox, RateLimit, RetryPolicy};
+use ops_alert::{AlertError, Alerter, Notifier, Outbox, RateLimit, RetryPolicy, Setting};
 
 use crate::{Config, ConfigError, Env, Layout, Loaded};
 
@@ -93,13 +93,13 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
 /// A Telegram setting problem, named by its config key and environment variable.
 fn telegram_problem(e: &AlertError) -> String {
     match e {
-        AlertError::Invalid { field: "token", message } => {
+        AlertError::Invalid { field: Setting::Token, message } => {
             format!("alerting.telegram_bot_token (or TELEGRAM_BOT_TOKEN) {message}")
         }
-        AlertError::Invalid { field: "chat_id", message } => {
+        AlertError::Invalid { field: Setting::ChatId, message } => {
             format!("alerting.telegram_chat_id (or TELEGRAM_CHAT_ID) {message}")
         }
-        AlertError::Invalid { field: "api_url", message } => {
+        AlertError::Invalid { field: Setting::ApiUrl, message } => {
             format!("alerting.telegram_api_url (or TELEGRAM_API_URL) {message}")
         }
         other => other.to_string(),
