@@ -110,7 +110,11 @@ pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> 
         by_day.entry(day).or_default().push(r.to_line());
     }
     for (day, lines) in by_day {
-        append_lines(&day_file(dir, day), &lines, AppendOptions { sync: false, mode: ops_state::PUBLIC_MODE })?;
+        append_lines(
+            &day_file(dir, day),
+            &lines,
+            AppendOptions { sync: false, mode: ops_state::PUBLIC_MODE },
+        )?;
     }
     Ok(())
 }

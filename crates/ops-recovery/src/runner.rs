@@ -131,11 +131,7 @@ pub fn run_restart(spec: &RestartSpec) -> RestartRun {
 
 fn open_output(spec: &RestartSpec) -> Result<(File, u64), ops_state::StateError> {
     let file = ops_state::open_append(&spec.output, ops_state::DEFAULT_MODE)?;
-    let offset = file.metadata().map_err(|e| ops_state::StateError::Io {
-        action: "stat",
-        path: spec.output.clone(),
-        source: e,
-    })?;
+    let offset = file.metadata().map_err(|e| ops_state::StateError::io("stat", &spec.output, e))?;
     Ok((file, offset.len()))
 }
 

@@ -148,7 +148,7 @@ fn the_restart_log_is_private_and_appended_with_o_append() {
     assert_eq!(run.outcome, RunOutcome::Exited(0), "{run:?}");
     let flags = run.output_tail.trim().rsplit('\t').next().unwrap().trim();
     let flags = u32::from_str_radix(flags, 8).unwrap();
-    assert_ne!(flags & 0o2000, 0, "O_APPEND on the child's stdout: {:o}", flags);
+    assert_ne!(flags & 0o2000, 0, "O_APPEND on the child's stdout: {flags:o}");
     assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
 }
 

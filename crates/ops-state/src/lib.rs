@@ -140,7 +140,8 @@ fn backup_hint(backup: Option<&Path>) -> String {
 }
 
 impl StateError {
-    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+    /// [`StateError::Io`]: `action` on `path` failed with `source`.
+    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         Self::Io { action, path: path.to_path_buf(), source }
     }
 }

@@ -74,8 +74,8 @@ impl Outside {
             Plant::Dangling => symlink(self.missing(), at),
             Plant::LinkToDir => symlink(self.dir.path().join("subdir"), at),
             Plant::Fifo => {
-                rustix::fs::mknodat(rustix::fs::CWD, at, rustix::fs::FileType::Fifo, 0o600.into(), 0)
-                    .map_err(std::io::Error::from)
+                fifo(at);
+                Ok(())
             }
         }
         .unwrap_or_else(|e| panic!("plant {kind:?} at {}: {e}", at.display()));
@@ -100,4 +100,10 @@ impl Outside {
         let inside = fs::read_dir(self.dir.path().join("subdir")).expect("list outside subdir").count();
         assert_eq!(inside, 0, "{what}: created something in the directory outside");
     }
+}
+
+/// Makes a named pipe (mode 0600) at `at`.
+pub fn fifo(at: &Path) {
+    rustix::fs::mknodat(rustix::fs::CWD, at, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", at.display()));
 }
