@@ -1,4 +1,5 @@
-//! The `~/.agent-ops` directory layout and its environment overrides.
+//! The `~/.agent-ops` directory layout, its environment overrides, and the check that no other
+//! user can change the directories agent-ops writes in.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! ops-state owns how agent-ops puts bytes on disk: JSON state files replaced atomically
-//! under a lock, and JSONL files appended one whole line at a time.
+//! under a lock, JSONL files appended one whole line at a time, every file opened without
+//! following a symlink and created with a chosen mode, and the check that no other user can
+//! change a directory we write in.
 //!
 //! It never decides *what* a file means, where it lives, or what to do when one is corrupt:
 //! callers pass paths and get typed errors back. It never prints and never reads the
