@@ -11,7 +11,7 @@ use std::path::Path;
 use ops_alert::{Alert, Level};
 use ops_board::{BoardFile, NewTask};
 use ops_kit::logs::{self, Rotation};
-use ops_kit::pass::{PassOptions, run_pass};
+use ops_kit::pass::{Mode, run_pass};
 use ops_kit::{Config, Env, Layout};
 use ops_metrics::{MetricRecord, Status};
 use test_support::plant::{Outside, Plant};
@@ -43,7 +43,7 @@ struct Writer {
 }
 
 fn board(base: &Path) -> BoardFile {
-    BoardFile::new(base.join("state/board.json"))
+    BoardFile::new(base.join("state/board.json")).unwrap()
 }
 
 fn pass_warnings(base: &Path) -> String {
@@ -51,8 +51,8 @@ fn pass_warnings(base: &Path) -> String {
     let config = Config::parse(Path::new("services.json"), br#"{"services": [], "disk_paths": []}"#, &env)
         .unwrap()
         .config;
-    match run_pass(&layout, &env, &config, PassOptions::default()) {
-        Ok(report) => report.warnings.join("\n"),
+    match run_pass(&layout, &env, &config, Mode::Real) {
+        Ok(report) => report.warnings().collect::<Vec<_>>().join("\n"),
         Err(e) => e.to_string(),
     }
 }
