@@ -230,6 +230,27 @@ fn a_log_that_is_a_symlink_is_never_rotated() {
     outside.assert_untouched("rotation of *.log symlinks");
 }
 
+/// A `*.log` that is a hard link to a file elsewhere (same filesystem) is not truncated: that
+/// would truncate the other file too.
+#[test]
+fn a_log_hard_linked_to_a_file_elsewhere_is_never_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs_dir = dir.path().join("logs");
+    fs::create_dir(&logs_dir).unwrap();
+    let elsewhere = dir.path().join("elsewhere.txt");
+    let content = big_log(&elsewhere, "elsewhere");
+    let log = logs_dir.join("linked.log");
+    fs::hard_link(&elsewhere, &log).unwrap();
+    let Rotation { rotated, problems } = logs::rotate(&logs_dir, 100, 5, NOW);
+    assert_eq!(rotated, []);
+    assert_eq!(
+        problems,
+        [format!("refusing to write {}: it has 2 hard links, so it is also a file elsewhere", log.display())]
+    );
+    assert_eq!(fs::read_to_string(&elsewhere).unwrap(), content);
+    assert_eq!(names(&logs_dir), ["linked.log"], "no archive");
+}
+
 #[test]
 fn an_archive_has_the_mode_of_its_log_and_the_log_keeps_its_mode() {
     for mode in [0o600, 0o640, 0o644] {

@@ -23,13 +23,23 @@ pub(crate) const DIR_MODE: u32 = 0o755;
 
 /// Opens `path` with `options`, never through a symlink (`O_NOFOLLOW`) and never blocking on a
 /// FIFO someone put there (`O_NONBLOCK`, cleared once the file is known to be regular), and
-/// refuses anything but a regular file. `action` names what failed in an I/O error.
-pub(crate) fn open(path: &Path, options: &mut OpenOptions, action: &'static str) -> Result<File, StateError> {
+/// refuses anything but a regular file; one opened to `write` must have no other hard link
+/// (a link to a file elsewhere is a way out of the directory as much as a symlink is).
+/// `action` names what failed in an I/O error.
+pub(crate) fn open(
+    path: &Path,
+    options: &mut OpenOptions,
+    write: bool,
+    action: &'static str,
+) -> Result<File, StateError> {
     let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits().cast_signed();
     let file = options.custom_flags(flags).open(path).map_err(|e| refusal(path, e, action))?;
     let meta = file.metadata().map_err(|e| StateError::io("stat", path, e))?;
     if !meta.is_file() {
         return Err(StateError::NotRegular { path: path.to_path_buf(), kind: kind(&meta) });
+    }
+    if write && meta.nlink() > 1 {
+        return Err(StateError::HardLinked { path: path.to_path_buf(), links: meta.nlink() });
     }
     let blocking = rustix::fs::fcntl_getfl(&file)
         .and_then(|flags| rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK));
@@ -66,16 +76,17 @@ fn kind(meta: &Metadata) -> &'static str {
 
 /// Opens `path` for appending (and reading), created with `mode` (the umask applies) when
 /// missing, with its directory: the way every log, day file and JSONL file is opened. A
-/// symlink or anything but a regular file is refused, naming the path.
+/// symlink, anything but a regular file, or a file with another hard link is refused, naming
+/// the path.
 pub fn open_append(path: &Path, mode: u32) -> Result<File, StateError> {
     create_dir(crate::atomic::parent(path))?;
-    open(path, OpenOptions::new().read(true).append(true).create(true).mode(mode), "open")
+    open(path, OpenOptions::new().read(true).append(true).create(true).mode(mode), true, "open")
 }
 
-/// Opens an existing regular file for reading (`write`: and writing), never through a
-/// symlink; `Ok(None)` when it does not exist.
+/// Opens an existing regular file for reading (`write`: and writing, when it has no other hard
+/// link), never through a symlink; `Ok(None)` when it does not exist.
 pub fn open_existing(path: &Path, write: bool) -> Result<Option<File>, StateError> {
-    match open(path, OpenOptions::new().read(true).write(write), "open") {
+    match open(path, OpenOptions::new().read(true).write(write), write, "open") {
         Ok(file) => Ok(Some(file)),
         Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -85,7 +96,7 @@ pub fn open_existing(path: &Path, write: bool) -> Result<Option<File>, StateErro
 /// Creates a new file for writing, `O_EXCL` (nothing at `path` is followed or reused), with
 /// `mode` given to open(2) so the umask applies.
 pub(crate) fn create_new(path: &Path, mode: u32) -> Result<File, StateError> {
-    open(path, OpenOptions::new().write(true).create_new(true).mode(mode), "create")
+    open(path, OpenOptions::new().write(true).create_new(true).mode(mode), true, "create")
 }
 
 /// Creates `dir` and its missing parents, each `0755` before the umask (never group- or
@@ -253,6 +264,27 @@ mod tests {
         assert_eq!(fs::read_to_string(&outside).unwrap(), "secret\n");
         assert!(!dir.path().join("nowhere").exists(), "the dangling link created nothing");
         assert!(open_existing(&dir.path().join("missing"), true).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_file_hard_linked_from_outside_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "secret\n").unwrap();
+        let inside = dir.path().join("logs/x.log");
+        fs::create_dir(dir.path().join("logs")).unwrap();
+        fs::hard_link(&outside, &inside).unwrap();
+        let e = open_append(&inside, 0o600).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "refusing to write {}: it has 2 hard links, so it is also a file elsewhere",
+                inside.display()
+            )
+        );
+        assert!(open_existing(&inside, true).is_err());
+        assert!(open_existing(&inside, false).unwrap().is_some(), "reading it is harmless");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "secret\n");
     }
 
     #[test]

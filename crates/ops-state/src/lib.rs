@@ -118,6 +118,15 @@ pub enum StateError {
         /// What it is instead ("directory", "named pipe", "socket", "device").
         kind: &'static str,
     },
+    /// The file we were to write or append to has other hard links: it is also a file
+    /// elsewhere, which we would change too; it was left alone.
+    #[error("refusing to write {}: it has {links} hard links, so it is also a file elsewhere", path.display())]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many names it has.
+        links: u64,
+    },
     /// A directory (or a file we trust) that another user could change: see
     /// [`check_permissions`].
     #[error("{} {problem}", path.display())]

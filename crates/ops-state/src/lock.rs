@@ -21,24 +21,25 @@ use crate::{DEFAULT_MODE, StateError};
 pub fn with_lock<R>(lock_path: &Path, timeout: Duration, f: impl FnOnce() -> R) -> Result<R, StateError> {
     create_dir(crate::atomic::parent(lock_path))?;
     let action = "open lock file";
-    let file = match open(lock_path, OpenOptions::new().create(true).write(true).mode(DEFAULT_MODE), action) {
-        Ok(file) => file,
-        // flock(2) needs no write access: a lock file that exists on a read-only filesystem
-        // (or one we may not write) still locks, so that whoever only reads, or can go on
-        // without writing, is not stopped by it.
-        Err(StateError::Io { source, .. })
-            if matches!(
-                source.kind(),
-                io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            open(lock_path, OpenOptions::new().read(true), action).map_err(|e| match e {
-                StateError::Io { .. } => StateError::io(action, lock_path, source),
-                other => other,
-            })?
-        }
-        Err(e) => return Err(e),
-    };
+    let file =
+        match open(lock_path, OpenOptions::new().create(true).write(true).mode(DEFAULT_MODE), true, action) {
+            Ok(file) => file,
+            // flock(2) needs no write access: a lock file that exists on a read-only filesystem
+            // (or one we may not write) still locks, so that whoever only reads, or can go on
+            // without writing, is not stopped by it.
+            Err(StateError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                open(lock_path, OpenOptions::new().read(true), false, action).map_err(|e| match e {
+                    StateError::Io { .. } => StateError::io(action, lock_path, source),
+                    other => other,
+                })?
+            }
+            Err(e) => return Err(e),
+        };
     lock_file(&file, lock_path, timeout, f)
 }
 
