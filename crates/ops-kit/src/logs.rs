@@ -58,7 +58,8 @@ pub struct Rotation {
 ///
 /// Under the flock(2) our appenders take on the log, its bytes are compressed to a new
 /// `<name>.log.YYYYMMDD.gz` (`-2`, `-3` ... when rotated twice a day; created `O_EXCL`, with the
-/// log's mode), which is fsynced before the log is truncated: our own lines are never lost.
+/// log's mode less the umask), which is fsynced before the log is truncated: our own lines are
+/// never lost.
 /// A writer that does not lock and is not `O_APPEND` would keep its offset (a sparse file); one
 /// that is `O_APPEND` (the restart runner gives commands that) loses only what it writes between
 /// the end of the copy and the truncation. Only the newest `keep` archives of each log are kept.
