@@ -64,8 +64,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     };
     let warnings = ops_cli::warning_lines(&warnings);
     Ok(match args.output {
-        // Readable by all (0644): node_exporter or a web server reads it.
-        Some(path) => match ops_state::write_atomic(&path, body.as_bytes(), ops_state::DEFAULT_MODE) {
+        // Readable by all (0644 before the umask): node_exporter or a web server reads it.
+        Some(path) => match ops_state::write_atomic(&path, body.as_bytes(), ops_state::PUBLIC_MODE) {
             Ok(()) => ops_cli::finish("", &warnings, code),
             Err(e) => ops_cli::finish("", &format!("{warnings}error: {e}\n"), exit::FAILED),
         },

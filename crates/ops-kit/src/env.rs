@@ -23,6 +23,10 @@ pub struct Env {
     pub telegram_chat_id: Option<String>,
     /// `TELEGRAM_API_URL`: overrides `alerting.telegram_api_url` (a self-hosted Bot API server).
     pub telegram_api_url: Option<String>,
+    /// `AGENT_OPS_STRICT_PERMISSIONS=0` (or `false`, `no`, `off`): accept state, metrics and
+    /// logs directories (and a services.json) that other users could change, which are
+    /// refused otherwise (see [`crate::Layout::resolve`]). Any other value keeps the check.
+    pub relaxed_permissions: bool,
     /// `PATH`: restart commands get it, followed by the usual system directories (cron's PATH
     /// often lacks /usr/sbin, where systemctl and service live on some systems).
     pub path: Option<OsString>,
@@ -47,6 +51,9 @@ impl Env {
             telegram_bot_token: text("TELEGRAM_BOT_TOKEN").map(Secret::new),
             telegram_chat_id: text("TELEGRAM_CHAT_ID"),
             telegram_api_url: text("TELEGRAM_API_URL"),
+            relaxed_permissions: text("AGENT_OPS_STRICT_PERMISSIONS").is_some_and(|v| {
+                ["0", "false", "no", "off"].contains(&v.trim().to_ascii_lowercase().as_str())
+            }),
             path: get("PATH"),
         }
     }
@@ -74,5 +81,20 @@ mod tests {
         });
         assert_eq!(env.home.as_deref(), Some("/home/u".as_ref()));
         assert_eq!(env.config, None);
+    }
+
+    #[test]
+    fn only_a_clear_no_relaxes_the_permission_check() {
+        let relaxed = |v: &str| {
+            let v = std::ffi::OsString::from(v);
+            Env::from_lookup(|k| (k == "AGENT_OPS_STRICT_PERMISSIONS").then(|| v.clone())).relaxed_permissions
+        };
+        for no in ["0", "false", "No", "OFF", " off "] {
+            assert!(relaxed(no), "{no:?}");
+        }
+        for strict in ["", "1", "true", "yes", "o", "disable", "0 please"] {
+            assert!(!relaxed(strict), "{strict:?}");
+        }
+        assert!(!Env::default().relaxed_permissions, "strict unless asked");
     }
 }

@@ -125,8 +125,9 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
     render(&[success, duration, status, expiry, disk, last_run])
 }
 
-/// Writes [`prometheus_text`] to `path` atomically (node_exporter must never read half a file).
+/// Writes [`prometheus_text`] to `path` atomically (node_exporter must never read half a file),
+/// a new file readable by all (0644 before the umask).
 pub fn write_prometheus_textfile(path: &Path, results: &[CheckResult]) -> Result<(), StateError> {
     let text = prometheus_text(results, OffsetDateTime::now_utc());
-    ops_state::write_atomic(path, text.as_bytes(), ops_state::DEFAULT_MODE)
+    ops_state::write_atomic(path, text.as_bytes(), ops_state::PUBLIC_MODE)
 }

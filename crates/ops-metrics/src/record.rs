@@ -100,7 +100,9 @@ pub fn day_file(dir: &Path, date: Date) -> PathBuf {
 }
 
 /// Appends `records` to the day file of their UTC date, one whole line each, creating the
-/// directory and files as needed.
+/// directory and files as needed (new day files [`ops_state::PUBLIC_MODE`], 0644 before the
+/// umask, as the seed's). A day file that is a symlink or not a regular file is refused, never
+/// followed.
 pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> {
     let mut by_day: BTreeMap<Date, Vec<String>> = BTreeMap::new();
     for r in records {
@@ -108,7 +110,11 @@ pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> 
         by_day.entry(day).or_default().push(r.to_line());
     }
     for (day, lines) in by_day {
-        append_lines(&day_file(dir, day), &lines, AppendOptions::default())?;
+        append_lines(
+            &day_file(dir, day),
+            &lines,
+            AppendOptions { sync: false, mode: ops_state::PUBLIC_MODE },
+        )?;
     }
     Ok(())
 }

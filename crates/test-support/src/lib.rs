@@ -14,6 +14,7 @@
 
 pub mod disk;
 mod fake_bot_api;
+pub mod plant;
 pub mod procs;
 mod rng;
 

@@ -25,14 +25,13 @@ impl Pass<'_> {
             Err(e) => self.warn(format!("metrics retention: {e}")),
         }
         let o = &self.config.orchestration;
-        match logs::rotate(&self.layout.logs, o.log_rotate_bytes, o.log_keep, self.started) {
-            Ok(rotated) => {
-                for r in rotated {
-                    let name = r.log.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                    self.note(format!("Rotated {name} -> {}", r.archive.display()));
-                }
-            }
-            Err(e) => self.warn(format!("log rotation: {e}")),
+        let rotation = logs::rotate(&self.layout.logs, o.log_rotate_bytes, o.log_keep, self.started);
+        for r in rotation.rotated {
+            let name = r.log.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            self.note(format!("Rotated {name} -> {}", r.archive.display()));
+        }
+        for problem in rotation.problems {
+            self.warn(format!("log rotation: {problem}"));
         }
     }
 
