@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     };
 
     let results = health::run(&config, &probes);
-    let mut code = if results.iter().all(|r| r.ok) { exit::OK } else { exit::FAILED };
+    let mut code = if results.iter().all(|r| r.outcome.is_up()) { exit::OK } else { exit::FAILED };
     let report = if args.json {
         format!("{:#}\n", health::json_report(&results))
     } else {

@@ -8,37 +8,39 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ops_health::{Check, DiskCheck, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck};
+use ops_health::{
+    Check, CheckKind, DiskCheck, HealthError, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck,
+};
 use serde_json::{Map, Value};
 
 use crate::maintenance::{Scope, When, Window, parse_time_of_day, parse_weekday};
 use crate::schema::{Obj, Problem, Report, type_name};
 use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
-/// The check types a service may have.
-pub const CHECK_TYPES: [&str; 5] = ["url", "port", "process", "disk", "tls"];
-
-/// Keys of a service, by the check types that use them (`None`: every type).
-const SERVICE_KEYS: &[(&str, Option<&[&str]>)] = &[
-    ("name", None),
-    ("type", None),
-    ("timeout_seconds", Some(&["url", "port", "process", "tls"])),
-    ("restart_command", None),
-    ("restart_cooldown_seconds", None),
-    ("max_restart_attempts", None),
-    ("restart_timeout_seconds", None),
-    ("target", Some(&["url"])),
-    ("expected_status", Some(&["url"])),
-    ("max_latency_ms", Some(&["url"])),
-    ("body_contains", Some(&["url"])),
-    ("cert_warning_days", Some(&["url", "tls"])),
-    ("host", Some(&["port", "tls"])),
-    ("port", Some(&["port", "tls"])),
-    ("tls_verify", Some(&["tls"])),
-    ("process_name", Some(&["process"])),
-    ("path", Some(&["disk"])),
-    ("disk_warning_gb", Some(&["disk"])),
-];
+/// Keys of a service, by the check kinds that use them (`None`: every kind).
+const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
+    use CheckKind::{Disk, Port, Process, Tls, Url};
+    &[
+        ("name", None),
+        ("type", None),
+        ("timeout_seconds", Some(&[Url, Port, Process, Tls])),
+        ("restart_command", None),
+        ("restart_cooldown_seconds", None),
+        ("max_restart_attempts", None),
+        ("restart_timeout_seconds", None),
+        ("target", Some(&[Url])),
+        ("expected_status", Some(&[Url])),
+        ("max_latency_ms", Some(&[Url])),
+        ("body_contains", Some(&[Url])),
+        ("cert_warning_days", Some(&[Url, Tls])),
+        ("host", Some(&[Port, Tls])),
+        ("port", Some(&[Port, Tls])),
+        ("tls_verify", Some(&[Tls])),
+        ("process_name", Some(&[Process])),
+        ("path", Some(&[Disk])),
+        ("disk_warning_gb", Some(&[Disk])),
+    ]
+};
 
 /// `stalled_task_hours` when services.json does not set it (or does not exist, for `board`).
 pub const DEFAULT_STALLED_TASK_HOURS: f64 = 24.0;
@@ -249,7 +251,7 @@ impl Config {
     fn disk_probes(&self) -> impl Iterator<Item = Probe> + '_ {
         self.disk_paths.iter().map(|path| Probe {
             name: disk_check_name(path),
-            check: Check::Disk(DiskCheck { path: path.clone(), warning_gb: self.disk_warning_gb }),
+            check: Check::Disk(disk(path.clone(), self.disk_warning_gb)),
         })
     }
 }
@@ -566,26 +568,31 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
     let mut o = Obj::new(map, place);
     let errors_before = r.errors.len();
     let name = if o.required(r, "name") { o.string(r, "name") } else { None };
-    let kind = o.string(r, "type").unwrap_or_else(|| "url".to_owned());
-    let check = match kind.as_str() {
-        "url" => url_check(&mut o, r),
-        "port" => port_check(&mut o, r),
-        "process" => process_check(&mut o, r),
-        "disk" => Some(disk_check(&mut o, r, disk_warning_gb)),
-        "tls" => tls_check(&mut o, r),
-        other => {
-            o.invalid(r, "type", format!("unknown check type {other:?} (known: {})", CHECK_TYPES.join(", ")));
+    let word = o.string(r, "type");
+    let kind = match word.as_deref().map_or(Ok(CheckKind::Url), str::parse::<CheckKind>) {
+        Ok(kind) => Some(kind),
+        Err(e) => {
+            o.invalid(r, "type", e.to_string());
             None
         }
+    };
+    let check = match kind {
+        Some(CheckKind::Url) => url_check(&mut o, r),
+        Some(CheckKind::Port) => port_check(&mut o, r),
+        Some(CheckKind::Process) => process_check(&mut o, r),
+        Some(CheckKind::Disk) => Some(disk_check(&mut o, r, disk_warning_gb)),
+        Some(CheckKind::Tls) => tls_check(&mut o, r),
+        _ => None,
     };
     let restart_command = o.string(r, "restart_command");
     let restart_cooldown_seconds = o.number(r, "restart_cooldown_seconds", 0.0, false, 300.0);
     let max_restart_attempts =
         o.integer(r, "max_restart_attempts", 0, 1000).map_or(3, |n| u32::try_from(n).unwrap_or(3));
     let restart_timeout_seconds = o.number(r, "restart_timeout_seconds", 0.0, true, 30.0);
+    let kind = kind.unwrap_or(CheckKind::Url);
     let other_types: Vec<&str> = SERVICE_KEYS
         .iter()
-        .filter(|(_, types)| types.is_some_and(|t| !t.contains(&kind.as_str())))
+        .filter(|(_, kinds)| kinds.is_some_and(|k| !k.contains(&kind)))
         .map(|(k, _)| *k)
         .collect();
     o.finish(r, &other_types, &format!("by {kind} checks"));
@@ -602,9 +609,10 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
     })
 }
 
-fn timeout(o: &mut Obj<'_>, r: &mut Report, default_secs: f64) -> Duration {
-    let secs = o.number(r, "timeout_seconds", 0.0, true, default_secs);
-    Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(10))
+/// `timeout_seconds`, or `default` (ops-health's, for the check kind).
+fn timeout(o: &mut Obj<'_>, r: &mut Report, default: Duration) -> Duration {
+    let secs = o.number(r, "timeout_seconds", 0.0, true, default.as_secs_f64());
+    Duration::try_from_secs_f64(secs).unwrap_or(default)
 }
 
 fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
@@ -614,56 +622,63 @@ fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     {
         o.invalid(r, "target", format!("must be an http:// or https:// URL with a host, got {u:?}"));
     }
-    let expected_status =
-        o.integer(r, "expected_status", 100, 599).map_or(200, |s| u16::try_from(s).unwrap_or(200));
-    let check = UrlCheck {
-        url: url?,
-        expected_status,
-        timeout: timeout(o, r, 10.0),
-        max_latency: o
-            .integer(r, "max_latency_ms", 1, 86_400_000)
-            .map(|ms| Duration::from_millis(ms.unsigned_abs())),
-        body_contains: o.string(r, "body_contains"),
-        cert_warning_days: o.opt_number(r, "cert_warning_days", 0.0, false),
-    };
+    let mut check = UrlCheck::new(url?);
+    if let Some(status) = o.integer(r, "expected_status", 100, 599) {
+        check.expected_status = u16::try_from(status).unwrap_or(check.expected_status);
+    }
+    check.timeout = timeout(o, r, check.timeout);
+    check.max_latency =
+        o.integer(r, "max_latency_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    check.body_contains = o.string(r, "body_contains");
+    check.cert_warning_days = o.opt_number(r, "cert_warning_days", 0.0, false);
     Some(Check::Url(check))
 }
 
 fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let host = o.string(r, "host").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = if o.required(r, "port") { o.integer(r, "port", 1, 65_535) } else { None };
-    let timeout = timeout(o, r, 3.0);
-    Some(Check::Port(PortCheck { host, port: u16::try_from(port?).ok()?, timeout }))
+    let mut check = PortCheck::new(host, u16::try_from(port?).ok()?);
+    check.timeout = timeout(o, r, check.timeout);
+    Some(Check::Port(check))
 }
 
 fn process_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let pattern = if o.required(r, "process_name") { o.string(r, "process_name") } else { None };
-    let timeout = timeout(o, r, 5.0);
+    let timeout = timeout(o, r, Duration::from_secs(5));
     match ProcessCheck::new(&pattern?, timeout) {
         Ok(check) => Some(Check::Process(check)),
+        Err(HealthError::Pattern { reason, .. }) => {
+            o.invalid(r, "process_name", format!("is not a valid pattern: {reason}"));
+            None
+        }
         Err(e) => {
-            o.invalid(r, "process_name", format!("is not a valid pattern: {}", e.reason));
+            o.invalid(r, "process_name", e.to_string());
             None
         }
     }
 }
 
+fn disk(path: PathBuf, warning_gb: f64) -> DiskCheck {
+    let mut check = DiskCheck::new(path);
+    check.warning_gb = warning_gb;
+    check
+}
+
 fn disk_check(o: &mut Obj<'_>, r: &mut Report, default_gb: f64) -> Check {
     let path = o.string(r, "path").map_or_else(|| PathBuf::from("/"), PathBuf::from);
     let warning_gb = o.number(r, "disk_warning_gb", 0.0, false, default_gb);
-    Check::Disk(DiskCheck { path, warning_gb })
+    Check::Disk(disk(path, warning_gb))
 }
 
 fn tls_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let host = if o.required(r, "host") { o.string(r, "host") } else { None };
-    let port = o.integer(r, "port", 1, 65_535).map_or(443, |p| u16::try_from(p).unwrap_or(443));
-    let check = TlsCheck {
-        host: host?,
-        port,
-        warning_days: o.number(r, "cert_warning_days", 0.0, false, 14.0),
-        verify: o.boolean(r, "tls_verify", true),
-        timeout: timeout(o, r, 10.0),
-    };
+    let mut check = TlsCheck::new(host?);
+    if let Some(port) = o.integer(r, "port", 1, 65_535) {
+        check.port = u16::try_from(port).unwrap_or(check.port);
+    }
+    check.warning_days = o.number(r, "cert_warning_days", 0.0, false, check.warning_days);
+    check.verify = o.boolean(r, "tls_verify", check.verify);
+    check.timeout = timeout(o, r, check.timeout);
     Some(Check::Tls(check))
 }
 

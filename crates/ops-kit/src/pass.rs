@@ -117,7 +117,7 @@ pub struct ServiceReport {
 impl ServiceReport {
     /// Up at the end of the pass (after a verified restart, if any).
     pub fn up(&self) -> bool {
-        self.recheck.as_ref().map_or(self.check.ok, |r| r.ok)
+        self.recheck.as_ref().map_or(self.check.outcome.is_up(), |r| r.outcome.is_up())
     }
 }
 
@@ -365,7 +365,7 @@ impl<'a> Pass<'a> {
         for (i, s) in services.iter_mut().enumerate() {
             let Some(svc) = by_name.get(s.check.name.as_str()) else { continue };
             let Some(command) = &svc.restart_command else { continue };
-            if s.check.ok || s.quiet.is_some() {
+            if s.check.outcome.is_up() || s.quiet.is_some() {
                 continue;
             }
             if self.options.dry_run {
@@ -405,7 +405,7 @@ impl<'a> Pass<'a> {
             let again: Vec<Probe> = to_run.iter().map(|(i, _, _)| probes[*i].clone()).collect();
             let rechecks = health::run(self.config, &again);
             for (((i, attempt, _), run), recheck) in to_run.into_iter().zip(runs).zip(rechecks) {
-                let recovered = recheck.ok;
+                let recovered = recheck.outcome.is_up();
                 let name = services[i].check.name.clone();
                 if let Err(e) = ops_recovery::finish(
                     &self.files.recovery,
@@ -468,14 +468,17 @@ impl<'a> Pass<'a> {
     fn record(&mut self, services: &[ServiceReport]) {
         let mut records = Vec::new();
         for s in services {
-            let status = match (&s.quiet, s.check.ok) {
+            let status = match (&s.quiet, s.check.outcome.is_up()) {
                 (_, true) => Status::Up,
                 (Some(_), false) => Status::Maintenance,
                 (None, false) => Status::Down,
             };
             records.push(health::metric_record(&s.check, status));
             if let Some(r) = &s.recheck {
-                records.push(health::metric_record(r, if r.ok { Status::Recovered } else { Status::Down }));
+                records.push(health::metric_record(
+                    r,
+                    if r.outcome.is_up() { Status::Recovered } else { Status::Down },
+                ));
             }
         }
         if let Err(e) = ops_metrics::append(&self.layout.metrics, &records) {
@@ -510,7 +513,7 @@ impl<'a> Pass<'a> {
         };
         let mut notices: Vec<(usize, Notice)> = Vec::new();
         for (i, s) in services.iter().enumerate() {
-            let seen = match (s.check.ok, s.recheck.as_ref().map(|r| r.ok)) {
+            let seen = match (s.check.outcome.is_up(), s.recheck.as_ref().map(|r| r.outcome.is_up())) {
                 (true, _) => Seen::Up,
                 (false, Some(true)) => Seen::AutoRecovered,
                 (false, _) => Seen::Down,
@@ -767,16 +770,9 @@ impl<'a> Pass<'a> {
         }
         if let Some(url) = &self.config.orchestration.heartbeat_url {
             // An HTTP GET is ops-health's job: the ping is a URL check of its own.
-            let ping = UrlCheck {
-                url: url.clone(),
-                expected_status: 200,
-                timeout: Duration::from_secs(10),
-                max_latency: None,
-                body_contains: None,
-                cert_warning_days: None,
-            };
-            let result = ops_health::run(&Probe { name: "heartbeat".into(), check: Check::Url(ping) });
-            if result.ok {
+            let ping = UrlCheck::new(url.clone());
+            let result = ops_health::run(&Probe::new("heartbeat", Check::Url(ping)));
+            if result.outcome.is_up() {
                 self.note("Heartbeat ping sent");
             } else {
                 self.warn(format!("heartbeat ping failed: {}", result.detail));
