@@ -12,6 +12,9 @@ use crate::{CheckKind, CheckResult, Failure, FailureKind, Outcome, PortCheck, Un
 
 /// Connects to the first address of `host` that answers, by `deadline`.
 pub(crate) fn connect(host: &str, port: u16, deadline: Deadline) -> Result<TcpStream, Failure> {
+    if deadline.passed() {
+        return Err(timed_out(deadline));
+    }
     let addrs = dns::resolve(host, port, deadline)?;
     let mut last = None;
     for addr in addrs {
