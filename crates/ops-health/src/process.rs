@@ -19,18 +19,19 @@ use crate::{CheckKind, CheckResult, FailureKind, HealthError, Outcome, secs};
 /// Bytes of a command line searched: procps-ng's pgrep searches `min(ARG_MAX, 128 KiB) - 1`
 /// bytes (`get_arg_max` and `strncpy(cmdsearch, ..., cmdlen - 1)` in pgrep.c), which is
 /// 128 KiB - 1 on Linux.
-pub const MATCHED_BYTES: usize = 128 * 1024 - 1;
+pub(crate) const MATCHED_BYTES: usize = 128 * 1024 - 1;
 
 /// The longest pattern accepted, in bytes.
-pub const MAX_PATTERN_LEN: usize = 512;
+pub(crate) const MAX_PATTERN_LEN: usize = 200;
 
-/// The largest compiled pattern accepted (regex-lite's size limit), in bytes: enough for any
-/// pattern a service is found by, small enough that one 128 KiB command line is searched in
-/// a fraction of a second.
-pub const MAX_COMPILED_SIZE: usize = 16 * 1024;
+/// The largest compiled pattern accepted (regex-lite's size limit), in bytes: enough for the
+/// patterns services are found by, small enough that the costliest pattern searches one
+/// 128 KiB command line in about 0.3 s (a release build; `[a-z]{200}X` is such a pattern),
+/// which is thus the most a process scan can overrun its deadline by.
+pub(crate) const MAX_COMPILED_SIZE: usize = 8 * 1024;
 
 /// The deepest nesting of groups and repetitions accepted.
-pub const MAX_NESTING: u32 = 32;
+pub(crate) const MAX_NESTING: u32 = 32;
 
 /// A process check. Build it with [`ProcessCheck::new`], which rejects invalid patterns.
 #[derive(Debug, Clone)]
@@ -41,10 +42,11 @@ pub struct ProcessCheck {
 }
 
 impl ProcessCheck {
-    /// A check for processes whose command line matches `pattern` (a regular expression, as
-    /// `pgrep -f` takes), ending within `timeout`. Patterns longer than [`MAX_PATTERN_LEN`]
-    /// bytes, compiling to more than [`MAX_COMPILED_SIZE`] or nested deeper than
-    /// [`MAX_NESTING`] are refused.
+    /// A check for processes whose command line (its first 128 KiB - 1 bytes, as procps-ng's
+    /// `pgrep -f` searches) matches `pattern`, a regular expression, ending within `timeout`.
+    /// Patterns longer than 200 bytes, compiling to more than 8 KiB or nested more than 32
+    /// levels deep are refused: within those bounds one command line is searched in at most
+    /// about 0.3 s, the most a scan can overrun its timeout by.
     pub fn new(pattern: &str, timeout: Duration) -> Result<Self, HealthError> {
         let invalid =
             |reason: String| HealthError::Pattern { pattern: pattern.chars().take(100).collect(), reason };

@@ -162,6 +162,27 @@ fn invalid_process_pattern() {
 }
 
 #[test]
+fn process_patterns_too_long_or_too_complex_name_the_field() {
+    let problem = |pattern: &str| {
+        let json =
+            serde_json::json!({"services": [{"name": "W", "type": "process", "process_name": pattern}]});
+        one_problem(&json.to_string())
+    };
+    assert_eq!(
+        problem(&"x".repeat(201)),
+        "services[0] \"W\": field `process_name`: is not a valid pattern: longer than 200 bytes"
+    );
+    assert_eq!(
+        problem(".{0,1000}X"),
+        "services[0] \"W\": field `process_name`: is not a valid pattern: too complex (it compiles to more than 8 KiB)"
+    );
+    assert_eq!(
+        problem(&format!("{}a{}", "(".repeat(40), ")".repeat(40))),
+        "services[0] \"W\": field `process_name`: is not a valid pattern: nested more than 32 levels deep"
+    );
+}
+
+#[test]
 fn duplicate_names() {
     let json = r#"{"services": [
         {"name": "API", "target": "http://a/"}, {"name": "B", "target": "http://b/"}, {"name": "API", "target": "http://c/"}
