@@ -6,11 +6,12 @@
 //! every check, so they are bounded process-wide: at most [`LOOKUP_THREADS`] run at once, and
 //! identical lookups in flight share one thread (500 checks of one hanging host cost one).
 //! A lookup that finds every thread busy waits for one within its own deadline, then fails
-//! with kind `timeout`, saying why.
+//! with kind `timeout`, saying why. Addresses and `localhost` (RFC 6761: always the loopback)
+//! need no lookup, so local services are checked whatever the resolver does.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 
@@ -18,7 +19,7 @@ use crate::deadline::Deadline;
 use crate::{Failure, FailureKind, Unchecked, net, secs};
 
 /// Lookup threads alive at once, process-wide.
-pub(crate) const LOOKUP_THREADS: usize = 16;
+pub(crate) const LOOKUP_THREADS: usize = 32;
 
 /// The system's lookup: what getaddrinfo answers.
 type Lookup = fn(&str, u16) -> io::Result<Vec<SocketAddr>>;
@@ -95,6 +96,12 @@ impl Lookups {
     ) -> Result<Vec<SocketAddr>, Failure> {
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        if host.eq_ignore_ascii_case("localhost") {
+            return Ok(vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            ]);
         }
         let timed_out = |why: &str| {
             Failure::down(
@@ -286,10 +293,10 @@ mod tests {
     }
 
     #[test]
-    fn addresses_need_no_lookup() {
+    fn addresses_and_localhost_need_no_lookup() {
         static GATE: Gate = Gate::new();
         let lookups = Lookups::new(1, |_, port| Ok(GATE.pass(port)));
-        for host in ["127.0.0.1", "::1", "[::1]"] {
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost", "LocalHost"] {
             assert!(lookups.resolve(host, 5, short()).is_ok(), "{host}");
         }
         assert_eq!(GATE.calls.load(Ordering::SeqCst), 0);

@@ -16,6 +16,7 @@
 pub mod disk;
 mod fake_bot_api;
 mod hostile;
+pub mod netns;
 pub mod procs;
 mod rng;
 
