@@ -14,7 +14,7 @@ use std::time::Duration;
 use regex_lite::{Regex, RegexBuilder};
 
 use crate::deadline::Deadline;
-use crate::{CheckKind, CheckResult, FailureKind, HealthError, Outcome, secs};
+use crate::{CheckKind, CheckResult, Failure, FailureKind, HealthError, Outcome, Unchecked, net, secs};
 
 /// Bytes of a command line searched: procps-ng's pgrep searches `min(ARG_MAX, 128 KiB) - 1`
 /// bytes (`get_arg_max` and `strncpy(cmdsearch, ..., cmdlen - 1)` in pgrep.c), which is
@@ -81,7 +81,7 @@ impl ProcessCheck {
         match list(self, Deadline::after(self.timeout)) {
             Scan::Done(pids) => Ok(pids),
             Scan::TimedOut(_) => Err(self.timed_out()),
-            Scan::Failed(e) => Err(e),
+            Scan::Failed(f) => Err(f.detail),
         }
     }
 
@@ -96,8 +96,8 @@ enum Scan {
     Done(Vec<u32>),
     /// The deadline passed first; what was found until then.
     TimedOut(Vec<u32>),
-    /// The table could not be read.
-    Failed(String),
+    /// The table could not be read (or the system refused us what reading it takes).
+    Failed(Failure),
 }
 
 /// `2 process(es) running` or `not running`, as the seed words it. A scan cut short by the
@@ -109,7 +109,7 @@ pub(crate) fn check_process(name: &str, check: &ProcessCheck) -> CheckResult {
         }
         Scan::Done(_) => (Outcome::Down(FailureKind::Process), "not running".to_owned()),
         Scan::TimedOut(_) => (Outcome::Down(FailureKind::Timeout), check.timed_out()),
-        Scan::Failed(e) => (Outcome::Down(FailureKind::Process), e),
+        Scan::Failed(f) => (f.outcome, f.detail),
     };
     CheckResult::new(name, CheckKind::Process, outcome, detail)
 }
@@ -121,7 +121,7 @@ fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
     use std::io::Read as _;
     let entries = match std::fs::read_dir("/proc") {
         Ok(entries) => entries,
-        Err(e) => return Scan::Failed(format!("cannot read /proc: {e}")),
+        Err(e) => return Scan::Failed(unreadable("/proc", &e)),
     };
     let own = std::process::id();
     let mut pids = Vec::new();
@@ -138,8 +138,11 @@ fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
         raw.clear();
         let read = File::open(entry.path().join("cmdline"))
             .and_then(|f| f.take(MATCHED_BYTES as u64 + 1).read_to_end(&mut raw));
-        if read.is_err() {
-            continue;
+        match read {
+            Ok(_) => {}
+            // Without a descriptor no process can be looked at: not "not running".
+            Err(e) if net::resource_words(&e).is_some() => return Scan::Failed(unreadable("/proc", &e)),
+            Err(_) => continue,
         }
         let line = if raw.is_empty() {
             // Kernel threads and zombies have no command line; pgrep then uses the name.
@@ -159,6 +162,14 @@ fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
     Scan::Done(pids)
 }
 
+/// `cannot read /proc: ...`, or agent-ops' own trouble when the system refused a resource.
+fn unreadable(what: &str, e: &std::io::Error) -> Failure {
+    match net::resource_words(e) {
+        Some(words) => Failure::unchecked(Unchecked::Resources, words),
+        None => Failure::down(FailureKind::Process, format!("cannot read {what}: {e}")),
+    }
+}
+
 /// Elsewhere (macOS, the BSDs): `pgrep -f`, bounded by the check's deadline.
 #[cfg(not(target_os = "linux"))]
 fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
@@ -172,7 +183,13 @@ fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
         .spawn()
     {
         Ok(child) => child,
-        Err(e) => return Scan::Failed(format!("cannot run pgrep: {e}")),
+        // pgrep that cannot run tells nothing about the service.
+        Err(e) => {
+            return Scan::Failed(Failure::unchecked(
+                Unchecked::Resources,
+                format_args!("cannot run pgrep ({})", net::os_words(&e)),
+            ));
+        }
     };
     loop {
         match child.try_wait() {
@@ -183,7 +200,7 @@ fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
                 let _ = child.wait();
                 return Scan::TimedOut(Vec::new());
             }
-            Err(e) => return Scan::Failed(format!("cannot wait for pgrep: {e}")),
+            Err(e) => return Scan::Failed(unreadable("the process table (pgrep)", &e)),
         }
     }
     match child.wait_with_output() {
@@ -192,6 +209,6 @@ fn list(check: &ProcessCheck, deadline: Deadline) -> Scan {
             let pids = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok());
             Scan::Done(pids.filter(|&pid| pid != own).collect())
         }
-        Err(e) => Scan::Failed(format!("cannot read pgrep output: {e}")),
+        Err(e) => Scan::Failed(unreadable("the process table (pgrep)", &e)),
     }
 }
