@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ops_health::{
-    Check, CheckKind, DiskCheck, HealthError, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck,
+    Check, CheckKind, DiskCheck, HealthError, PortCheck, Probe, ProcessCheck, Proxy, TlsCheck, UrlCheck,
 };
 use serde_json::{Map, Value};
 
@@ -33,6 +33,7 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("max_latency_ms", Some(&[Url])),
         ("body_contains", Some(&[Url])),
         ("cert_warning_days", Some(&[Url, Tls])),
+        ("proxy", Some(&[Url])),
         ("host", Some(&[Port, Tls])),
         ("port", Some(&[Port, Tls])),
         ("tls_verify", Some(&[Tls])),
@@ -69,6 +70,9 @@ pub struct Config {
     pub metrics_retention_days: u32,
     /// How many checks may run at once. Default 256.
     pub max_concurrency: usize,
+    /// The proxy of URL checks without one of their own, and of the heartbeat ping (`proxy`);
+    /// `None`, the default, connects directly. Proxy environment variables are not read.
+    pub proxy: Option<Proxy>,
     /// What the orchestrator does between and around checks.
     pub orchestration: Orchestration,
 }
@@ -277,8 +281,9 @@ fn syntax_message(e: &serde_json::Error) -> String {
 fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report) -> Config {
     let mut o = Obj::new(top, "");
     let disk_warning_gb = o.number(r, "disk_warning_gb", 0.0, false, 5.0);
+    let proxy = read_proxy(&mut o, r);
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
-    let services = read_services(list, disk_warning_gb, r);
+    let services = read_services(list, disk_warning_gb, proxy.as_ref(), r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
     let disk_paths = match o.array(r, "disk_paths") {
         None => vec![PathBuf::from("/")],
@@ -305,6 +310,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             .integer(r, "max_concurrency", 1, 4096)
             .map_or(256, |n| usize::try_from(n).unwrap_or(256)),
         orchestration: read_orchestration(&mut o, list, r),
+        proxy,
         services,
         alerting,
         disk_warning_gb,
@@ -543,7 +549,28 @@ fn is_http_url(u: &str) -> bool {
     rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
-fn read_services(list: &[Value], disk_warning_gb: f64, r: &mut Report) -> Vec<Service> {
+/// `proxy`: an `http://` proxy URL (`https://` too), or null or absent for none. The text is
+/// never repeated in a message: it may hold a password.
+fn read_proxy(o: &mut Obj<'_>, r: &mut Report) -> Option<Proxy> {
+    match Proxy::new(&o.string(r, "proxy")?) {
+        Ok(proxy) => Some(proxy),
+        Err(HealthError::Proxy { reason }) => {
+            o.invalid(r, "proxy", reason);
+            None
+        }
+        Err(e) => {
+            o.invalid(r, "proxy", e.to_string());
+            None
+        }
+    }
+}
+
+fn read_services(
+    list: &[Value],
+    disk_warning_gb: f64,
+    proxy: Option<&Proxy>,
+    r: &mut Report,
+) -> Vec<Service> {
     list.iter()
         .enumerate()
         .filter_map(|(i, v)| {
@@ -555,12 +582,18 @@ fn read_services(list: &[Value], disk_warning_gb: f64, r: &mut Report) -> Vec<Se
                 });
                 return None;
             };
-            read_service(i, map, disk_warning_gb, r)
+            read_service(i, map, disk_warning_gb, proxy, r)
         })
         .collect()
 }
 
-fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mut Report) -> Option<Service> {
+fn read_service(
+    i: usize,
+    map: &Map<String, Value>,
+    disk_warning_gb: f64,
+    proxy: Option<&Proxy>,
+    r: &mut Report,
+) -> Option<Service> {
     let place = match map.get("name") {
         Some(Value::String(name)) => format!("services[{i}] {name:?}"),
         _ => format!("services[{i}]"),
@@ -577,7 +610,12 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
         }
     };
     let check = match kind {
-        Some(CheckKind::Url) => url_check(&mut o, r),
+        Some(CheckKind::Url) => {
+            // A service's own `proxy` wins over the top-level one; `null` there means direct.
+            let direct = map.get("proxy").is_some_and(Value::is_null);
+            let own = read_proxy(&mut o, r);
+            url_check(&mut o, r, if direct { None } else { own.as_ref().or(proxy) })
+        }
         Some(CheckKind::Port) => port_check(&mut o, r),
         Some(CheckKind::Process) => process_check(&mut o, r),
         Some(CheckKind::Disk) => Some(disk_check(&mut o, r, disk_warning_gb)),
@@ -615,7 +653,7 @@ fn timeout(o: &mut Obj<'_>, r: &mut Report, default: Duration) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or(default)
 }
 
-fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+fn url_check(o: &mut Obj<'_>, r: &mut Report, proxy: Option<&Proxy>) -> Option<Check> {
     let url = if o.required(r, "target") { o.string(r, "target") } else { None };
     if let Some(u) = &url
         && !is_http_url(u)
@@ -631,6 +669,7 @@ fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
         o.integer(r, "max_latency_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
     check.body_contains = o.string(r, "body_contains");
     check.cert_warning_days = o.opt_number(r, "cert_warning_days", 0.0, false);
+    check.proxy = proxy.cloned();
     Some(Check::Url(check))
 }
 

@@ -770,7 +770,8 @@ impl<'a> Pass<'a> {
         }
         if let Some(url) = &self.config.orchestration.heartbeat_url {
             // An HTTP GET is ops-health's job: the ping is a URL check of its own.
-            let ping = UrlCheck::new(url.clone());
+            let mut ping = UrlCheck::new(url.clone());
+            ping.proxy.clone_from(&self.config.proxy);
             let result = ops_health::run(&Probe::new("heartbeat", Check::Url(ping)));
             if result.outcome.is_up() {
                 self.note("Heartbeat ping sent");

@@ -432,3 +432,42 @@ fn only_a_file_missing_from_its_default_place_is_optional() {
         Err(ConfigError::NotFound { origin: ConfigOrigin::Flag, .. })
     ));
 }
+
+#[test]
+fn proxy_is_explicit_global_or_per_url_service() {
+    let json = r#"{"proxy": "http://proxy.internal:3128", "services": [
+        {"name": "Via global", "target": "http://a/"},
+        {"name": "Own", "target": "http://b/", "proxy": "http://other.internal:8080"},
+        {"name": "Direct", "target": "http://c/", "proxy": null},
+        {"name": "DB", "type": "port", "port": 5432, "proxy": "http://x:1"}
+    ]}"#;
+    let loaded = parse(json).unwrap();
+    let proxy = |i: usize| {
+        let Check::Url(u) = &loaded.config.services[i].check else { panic!() };
+        u.proxy.clone()
+    };
+    let p = |u: &str| Some(ops_health::Proxy::new(u).unwrap());
+    assert_eq!(loaded.config.proxy, p("http://proxy.internal:3128"));
+    assert_eq!(proxy(0), p("http://proxy.internal:3128"));
+    assert_eq!(proxy(1), p("http://other.internal:8080"));
+    assert_eq!(proxy(2), None);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings, ["services[3] \"DB\": field `proxy`: is not used by port checks; it is ignored"]);
+
+    let direct = parse(r#"{"services": [{"name": "A", "target": "http://a/"}]}"#).unwrap();
+    let Check::Url(u) = &direct.config.services[0].check else { panic!() };
+    assert_eq!((&direct.config.proxy, &u.proxy), (&None, &None), "no proxy unless one is set");
+}
+
+#[test]
+fn a_bad_proxy_names_the_field_and_never_echoes_it() {
+    let p = one_problem(r#"{"proxy": "socks5://user:s3cret@proxy:1080"}"#);
+    assert_eq!(
+        p,
+        "top level: field `proxy`: must be an http:// or https:// URL (socks proxies are not supported)"
+    );
+    let p =
+        one_problem(r#"{"services": [{"name": "A", "target": "http://a/", "proxy": "user:s3cret@proxy"}]}"#);
+    assert!(p.starts_with("services[0] \"A\": field `proxy`: must be an http:// or https:// URL"), "{p}");
+    assert!(!p.contains("s3cret"), "{p}");
+}
