@@ -501,3 +501,82 @@ fn https_url_with_cert_warning_days_reports_the_certificate_even_when_untrusted(
         r.detail
     );
 }
+
+// ---- any input ----------------------------------------------------------------------------
+
+#[test]
+fn huge_timeouts_never_panic_and_change_nothing() {
+    let ok = Answer::status(200).body("healthy").start();
+    let tls_server = tls_server(-1, 90);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2), Duration::new(u64::MAX, 999_999_999)] {
+        let mut u = url(&ok.url(), 200);
+        u.timeout = huge;
+        u.max_latency = Some(huge);
+        u.body_contains = Some("healthy".into());
+        let mut p = PortCheck::new("localhost", port);
+        p.timeout = huge;
+        let mut t = TlsCheck::new("localhost");
+        (t.port, t.verify, t.timeout) = (tls_server.port, false, huge);
+        let mut s = url(&format!("https://localhost:{}/", tls_server.port), 200);
+        (s.timeout, s.cert_warning_days) = (huge, Some(14.0));
+        let probes = vec![
+            Probe::new("url", Check::Url(u)),
+            Probe::new("port", Check::Port(p)),
+            Probe::new("tls", Check::Tls(t)),
+            Probe::new("https", Check::Url(s)),
+            Probe::new("process", Check::Process(ProcessCheck::new("no such [p]rocess", huge).unwrap())),
+        ];
+        let results = run_all(&probes, &RunOptions::default());
+        let outcomes: Vec<_> = results.iter().map(|r| (r.name.as_str(), r.outcome)).collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("url", Outcome::Up),
+                ("port", Outcome::Up),
+                ("tls", Outcome::Up),
+                ("https", Outcome::Down(FailureKind::Tls)),
+                ("process", Outcome::Down(FailureKind::Process)),
+            ],
+            "{results:#?}"
+        );
+        assert!(results[3].detail.contains("certificate not trusted"), "{}", results[3].detail);
+    }
+}
+
+#[test]
+fn odd_inputs_are_results_never_panics() {
+    let silent = Silent::start();
+    let mut probes = Vec::new();
+    for target in
+        ["", "not a url", "http://", "https://[::1", "http://:80/", "ftp://127.0.0.1/", "http://\u{1b}[31m/"]
+    {
+        probes.push(Probe::new(format!("url {target:?}"), Check::Url(url(target, 200))));
+    }
+    for host in ["", " ", "\u{0}", "[::1", "a..b", &"x".repeat(300)] {
+        let mut p = PortCheck::new(host, 80);
+        p.timeout = Duration::from_millis(300);
+        probes.push(Probe::new(format!("port {host:?}"), Check::Port(p)));
+        let mut t = TlsCheck::new(host);
+        t.timeout = Duration::from_millis(300);
+        probes.push(Probe::new(format!("tls {host:?}"), Check::Tls(t)));
+    }
+    let mut zero = PortCheck::new("127.0.0.1", 0);
+    zero.timeout = Duration::ZERO;
+    probes.push(Probe::new("port 0, no time", Check::Port(zero)));
+    let mut zero = url(&silent.url(), 200);
+    zero.timeout = Duration::ZERO;
+    probes.push(Probe::new("url, no time", Check::Url(zero)));
+    for gb in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0] {
+        probes.push(Probe::new("disk", disk(&PathBuf::from("/"), gb)));
+    }
+    let results = run_all(&probes, &RunOptions::default());
+    assert_eq!(results.len(), probes.len());
+    for r in &results {
+        assert_ne!(r.outcome, Outcome::Unknown(ops_health::Unchecked::Panic), "{r:?}");
+        if !r.name.starts_with("disk") {
+            assert!(r.outcome.is_down(), "{r:?}");
+        }
+    }
+}
