@@ -36,7 +36,9 @@ fn checks_of_hosts_behind_a_silent_resolver_end_and_leak_no_threads() {
 /// Threads of this process named `resolve`: the lookup threads.
 fn lookup_threads() -> usize {
     let tasks = std::fs::read_dir("/proc/self/task").unwrap().flatten();
-    tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "resolve")).count()
+    tasks
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "resolve"))
+        .count()
 }
 
 fn inside() {
