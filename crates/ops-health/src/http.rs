@@ -21,6 +21,10 @@ use crate::{
 /// How much of a body `body_contains` searches.
 const BODY_LIMIT: u64 = 1 << 20;
 
+/// The largest response head (status line and headers) read: a health endpoint's is a few
+/// hundred bytes, and a hanging check holds its buffer (ureq's default is 128 KiB).
+const HEAD_LIMIT: usize = 16 * 1024;
+
 /// An HTTP proxy for URL checks: `http://[user:password@]host[:port]` (and `https://` with
 /// the `tls` feature). Its `Debug` shows no credentials.
 #[derive(Clone, PartialEq, Eq)]
@@ -98,10 +102,13 @@ fn agent() -> &'static Agent {
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
             .proxy(None)
-            // A health check reads a status line, headers and at most BODY_LIMIT of body:
-            // ureq's 128 KiB buffers per connection cost page faults for nothing.
-            .input_buffer_size(64 * 1024)
-            .output_buffer_size(16 * 1024)
+            // A health check reads a status line, headers and at most BODY_LIMIT of body, and
+            // sends a GET: ureq's 128 KiB buffers would cost 500 hanging checks 125 MiB. The
+            // input buffer is one byte more than a head may be, so a longer one is an error
+            // that says so (not "no progress").
+            .max_response_header_size(HEAD_LIMIT)
+            .input_buffer_size(HEAD_LIMIT + 1)
+            .output_buffer_size(8 * 1024)
             .user_agent(concat!("AgentOpsKit/1.0 agent-ops/", env!("CARGO_PKG_VERSION")))
             .build();
         Agent::with_parts(config, DefaultConnector::default(), BoundedResolver)
@@ -222,6 +229,9 @@ fn classify(e: &ureq::Error, deadline: Deadline) -> Failure {
         E::TooManyRedirects => down(FailureKind::HttpStatus, "too many redirects".into()),
         E::RedirectFailed => down(FailureKind::HttpStatus, "redirect failed".into()),
         E::BadUri(_) | E::Http(_) => down(FailureKind::Protocol, "invalid URL".into()),
+        E::LargeResponseHeader(..) => {
+            down(FailureKind::Protocol, format!("response head larger than {} KiB", HEAD_LIMIT / 1024))
+        }
         other => down(FailureKind::Protocol, truncate(&other.to_string(), 100)),
     }
 }

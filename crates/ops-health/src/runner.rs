@@ -4,7 +4,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{Check, CheckResult, Failure, Probe, Unchecked, budget, disk, http, net, process};
 
@@ -19,8 +19,8 @@ use crate::{Check, CheckResult, Failure, Probe, Unchecked, budget, disk, http, n
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RunOptions {
-    /// At most this many checks run at the same time. The default, 256, lets 256 hanging
-    /// checks cost one timeout.
+    /// At most this many checks run at the same time. The default, 1024, lets a thousand
+    /// hanging checks cost one timeout (threads are only started while checks hang).
     pub max_concurrency: usize,
     /// File descriptors left to the caller while checks run (its state files, logs, an
     /// outbox ...). Default 32.
@@ -29,7 +29,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { max_concurrency: 256, reserved_fds: 32 }
+        Self { max_concurrency: 1024, reserved_fds: 32 }
     }
 }
 
@@ -54,6 +54,11 @@ const INITIAL_WORKERS: usize = 8;
 
 /// How often the runner looks for stuck workers.
 const TICK: Duration = Duration::from_millis(1);
+
+/// No check started for this long: every worker is stuck, so as many again are started.
+/// Shorter, and checks that are merely slow under load (a thousand threads starting) make
+/// the pool grow for nothing: each thread costs some 60 KiB of memory.
+const STALLED: Duration = Duration::from_millis(10);
 
 /// Runs one check on the calling thread. It cannot panic: a check that panics (a bug)
 /// becomes an [`Outcome::Unknown`](crate::Outcome::Unknown) result.
@@ -107,7 +112,7 @@ pub fn run_all(probes: &[Probe], options: &RunOptions) -> Vec<CheckResult> {
         }
     };
     // Threads are cheap but not free: most checks finish in a fraction of a millisecond, so
-    // start a few workers and double their number whenever a tick passes with work waiting and
+    // start a few workers and double their number whenever 10 ms pass with work waiting and
     // no check started (every worker is stuck on a slow check). The calling thread is the last
     // worker, so at most `workers` checks are ever in flight.
     thread::scope(|scope| {
@@ -126,12 +131,15 @@ pub fn run_all(probes: &[Probe], options: &RunOptions) -> Vec<CheckResult> {
         let cap = workers - 1;
         let mut spawned = grow(INITIAL_WORKERS.min(cap));
         let mut last = usize::MAX;
+        let mut stalled = Instant::now();
         while spawned < cap {
             let claimed = next.load(Ordering::Relaxed);
             if claimed >= probes.len() {
                 break;
             }
-            if claimed == last {
+            if claimed != last {
+                (last, stalled) = (claimed, Instant::now());
+            } else if stalled.elapsed() >= STALLED {
                 let added = grow(spawned.max(1).min(cap - spawned));
                 if added == 0 {
                     // The system gives no more threads: the calling thread works with those
@@ -139,8 +147,8 @@ pub fn run_all(probes: &[Probe], options: &RunOptions) -> Vec<CheckResult> {
                     break;
                 }
                 spawned += added;
+                stalled = Instant::now();
             }
-            last = claimed;
             thread::sleep(TICK);
         }
         work();

@@ -592,3 +592,15 @@ fn odd_inputs_are_results_never_panics() {
         }
     }
 }
+
+#[test]
+fn a_response_head_over_16_kib_says_so() {
+    let big = Answer::status(200).header("X-Big", &"a".repeat(17 * 1024)).start();
+    let r = check("Big", Check::Url(url(&big.url(), 200)));
+    assert_eq!(
+        (r.outcome, r.detail.as_str()),
+        (Outcome::Down(FailureKind::Protocol), "response head larger than 16 KiB")
+    );
+    let fits = Answer::status(200).header("X-Big", &"a".repeat(15 * 1024)).start();
+    assert_eq!(check("Fits", Check::Url(url(&fits.url(), 200))).outcome, Outcome::Up);
+}

@@ -68,7 +68,7 @@ pub struct Config {
     pub stalled_task_hours: f64,
     /// Days of metrics files to keep. Default 90.
     pub metrics_retention_days: u32,
-    /// How many checks may run at once. Default 256.
+    /// How many checks may run at once. Default 1024 (ops-health's).
     pub max_concurrency: usize,
     /// The proxy of URL checks without one of their own, and of the heartbeat ping (`proxy`);
     /// `None`, the default, connects directly. Proxy environment variables are not read.
@@ -308,7 +308,9 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             .map_or(90, |d| u32::try_from(d).unwrap_or(90)),
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)
-            .map_or(256, |n| usize::try_from(n).unwrap_or(256)),
+            .map_or(ops_health::RunOptions::default().max_concurrency, |n| {
+                usize::try_from(n).unwrap_or(ops_health::RunOptions::default().max_concurrency)
+            }),
         orchestration: read_orchestration(&mut o, list, r),
         proxy,
         services,

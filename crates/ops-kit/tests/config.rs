@@ -61,7 +61,7 @@ fn an_empty_object_gets_every_default() {
     assert_eq!(c.disk_paths, [PathBuf::from("/")]);
     assert_eq!(c.stalled_task_hours, 24.0);
     assert_eq!(c.metrics_retention_days, 90);
-    assert_eq!(c.max_concurrency, 256);
+    assert_eq!(c.max_concurrency, 1024);
     assert_eq!(c.alerting.rate_limit_seconds, 300.0);
     assert!(c.alerting.alert_on_recovery, "documented default: true");
     assert_eq!(c.alerting.telegram_bot_token, None);
