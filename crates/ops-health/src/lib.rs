@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The `time` crate, whose [`OffsetDateTime`](time::OffsetDateTime) is in results.
+/// The `time` crate, whose `OffsetDateTime` is in results.
 pub use time;
 use time::OffsetDateTime;
 

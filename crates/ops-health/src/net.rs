@@ -26,6 +26,10 @@ pub(crate) fn connect(host: &str, port: u16, deadline: Deadline) -> Result<TcpSt
             Ok(stream) => return Ok(stream),
             // The system's refusal is not this address's: no other address will do better.
             Err(e) if resource_words(&e).is_some() => return Err(io_failure(&e, deadline)),
+            // connect(2) says EAGAIN when the system is out of local ports or routes.
+            Err(e) if e.raw_os_error() == Some(Errno::AGAIN.raw_os_error()) => {
+                return Err(Failure::unchecked(Unchecked::Resources, "no free local port or route"));
+            }
             Err(e) => last = Some(e),
         }
     }
