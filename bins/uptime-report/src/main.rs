@@ -71,9 +71,6 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         },
         // The text report is for people; the other formats are documents, written exactly.
         None if args.format == Format::Text => ops_cli::finish(&body, &warnings, code),
-        None => {
-            let written = ops_cli::out_document(&body);
-            ops_cli::finish("", &warnings, if written { code } else { exit::FAILED })
-        }
+        None => ops_cli::finish_document(&body, &warnings, code),
     })
 }

@@ -598,3 +598,23 @@ fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+/// A service name with ESC, OSC or C1 in the metrics is shown escaped in every text report;
+/// JSON keeps it exactly.
+#[test]
+fn control_characters_in_names_never_reach_the_terminal() {
+    let home = Home::new();
+    let name = "evil\u{1b}]0;owned\u{7}\u{9b}2J";
+    checks(&home, name, 3, 1, 1);
+    for args in [&[][..], &["--detailed"], &["--sla", "99"]] {
+        let out = home.ours(args);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.chars().any(|c| c != '\n' && (c.is_control() || ('\u{80}'..='\u{9f}').contains(&c))),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains("evil\\x1b]0;owned\\x07\\u{9b}2J"), "{args:?}: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&home.ours(&["--format", "json"]).stdout).unwrap();
+    assert!(json.to_string().contains("owned"), "{json}");
+}

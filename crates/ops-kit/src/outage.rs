@@ -67,6 +67,9 @@ pub enum Seen {
     Down,
     /// The check failed, a restart ran, and the re-check passed.
     AutoRecovered,
+    /// The check could not be made (agent-ops' own failure): nothing changes and nothing is
+    /// said, as if the pass had not looked at the service.
+    Unknown,
 }
 
 /// What one pass saw of a service.
@@ -102,6 +105,9 @@ pub enum Notice {
 /// Updates `memory` with this pass's observation and returns the notices due, in order.
 pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) -> Vec<Notice> {
     let mut notices = Vec::new();
+    if seen.seen == Seen::Unknown {
+        return notices;
+    }
     if seen.seen == Seen::Up {
         memory.failures = 0;
         memory.successes += 1;

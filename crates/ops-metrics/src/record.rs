@@ -21,8 +21,11 @@ pub enum Status {
     /// The service was down and came back after a restart (the seed's shell scripts write it).
     Recovered,
     /// The check failed during maintenance or a silence: recorded, not counted against uptime
-    /// (the seed's calculator counts only `up` and `down`).
+    /// (the Python kit's calculator counts only `up` and `down`).
     Maintenance,
+    /// The check could not be made (agent-ops ran out of file descriptors, say): nothing is
+    /// known about the service, so neither reader counts it as up or down.
+    Unknown,
 }
 
 impl Status {
@@ -33,6 +36,7 @@ impl Status {
             Self::Down => "down",
             Self::Recovered => "recovered",
             Self::Maintenance => "maintenance",
+            Self::Unknown => "unknown",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! test-support holds what several crates' tests need and nothing else: finding the external
 //! tools a test uses (python3, the seed scripts, promtool ...) with the skip-or-fail rule, and
-//! loopback servers that misbehave on purpose.
+//! loopback servers that misbehave on purpose (silent, dripping a TLS handshake or an HTTP
+//! answer a byte at a time).
 //!
 //! It is a dev-dependency only; no shipped crate depends on it.
 //!
@@ -14,6 +15,8 @@
 
 pub mod disk;
 mod fake_bot_api;
+mod hostile;
+pub mod netns;
 pub mod plant;
 pub mod procs;
 mod rng;
@@ -22,6 +25,7 @@ pub use fake_bot_api::{
     Delivered, FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Hostile, Received, Reply, html_to_text,
     markdown_to_text,
 };
+pub use hostile::{Drip, HttpDripper, TlsDripper, tls_server_config};
 pub use rng::Rng;
 
 use std::fmt::Write as _;

@@ -1,8 +1,6 @@
 //! Phases 5 and 6 and the end of a pass: metrics retention, log rotation, the heartbeat (a
 //! file, and a ping of `heartbeat_url`), and the log itself.
 
-use std::time::Duration;
-
 use ops_health::{Check, Probe, UrlCheck};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -39,14 +37,16 @@ impl Pass<'_> {
     /// ping, so someone notices when the monitor itself stops.
     pub(super) fn heartbeat(&mut self, services: &[ServiceReport]) {
         let finished = OffsetDateTime::now_utc();
-        let failing: Vec<&str> =
-            services.iter().filter(|s| s.failing()).map(|s| s.check.name.as_str()).collect();
+        let names = |f: fn(&ServiceReport) -> bool| -> Vec<&str> {
+            services.iter().filter(|s| f(s)).map(|s| s.check.name.as_str()).collect()
+        };
         let beat = json!({
             "started": ops_state::timestamp::format_utc(self.started),
             "finished": ops_state::timestamp::format_utc(finished),
             "pid": std::process::id(),
             "checks": services.len(),
-            "failing": failing,
+            "failing": names(ServiceReport::failing),
+            "unknown": names(|s| s.outcome().is_unknown()),
         });
         let bytes = format!("{beat:#}\n");
         if let Err(e) =
@@ -56,16 +56,10 @@ impl Pass<'_> {
         }
         if let Some(url) = &self.config.orchestration.heartbeat_url {
             // An HTTP GET is ops-health's job: the ping is a URL check of its own.
-            let ping = UrlCheck {
-                url: url.clone(),
-                expected_status: 200,
-                timeout: Duration::from_secs(10),
-                max_latency: None,
-                body_contains: None,
-                cert_warning_days: None,
-            };
-            let result = ops_health::run(&Probe { name: "heartbeat".into(), check: Check::Url(ping) });
-            if result.ok {
+            let mut ping = UrlCheck::new(url.clone());
+            ping.proxy.clone_from(&self.config.proxy);
+            let result = ops_health::run(&Probe::new("heartbeat", Check::Url(ping)));
+            if result.outcome.is_up() {
                 self.note("Heartbeat ping sent");
             } else {
                 self.warn(format!("heartbeat ping failed: {}", result.detail));

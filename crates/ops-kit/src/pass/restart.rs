@@ -59,7 +59,8 @@ impl Pass<'_> {
         for (i, s) in services.iter_mut().enumerate() {
             let Some(svc) = by_name.get(s.check.name.as_str()) else { continue };
             let Some(command) = &svc.restart_command else { continue };
-            if s.check.ok || s.quiet.is_some() {
+            // Only a service found down is restarted: never one that could not be checked.
+            if !s.check.outcome.is_down() || s.quiet.is_some() {
                 continue;
             }
             if self.dry() {
@@ -87,7 +88,7 @@ impl Pass<'_> {
             let again: Vec<Probe> = to_run.iter().map(|(i, _, _)| probes[*i].clone()).collect();
             let rechecks = health::run(self.config, &again);
             for (((i, attempt, _), run), recheck) in to_run.into_iter().zip(runs).zip(rechecks) {
-                let recovered = recheck.ok;
+                let recovered = recheck.outcome.is_up();
                 if recovered {
                     let name = services[i].check.name.clone();
                     let at = unix_seconds(recheck.timestamp);
