@@ -601,3 +601,41 @@ fn the_seed_loses_an_underscore_alert_that_we_deliver() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(shown(&api), ["[ERROR] Agent Ops Alert\n\nmy_service down"]);
 }
+
+/// Alerts use a proxy only as services.json or the proxy variables say (as the Python kit's
+/// urllib did), per destination; `"proxy": null` goes directly whatever the environment says,
+/// and no_proxy is honoured. The proxy here is a closed port, so "through the proxy" is "not
+/// delivered"; its password is never shown.
+#[test]
+fn alerts_use_a_proxy_only_as_configured_or_as_the_proxy_variables_say() {
+    let api = FakeBotApi::start(TOKEN);
+    let proxy = format!("http://user:Pr0xyPassw0rdValue@127.0.0.1:{}", closed_port());
+    let through = |sb: &Sandbox, env: &[(&str, &str)]| {
+        let mut cmd = sb.command();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(["send", "via proxy?"]).output().unwrap();
+        sb.assert_no_token(&out);
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("Pr0xyPassw0rdValue"), "the proxy's password: {text}");
+        out.status.code()
+    };
+    // No proxy key: the environment's variable is used (and fails here, so it was used) ...
+    let sb = Sandbox::new(&api, "");
+    assert_eq!(through(&sb, &[("http_proxy", &proxy)]), Some(1));
+    assert_eq!(through(&sb, &[("ALL_PROXY", &proxy)]), Some(1));
+    // ... unless no_proxy names the host; an https variable does not apply to an http URL.
+    assert_eq!(through(&sb, &[("http_proxy", &proxy), ("no_proxy", "localhost,127.0.0.1")]), Some(0));
+    assert_eq!(through(&sb, &[("https_proxy", &proxy)]), Some(0));
+    // `"proxy": null`: directly, whatever the environment says.
+    let direct = Sandbox::new(&api, r#", "proxy": null"#);
+    assert_eq!(through(&direct, &[("http_proxy", &proxy)]), Some(0));
+    // An explicit proxy is used, with no variable set.
+    let explicit = Sandbox::new(&api, &format!(r#", "proxy": "{proxy}""#));
+    assert_eq!(through(&explicit, &[]), Some(1));
+    // The three direct runs delivered their own and, first, the two that the runs through the
+    // proxy queued (one outbox per home: the first sandbox's).
+    assert_eq!(api.delivered().len(), 5);
+}

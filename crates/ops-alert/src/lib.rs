@@ -163,6 +163,8 @@ pub enum Setting {
     Name,
     /// A webhook's headers.
     Headers,
+    /// The HTTP proxy alerts go through.
+    Proxy,
 }
 
 impl Setting {
@@ -175,6 +177,7 @@ impl Setting {
             Self::Url => "url",
             Self::Name => "name",
             Self::Headers => "headers",
+            Self::Proxy => "proxy",
         }
     }
 }

@@ -150,6 +150,30 @@ pub struct Alerting {
     pub timeout: Duration,
     /// Generic JSON webhooks (Slack, Discord, Mattermost, ntfy ...), in file order.
     pub webhooks: Vec<Webhook>,
+    /// How alerts reach their destinations (`alerting.proxy`).
+    pub proxy: AlertProxy,
+}
+
+/// Through which proxy alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertProxy {
+    /// Directly (`"proxy": null`).
+    Direct,
+    /// Through this proxy (`"proxy": "http://..."`).
+    Url(Secret),
+    /// As the environment's proxy variables say, per destination (no `proxy` key).
+    Environment(crate::env::Proxies),
+}
+
+impl AlertProxy {
+    /// The proxy for a destination at `url`; `None` to go directly.
+    pub fn for_url(&self, url: &str) -> Option<&Secret> {
+        match self {
+            Self::Direct => None,
+            Self::Url(proxy) => Some(proxy),
+            Self::Environment(proxies) => proxies.for_url(url),
+        }
+    }
 }
 
 /// One entry of `alerting.webhooks`.
@@ -488,6 +512,7 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         ),
         timeout: o.seconds(r, "timeout_seconds", Min::Above(0.0), Duration::from_secs(10)),
         webhooks: read_webhooks(o.array(r, "webhooks").map(Vec::as_slice).unwrap_or_default(), r),
+        proxy: read_alert_proxy(&mut o, map, env, r),
     };
     o.finish(r, &[], "");
     Alerting {
@@ -495,6 +520,29 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         telegram_chat_id: env.telegram_chat_id.clone().or(alerting.telegram_chat_id),
         telegram_api_url: env.telegram_api_url.clone().unwrap_or(alerting.telegram_api_url),
         ..alerting
+    }
+}
+
+/// `alerting.proxy`: a URL; `null` to go directly whatever the environment says; absent, the
+/// environment's proxy variables decide per destination, as the Python kit's urllib did.
+fn read_alert_proxy(
+    o: &mut Obj<'_>,
+    map: Option<&Map<String, Value>>,
+    env: &Env,
+    r: &mut Report,
+) -> AlertProxy {
+    if map.and_then(|m| m.get("proxy")).is_some_and(Value::is_null) {
+        let _ = o.get("proxy");
+        return AlertProxy::Direct;
+    }
+    match o.string(r, "proxy") {
+        Some(url) if is_http_url(&url) => AlertProxy::Url(Secret::new(url)),
+        Some(_) => {
+            // Never quoted: it may hold a password.
+            o.invalid(r, "proxy", "must be an http:// or https:// URL with a host".into());
+            AlertProxy::Direct
+        }
+        None => AlertProxy::Environment(env.proxies.clone()),
     }
 }
 
