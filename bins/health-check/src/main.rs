@@ -49,6 +49,11 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let config = started.config()?;
     let probes = health::select(&config, &only)?;
 
+    if probes.is_empty() {
+        // Nothing checked is not "all passed": a script gating on us must not go ahead.
+        let why = format!("nothing to check: {} has no services and disk_paths is []", config.path.display());
+        return Err(Failure::failed(why));
+    }
     let results = health::run(&config, &probes);
     let mut code = if results.iter().all(|r| r.outcome.is_up()) { exit::OK } else { exit::FAILED };
     let written = if json {

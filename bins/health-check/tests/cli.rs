@@ -479,3 +479,16 @@ fn control_characters_in_names_are_shown_never_obeyed() {
     assert_eq!(json["checks"][0]["name"], name);
     assert_eq!(sb.metric_lines()[0]["name"], name);
 }
+
+/// Checking nothing is not "all passed": no services and no disk paths is exit 1, said plainly.
+#[test]
+fn nothing_to_check_is_not_success() {
+    let sb = Sandbox::new();
+    sb.write_config(r#"{"services": [], "disk_paths": []}"#);
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing to check") && err.contains("services.json"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passed"));
+    assert!(sb.metrics_files().is_empty());
+}

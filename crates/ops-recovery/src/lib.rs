@@ -32,7 +32,7 @@ mod runner;
 #[path = "../fuzz/targets.rs"]
 mod fuzz;
 
-pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, record_recovery};
+pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, record_recovery, uncount};
 pub use runner::{RestartRun, RestartSpec, RunOutcome, run_restart};
 
 /// Everything that can go wrong with recovery state (running a command never errors: its

@@ -107,6 +107,19 @@ pub fn begin(file: &StateFile, service: &str, policy: &Policy, now: f64) -> Resu
     })
 }
 
+/// Takes back attempt number `attempt` that [`begin`] recorded, when its command could not
+/// even be started (no process could be made: the system's refusal, not the service's): it
+/// must not bring the service closer to "gave up". The cooldown still counts from it. Nothing
+/// changes when another attempt was recorded since.
+pub fn uncount(file: &StateFile, service: &str, attempt: u32) -> Result<(), RecoveryError> {
+    file.update(|state: &mut RecoveryState| {
+        if let Some(entry) = state.get_mut(service).filter(|e| e.attempts == attempt) {
+            entry.attempts = attempt.saturating_sub(1);
+        }
+        Ok(())
+    })
+}
+
 /// Records a recovery verified by the re-check after a restart: it resets the attempt count
 /// (the Python kit never did, so three recoveries in an hour meant giving up on the fourth
 /// outage). A restart that did not help needs no record: [`begin`] counted its attempt.
@@ -161,6 +174,21 @@ mod tests {
         let remaining = Duration::from_secs(300);
         assert_eq!(begin(&file, "API", &policy, back).unwrap(), Decision::Cooldown { remaining });
         assert_eq!(begin(&file, "API", &policy, back + 300.0).unwrap(), Decision::Restart { attempt: 2 });
+    }
+
+    #[test]
+    fn an_attempt_whose_command_never_started_is_taken_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("recovery.json"));
+        let policy = Policy { cooldown: Duration::ZERO, max_attempts: 2 };
+        assert_eq!(begin(&file, "API", &policy, 10.0).unwrap(), Decision::Restart { attempt: 1 });
+        uncount(&file, "API", 1).unwrap();
+        assert_eq!(begin(&file, "API", &policy, 20.0).unwrap(), Decision::Restart { attempt: 1 });
+        assert_eq!(begin(&file, "API", &policy, 30.0).unwrap(), Decision::Restart { attempt: 2 });
+        uncount(&file, "API", 1).unwrap(); // a later attempt was recorded since: no change
+        assert_eq!(begin(&file, "API", &policy, 40.0).unwrap(), Decision::GaveUp { attempts: 2 });
+        uncount(&file, "Other", 1).unwrap(); // nothing to take back
+        assert!(!file.read::<RecoveryState>().unwrap().unwrap().contains_key("Other"));
     }
 
     #[test]
