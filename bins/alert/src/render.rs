@@ -44,7 +44,11 @@ fn describe_send(outcome: &Outcome, outbox: &Path) -> Printed {
 
 /// The seed's words: `Rate limited: topic 'api' sent within last 300s. Skipping.`
 fn rate_limited_line(limited: &RateLimited) -> String {
-    format!("Rate limited: topic '{}' sent within last {}s. Skipping.", limited.topic, number(limited.limit))
+    format!(
+        "Rate limited: topic '{}' sent within last {}s. Skipping.",
+        limited.topic,
+        number(limited.limit.as_secs_f64())
+    )
 }
 
 /// `300` for 300.0, `0.5` for 0.5.

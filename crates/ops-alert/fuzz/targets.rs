@@ -112,7 +112,7 @@ fn alert_rate() {
         let dir = tempfile::tempdir_in(scratch.path()).unwrap();
         let path = dir.path().join("alert-rate.json");
         fs::write(&path, bytes).unwrap();
-        let rate = RateLimit::new(&path, 300.0);
+        let rate = RateLimit::new(&path, std::time::Duration::from_secs(300));
         let before = serde_json::from_slice::<RateState>(bytes);
         let checked = rate.check("api", NOW);
         let Ok(before) = before else {

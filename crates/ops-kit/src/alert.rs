@@ -94,7 +94,7 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
                         TELEGRAM_CHAT_ID environment variables (or add alerting.webhooks)"
             .into()));
     }
-    let rate = RateLimit::new(layout.alert_rate(), a.rate_limit.as_secs_f64());
+    let rate = RateLimit::new(layout.alert_rate(), a.rate_limit);
     let outbox = Outbox::new(layout.alert_outbox());
     Alerter::new(notifiers, rate, outbox).map_err(|e| err(e.to_string()))
 }
