@@ -1,4 +1,4 @@
-//! `cargo xtask bench-health`: whole-process timings of `health-check` and the seed's
+//! `cargo xtask bench-health`: whole-process timings of `health-check` and the Python kit's
 //! `agent_ops_health.py`, in the same hyperfine invocation, on loopback services; and
 //! scenario `d`, the scale goal of issue 11: 2,000 checks with 500 hanging at a 2 s timeout,
 //! wall time and peak RSS (`/usr/bin/time -v`), also under `ulimit -n 256`, where no healthy
@@ -153,7 +153,7 @@ fn measure(command: &str, home: &Path) -> Result<Run, String> {
 }
 
 /// d. 2,000 checks with 500 hanging at a 2 s timeout: `health-check` with the default limits
-/// and under `ulimit -n 256`, then the seed beside it on a tenth of that (it checks one
+/// and under `ulimit -n 256`, then the Python kit beside it on a tenth of that (it checks one
 /// service after the other: the whole config would take it some 17 minutes).
 fn scale(servers: &Servers, runs: u32, release: &Path, seed: &Path) -> Result<(), String> {
     let home = bench::sandbox_home("d")?;

@@ -16,7 +16,7 @@ const SECRET_HALF: &str = "AAF-xK9_secretTokenValue-Q2w3E4r5T6y7";
 const CHAT: &str = "-1001122334455";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A sandbox HOME with `~/.agent-ops`, as both the seed and `alert` find it.
+/// A sandbox HOME with `~/.agent-ops`, as both the Python kit and `alert` find it.
 struct Sandbox {
     dir: tempfile::TempDir,
     /// Whether services.json holds the token (then it is left out of the search).
@@ -533,9 +533,9 @@ fn webhooks_receive_the_alert_too_and_their_urls_stay_secret() {
     }
 }
 
-// -- The seed: interop and the bug we do not copy --------------------------------------------
+// -- The Python kit: interop and the bug we do not copy --------------------------------------------
 
-/// Runs the seed's `agent_ops_alert.py ARGS` in `sb`'s HOME, pointed at `api`.
+/// Runs the Python kit's `agent_ops_alert.py ARGS` in `sb`'s HOME, pointed at `api`.
 fn seed_alert(sb: &Sandbox, api: &FakeBotApi, args: &[&str]) -> Option<Output> {
     let (python, seed) = require_seed()?;
     let out = StdCommand::new(python)
@@ -551,7 +551,7 @@ fn seed_alert(sb: &Sandbox, api: &FakeBotApi, args: &[&str]) -> Option<Output> {
     Some(out)
 }
 
-/// A sandbox whose services.json holds the token, as the seed needs.
+/// A sandbox whose services.json holds the token, as the Python kit needs.
 fn seed_sandbox(api: &FakeBotApi) -> Sandbox {
     let mut sb = Sandbox::new(api, "");
     sb.token_in_config = true;

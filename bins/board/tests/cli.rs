@@ -162,7 +162,7 @@ fn add_show_move_edit_list_with_short_ids() {
     assert!(ids(&["--owner", "nobody"]).is_empty());
     assert_eq!(h.ok(&["list", "--owner", "nobody"]), "No tasks.\n");
 
-    // Task keys keep the seed's order in --json output.
+    // Task keys keep the Python kit's order in --json output.
     let raw = h.ok(&["--json", "show", &id]);
     let keys: Vec<usize> =
         ["\"id\"", "\"title\"", "\"column\"", "\"owner\"", "\"priority\"", "\"createdAt\""]

@@ -64,7 +64,7 @@ fn a_new_board_is_private_and_a_users_0600_stays_0600() {
     assert_eq!(mode(&state.join("board-archive.jsonl")), 0o600);
     assert_eq!(mode(&state.join("board.json.bak")), 0o600);
 
-    // The user's 0600 stays through changes; a board an older version (or the seed) left
+    // The user's 0600 stays through changes; a board an older version (or the Python kit) left
     // 0644 is made private by the next change, backup included.
     fs::set_permissions(state.join("board.json"), fs::Permissions::from_mode(0o600)).unwrap();
     home.add("022", "second");

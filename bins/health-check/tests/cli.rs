@@ -336,8 +336,8 @@ fn prometheus_textfile_is_valid_for_promtool() {
     assert!(check.status.success(), "promtool: {}{}", stdout(&check), stderr(&check));
 }
 
-/// Our metrics lines are read by the seed's `calculate_uptime` exactly as the lines the
-/// seed's own `HealthChecker._save_metrics` writes for the same results.
+/// Our metrics lines are read by the Python kit's `calculate_uptime` exactly as the lines the
+/// the Python kit's own `HealthChecker._save_metrics` writes for the same results.
 #[test]
 fn seed_calculate_uptime_reads_our_metrics_like_its_own() {
     let Some((python, seed)) = test_support::require_seed() else { return };
@@ -357,7 +357,7 @@ fn seed_calculate_uptime_reads_our_metrics_like_its_own() {
     }
     let ours = sb.base().join("metrics");
     let theirs = sb.dir.path().join("seed-home");
-    // Rebuild each of our lines through the seed's own HealthResult and _save_metrics, in a
+    // Rebuild each of our lines through the Python kit's own HealthResult and _save_metrics, in a
     // sandbox HOME, then compare calculate_uptime over both directories and the lines.
     let script = r#"
 import json, os, sys, glob
@@ -394,7 +394,7 @@ print(json.dumps({"ours": our_view, "seed": seed_view}, sort_keys=True))
     assert_eq!(v["ours"]["Café \"ü\""]["failures"], 3);
     assert_eq!(v["ours"]["Worker"]["uptime_percent"], 0.0);
 
-    // And the lines themselves are byte for byte what the seed writes.
+    // And the lines themselves are byte for byte what the Python kit writes.
     let read = |dir: &Path| -> Vec<String> {
         let mut files: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();

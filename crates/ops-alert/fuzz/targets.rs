@@ -101,7 +101,7 @@ type RateState = BTreeMap<String, Value>;
 
 const NOW: f64 = 1_800_000_000.0;
 
-/// Any `alert-rate.json` (the seed rewrites it in place, unlocked): one that is not a JSON
+/// Any `alert-rate.json` (the Python kit rewrites it in place, unlocked): one that is not a JSON
 /// object is a typed `Corrupt` error and left untouched; otherwise the decision follows the
 /// topic's time, a limited alert writes nothing, and an admitted one records its topic and
 /// keeps every other entry except numbers older than the retention.

@@ -30,7 +30,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts of 10 s each (the seed's timeout), 0.5 s then 1 s apart, flood waits up to
+    /// 3 attempts of 10 s each (the Python kit's timeout), 0.5 s then 1 s apart, flood waits up to
     /// 30 s, nothing started after 60 s.
     fn default() -> Self {
         Self {

@@ -1,4 +1,4 @@
-//! Per-topic rate limiting in the seed's `alert-rate.json` (`{topic: unix_seconds_float}`),
+//! Per-topic rate limiting in the Python kit's `alert-rate.json` (`{topic: unix_seconds_float}`),
 //! decided under the file's lock so that two processes alerting the same topic at the same
 //! moment cannot both go ahead.
 
@@ -15,7 +15,7 @@ use crate::AlertError;
 /// kept as they are and ignored.
 type RateState = BTreeMap<String, Value>;
 
-/// Entries are kept at least this long (the seed prunes after an hour).
+/// Entries are kept at least this long (the Python kit prunes after an hour).
 const MIN_RETENTION_SECS: f64 = 3600.0;
 
 /// The rate limit of one alert file.
@@ -74,7 +74,7 @@ impl RateLimit {
     /// `accept` succeeded the result is `Ok(None)` even if the record cannot be written (with a
     /// warning), because the alert is queued and will go out.
     ///
-    /// A file that stays corrupt for 20 ms (the seed rewrites it in place, without a lock) is
+    /// A file that stays corrupt for 20 ms (the Python kit rewrites it in place, without a lock) is
     /// set aside (see [`StateFile::set_aside_corrupt`]) with a warning, so that a damaged rate
     /// file never stops an alert.
     pub fn admit(
@@ -102,7 +102,7 @@ impl RateLimit {
                 Ok(()) => return Ok(None),
                 Err(Exit::Limited(limited)) => return Ok(Some(limited)),
                 Err(Exit::Error(AlertError::State(StateError::Corrupt { .. }))) if accept.is_some() => {
-                    // The seed rewrites this file in place, unlocked: what looks corrupt may be
+                    // The Python kit rewrites this file in place, unlocked: what looks corrupt may be
                     // its write in progress. Give it a moment; `set_aside_corrupt` reads again
                     // and leaves a file that has become valid alone.
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -150,7 +150,7 @@ impl RateLimit {
         state.insert(topic.to_owned(), Value::from(now));
     }
 
-    /// `|now - last| < limit`: the seed's rule, except that an entry far in the future (the
+    /// `|now - last| < limit`: the Python kit's rule, except that an entry far in the future (the
     /// clock was set back) does not silence its topic for ever.
     fn limited(&self, state: &RateState, topic: &str, now: f64) -> Option<RateLimited> {
         let last = state.get(topic)?.as_f64()?;

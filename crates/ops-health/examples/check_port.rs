@@ -1,4 +1,4 @@
-//! Embedding ops-health: check that a TCP port answers, print the result in the seed's words
+//! Embedding ops-health: check that a TCP port answers, print the result in the Python kit's words
 //! and exit 0 when it is open, 1 when it is not.
 //!
 //! `cargo run -p ops-health --example check_port -- HOST PORT [TIMEOUT_SECS]`

@@ -4,7 +4,7 @@ use crate::{CheckKind, CheckResult, DiskCheck, Failure, FailureKind, Outcome, Un
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// `41.3 GB free` (GiB, one decimal, as the seed prints it); fails at or below the threshold.
+/// `41.3 GB free` (GiB, one decimal, as the Python kit prints it); fails at or below the threshold.
 pub(crate) fn check_disk(name: &str, check: &DiskCheck) -> CheckResult {
     match rustix::fs::statvfs(&check.path) {
         Ok(st) => {

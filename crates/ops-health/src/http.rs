@@ -115,7 +115,7 @@ fn agent() -> &'static Agent {
     })
 }
 
-/// The URL check. Details follow the seed: `HTTP 200`, `HTTP 201 (expected 200)`, and for
+/// The URL check. Details follow the Python kit: `HTTP 200`, `HTTP 201 (expected 200)`, and for
 /// 4xx/5xx that were not expected just `HTTP 503`. One deadline covers the request, the
 /// body and the certificate probe.
 pub(crate) fn check_url(name: &str, check: &UrlCheck) -> CheckResult {

@@ -206,7 +206,7 @@ impl PortCheck {
 }
 
 /// A free-space check: fails when the space available to unprivileged users is at or below
-/// `warning_gb` GiB (the seed's `disk_warning_gb`).
+/// `warning_gb` GiB (the Python kit's `disk_warning_gb`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DiskCheck {
@@ -380,7 +380,7 @@ pub struct CertInfo {
     /// The certificate's notAfter.
     pub not_after: OffsetDateTime,
     /// Whole days from the check to notAfter, rounded down (negative once expired), as the
-    /// seed's recipe computes it.
+    /// the Python kit's recipe computes it.
     pub days_left: i64,
     /// `None` when the certificate verified; otherwise why not (self-signed, expired,
     /// wrong name ...).
@@ -397,10 +397,10 @@ pub struct CheckResult {
     pub check_type: CheckKind,
     /// Up, down (and why), or unknown.
     pub outcome: Outcome,
-    /// The human detail, in the seed's words where the seed has them (`HTTP 200`,
+    /// The human detail, in the Python kit's words where the Python kit has them (`HTTP 200`,
     /// `port 5432 open`, `2 process(es) running`, `41.3 GB free`).
     pub detail: String,
-    /// Whole milliseconds the check took; 0 for process and disk checks, as in the seed.
+    /// Whole milliseconds the check took; 0 for process and disk checks, as in the Python kit.
     pub latency_ms: u64,
     /// When the check finished.
     pub timestamp: OffsetDateTime,
@@ -442,8 +442,8 @@ impl CheckResult {
     }
 }
 
-/// The seed's line: `[OK] Name - detail (12ms)` or `[FAIL] ...`; the detail and latency
-/// parts are left out when empty or zero, exactly as the seed does. An unknown outcome is a
+/// The Python kit's line: `[OK] Name - detail (12ms)` or `[FAIL] ...`; the detail and latency
+/// parts are left out when empty or zero, exactly as the Python kit does. An unknown outcome is a
 /// `[FAIL]` line too (scripts that look for `[FAIL]`, or for lines that are not `[OK]`, must
 /// not miss a check that could not be made), whose detail says it is agent-ops' trouble:
 /// `[FAIL] API - agent-ops could not run this check: too many open files`.
@@ -526,7 +526,7 @@ impl fmt::Display for Failure {
 /// Carried through ureq inside an `io::Error`, so its classification survives.
 impl std::error::Error for Failure {}
 
-/// Whole milliseconds, truncated, as the seed's `int((time.time() - start) * 1000)`.
+/// Whole milliseconds, truncated, as the Python kit's `int((time.time() - start) * 1000)`.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -100,7 +100,7 @@ enum Scan {
     Failed(Failure),
 }
 
-/// `2 process(es) running` or `not running`, as the seed words it. A scan cut short by the
+/// `2 process(es) running` or `not running`, as the Python kit words it. A scan cut short by the
 /// deadline is up if it found the process already, and a `timeout` otherwise.
 pub(crate) fn check_process(name: &str, check: &ProcessCheck) -> CheckResult {
     let (outcome, detail) = match list(check, Deadline::after(check.timeout)) {

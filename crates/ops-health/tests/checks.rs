@@ -39,7 +39,7 @@ fn url_200_is_up_with_the_seed_detail() {
 
 #[test]
 fn any_expected_status_can_match() {
-    // The seed raised on every status >= 400, so an expected 404 could never match.
+    // The Python kit raised on every status >= 400, so an expected 404 could never match.
     let server = Answer::status(404).start();
     let r = check("Gone", Check::Url(url(&server.url(), 404)));
     assert!(r.outcome.is_up(), "{r:?}");

@@ -1,4 +1,4 @@
-//! services.json: every field and default of the seed's Configuration Reference, plus the
+//! services.json: every field and default of the Python kit's Configuration Reference, plus the
 //! optional fields agent-ops adds, validated so that each problem names its service and field.
 
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// `cleanup_old_metrics(retention_days=90)`).
 pub const DEFAULT_METRICS_RETENTION_DAYS: u32 = 90;
 
-/// The name of the built-in disk check on `/`, as the seed calls it.
+/// The name of the built-in disk check on `/`, as the Python kit calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
 
 /// A loaded, valid configuration.

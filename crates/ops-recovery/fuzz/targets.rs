@@ -9,7 +9,7 @@ use crate::{Decision, Policy, RecoveryError, RecoveryState, begin, record_recove
 
 const NOW: f64 = 1_800_000_000.0;
 
-/// Any recovery.json (the seed writes it in place, unlocked): one that does not parse is a
+/// Any recovery.json (the Python kit writes it in place, unlocked): one that does not parse is a
 /// typed `Corrupt` error and left untouched; otherwise the decision is the policy's on the
 /// service's entry, the attempt is recorded, and every other service and every unknown key is
 /// kept as it was, through `begin` and `record_recovery` alike.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::RecoveryError;
 
-/// Attempts are forgotten after this long without one (the seed's rule).
+/// Attempts are forgotten after this long without one (the Python kit's rule).
 pub const FORGET_AFTER_SECONDS: f64 = 3600.0;
 
 /// When a service may be restarted.
@@ -27,7 +27,7 @@ impl Default for Policy {
     }
 }
 
-/// One service's entry in `recovery.json`, in the seed's format; keys we do not know (and
+/// One service's entry in `recovery.json`, in the Python kit's format; keys we do not know (and
 /// richer state added later) are kept as they are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceState {
@@ -69,7 +69,7 @@ pub enum Decision {
 }
 
 impl Policy {
-    /// The seed's decision, in the seed's order: cooldown first, then the attempt limit
+    /// The Python kit's decision, in the Python kit's order: cooldown first, then the attempt limit
     /// (attempts are forgotten after an hour without one).
     pub fn decide(&self, state: &ServiceState, now: f64) -> Decision {
         let since = now - state.last_attempt;

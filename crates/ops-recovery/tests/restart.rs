@@ -58,7 +58,7 @@ fn failure_keeps_the_exit_code_and_the_end_of_the_output() {
 
 #[test]
 fn a_command_that_starts_a_daemon_in_the_background_is_done_when_the_shell_exits() {
-    // The seed waited for the daemon's inherited pipe to close and reported a 30 s timeout.
+    // The Python kit waited for the daemon's inherited pipe to close and reported a 30 s timeout.
     let dir = tempfile::tempdir().unwrap();
     let m = marker(1);
     let run = run_restart(&spec(dir.path(), &format!("sleep {m} & echo started")));
@@ -156,7 +156,7 @@ fn the_restart_log_is_private_and_appended_with_o_append() {
 fn policy_over_the_state_file_in_the_seed_format() {
     let dir = tempfile::tempdir().unwrap();
     let file = StateFile::new(dir.path().join("recovery.json"));
-    // A file the seed wrote.
+    // A file the Python kit wrote.
     fs::write(&file.path, r#"{"Worker": {"attempts": 2, "last_attempt": 1000.0}}"#).unwrap();
     let policy = Policy { cooldown: Duration::from_secs(300), max_attempts: 3 };
 

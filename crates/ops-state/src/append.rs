@@ -60,7 +60,7 @@ pub fn append_lines<S: AsRef<str>>(
     }
     let file = open_append(path, options.mode)?;
     // Our appenders serialize the torn-line check and the write; writers that do not lock
-    // (the seed) still never split a line, thanks to O_APPEND and a single write.
+    // (the Python kit) still never split a line, thanks to O_APPEND and a single write.
     lock_file(&file, path, DEFAULT_LOCK_TIMEOUT, || append_locked(&file, path, buf, options))?
 }
 
@@ -80,7 +80,7 @@ fn append_locked(
     }
     if let Err((e, written)) = write_whole(&mut file, buf.as_bytes()) {
         // A full disk can take part of the lines: cut them off again (unless a writer that
-        // does not lock, the seed, appended behind them meanwhile), so that the file still
+        // does not lock, the Python kit, appended behind them meanwhile), so that the file still
         // ends in a whole line.
         if written > 0 && file.metadata().is_ok_and(|m| m.len() == len + written as u64) {
             let _ = file.set_len(len);

@@ -68,7 +68,7 @@ pub(crate) fn without_temp_path(e: io::Error) -> io::Error {
 /// supported, a new file created `O_EXCL` holding `old`). The staged backup gets the narrower
 /// of its mode and `mode`, as the new version does. The caller replaces `path`, then
 /// [`promote_backup`]s the staged file, so `backup` and `path` are never the same file, not
-/// even after a crash in between (the seed's `shutil.copy2` refuses to copy a file onto
+/// even after a crash in between (the Python kit's `shutil.copy2` refuses to copy a file onto
 /// itself).
 pub(crate) fn stage_backup(path: &Path, backup: &Path, old: &[u8], mode: u32) -> Result<PathBuf, StateError> {
     let tmp = backup.with_file_name(format!(

@@ -8,7 +8,7 @@
 //! environment.
 //!
 //! Every JSON state change is one read-modify-write under an flock(2) on a separate lock file
-//! (so the seed's Python `fcntl.flock` excludes us and we exclude it), written to a temporary
+//! (so the Python kit's `fcntl.flock` excludes us and we exclude it), written to a temporary
 //! file in the same directory, fsynced, renamed over the old file and followed by an fsync of
 //! the directory. The previous version is kept as `<file>.bak`. A file that does not parse is
 //! never overwritten: [`StateFile::update`] refuses with [`StateError::Corrupt`] until the
@@ -57,7 +57,7 @@ pub use file::{check_permissions, create_dir, lock_file, open_append, open_exist
 pub use lock::with_lock;
 pub use text::{printable, printable_lines};
 
-/// How long a writer waits for a lock before giving up (the seed's board waits 30 s too).
+/// How long a writer waits for a lock before giving up (the Python kit's board waits 30 s too).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The mode new state files, lock files and logs get (before the umask): only their owner
@@ -65,7 +65,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MODE: u32 = 0o600;
 
 /// The mode of new files meant for other readers too (before the umask): metrics day files,
-/// as the seed makes them, a Prometheus textfile, a status page.
+/// as the Python kit makes them, a Prometheus textfile, a status page.
 pub const PUBLIC_MODE: u32 = 0o644;
 
 /// Everything that can go wrong while reading or writing a state file.

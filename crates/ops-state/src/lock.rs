@@ -16,7 +16,7 @@ use crate::{DEFAULT_MODE, StateError};
 /// filesystem) is opened for reading: flock does not need more.
 ///
 /// flock is per open file description: two calls in one process exclude each other just as
-/// two processes do, and the seed's `fcntl.flock` on the same file takes part too. Waits up to
+/// two processes do, and the Python kit's `fcntl.flock` on the same file takes part too. Waits up to
 /// `timeout`, then fails with [`StateError::LockTimeout`].
 pub fn with_lock<R>(lock_path: &Path, timeout: Duration, f: impl FnOnce() -> R) -> Result<R, StateError> {
     create_dir(crate::atomic::parent(lock_path))?;

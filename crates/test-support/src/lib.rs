@@ -1,5 +1,5 @@
 //! test-support holds what several crates' tests need and nothing else: finding the external
-//! tools a test uses (python3, the seed scripts, promtool ...) with the skip-or-fail rule, and
+//! tools a test uses (python3, the Python kit scripts, promtool ...) with the skip-or-fail rule, and
 //! loopback servers that misbehave on purpose (silent, dripping a TLS handshake or an HTTP
 //! answer a byte at a time).
 //!
@@ -85,7 +85,7 @@ pub fn scratch_dir() -> tempfile::TempDir {
     dir.or_else(|_| tempfile::tempdir()).expect("a temporary directory")
 }
 
-/// The seed's Python scripts (`../shared/seed/python` beside the repository, or
+/// The Python kit's scripts (`../shared/seed/python` beside the repository, or
 /// `AGENT_OPS_SEED_DIR`), together with python3; `None` after [`missing`].
 pub fn require_seed() -> Option<(PathBuf, PathBuf)> {
     let dir = std::env::var_os("AGENT_OPS_SEED_DIR").map_or_else(
