@@ -439,7 +439,7 @@ fn missing_settings_exit_2_naming_config_keys_and_environment_variables() {
         r#"{{"alerting": {{"telegram_chat_id": {CHAT}, "telegram_api_url": "{}"}}}}"#,
         api.url()
     ));
-    for args in [&["send", "x", "--level", "critical"][..], &["send"], &["explode"], &[]] {
+    for args in [&["send", "x", "--level", "fatal"][..], &["send"], &["explode"], &[]] {
         let out = sb.run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }

@@ -111,7 +111,7 @@ fn state_dir_in_trouble(breaks: impl FnOnce(&Tmpfs), outbox_action: &str, rate_a
 fn a_full_state_disk_sends_the_alert_directly_once() {
     state_dir_in_trouble(
         Tmpfs::fill,
-        "cannot append to",
+        "cannot write",
         "cannot write",
         "No space left on device (os error 28)",
     );
@@ -121,7 +121,7 @@ fn a_full_state_disk_sends_the_alert_directly_once() {
 fn a_read_only_state_directory_sends_the_alert_directly_once() {
     state_dir_in_trouble(
         Tmpfs::read_only,
-        "cannot open",
+        "cannot create a temporary file to replace",
         "cannot back up",
         "Read-only file system (os error 30)",
     );
@@ -136,7 +136,7 @@ fn a_process_that_can_grow_no_file_sends_the_alert_directly_once() {
     assert_eq!(out.status.code(), Some(0), "no panic, no SIGXFSZ: {err}");
     assert_eq!(sb.shown(), ["[INFO] Agent Ops Alert\n\nno space"]);
     assert!(
-        err.contains("could not queue the alert (cannot append to ") && err.contains("File too large"),
+        err.contains("could not queue the alert (cannot write ") && err.contains("File too large"),
         "{err}"
     );
 }

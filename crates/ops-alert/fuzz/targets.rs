@@ -151,9 +151,11 @@ fn alert_rate() {
     });
 }
 
-/// Any outbox file: reading never fails; a change keeps every entry that parses, in order,
-/// and moves every line that does not to `alert-outbox.jsonl.bad` with a warning, so nothing
-/// is dropped and the next change finds a clean file.
+/// Any outbox file (lines of every version, events that do not parse): reading never fails; a
+/// change keeps every entry that parses, in order, and moves every line that does not to
+/// `alert-outbox.jsonl.bad` with a warning, so nothing is dropped and the next change finds a
+/// clean file; and the flush's plan settles every entry in exactly one message, each note as
+/// itself.
 #[test]
 fn outbox() {
     let scratch = test_support::scratch_dir();
@@ -179,6 +181,15 @@ fn outbox() {
         let set_aside = fs::read_to_string(outbox.bad_lines_path()).unwrap_or_default();
         assert_eq!(set_aside, bad.iter().flat_map(|l| [*l, "\n"]).collect::<String>());
         assert_eq!(outbox.entries().unwrap(), good, "the rewrite keeps every entry, in order");
+        let messages = crate::fold::plan(&good);
+        assert_eq!(messages.iter().map(|m| m.ids.len()).sum::<usize>(), good.len(), "{messages:?}");
+        for m in &messages {
+            assert!(!m.ids.is_empty());
+            if m.note {
+                let e = good.iter().find(|e| e.id == m.ids[0]).unwrap();
+                assert_eq!(m.alert.as_ref(), Some(&e.alert));
+            }
+        }
 
         // The file is clean now: removing the first entry keeps the rest and sets nothing aside.
         let mut warnings = Vec::new();

@@ -11,6 +11,14 @@
 //!    each entry only after its destination confirmed it. A destination that fails keeps its
 //!    entries, in order, for the next run; the others go on.
 //!
+//! The flush folds each destination's waiting entries into messages ([`crate::fold`]): one
+//! message per run of events (one pass's alerts, or a backlog as one digest), notes as
+//! themselves. A message is confirmed as one delivery, and every entry it stands for leaves the
+//! outbox with it; a failure keeps them all. Telegram splits a long message into parts and
+//! resumes by part: once a part of a folded message went out, the fold is frozen (its entries
+//! are replaced, in the same atomic rewrite, by one note holding the message as sent), so the
+//! rest follows whatever is queued meanwhile.
+//!
 //! A flood-control wait longer than the notifier waits is recorded on the entry (see
 //! [`crate::FloodWait`]); until it has passed, no request goes to that destination, from any
 //! process: its entries stay queued, and [`Alerter::deliver_now`] does not ask it either.
@@ -27,6 +35,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::fold::{self, Event, Folded, Message};
 use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
 use crate::outbox::{Entry, FloodWait, Outbox};
 use crate::rate::{RateLimit, RateLimited};
@@ -100,11 +109,14 @@ impl Outcome {
 }
 
 /// What [`Alerter::flush`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlushReport {
-    /// Every entry dealt with, in outbox order: delivered, failed, or left waiting behind an
-    /// earlier entry for the same destination that failed.
+    /// Every entry dealt with: delivered (alone or folded into a message), failed, or left
+    /// waiting behind an earlier message for the same destination that failed. Entries of a
+    /// message share its delivery.
     pub entries: Vec<(Entry, Delivery)>,
+    /// The messages, in the order they were dealt with, each with its delivery.
+    pub messages: Vec<(Message, Delivery)>,
     /// Entries in the outbox afterwards.
     pub remaining: usize,
     /// Another process was delivering for longer than we could wait; nothing was attempted.
@@ -120,6 +132,17 @@ pub enum Admission {
     RateLimited(RateLimited),
     /// Queued: one entry per destination, durably.
     Queued(Vec<Entry>),
+}
+
+/// An alert (or event) to queue for some destinations, for [`Alerter::enqueue_to`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The alert: what is sent when it is delivered alone (its event's section and line).
+    pub alert: Alert,
+    /// Its episode, if it has one; `None` for a note.
+    pub event: Option<Event>,
+    /// The notifiers it is for ([`Notifier::destination`]).
+    pub destinations: Vec<String>,
 }
 
 impl Alerter {
@@ -167,6 +190,19 @@ impl Alerter {
             level: alert.level,
             topic: alert.topic.as_deref().map(|t| self.secrets.redact(t)),
             message: self.secrets.redact(&alert.message),
+        }
+    }
+
+    /// `event` with every notifier's secrets redacted from its words, as [`Alerter::scrub`].
+    fn scrub_event(&self, event: &Event) -> Event {
+        let r = |s: &str| self.secrets.redact(s);
+        Event {
+            key: r(&event.key),
+            kind: event.kind,
+            at: event.at,
+            section: r(&event.section),
+            text: r(&event.text),
+            labels: event.labels.iter().map(|(k, v)| (r(k), r(v))).collect(),
         }
     }
 
@@ -275,21 +311,61 @@ impl Alerter {
     pub fn enqueue(&self, alert: &Alert, warnings: &mut Vec<String>) -> Result<Admission, AlertError> {
         let alert = &self.scrub(alert);
         let entries: Vec<Entry> = self.notifiers.iter().map(|n| Entry::new(alert, n.destination())).collect();
-        // An entry that could not be taken off again once delivered would go out on every run:
-        // when the outbox cannot be rewritten, refuse to queue (callers then send directly).
-        let queue = || {
-            self.outbox.check_rewritable()?;
-            self.outbox.append(&entries)
+        // Queueing rewrites the outbox: when it cannot be rewritten (and so an entry could not
+        // be taken off once delivered), nothing is queued and callers send directly.
+        let mut said = Vec::new();
+        let mut queue = || self.outbox.append(&entries, &mut said);
+        let limited = match alert.topic.as_deref().filter(|t| !t.is_empty()) {
+            None => {
+                queue()?;
+                None
+            }
+            Some(topic) => self.rate.admit(topic, self.now(), warnings, queue)?,
         };
-        match alert.topic.as_deref().filter(|t| !t.is_empty()) {
-            None => queue()?,
-            Some(topic) => {
-                if let Some(limited) = self.rate.admit(topic, self.now(), warnings, queue)? {
-                    return Ok(Admission::RateLimited(limited));
+        warnings.append(&mut said);
+        Ok(match limited {
+            Some(limited) => Admission::RateLimited(limited),
+            None => Admission::Queued(entries),
+        })
+    }
+
+    /// Queues each of `items` for its destinations (one entry each), durably and without a
+    /// rate limit, secrets redacted; an entry takes the stale entries of its episode off the
+    /// outbox. Destinations that are not configured are left out and said in `warnings`.
+    /// Deliver with [`Alerter::flush`].
+    pub fn enqueue_to(
+        &self,
+        items: &[Outgoing],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Entry>, AlertError> {
+        let mut entries = Vec::new();
+        for item in items {
+            let alert = self.scrub(&item.alert);
+            let event = item.event.as_ref().map(|e| self.scrub_event(e));
+            for d in &item.destinations {
+                if !self.notifiers.iter().any(|n| n.destination() == d) {
+                    warnings.push(format!("{d} is not configured; an alert for it was not queued"));
+                    continue;
                 }
+                entries.push(Entry { event: event.clone(), ..Entry::new(&alert, d) });
             }
         }
-        Ok(Admission::Queued(entries))
+        if !entries.is_empty() {
+            self.outbox.append(&entries, warnings)?;
+        }
+        Ok(entries)
+    }
+
+    /// The messages a flush would send now: the outbox's waiting entries, then `extra` (entries
+    /// not queued, such as a dry run's), folded per destination. Reads only.
+    pub fn preview_messages(&self, extra: &[Entry]) -> Result<Vec<Message>, AlertError> {
+        let mut entries = self.outbox.entries()?;
+        entries.extend(extra.iter().map(|e| Entry {
+            alert: self.scrub(&e.alert),
+            event: e.event.as_ref().map(|ev| self.scrub_event(ev)),
+            ..e.clone()
+        }));
+        Ok(fold::plan(&entries))
     }
 
     /// Whether `alert` would be rate limited now (read only, for dry runs).
@@ -358,9 +434,9 @@ impl Alerter {
                 }
                 return Ok(report);
             }
-            for entry in pending {
-                seen.insert(entry.id.clone());
-                if let Err(e) = self.flush_one(entry, &waiting, &mut failed, &mut report) {
+            seen.extend(pending.iter().map(|e| e.id.clone()));
+            for message in fold::plan(&pending) {
+                if let Err(e) = self.flush_message(&message, &pending, &waiting, &mut failed, &mut report) {
                     report.warnings.push(format!(
                         "{e}; the outbox could not be updated, so an alert just delivered may be sent again by the next run"
                     ));
@@ -372,60 +448,102 @@ impl Alerter {
         Ok(report)
     }
 
-    /// Delivers one entry and records the result in the outbox and the report, unless its
+    /// Delivers one message and records the result in the outbox and the report, unless its
     /// destination is `waiting` out flood control or `failed` earlier in this flush.
-    fn flush_one(
+    fn flush_message(
         &self,
-        entry: Entry,
+        message: &Message,
+        pending: &[Entry],
         waiting: &HashMap<String, Failure>,
         failed: &mut HashMap<String, Failure>,
         report: &mut FlushReport,
     ) -> Result<(), AlertError> {
-        let destination = entry.destination.clone();
+        let destination = message.destination.clone();
+        let ids: HashSet<&str> = message.ids.iter().map(String::as_str).collect();
+        let entries: Vec<&Entry> = pending.iter().filter(|e| ids.contains(e.id.as_str())).collect();
+        let settle = |report: &mut FlushReport, delivery: Delivery| {
+            for e in &entries {
+                report.entries.push(((*e).clone(), delivery.clone()));
+            }
+            report.messages.push((message.clone(), delivery));
+        };
         let not_sent =
             |failure| Delivery::NotSent { destination: destination.clone(), failure, queued: true };
-        let Some(notifier) = self.notifiers.iter().find(|n| n.destination() == entry.destination) else {
+        let Some(alert) = &message.alert else {
+            // Nothing to say (a close without words and what it made stale): settled as is.
+            let result =
+                self.outbox.modify(&mut report.warnings, |all| all.retain(|e| !ids.contains(e.id.as_str())));
+            settle(report, Delivery::Sent { destination: destination.clone(), receipt: Receipt::default() });
+            return result;
+        };
+        let Some(notifier) = self.notifiers.iter().find(|n| n.destination() == destination) else {
             let reason = format!("{destination} is not configured any more; the alert stays in the outbox");
-            let failure = Failure::new(Problem::NotConfigured, reason, 0);
-            report.entries.push((entry, not_sent(failure)));
+            settle(report, not_sent(Failure::new(Problem::NotConfigured, reason, 0)));
             return Ok(());
         };
         if let Some(wait) = waiting.get(&destination) {
-            let failure = Failure { parts_sent: entry.parts_sent, ..wait.clone() };
-            report.entries.push((entry, not_sent(failure)));
+            settle(report, not_sent(Failure { parts_sent: message.parts_sent, ..wait.clone() }));
             return Ok(());
         }
         if let Some(earlier) = failed.get(&destination) {
             let reason =
                 format!("waiting behind an earlier alert that could not be delivered: {}", earlier.reason);
-            let failure = Failure { reason, attempts: 0, parts_sent: entry.parts_sent, ..earlier.clone() };
-            report.entries.push((entry, not_sent(failure)));
+            let failure = Failure { reason, attempts: 0, parts_sent: message.parts_sent, ..earlier.clone() };
+            settle(report, not_sent(failure));
             return Ok(());
         }
-        match notifier.deliver(&entry.alert, entry.parts_sent) {
+        match notifier.deliver(alert, message.parts_sent) {
             Ok(receipt) => {
-                let id = entry.id.clone();
-                report.entries.push((entry, Delivery::Sent { destination: destination.clone(), receipt }));
-                self.outbox.modify(&mut report.warnings, |entries| entries.retain(|e| e.id != id))
+                let result = self
+                    .outbox
+                    .modify(&mut report.warnings, |all| all.retain(|e| !ids.contains(e.id.as_str())));
+                settle(report, Delivery::Sent { destination: destination.clone(), receipt });
+                result
             }
             Err(mut failure) => {
-                let id = entry.id.clone();
                 let now = self.now();
                 let flood_wait = failure.retry_after.map(|after| FloodWait::new(now, after));
                 if let Some(wait) = flood_wait {
                     failure.reason = format!("{}, {}", failure.reason, wait.until_words(now));
                 }
                 failed.insert(destination.clone(), failure.clone());
-                let update = |entries: &mut Vec<Entry>| {
-                    if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
-                        e.attempts += failure.attempts;
-                        e.parts_sent = failure.parts_sent;
-                        e.last_error = Some(failure.reason.clone());
-                        e.flood_wait = flood_wait;
+                let freeze = !message.note && failure.parts_sent > 0;
+                let update = |all: &mut Vec<Entry>| {
+                    let Some(first) = all.iter().position(|e| ids.contains(e.id.as_str())) else { return };
+                    if freeze {
+                        // Parts of it went out: from now on it is this message, whatever is queued.
+                        let mut frozen = Entry {
+                            alert: alert.clone(),
+                            parts_sent: failure.parts_sent,
+                            attempts: failure.attempts,
+                            last_error: Some(failure.reason.clone()),
+                            flood_wait,
+                            event: None,
+                            folded: None,
+                            ..all[first].clone()
+                        };
+                        if message.stands_for > 1 {
+                            let since = entries
+                                .iter()
+                                .filter_map(|e| e.event.as_ref().map(|ev| ev.at))
+                                .fold(f64::INFINITY, f64::min);
+                            frozen.folded = Some(Folded { count: message.stands_for - 1, since, passes: 0 });
+                        }
+                        all.retain(|e| !ids.contains(e.id.as_str()));
+                        all.insert(first.min(all.len()), frozen);
+                        return;
                     }
+                    for e in all.iter_mut().filter(|e| ids.contains(e.id.as_str())) {
+                        e.attempts += failure.attempts;
+                        e.last_error = Some(failure.reason.clone());
+                        if message.note {
+                            e.parts_sent = failure.parts_sent;
+                        }
+                    }
+                    all[first].flood_wait = flood_wait;
                 };
                 let result = self.outbox.modify(&mut report.warnings, update);
-                report.entries.push((entry, not_sent(failure)));
+                settle(report, not_sent(failure));
                 result
             }
         }
@@ -435,21 +553,26 @@ impl Alerter {
     /// message, or when the outbox cannot be written).
     /// Destinations under flood control (as the outbox remembers it) are not asked.
     pub fn deliver_now(&self, alert: &Alert) -> Vec<Delivery> {
+        self.notifiers.iter().map(|n| self.deliver_now_to(n.destination(), alert)).collect()
+    }
+
+    /// [`Alerter::deliver_now`] for one destination (a message folded for it).
+    pub fn deliver_now_to(&self, destination: &str, alert: &Alert) -> Delivery {
         let alert = &self.scrub(alert);
-        let held = held(&self.outbox.entries().unwrap_or_default(), self.now());
-        self.notifiers
-            .iter()
-            .map(|n| {
-                let destination = n.destination().to_owned();
-                if let Some(failure) = held.get(&destination) {
-                    return Delivery::NotSent { destination, failure: failure.clone(), queued: false };
-                }
-                match n.deliver(alert, 0) {
-                    Ok(receipt) => Delivery::Sent { destination, receipt },
-                    Err(failure) => Delivery::NotSent { destination, failure, queued: false },
-                }
-            })
-            .collect()
+        let destination = destination.to_owned();
+        let Some(notifier) = self.notifiers.iter().find(|n| n.destination() == destination) else {
+            let failure = Failure::new(Problem::NotConfigured, format!("{destination} is not configured"), 0);
+            return Delivery::NotSent { destination, failure, queued: false };
+        };
+        if let Some(failure) =
+            held(&self.outbox.entries().unwrap_or_default(), self.now()).remove(&destination)
+        {
+            return Delivery::NotSent { destination, failure, queued: false };
+        }
+        match notifier.deliver(alert, 0) {
+            Ok(receipt) => Delivery::Sent { destination, receipt },
+            Err(failure) => Delivery::NotSent { destination, failure, queued: false },
+        }
     }
 
     /// The fallback when the alert cannot be queued: honour the rate limit if it can be read,

@@ -2,7 +2,9 @@
 //! deliver it ([`telegram::Telegram`], [`webhook::Webhook`]), the per-topic [`RateLimit`] in
 //! the Python kit's `alert-rate.json`, and the [`Outbox`] that holds every alert on disk until its
 //! destination confirmed it. [`Alerter`] joins them: see its module notes for how an alert is
-//! never lost, and the one window in which it can be sent twice.
+//! never lost, and the one window in which it can be sent twice. An outbox entry may carry an
+//! [`Event`] of an episode; [`fold`] holds the rules by which a destination's waiting events
+//! become one message (stale reminders dropped, a backlog as a digest).
 //!
 //! It never reads configuration or the environment, never knows where `~/.agent-ops` is
 //! (callers pass paths), knows nothing of services, and never prints. Secrets (the bot token,
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod alerter;
+pub mod fold;
 mod http;
 mod notifier;
 mod outbox;
@@ -42,10 +45,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use alerter::{Admission, Alerter, FlushReport, Outcome, Verdict};
+pub use alerter::{Admission, Alerter, FlushReport, Outcome, Outgoing, Verdict};
+pub use fold::{Event, EventKind, Message};
 pub use http::RetryPolicy;
 pub use notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
-pub use outbox::{Entry, FloodWait, Outbox};
+pub use outbox::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, Entry, FloodWait, Outbox};
 pub use rate::{RateLimit, RateLimited};
 pub use secret::{Secret, Secrets};
 
@@ -62,29 +66,47 @@ pub enum Level {
     Error,
     /// `[RECOVERED]`
     Recovery,
+    /// `[CRITICAL]`: agent-ops' own level, for services whose `severity` is critical.
+    Critical,
 }
 
 impl Level {
-    /// Every level, in order of the Python kit's table.
-    pub const ALL: [Level; 4] = [Level::Info, Level::Warning, Level::Error, Level::Recovery];
+    /// Every level: the Python kit's four, in the order of its table, then `critical`.
+    pub const ALL: [Level; 5] = [Level::Info, Level::Warning, Level::Error, Level::Recovery, Level::Critical];
 
-    /// The Python kit's prefix: `[INFO]`, `[WARNING]`, `[ERROR]`, `[RECOVERED]`.
+    /// The Python kit's prefix: `[INFO]`, `[WARNING]`, `[ERROR]`, `[RECOVERED]`; and
+    /// `[CRITICAL]`.
     pub fn prefix(self) -> &'static str {
         match self {
             Self::Info => "[INFO]",
             Self::Warning => "[WARNING]",
             Self::Error => "[ERROR]",
             Self::Recovery => "[RECOVERED]",
+            Self::Critical => "[CRITICAL]",
         }
     }
 
-    /// The name used on the command line and in files: `info`, `warning`, `error`, `recovery`.
+    /// The name used on the command line and in files: `info`, `warning`, `error`, `recovery`,
+    /// `critical`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Info => "info",
             Self::Warning => "warning",
             Self::Error => "error",
             Self::Recovery => "recovery",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// How much it asks for attention, for the title of a message that folds several alerts:
+    /// recovery, info, warning, error, critical.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Recovery => 0,
+            Self::Info => 1,
+            Self::Warning => 2,
+            Self::Error => 3,
+            Self::Critical => 4,
         }
     }
 }
@@ -204,8 +226,8 @@ mod tests {
         }
         assert_eq!(Level::Recovery.prefix(), "[RECOVERED]");
         assert_eq!(
-            "critical".parse::<Level>().unwrap_err(),
-            "unknown level \"critical\" (levels: info, warning, error, recovery)"
+            "fatal".parse::<Level>().unwrap_err(),
+            "unknown level \"fatal\" (levels: info, warning, error, recovery, critical)"
         );
         assert_eq!(serde_json::to_string(&Level::Warning).unwrap(), "\"warning\"");
     }

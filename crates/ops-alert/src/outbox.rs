@@ -1,9 +1,15 @@
 //! The outbox: `alert-outbox.jsonl`, one alert for one destination per line, in order.
 //!
-//! Every change happens under a short flock on `<outbox>.lock`: appends are one whole-line
-//! `write(2)` followed by fsync; removals and updates replace the file atomically. Delivery
-//! is serialised by a second lock, `<outbox>.delivery.lock`, held for as long as one process
-//! delivers, so that two processes never send the same entry.
+//! Every change happens under a short flock on `<outbox>.lock` and replaces the file
+//! atomically (fsynced): appending takes the entries a new one makes stale off it (see
+//! [`crate::fold`]) and keeps it within its bounds. Delivery is serialised by a second lock,
+//! `<outbox>.delivery.lock`, held for as long as one process delivers, so that two processes
+//! never send the same entry.
+//!
+//! **Bounds** ([`Outbox::max_entries`], [`Outbox::max_bytes`]): past either, the oldest
+//! reminders and escalations are folded away (counted on the next entry of their destination,
+//! and so said in its message); `Opened`, `Update` and `Closed` events and notes are never
+//! dropped, so the outbox can pass its bounds only with those.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,10 +19,16 @@ use ops_state::{AppendOptions, StateError, StateFile, append_lines, sibling, wit
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::fold::{self, Event, EventKind, Folded};
 use crate::{Alert, AlertError};
 
+/// [`Outbox::max_entries`] by default.
+pub const DEFAULT_MAX_ENTRIES: usize = 1000;
+/// [`Outbox::max_bytes`] by default: 1 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
+
 /// One alert waiting for one destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Unique: `<unix nanoseconds>-<pid>-<counter>`.
     pub id: String,
@@ -41,10 +53,20 @@ pub struct Entry {
     /// that does not parse (a hand edit) is ignored rather than costing the alert.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
     pub flood_wait: Option<FloodWait>,
+    /// The episode it belongs to, if any (see [`crate::fold`]); without one (an older line, or
+    /// one whose event does not parse) it is a note, delivered as its `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub event: Option<Event>,
+    /// The entries it stands for besides itself, taken off the outbox before delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub folded: Option<Folded>,
 }
 
-/// `Some` when the value is a [`FloodWait`], `None` for anything else.
-fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FloodWait>, D::Error> {
+/// `Some` when the value is a `T`, `None` for anything else: a field added to outbox lines
+/// that does not parse (a hand edit) costs the line nothing.
+fn lenient<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).ok())
 }
 
@@ -115,7 +137,14 @@ impl Entry {
             attempts: 0,
             last_error: None,
             flood_wait: None,
+            event: None,
+            folded: None,
         }
+    }
+
+    /// A new entry for `alert` at `destination`, part of `event`'s episode.
+    pub fn with_event(alert: &Alert, event: Event, destination: &str) -> Self {
+        Self { event: Some(event), ..Self::new(alert, destination) }
     }
 }
 
@@ -134,6 +163,10 @@ pub struct Outbox {
     pub delivery_timeout: Duration,
     /// The mode of the file (and of `.bad`): 0600 by default, as it holds the alerts' texts.
     pub mode: u32,
+    /// Entries past which reminders and escalations are folded away ([`DEFAULT_MAX_ENTRIES`]).
+    pub max_entries: usize,
+    /// Bytes past which reminders and escalations are folded away ([`DEFAULT_MAX_BYTES`]).
+    pub max_bytes: u64,
 }
 
 impl Outbox {
@@ -147,6 +180,8 @@ impl Outbox {
             lock_timeout: ops_state::DEFAULT_LOCK_TIMEOUT,
             delivery_timeout: Duration::from_secs(120),
             mode: 0o600,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 
@@ -155,13 +190,76 @@ impl Outbox {
         sibling(&self.path, ".bad")
     }
 
-    /// Appends `entries` durably (fsync) before returning.
-    pub fn append(&self, entries: &[Entry]) -> Result<(), AlertError> {
-        let lines = entries.iter().map(|e| self.encode(e)).collect::<Result<Vec<_>, _>>()?;
-        with_lock(&self.lock_path, self.lock_timeout, || {
-            append_lines(&self.path, &lines, AppendOptions { sync: true, mode: self.mode })
-        })??;
+    /// Appends `entries` durably (the file is replaced and fsynced before this returns): each
+    /// takes the entries it makes stale off the outbox, and the oldest reminders and
+    /// escalations are folded away past the bounds (said in `warnings`).
+    pub fn append(&self, entries: &[Entry], warnings: &mut Vec<String>) -> Result<(), AlertError> {
+        let said = self.modify(warnings, |all| {
+            for e in entries {
+                let mut e = e.clone();
+                fold::absorb(all, &mut e);
+                all.push(e);
+            }
+            self.bound(all)
+        })?;
+        warnings.extend(said);
         Ok(())
+    }
+
+    /// Folds away the oldest reminders and escalations until `entries` are within the bounds;
+    /// says what it did, or that only entries it never drops are left past them.
+    fn bound(&self, entries: &mut Vec<Entry>) -> Option<String> {
+        let sizes: Vec<u64> =
+            entries.iter().map(|e| self.encode(e).map_or(0, |l| l.len() as u64 + 1)).collect();
+        let mut bytes: u64 = sizes.iter().sum();
+        let mut count = entries.len();
+        let over = |count: usize, bytes: u64| count > self.max_entries || bytes > self.max_bytes;
+        if !over(count, bytes) {
+            return None;
+        }
+        let mut drop = vec![false; entries.len()];
+        for (i, e) in entries.iter().enumerate() {
+            if !over(count, bytes) {
+                break;
+            }
+            if e.event
+                .as_ref()
+                .is_some_and(|ev| matches!(ev.kind, EventKind::Reminder | EventKind::Escalated { .. }))
+            {
+                drop[i] = true;
+                count -= 1;
+                bytes -= sizes[i];
+            }
+        }
+        let dropped = drop.iter().filter(|d| **d).count();
+        // Each folded entry is counted on the next one of its destination that stays (or the
+        // last one before it), so its message says how many it stands for.
+        for i in (0..entries.len()).filter(|&i| drop[i]) {
+            let same = |j: &usize| !drop[*j] && entries[*j].destination == entries[i].destination;
+            let heir = (i + 1..entries.len()).find(same).or_else(|| (0..i).rev().find(same));
+            if let Some(h) = heir {
+                let old = entries[i].clone();
+                fold::add_folded(&mut entries[h], &old, 1);
+            }
+        }
+        let mut i = 0;
+        entries.retain(|_| {
+            i += 1;
+            !drop[i - 1]
+        });
+        let bound = format!("its bound of {} entries or {} KiB", self.max_entries, self.max_bytes / 1024);
+        Some(if over(count, bytes) {
+            format!(
+                "{} holds {count} entries ({} KiB), past {bound}, after folding away {dropped} reminder(s): what is                  left (outages opened and closed, given-up restarts, messages sent with `alert send`) is never dropped",
+                self.path.display(),
+                bytes / 1024
+            )
+        } else {
+            format!(
+                "{} reached {bound}: its {dropped} oldest reminder(s) were folded away (counted in the next message)",
+                self.path.display()
+            )
+        })
     }
 
     /// The entries in order. Lines that do not parse are skipped here (and set aside by the
@@ -277,7 +375,7 @@ mod tests {
         let a = Entry::new(&alert("first\nline two"), "telegram");
         let b = Entry::new(&alert("second"), "webhook:x");
         assert_ne!(a.id, b.id);
-        outbox.append(&[a.clone(), b.clone()]).unwrap();
+        outbox.append(&[a.clone(), b.clone()], &mut Vec::new()).unwrap();
         let text = fs::read_to_string(&outbox.path).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with(&format!(
@@ -318,11 +416,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(dir.path().join("alert-outbox.jsonl"));
         let a = Entry::new(&alert("a"), "telegram");
-        outbox.append(std::slice::from_ref(&a)).unwrap();
+        let b = Entry::new(&alert("b"), "telegram");
+        outbox.append(&[a.clone(), b.clone()], &mut Vec::new()).unwrap();
         let mut f = fs::OpenOptions::new().append(true).open(&outbox.path).unwrap();
         io::Write::write_all(&mut f, b"{\"torn\": tr\n").unwrap();
-        let b = Entry::new(&alert("b"), "telegram");
-        outbox.append(std::slice::from_ref(&b)).unwrap();
         assert_eq!(outbox.entries().unwrap(), [a.clone(), b.clone()], "a bad line is skipped");
 
         let mut warnings = Vec::new();

@@ -65,6 +65,8 @@ impl std::fmt::Debug for TelegramConfig {
 /// Sends alerts to one Telegram chat.
 pub struct Telegram {
     config: TelegramConfig,
+    /// `telegram`, or `telegram:<name>` for a named chat.
+    destination: String,
     secrets: Secrets,
     agent: Agent,
     /// The chat id Telegram told us to use instead (`migrate_to_chat_id`), for the rest of
@@ -84,6 +86,19 @@ impl Telegram {
     pub fn with_proxy(mut self, url: &Secret) -> Result<Self, AlertError> {
         self.agent = http::agent(Some(url))?;
         self.secrets.add_url_parts(url.expose(), false);
+        Ok(self)
+    }
+
+    /// The same notifier as the destination `telegram:<name>` (a second chat, for escalations
+    /// say) instead of `telegram`.
+    pub fn named(mut self, name: &str) -> Result<Self, AlertError> {
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err(AlertError::Invalid {
+                field: Setting::Name,
+                message: "must not be empty or contain control characters".into(),
+            });
+        }
+        self.destination = format!("telegram:{name}");
         Ok(self)
     }
 
@@ -109,6 +124,7 @@ impl Telegram {
         }
         check_http_url(Setting::ApiUrl, &config.api_url)?;
         let telegram = Self {
+            destination: "telegram".into(),
             secrets: config.secrets(),
             config,
             agent: http::agent(None)?,
@@ -186,8 +202,8 @@ impl Telegram {
 }
 
 impl Notifier for Telegram {
-    fn destination(&self) -> &'static str {
-        "telegram"
+    fn destination(&self) -> &str {
+        &self.destination
     }
 
     fn secrets(&self) -> &Secrets {

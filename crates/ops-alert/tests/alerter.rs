@@ -267,7 +267,7 @@ fn entries_for_a_destination_no_longer_configured_stay() {
     let dir = tempfile::tempdir().unwrap();
     let api = FakeBotApi::start(TOKEN);
     let outbox = Outbox::new(dir.path().join("alert-outbox.jsonl"));
-    outbox.append(&[Entry::new(&alert("for slack", None), "webhook:slack")]).unwrap();
+    outbox.append(&[Entry::new(&alert("for slack", None), "webhook:slack")], &mut Vec::new()).unwrap();
     let a = alerter(dir.path(), vec![telegram(&api, Duration::from_secs(10))]);
     let report = a.flush().unwrap();
     let Delivery::NotSent { failure, queued, .. } = &report.entries[0].1 else { panic!() };
