@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         topic: Option<String>,
     },
-    /// Deliver the alerts waiting in the outbox, in order.
+    /// Deliver the alerts waiting in the outbox, in order, folded per destination (--dry-run: show the messages).
     Flush,
     /// Send a test alert to every destination now (no rate limit, no outbox).
     Test,

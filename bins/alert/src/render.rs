@@ -129,7 +129,10 @@ fn describe_flush(report: &FlushReport, outbox: &Path) -> Printed {
         return p;
     }
     let sent = report.entries.iter().filter(|(_, d)| d.is_sent()).count();
-    if sent > 0 {
+    let messages = report.messages.iter().filter(|(m, d)| d.is_sent() && m.alert.is_some()).count();
+    if sent > 0 && messages != sent {
+        let _ = writeln!(p.stdout, "Delivered {sent} queued alert(s) in {messages} message(s).");
+    } else if sent > 0 {
         let _ = writeln!(p.stdout, "Delivered {sent} queued alert(s).");
     }
     let mut reported: Vec<&str> = Vec::new();
@@ -233,11 +236,12 @@ pub fn dry_run_test(alerter: &Alerter, alert: &Alert) -> Printed {
     p
 }
 
-/// `alert flush --dry-run`: what waits in the outbox.
+/// `alert flush --dry-run`: what waits in the outbox, then the messages a flush would send,
+/// folded, for each destination.
 pub fn dry_run_flush(alerter: &Alerter) -> Printed {
     let outbox = alerter.outbox();
-    let entries = match outbox.entries() {
-        Ok(e) => e,
+    let (entries, messages) = match outbox.entries().and_then(|e| Ok((e, alerter.preview_messages(&[])?))) {
+        Ok(both) => both,
         Err(e) => return failed(&format!("cannot read the outbox: {e}")),
     };
     let mut p = Printed::default();
@@ -249,6 +253,19 @@ pub fn dry_run_flush(alerter: &Alerter) -> Printed {
             let _ = write!(p.stdout, " (attempts {}, last error: {err})", e.attempts);
         }
         p.stdout.push('\n');
+    }
+    for m in &messages {
+        let Some(alert) = &m.alert else { continue };
+        let digest = if m.digest { ", a digest" } else { "" };
+        let parts =
+            if m.parts_sent > 0 { format!(", from part {}", m.parts_sent + 1) } else { String::new() };
+        let _ = writeln!(
+            p.stdout,
+            "dry run: {}: one message for {} queued alert(s){digest}{parts}:\n{}",
+            m.destination,
+            m.stands_for,
+            ops_alert::text::plain_text(alert)
+        );
     }
     p
 }

@@ -639,3 +639,57 @@ fn alerts_use_a_proxy_only_as_configured_or_as_the_proxy_variables_say() {
     // proxy queued (one outbox per home: the first sandbox's).
     assert_eq!(api.delivered().len(), 5);
 }
+
+/// `alert flush --dry-run` shows what a flush would send, folded: the orchestrator's events
+/// waiting for one destination as one message (a stale reminder left out), a message of a
+/// user as itself; `alert flush` then sends exactly that.
+#[test]
+fn flush_dry_run_shows_the_messages_folded() {
+    let api = FakeBotApi::start(TOKEN);
+    let sb = Sandbox::new(&api, "");
+    let event = |id: u32, kind: &str, at: f64, section: &str, text: &str| {
+        json!({"id": format!("1764597720000000000-1-{id}"), "queued_at": "2025-12-01T14:02:00.000000Z",
+               "destination": "telegram", "level": "error", "topic": null,
+               "message": format!("{section}:\n - {text}"), "parts_sent": 0, "attempts": 1,
+               "event": {"key": "outage:API:1764597720", "kind": kind, "at": at, "section": section, "text": text}})
+        .to_string()
+    };
+    let lines = [
+        event(1, "opened", 1_764_597_720.0, "Health check failures", "API: HTTP 503"),
+        event(2, "reminder", 1_764_601_320.0, "Still down", "API: HTTP 503 (down for 1h)"),
+        event(3, "reminder", 1_764_604_920.0, "Still down", "API: HTTP 503 (down for 2h)"),
+        json!({"id": "1764597720000000000-1-4", "queued_at": "2025-12-01T16:02:00.000000Z", "destination": "telegram",
+               "level": "info", "topic": null, "message": "typed by hand", "parts_sent": 0, "attempts": 0})
+        .to_string(),
+    ];
+    let state = sb.base().join("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(state.join("alert-outbox.jsonl"), lines.join("\n") + "\n").unwrap();
+    let out = sb.run(&["flush", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("dry run: 4 alert(s) wait in "), "{text}");
+    assert!(
+        text.contains(
+            "dry run: telegram: one message for 3 queued alert(s), a digest:\n[ERROR] Agent Ops Alert\n\n\
+             Digest of 3 queued alerts since 14:02 UTC\n\nHealth check failures:\n - 14:02 API: HTTP 503\n\n\
+             Still down:\n - 16:02 API: HTTP 503 (down for 2h)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "dry run: telegram: one message for 1 queued alert(s):\n[INFO] Agent Ops Alert\n\ntyped by hand\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(api.requests().len(), 0);
+
+    let out = sb.run(&["flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Delivered 4 queued alert(s) in 2 message(s).\n");
+    assert_eq!(shown(&api).len(), 2);
+    assert!(
+        shown(&api)[0].contains("Digest of 3 queued alerts") && !shown(&api)[0].contains("(down for 1h)")
+    );
+}
