@@ -2,74 +2,22 @@
 //! launchd), or `--loop` to run passes forever as a daemon. Exit 0 all healthy, 1 failures
 //! remain, 2 usage or configuration error.
 
+mod cli;
 mod render;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use cli::{Args, Command};
 use ops_cli::{Failure, exit};
 use ops_kit::daemon::{Event, run_loop};
 use ops_kit::maintenance::{self, Quiet};
 use ops_kit::pass::{Mode, run_pass};
-use ops_kit::{Config, health};
+use ops_kit::{Config, ack, health, status};
 use ops_state::StateFile;
 use ops_state::timestamp::unix_seconds;
 use time::OffsetDateTime;
-
-/// Check every service, restart what fell over, verify, record, and alert without storms.
-///
-/// With no command: one pass, for cron or a timer. Exit status: 0 all healthy, 1 failures
-/// remain, 2 usage or configuration error. A pass started while another runs exits 0.
-#[derive(Parser)]
-#[command(
-    version,
-    after_help = "Environment: AGENT_OPS_HOME (default ~/.agent-ops), AGENT_OPS_CONFIG, AGENT_OPS_LOG_DIR, AGENT_OPS_METRICS_DIR, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, TELEGRAM_API_URL."
-)]
-struct Args {
-    /// The services.json to read [default: $AGENT_OPS_CONFIG or ~/.agent-ops/config/services.json].
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Run passes forever, one every check_interval_seconds; stop on SIGTERM or SIGINT.
-    #[arg(long = "loop")]
-    run_loop: bool,
-    /// Restart nothing, send nothing, write nothing; print what would be done.
-    #[arg(long)]
-    dry_run: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Check SERVICE but neither restart nor alert it for a while.
-    Silence {
-        /// The service (or built-in check) name.
-        service: String,
-        /// How long: 90s, 15m, 2h, 1d, 1w, 1h30m (at most ten years).
-        #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
-        duration: Duration,
-        /// Why, for the log and `orchestrator silences`.
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// List the silences in force and the maintenance windows.
-    Silences,
-    /// Lift the silence on SERVICE.
-    Unsilence {
-        /// The service name.
-        service: String,
-    },
-}
-
-fn duration(text: &str) -> Result<Duration, String> {
-    maintenance::parse_duration(text).ok_or_else(|| {
-        format!("{text:?} is not a duration like 90s, 15m, 2h, 1d or 1h30m (at most ten years)")
-    })
-}
 
 fn main() -> ExitCode {
     ops_cli::main(run)
@@ -101,7 +49,31 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             }
             ops_cli::finish(&format!("{service}: silence lifted\n"), "", exit::OK)
         }
+        Some(Command::Ack { service, note }) => {
+            health::select(&config, std::slice::from_ref(&service))?;
+            let (acks, outages) = (StateFile::new(layout.acks()), StateFile::new(layout.outages()));
+            let Some(given) = ack::acknowledge(&acks, &outages, &service, note, env.user.clone(), now)
+                .map_err(Failure::failed)?
+            else {
+                let why = format!("{service:?} has no outage to acknowledge (see `orchestrator status`)");
+                return Err(Failure::failed(why));
+            };
+            ops_cli::finish(&render::acked(&service, &given), "", exit::OK)
+        }
+        Some(Command::Status) => {
+            let (services, warnings) = status::status(layout, &config, now);
+            let warnings = ops_cli::warning_lines(&warnings);
+            if args.json {
+                ops_cli::finish_document(&render::status_json(&services), &warnings, exit::OK)
+            } else {
+                ops_cli::finish(&render::status(&services, now), &warnings, exit::OK)
+            }
+        }
         None if args.run_loop => daemon(&started, config, mode)?,
+        None if args.json => {
+            let printed = render::pass_json(&run_pass(layout, env, &config, mode));
+            ops_cli::finish_document(&printed.stdout, &printed.stderr, printed.code)
+        }
         None => render::pass(&run_pass(layout, env, &config, mode)).finish(),
     })
 }
@@ -114,7 +86,7 @@ fn daemon(started: &ops_cli::Started, config: Config, mode: Mode) -> Result<Exit
             .map_err(|e| Failure::failed(format!("cannot handle signal {signal}: {e}")))?;
     }
     say(&format!(
-        "orchestrator: a pass every {}s; stop with SIGTERM or Ctrl-C",
+        "orchestrator: a pass every {}s (or as services' intervals say); stop with SIGTERM or Ctrl-C",
         config.check_interval.as_secs_f64()
     ));
     run_loop(&started.layout, &started.env, config, mode, &stop, |event| match event {

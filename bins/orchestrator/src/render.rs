@@ -1,12 +1,17 @@
-//! What `orchestrator` prints: a pass (its log lines, then its warnings), the daemon's line per
-//! pass, and the silence commands' answers.
+//! What `orchestrator` prints: a pass (its log lines, then its warnings; or `--json`), the
+//! daemon's line per pass, `status`, and the silence and ack commands' answers.
 
 use std::fmt::Write as _;
 
 use ops_cli::{Printed, exit};
+use ops_kit::ack::Ack;
 use ops_kit::maintenance::{Quiet, Scope, Silences, When, Window};
-use ops_kit::pass::{LogLine, PassError, PassReport, RestartStep};
+use ops_kit::pass::{AlertOutcome, LogLine, PassError, PassReport, RestartStep, ServiceReport};
+use ops_kit::status::{ServiceStatus, State};
+use ops_metrics::render::human_duration;
+use ops_recovery::RunOutcome;
 use ops_state::timestamp::format_unix;
+use serde_json::{Value, json};
 
 /// A log line for a terminal: one line, as the log file has it.
 fn one_line(text: &str) -> String {
@@ -31,7 +36,7 @@ pub fn pass(result: &Result<PassReport, PassError>) -> Printed {
                     }
                 }
             }
-            p.code = if report.failing().next().is_some() { exit::FAILED } else { exit::OK };
+            p.code = if report.any_failing() { exit::FAILED } else { exit::OK };
         }
         Err(e @ PassError::Busy { .. }) => {
             let _ = writeln!(p.stdout, "{e}; this one exits");
@@ -99,4 +104,189 @@ pub fn silences(silences: &Silences, windows: &[Window], now: f64) -> String {
         let _ = writeln!(out, "maintenance[{i}]: {scope}: {when}{reason}{open}");
     }
     out
+}
+
+/// A pass as JSON (`orchestrator --json`): every check with its state (`up`, `down`, `blocked`,
+/// `unknown`, `maintenance`), re-check, restart (skipped ones included) and what it blocks;
+/// the checks not due; the messages and what became of them; the warnings. Exit codes as
+/// [`pass`].
+pub fn pass_json(result: &Result<PassReport, PassError>) -> Printed {
+    let mut p = Printed::default();
+    let report = match result {
+        Ok(report) => report,
+        Err(e @ PassError::Busy { .. }) => {
+            p.stdout = format!("{:#}\n", json!({"busy": e.to_string()}));
+            return p;
+        }
+        Err(e) => {
+            let _ = writeln!(p.stderr, "error: {e}");
+            p.code = exit::FAILED;
+            return p;
+        }
+    };
+    let services: Vec<Value> = report.services.iter().map(service_json).collect();
+    let not_due: Vec<Value> = report
+        .not_due
+        .iter()
+        .map(|n| json!({"name": n.name, "failing": n.failing, "due": format_unix(n.due)}))
+        .collect();
+    let alerts: Vec<Value> = report
+        .alerts
+        .iter()
+        .map(|a| {
+            let destinations: Vec<Value> = match &a.outcome {
+                AlertOutcome::Queued(list) => list
+                    .iter()
+                    .map(|(d, delivery)| json!({"destination": d, "delivered": delivery.as_ref().is_some_and(ops_alert::Delivery::is_sent)}))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            json!({"level": a.alert.level.as_str(), "message": a.alert.message, "outcome": ops_kit::pass::outcome_words(&a.outcome), "destinations": destinations})
+        })
+        .collect();
+    let doc = json!({
+        "started": ops_state::timestamp::format_utc(report.started),
+        "services": services,
+        "not_due": not_due,
+        "alerts": alerts,
+        "warnings": report.warnings().collect::<Vec<_>>(),
+    });
+    p.stdout = format!("{doc:#}\n");
+    p.code = if report.any_failing() { exit::FAILED } else { exit::OK };
+    p
+}
+
+fn service_json(s: &ServiceReport) -> Value {
+    let state = if !s.blocked_by.is_empty() {
+        "blocked"
+    } else if s.quiet.is_some() && s.outcome().is_down() {
+        "maintenance"
+    } else {
+        s.outcome().as_str()
+    };
+    let restart = s.restart.as_ref().map(|step| match step {
+        RestartStep::Ran { attempt, run, recovered } => json!({
+            "step": "ran", "attempt": attempt, "recovered": recovered,
+            "outcome": match &run.outcome {
+                RunOutcome::Exited(code) => format!("exited {code}"),
+                RunOutcome::Signaled(sig) => format!("killed by signal {sig}"),
+                RunOutcome::TimedOut => "timed out".to_owned(),
+                RunOutcome::NotStarted(why) => format!("not started: {why}"),
+            },
+        }),
+        RestartStep::Cooldown { remaining } => json!({
+            "step": "skipped", "why": "cooldown", "cooldown_left_seconds": remaining.as_secs_f64(),
+            "text": format!("restart in cooldown, {} left", human_duration(*remaining)),
+        }),
+        RestartStep::GaveUp { attempts } => json!({
+            "step": "skipped", "why": "attempt limit", "attempts": attempts,
+            "text": format!("{attempts} restart attempts exhausted; manual intervention required"),
+        }),
+        RestartStep::WouldRestart => json!({"step": "would restart"}),
+        RestartStep::Skipped(why) => json!({"step": "skipped", "why": why}),
+    });
+    json!({
+        "name": s.check.name,
+        "type": s.check.check_type.as_str(),
+        "state": state,
+        "detail": s.check.detail,
+        "blocked_by": s.blocked_by,
+        "recheck": s.recheck.as_ref().map(|r| json!({"status": r.outcome.as_str(), "detail": r.detail})),
+        "restart": restart,
+        "quiet": s.quiet.as_ref().map(ToString::to_string),
+    })
+}
+
+/// `orchestrator ack`: what was acknowledged.
+pub fn acked(name: &str, ack: &Ack) -> String {
+    format!(
+        "{name}: outage since {} acknowledged; no more reminders or escalations for it (its recovery is still said)\n",
+        format_unix(ack.outage)
+    )
+}
+
+/// `orchestrator status`: one line per check.
+pub fn status(services: &[ServiceStatus], now: f64) -> String {
+    let mut out = String::new();
+    for s in services {
+        let mut line = format!("{}: ", s.name);
+        match &s.state {
+            State::Blocked { by } => {
+                let _ = write!(line, "blocked by {}", by.join(", "));
+            }
+            state => line.push_str(state.as_str()),
+        }
+        if let Some(since) = s.since {
+            let _ = write!(line, " since {} ({})", format_unix(since), ago(now - since));
+        }
+        let mut notes: Vec<String> = Vec::new();
+        if s.alerted {
+            notes.push("alerted".into());
+        }
+        if s.escalated.0 > 0 {
+            notes.push(format!("escalation {} of {}", s.escalated.0, s.escalated.1));
+        }
+        if let Some(a) = &s.ack {
+            let by = a.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+            let note = a.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+            notes.push(format!("acknowledged{by} at {}{note}", format_unix(a.at)));
+        }
+        if let Some(r) = &s.restarts {
+            let mut t = format!("restarts {} of {} used", r.used, r.max);
+            if let Some(left) = r.cooldown_left {
+                let _ = write!(t, ", cooldown {} left", human_duration(left));
+            }
+            notes.push(t);
+        }
+        if let Some(q) = &s.quiet {
+            notes.push(q.to_string());
+        }
+        notes.push(match s.next_check() {
+            Some(next) if next > now => format!("next check {}", format_unix(next)),
+            Some(_) => "next check with the next pass".into(),
+            None => "checked every pass".into(),
+        });
+        let _ = writeln!(out, "{line}; {}", notes.join("; "));
+    }
+    if services.is_empty() {
+        out.push_str("No checks configured.\n");
+    }
+    out
+}
+
+/// `orchestrator status --json`.
+pub fn status_json(services: &[ServiceStatus]) -> String {
+    let list: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            let blocked_by = match &s.state {
+                State::Blocked { by } => by.clone(),
+                _ => Vec::new(),
+            };
+            json!({
+                "name": s.name,
+                "state": s.state.as_str(),
+                "blocked_by": blocked_by,
+                "since": s.since.map(format_unix),
+                "alerted": s.alerted,
+                "escalated": s.escalated.0,
+                "escalation_steps": s.escalated.1,
+                "restarts": s.restarts.as_ref().map(|r| json!({
+                    "used": r.used, "max": r.max,
+                    "cooldown_left_seconds": r.cooldown_left.map(|d| d.as_secs_f64()),
+                })),
+                "quiet": s.quiet.as_ref().map(ToString::to_string),
+                "ack": s.ack.as_ref().map(|a| json!({"at": format_unix(a.at), "by": a.by, "note": a.note, "outage": format_unix(a.outage)})),
+                "last_check": s.last_check.map(format_unix),
+                "interval_seconds": s.interval.map(|d| d.as_secs_f64()),
+                "next_check": s.next_check().map(format_unix),
+            })
+        })
+        .collect();
+    format!("{:#}\n", Value::Array(list))
+}
+
+/// `12m`, `3h 4m`: a time ago, never negative.
+fn ago(seconds: f64) -> String {
+    human_duration(std::time::Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or_default())
 }

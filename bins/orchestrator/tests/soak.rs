@@ -1,12 +1,16 @@
 //! Soak and fault injection: `orchestrator --loop` at a short interval over 20 services
-//! (steady, flapping, down for a while; restart commands that work, fail or hang) while the
-//! fake Bot API fails a random share of requests with 429, 500, held requests and connection
-//! resets. Afterwards: no panic, RSS flat, every alert that was due delivered exactly once and
-//! in order, the outbox empty once the fake recovered, state files valid, no stray processes.
+//! (steady, flapping, down for a while; restart commands that work, fail or hang; some tied by
+//! `depends_on`, some checked on their own `interval_seconds`) while the fake Bot API fails a
+//! random share of requests with 429, 500, held requests and connection resets. Afterwards: no
+//! panic, RSS flat, every alert that was due delivered exactly once and in order (each outage
+//! opened and closed, each gave-up, none for a blocked service), the outbox empty once the fake
+//! recovered, state files valid, no stray processes.
 //!
 //! The alerts that were due are computed here, independently of ops-kit, from the states the
-//! scripted services answered and the rules of docs/configuration.md ("The orchestrator" and
-//! "Restarts"), then compared with the messages the fake accepted.
+//! scripted services answered (pass by pass, the check then each re-check) and the rules of
+//! docs/configuration.md ("The orchestrator", "Restarts", "Dependencies"), then compared, line
+//! by line and service by service, with the messages the fake accepted (folded by the outbox:
+//! one message per pass, a backlog as a digest, an opening folded into its recovery).
 //!
 //! Sized for CI by default (30 passes). A real soak: `cargo xtask soak --passes 2000`, or the
 //! variables `AGENT_OPS_SOAK_PASSES`, `AGENT_OPS_SOAK_SEED`, `AGENT_OPS_SOAK_FAULT_SHARE`.
@@ -24,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ops_kit::deps::Graph;
 use serde_json::{Value, json};
 use test_support::{FakeBotApi, Fault, Faults, Rng, procs};
 
@@ -74,13 +79,15 @@ enum Restart {
     Hangs,
 }
 
-/// One service: its name, its restart command, and its state for each check request
-/// (`true` = up); after the script, it is up.
+/// One service: its name, its restart command, its dependencies and own interval (a multiple of
+/// the loop's), and its state for each check request (`true` = up); after the script, it is up.
 struct Spec {
     name: String,
     restart: Restart,
     max_attempts: u32,
     script: Vec<bool>,
+    depends_on: Vec<usize>,
+    interval: Option<f64>,
 }
 
 impl Spec {
@@ -102,13 +109,14 @@ fn runs(rng: &mut Rng, len: usize, up: (usize, usize), down: (usize, usize), sta
     out
 }
 
-/// The 20 services of the soak, their scripts `len` requests long.
+/// The 20 services of the soak, their scripts `len` requests long, with their dependencies
+/// (`svcNN` is index NN - 1) and intervals.
 fn services(seed: u64, len: usize) -> Vec<Spec> {
     let mut rng = Rng::new(seed);
     let mut specs = Vec::new();
     let mut add = |restart: Restart, max_attempts: u32, script: Vec<bool>| {
         let name = format!("svc{:02}", specs.len() + 1);
-        specs.push(Spec { name, restart, max_attempts, script });
+        specs.push(Spec { name, restart, max_attempts, script, depends_on: Vec::new(), interval: None });
     };
     add(Restart::None, 3, vec![true; len]);
     // Flapping: strictly alternating (never alerts with thresholds 2 and 2), and at random.
@@ -142,6 +150,17 @@ fn services(seed: u64, len: usize) -> Vec<Spec> {
     // Down for the whole script.
     add(Restart::Fails, 2, vec![false; len]);
     assert_eq!(specs.len(), 20);
+    // The graph: a coin flip under another, a chain of outages (the last also under one checked
+    // every other pass), a working restart under another, a hanging one under a failing one,
+    // the one always down under a hanging one.
+    for (child, parents) in
+        [(4, vec![3]), (7, vec![6]), (8, vec![7, 9]), (11, vec![10]), (16, vec![13]), (19, vec![18])]
+    {
+        specs[child].depends_on = parents;
+    }
+    for (i, every) in [(5, 3.0), (9, 2.0), (12, 2.0)] {
+        specs[i].interval = Some(every);
+    }
     specs
 }
 
@@ -153,31 +172,36 @@ struct Hit {
     at: f64,
 }
 
+/// What the server saw, in order: check requests and heartbeat pings (the end of each pass).
+#[derive(Debug, Clone)]
+enum Seen {
+    Hit(usize, Hit),
+    Beat(String),
+}
+
 /// The loopback server behind every service (`GET /s/<index>`) and the heartbeat
 /// (`GET /beat/<phase>`): answers 200 or 503 from each service's script, logs every request.
 struct Services {
     addr: SocketAddr,
-    hits: Arc<Mutex<Vec<Vec<Hit>>>>,
-    beats: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Services {
     fn start(specs: &Arc<Vec<Spec>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let hits = Arc::new(Mutex::new(vec![Vec::new(); specs.len()]));
-        let beats = Arc::new(Mutex::new(Vec::new()));
-        let (specs, h, b) = (Arc::clone(specs), Arc::clone(&hits), Arc::clone(&beats));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (specs, l) = (Arc::clone(specs), Arc::clone(&log));
         let born = Instant::now();
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (specs, hits, beats) = (Arc::clone(&specs), Arc::clone(&h), Arc::clone(&b));
+                let (specs, log) = (Arc::clone(&specs), Arc::clone(&l));
                 thread::spawn(move || {
-                    let _ = answer(stream, &specs, &hits, &beats, born);
+                    let _ = answer(stream, &specs, &log, born);
                 });
             }
         });
-        Self { addr, hits, beats }
+        Self { addr, log }
     }
 
     fn url(&self, path: &str) -> String {
@@ -185,19 +209,18 @@ impl Services {
     }
 
     fn beats(&self, phase: &str) -> usize {
-        self.beats.lock().unwrap().iter().filter(|b| *b == phase).count()
+        self.log.lock().unwrap().iter().filter(|s| matches!(s, Seen::Beat(p) if p == phase)).count()
     }
 
-    fn hits(&self) -> Vec<Vec<Hit>> {
-        self.hits.lock().unwrap().clone()
+    fn log(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
     }
 }
 
 fn answer(
     mut stream: TcpStream,
     specs: &[Spec],
-    hits: &Mutex<Vec<Vec<Hit>>>,
-    beats: &Mutex<Vec<String>>,
+    log: &Mutex<Vec<Seen>>,
     born: Instant,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -211,12 +234,13 @@ fn answer(
     }
     let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
     let status = if let Some(i) = path.strip_prefix("/s/").and_then(|i| i.parse::<usize>().ok()) {
-        let mut hits = hits.lock().unwrap();
-        let up = specs[i].up_at(hits[i].len());
-        hits[i].push(Hit { up, at: born.elapsed().as_secs_f64() });
+        let mut log = log.lock().unwrap();
+        let asked = log.iter().filter(|s| matches!(s, Seen::Hit(j, _) if *j == i)).count();
+        let up = specs[i].up_at(asked);
+        log.push(Seen::Hit(i, Hit { up, at: born.elapsed().as_secs_f64() }));
         if up { 200 } else { 503 }
     } else if let Some(phase) = path.strip_prefix("/beat/") {
-        beats.lock().unwrap().push(phase.to_owned());
+        log.lock().unwrap().push(Seen::Beat(phase.to_owned()));
         200
     } else {
         404
@@ -230,13 +254,15 @@ fn answer(
 // The expected alerts: the documented rules, applied to what the services answered.
 // ---------------------------------------------------------------------------------------------
 
-/// What the failure alert says about a service's restart.
+/// What the failure line says about a service's restart.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Note {
-    /// No restart command.
+    /// No restart.
     None,
     /// The command ran and the re-check passed.
     Recovered,
+    /// Not restarted, but up again at the re-check after other restarts.
+    Back,
     /// The command ran and exited with this code; the re-check failed.
     Exited(i32),
     /// The command hung and was killed; the re-check failed.
@@ -245,17 +271,18 @@ enum Note {
     Exhausted,
 }
 
-/// An alert, as far as the rules decide it (the check details and durations are left out).
+/// A line of an alert, as far as the rules decide it (details and durations left out).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Msg {
-    /// "Health check failures:" listing the services that just went down.
-    Down(Vec<(String, Note)>),
-    /// "Auto-recovered: NAME" after a verified restart.
-    AutoRecovered(String),
-    /// "CRITICAL: NAME failed after N restart attempts."
-    GaveUp(String, u32),
-    /// The recovery notice listing the services back up.
-    Recovered(Vec<String>),
+enum Line {
+    /// Under "Health check failures": the outage opened; what it blocks, what came back with it.
+    Opened { note: Note, blocks: Vec<String>, with: Vec<String> },
+    /// The same, down and back in one pass (a restart or a re-check found it up).
+    OpenedAndClosed { note: Note, blocks: Vec<String>, with: Vec<String> },
+    /// Under "Gave up".
+    GaveUp(u32),
+    /// Under "Recovered": the outage closed (an opening or gave-up of it folded in when it
+    /// waited in the same message).
+    Closed { gave_up: bool, restarted: bool, with: Vec<String> },
     /// Anything else (a test failure).
     Other(String),
 }
@@ -265,124 +292,282 @@ enum Msg {
 struct Model {
     failures: u32,
     successes: u32,
+    open: bool,
     alerted: bool,
     gave_up_alerted: bool,
     attempts: u32,
     last_attempt: Option<f64>,
 }
 
-/// Replays the passes from the services' request logs: each pass checks every service once
-/// and re-checks the ones it restarted. Returns the number of passes and the alerts due, in
-/// the order the orchestrator sends them.
-fn expected(specs: &[Spec], hits: &[Vec<Hit>]) -> (usize, Vec<Msg>) {
-    let mut models = vec![Model::default(); specs.len()];
-    let mut next = vec![0usize; specs.len()];
+/// The passes as the server saw them: for each pass (ended by a heartbeat), each service's
+/// requests in order (the check, then each re-check; none when it was not due).
+fn passes(log: &[Seen], n: usize) -> Vec<Vec<Vec<Hit>>> {
     let mut out = Vec::new();
-    let mut passes = 0;
-    while next[0] < hits[0].len() {
-        passes += 1;
-        let mut down = Vec::new();
-        let mut auto = Vec::new();
-        let mut gave_up = Vec::new();
-        let mut back = Vec::new();
-        for (i, spec) in specs.iter().enumerate() {
-            let m = &mut models[i];
-            let first =
-                *hits[i].get(next[i]).unwrap_or_else(|| panic!("{}: no check in pass {passes}", spec.name));
-            next[i] += 1;
-            if first.up {
-                m.failures = 0;
-                m.successes += 1;
-                if m.successes >= SUCCESS_THRESHOLD {
-                    if m.alerted {
-                        back.push(spec.name.clone());
-                    }
-                    m.alerted = false;
-                    m.gave_up_alerted = false;
-                }
-                continue;
-            }
-            // Restarts: cooldown 0; attempts forgotten after an hour without one; reset by a
-            // verified recovery only.
-            let mut note = Note::None;
-            let mut recovered = false;
-            let mut exhausted = None;
-            if spec.restart != Restart::None {
-                let attempts = match m.last_attempt {
-                    Some(t) if first.at - t <= FORGET_AFTER => m.attempts,
-                    _ => 0,
-                };
-                if attempts >= spec.max_attempts {
-                    note = Note::Exhausted;
-                    exhausted = Some(attempts);
-                } else {
-                    m.attempts = attempts + 1;
-                    m.last_attempt = Some(first.at);
-                    let recheck = *hits[i]
-                        .get(next[i])
-                        .unwrap_or_else(|| panic!("{}: no re-check in pass {passes}", spec.name));
-                    next[i] += 1;
-                    recovered = recheck.up;
-                    note = match (recovered, spec.restart) {
-                        (true, _) => Note::Recovered,
-                        (false, Restart::Works) => Note::Exited(0),
-                        (false, Restart::Fails) => Note::Exited(3),
-                        (false, _) => Note::TimedOut,
-                    };
-                    if recovered {
-                        m.attempts = 0;
-                        auto.push(spec.name.clone());
-                    }
-                }
-            }
-            m.successes = 0;
-            m.failures += 1;
-            if !m.alerted && m.failures >= FAILURE_THRESHOLD {
-                m.alerted = true;
-                down.push((spec.name.clone(), note));
-            }
-            if let Some(attempts) = exhausted
-                && !m.gave_up_alerted
-            {
-                m.gave_up_alerted = true;
-                gave_up.push(Msg::GaveUp(spec.name.clone(), attempts));
-            }
-            if recovered {
-                // A verified restart ends the outage at once.
-                m.failures = 0;
-                m.successes = 1;
-                m.alerted = false;
-                m.gave_up_alerted = false;
-            }
-        }
-        if !down.is_empty() {
-            out.push(Msg::Down(down));
-        }
-        out.extend(auto.into_iter().map(Msg::AutoRecovered));
-        out.extend(gave_up);
-        if !back.is_empty() {
-            out.push(Msg::Recovered(back));
+    let mut current = vec![Vec::new(); n];
+    for s in log {
+        match s {
+            Seen::Hit(i, hit) => current[*i].push(*hit),
+            Seen::Beat(_) => out.push(std::mem::replace(&mut current, vec![Vec::new(); n])),
         }
     }
-    for (i, spec) in specs.iter().enumerate() {
-        assert_eq!(next[i], hits[i].len(), "{}: checks left over after {passes} passes", spec.name);
-    }
-    (passes, out)
+    assert!(current.iter().all(Vec::is_empty), "requests after the last pass: {current:?}");
+    out
 }
 
-/// Reads a delivered message back into what the rules decide.
-fn parse(displayed: &str) -> Msg {
-    let other = || Msg::Other(displayed.to_owned());
-    let Some((_title, body)) = displayed.split_once("\n\n") else { return other() };
-    if let Some(list) = body.strip_prefix("Health check failures:\n") {
-        let mut entries = Vec::new();
-        for line in list.lines() {
-            let Some((name, rest)) = line.strip_prefix(" - ").and_then(|l| l.split_once(": ")) else {
-                return other();
+/// The lines due, per service, in order, replaying the passes with the documented rules.
+fn expected(specs: &[Spec], log: &[Seen]) -> (usize, Vec<Vec<Line>>) {
+    let n = specs.len();
+    let graph = Graph::new(specs.iter().map(|s| s.depends_on.clone()).collect()).unwrap();
+    let mut models = vec![Model::default(); n];
+    let mut due: Vec<Vec<Line>> = vec![Vec::new(); n];
+    let passes = passes(log, n);
+    for (p, hits) in passes.iter().enumerate() {
+        let checked: Vec<bool> = hits.iter().map(|h| !h.is_empty()).collect();
+        let failing: Vec<bool> =
+            (0..n).map(|i| if checked[i] { !hits[i][0].up } else { models[i].failures > 0 }).collect();
+        let at_check = graph.blocked(&failing);
+        let r = restarts(specs, &graph, &mut models, hits, failing, p);
+        let blocked_now = graph.blocked(&r.failing);
+        let names = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
+            (0..n).filter(|&c| f(c)).map(|c| specs[c].name.clone()).collect()
+        };
+        for i in (0..n).filter(|&i| checked[i]) {
+            // Not due: no reminders or escalations in the soak, nothing to say.
+            let seen = Pass {
+                first_down: !hits[i][0].up,
+                back: !hits[i][0].up && !r.failing[i],
+                blocked: blocked_now[i].is_some() || (at_check[i].is_some() && !r.failing[i]),
+                blocks: names(&|c| blocked_now[c].as_ref().is_some_and(|b| b.contains(&i))),
+                with: names(&|c| !r.failing[c] && at_check[c].as_ref().is_some_and(|b| b.contains(&i))),
+                note: match &r.note[i] {
+                    Note::None if !hits[i][0].up && !r.failing[i] => Note::Back,
+                    note => note.clone(),
+                },
+                gave_up: r.gave_up[i],
+                ran: r.ran[i],
             };
-            let note = if rest.ends_with("(restarted: recovered)") {
+            judge(&mut models[i], &seen, &mut due[i]);
+        }
+    }
+    (passes.len(), due)
+}
+
+/// What one pass's restarts did, in the model.
+struct Restarts {
+    /// Each service's state at the end of the pass.
+    failing: Vec<bool>,
+    note: Vec<Note>,
+    /// Attempts, when the policy gave up.
+    gave_up: Vec<Option<u32>>,
+    ran: Vec<bool>,
+}
+
+/// Restarts, parents first: each round restarts the failing services no failing dependency
+/// blocks (as the policy allows); then every failing service is checked again.
+fn restarts(
+    specs: &[Spec],
+    graph: &Graph,
+    models: &mut [Model],
+    hits: &[Vec<Hit>],
+    mut failing: Vec<bool>,
+    pass: usize,
+) -> Restarts {
+    let n = specs.len();
+    let checked: Vec<bool> = hits.iter().map(|h| !h.is_empty()).collect();
+    let mut used = checked.iter().map(|&c| usize::from(c)).collect::<Vec<_>>();
+    let mut considered = vec![false; n];
+    let mut r = Restarts {
+        failing: Vec::new(),
+        note: vec![Note::None; n],
+        gave_up: vec![None; n],
+        ran: vec![false; n],
+    };
+    loop {
+        let blocked = graph.blocked(&failing);
+        let mut run = Vec::new();
+        for i in 0..n {
+            if !checked[i]
+                || !failing[i]
+                || blocked[i].is_some()
+                || specs[i].restart == Restart::None
+                || considered[i]
+            {
+                continue;
+            }
+            considered[i] = true;
+            let m = &mut models[i];
+            let now = hits[i][0].at;
+            let attempts = match m.last_attempt {
+                Some(t) if now - t <= FORGET_AFTER => m.attempts,
+                _ => 0,
+            };
+            if attempts >= specs[i].max_attempts {
+                r.note[i] = Note::Exhausted;
+                r.gave_up[i] = Some(attempts);
+            } else {
+                m.attempts = attempts + 1;
+                m.last_attempt = Some(now);
+                run.push(i);
+            }
+        }
+        if run.is_empty() {
+            break;
+        }
+        let again: Vec<usize> = (0..n).filter(|&i| checked[i] && failing[i]).collect();
+        for i in again {
+            let recheck = *hits[i]
+                .get(used[i])
+                .unwrap_or_else(|| panic!("{}: no re-check in pass {pass}", specs[i].name));
+            used[i] += 1;
+            failing[i] = !recheck.up;
+        }
+        for i in run {
+            r.ran[i] = true;
+            r.note[i] = match (failing[i], specs[i].restart) {
+                (false, _) => {
+                    models[i].attempts = 0;
+                    Note::Recovered
+                }
+                (true, Restart::Works) => Note::Exited(0),
+                (true, Restart::Fails) => Note::Exited(3),
+                (true, _) => Note::TimedOut,
+            };
+        }
+    }
+    for i in 0..n {
+        assert_eq!(used[i], hits[i].len(), "{}: requests left over in pass {pass}", specs[i].name);
+    }
+    r.failing = failing;
+    r
+}
+
+/// What a pass made of one service, in the model.
+#[allow(clippy::struct_excessive_bools)] // independent facts of one pass
+struct Pass {
+    first_down: bool,
+    /// Down at its check, up at the end of the pass.
+    back: bool,
+    blocked: bool,
+    blocks: Vec<String>,
+    with: Vec<String>,
+    note: Note,
+    gave_up: Option<u32>,
+    ran: bool,
+}
+
+/// The rules (thresholds 2 and 2, no reminders): the lines one pass makes due for a service.
+fn judge(m: &mut Model, s: &Pass, due: &mut Vec<Line>) {
+    if !s.first_down {
+        m.failures = 0;
+        m.successes += 1;
+        if m.open && m.successes >= SUCCESS_THRESHOLD {
+            if m.alerted {
+                due.push(Line::Closed { gave_up: m.gave_up_alerted, restarted: false, with: Vec::new() });
+            }
+            m.open = false;
+            m.alerted = false;
+            m.gave_up_alerted = false;
+        }
+        return;
+    }
+    m.successes = 0;
+    m.failures += 1;
+    m.open = true;
+    let mut opened_now = false;
+    if !s.blocked {
+        if !m.alerted && m.failures >= FAILURE_THRESHOLD {
+            m.alerted = true;
+            opened_now = true;
+            if !s.back {
+                due.push(Line::Opened {
+                    note: s.note.clone(),
+                    blocks: s.blocks.clone(),
+                    with: s.with.clone(),
+                });
+            }
+        }
+        if let Some(attempts) = s.gave_up
+            && m.alerted
+            && !m.gave_up_alerted
+        {
+            m.gave_up_alerted = true;
+            // Down and back in this pass: said by the failure's own line.
+            if !(s.back && opened_now) {
+                due.push(Line::GaveUp(attempts));
+            }
+        }
+    }
+    if s.back {
+        if opened_now {
+            due.push(Line::OpenedAndClosed {
+                note: s.note.clone(),
+                blocks: s.blocks.clone(),
+                with: s.with.clone(),
+            });
+        } else if m.alerted {
+            due.push(Line::Closed { gave_up: m.gave_up_alerted, restarted: s.ran, with: s.with.clone() });
+        }
+        m.failures = 0;
+        m.successes = 1;
+        m.open = false;
+        m.alerted = false;
+        m.gave_up_alerted = false;
+    }
+}
+
+/// The service and line of each line of a delivered message (a digest's times taken off).
+fn parse(displayed: &str) -> Vec<(String, Line)> {
+    let Some((_title, body)) = displayed.split_once("\n\n") else {
+        return vec![(String::new(), Line::Other(displayed.into()))];
+    };
+    let mut out = Vec::new();
+    let mut section = "";
+    for raw in body.lines() {
+        if let Some(heading) = raw.strip_suffix(':').filter(|_| !raw.starts_with(' ')) {
+            section = heading;
+            continue;
+        }
+        let Some(mut text) = raw.strip_prefix(" - ") else { continue };
+        // A digest's line starts with its time: `14:02 ` (or `2025-12-01 14:02 `).
+        if let Some((time, rest)) = text.split_once(' ')
+            && time.len() == 5
+            && time.as_bytes()[2] == b':'
+        {
+            text = rest;
+        } else if text.len() > 17 && text.as_bytes()[4] == b'-' && text.as_bytes()[13] == b':' {
+            text = &text[17..];
+        }
+        out.push(parse_line(section, text));
+    }
+    out
+}
+
+/// `; blocks A, B` and `; A, B recovered with it` (or `up again`) at the end of a line.
+fn suffixes(text: &str) -> (Vec<String>, Vec<String>) {
+    let list = |s: &str| s.split(", ").map(str::to_owned).collect::<Vec<_>>();
+    let mut blocks = Vec::new();
+    let mut with = Vec::new();
+    for part in text.split("; ").skip(1) {
+        if let Some(names) = part.strip_prefix("blocks ") {
+            blocks = list(names);
+        } else if let Some(names) =
+            part.strip_suffix(" recovered with it").or_else(|| part.strip_suffix(" up again"))
+        {
+            with = list(names);
+        }
+    }
+    (blocks, with)
+}
+
+fn parse_line(section: &str, text: &str) -> (String, Line) {
+    let other = || (String::new(), Line::Other(format!("{section}: {text}")));
+    match section {
+        "Health check failures" => {
+            let Some((name, rest)) = text.split_once(": ") else { return other() };
+            let back = rest.contains("(up again at the re-check)");
+            let note = if rest.contains("(restarted: recovered)") {
                 Note::Recovered
-            } else if rest.ends_with("(restarts exhausted)") {
+            } else if rest.contains("(restarts exhausted)") {
                 Note::Exhausted
             } else if rest.contains("(restarted: command timed out and was killed") {
                 Note::TimedOut
@@ -396,49 +581,78 @@ fn parse(displayed: &str) -> Msg {
                 Note::Exited(0)
             } else if rest.contains("(restart") {
                 return other();
+            } else if back {
+                Note::Back
             } else {
                 Note::None
             };
-            entries.push((name.to_owned(), note));
+            let (blocks, with) = suffixes(rest);
+            let line = if note == Note::Recovered || back {
+                Line::OpenedAndClosed { note, blocks, with }
+            } else {
+                Line::Opened { note, blocks, with }
+            };
+            (name.to_owned(), line)
         }
-        return Msg::Down(entries);
+        "Gave up" => {
+            let Some((name, tail)) = text.split_once(" failed after ") else { return other() };
+            let Some(n) = tail.split_whitespace().next().and_then(|n| n.parse().ok()) else { return other() };
+            (name.to_owned(), Line::GaveUp(n))
+        }
+        "Recovered" => {
+            let Some((name, rest)) = text.split_once(" was down ") else { return other() };
+            let (_, with) = suffixes(rest);
+            let line = Line::Closed {
+                gave_up: rest.contains("; its restarts had been given up"),
+                restarted: rest.contains(", restarted and recovered at "),
+                with,
+            };
+            (name.to_owned(), line)
+        }
+        _ => other(),
     }
-    if let Some(rest) = body.strip_prefix("Auto-recovered: ") {
-        return Msg::AutoRecovered(rest.lines().next().unwrap_or_default().to_owned());
-    }
-    if let Some(rest) = body.strip_prefix("CRITICAL: ") {
-        let Some((name, tail)) = rest.split_once(" failed after ") else { return other() };
-        let Some(n) = tail.split_whitespace().next().and_then(|n| n.parse().ok()) else { return other() };
-        return Msg::GaveUp(name.to_owned(), n);
-    }
-    if let Some(list) = body.strip_prefix("Recovered:\n") {
-        let names =
-            list.lines().map(|l| l.trim_start_matches(" - ").split(" (down for").next().unwrap_or_default());
-        return Msg::Recovered(names.map(str::to_owned).collect());
-    }
-    if body.ends_with(" has recovered.") {
-        return Msg::Recovered(vec![body.split(" (down for").next().unwrap_or_default().to_owned()]);
-    }
-    other()
 }
 
-/// Messages delivered more often than due, and due messages not delivered (multisets).
-fn surplus_and_missing(expected: &[Msg], delivered: &[Msg]) -> (Vec<Msg>, Vec<Msg>) {
-    let mut counts: BTreeMap<&Msg, i64> = BTreeMap::new();
-    for m in expected {
-        *counts.entry(m).or_default() += 1;
-    }
-    for m in delivered {
-        *counts.entry(m).or_default() -= 1;
-    }
-    let mut surplus = Vec::new();
-    let mut missing = Vec::new();
-    for (m, n) in counts {
-        for _ in 0..n.unsigned_abs() {
-            if n < 0 { surplus.push(m.clone()) } else { missing.push(m.clone()) }
+/// What a message shows of a run of due lines: an opening (or a gave-up) is folded into the
+/// recovery of its outage when that follows in the same message.
+fn folded(chunk: &[Line]) -> Vec<Line> {
+    let mut shown: Vec<Line> = Vec::new();
+    let mut episode_start = 0;
+    for l in chunk {
+        if matches!(l, Line::Closed { .. }) {
+            shown.truncate(episode_start);
+        }
+        shown.push(l.clone());
+        if matches!(l, Line::Closed { .. } | Line::OpenedAndClosed { .. }) {
+            episode_start = shown.len();
         }
     }
-    (surplus, missing)
+    shown.sort();
+    shown
+}
+
+/// What one service's messages said, against what was due: each message (in delivery order)
+/// must show the next run of due lines, folded, in any order (a message lists its lines by
+/// heading). Returns the due lines never shown, the shown lines that were not due, and how
+/// many messages repeated the one before.
+fn compare(due: &[Line], messages: &[Vec<Line>]) -> (Vec<Line>, Vec<Line>, usize) {
+    let mut i = 0;
+    let mut surplus = Vec::new();
+    let mut duplicates = 0;
+    let mut previous: Option<Vec<Line>> = None;
+    for shown in messages {
+        let mut shown = shown.clone();
+        shown.sort();
+        match (1..=due.len() - i.min(due.len())).find(|&k| folded(&due[i..i + k]) == shown) {
+            Some(k) => {
+                i += k;
+                previous = Some(shown);
+            }
+            None if previous.as_ref() == Some(&shown) => duplicates += 1,
+            None => surplus.extend(shown),
+        }
+    }
+    (due[i..].to_vec(), surplus, duplicates)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,6 +687,12 @@ fn config(
             });
             if let Some(cmd) = restart_command(s.restart, marker) {
                 v["restart_command"] = json!(cmd);
+            }
+            if !s.depends_on.is_empty() {
+                v["depends_on"] = json!(s.depends_on.iter().map(|&j| specs[j].name.clone()).collect::<Vec<_>>());
+            }
+            if let Some(every) = s.interval {
+                v["interval_seconds"] = json!(every * interval);
             }
             v
         })
@@ -623,23 +843,97 @@ fn pass_lines(stdout: &[String]) -> usize {
 /// What was due and what arrived.
 struct Tally {
     passes: usize,
-    due: Vec<Msg>,
-    delivered: Vec<Msg>,
+    /// Lines due, and delivered, over all services.
+    due: usize,
+    delivered: usize,
+    messages: usize,
+    digests: usize,
+    /// Delivered lines that repeat one already delivered (a resend).
     duplicates: usize,
-    missing: Vec<Msg>,
-    surplus: Vec<Msg>,
+    missing: Vec<(String, Line)>,
+    surplus: Vec<(String, Line)>,
+    due_by_kind: BTreeMap<&'static str, usize>,
 }
 
 fn tally(specs: &[Spec], services: &Services, api: &FakeBotApi) -> Tally {
-    let (passes, due) = expected(specs, &services.hits());
-    let delivered: Vec<Msg> = api.delivered().iter().map(|d| parse(&d.displayed)).collect();
-    let (surplus, missing) = surplus_and_missing(&due, &delivered);
-    let duplicates = surplus.iter().filter(|m| due.contains(m)).count();
-    Tally { passes, due, delivered, duplicates, missing, surplus }
+    let (passes, due) = expected(specs, &services.log());
+    let delivered_messages = joined(&api.delivered().into_iter().map(|d| d.displayed).collect::<Vec<_>>());
+    // For each service, the lines of each message that named it.
+    let mut delivered: BTreeMap<String, Vec<Vec<Line>>> = BTreeMap::new();
+    let mut surplus = Vec::new();
+    for d in &delivered_messages {
+        let mut of_this: BTreeMap<String, Vec<Line>> = BTreeMap::new();
+        for (name, line) in parse(d) {
+            if specs.iter().any(|s| s.name == name) {
+                of_this.entry(name).or_default().push(line);
+            } else {
+                surplus.push((name, line));
+            }
+        }
+        for (name, lines) in of_this {
+            delivered.entry(name).or_default().push(lines);
+        }
+    }
+    let mut missing = Vec::new();
+    let mut due_by_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut duplicates = 0;
+    for (spec, want) in specs.iter().zip(&due) {
+        for l in want {
+            let kind = match l {
+                Line::Opened { .. } => "opened",
+                Line::OpenedAndClosed { .. } => "down and back in one pass",
+                Line::GaveUp(_) => "gave up",
+                Line::Closed { .. } => "recovered",
+                Line::Other(_) => "other",
+            };
+            *due_by_kind.entry(kind).or_default() += 1;
+        }
+        let got = delivered.get(&spec.name).cloned().unwrap_or_default();
+        let (m, extra, repeated) = compare(want, &got);
+        duplicates += repeated;
+        missing.extend(m.into_iter().map(|l| (spec.name.clone(), l)));
+        surplus.extend(extra.into_iter().map(|l| (spec.name.clone(), l)));
+    }
+    Tally {
+        passes,
+        due: due.iter().map(Vec::len).sum(),
+        delivered: delivered.values().flatten().map(Vec::len).sum(),
+        messages: delivered_messages.len(),
+        digests: delivered_messages.iter().filter(|d| d.contains("\n\nDigest of ")).count(),
+        duplicates,
+        missing,
+        surplus,
+        due_by_kind,
+    }
+}
+
+/// The messages as sent: the numbered parts of a long one (`Agent Ops Alert (2/3)`), which
+/// Telegram receives one after the other, joined again on the line breaks they were split on.
+fn joined(displayed: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for d in displayed {
+        let (title, body) = d.split_once("\n\n").unwrap_or((d.as_str(), ""));
+        let numbered = title.strip_suffix(')').and_then(|t| t.rsplit_once(" (")).and_then(|(head, n)| {
+            n.split_once('/').map(|(i, of)| (head, i.parse::<usize>().ok(), of.parse::<usize>().ok()))
+        });
+        match numbered {
+            Some((head, Some(i), Some(n))) => {
+                parts.push(body.to_owned());
+                if i == n {
+                    out.push(format!("{head}\n\n{}", parts.join("\n")));
+                    parts.clear();
+                }
+            }
+            _ => out.push(d.clone()),
+        }
+    }
+    assert!(parts.is_empty(), "a message whose last part never came: {parts:?}");
+    out
 }
 
 /// The soak's figures, for the closing note.
-fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize, from_outbox: usize) -> String {
+fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize) -> String {
     let mut f = String::new();
     let _ = writeln!(f, "soak: seed {}, fault share {}", settings.seed, settings.fault_share);
     let _ = writeln!(
@@ -659,26 +953,16 @@ fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize, from_outb
     );
     let _ = writeln!(
         f,
-        "soak: alerts expected {}, delivered {}, duplicates {}, missing {}, unexpected {}",
-        t.due.len(),
-        t.delivered.len(),
+        "soak: alert lines due {}, delivered {} in {} messages ({} digests), duplicated messages {}, missing {}, unexpected {}",
+        t.due,
+        t.delivered,
+        t.messages,
+        t.digests,
         t.duplicates,
         t.missing.len(),
-        t.surplus.len() - t.duplicates
+        t.surplus.len()
     );
-    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-    for m in &t.due {
-        let name = match m {
-            Msg::Down(_) => "failures",
-            Msg::AutoRecovered(_) => "auto-recovered",
-            Msg::GaveUp(..) => "gave up",
-            Msg::Recovered(_) => "recovered",
-            Msg::Other(_) => "other",
-        };
-        *kinds.entry(name).or_default() += 1;
-    }
-    let _ = writeln!(f, "soak: expected by kind {kinds:?}");
-    let _ = writeln!(f, "soak: delivered from the outbox by a later pass: {from_outbox}");
+    let _ = writeln!(f, "soak: due by kind {:?}", t.due_by_kind);
     let (first, last) = (run.rss[0], run.rss[run.rss.len() - 1]);
     let peak = run.rss.iter().map(|r| r.1).max().unwrap_or(0);
     let _ = writeln!(
@@ -692,6 +976,41 @@ fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize, from_outb
         .collect();
     let _ = writeln!(f, "soak: RSS along the run: {}", along.join(", "));
     f
+}
+
+/// The schedule: every pass checks something (but the last, whose configuration made every
+/// interval an hour); the services without an interval of their own share
+/// `check_interval_seconds`, so each pass checks all of them or none; a service with its own
+/// interval is left out of some passes, and never checked twice within its interval (a
+/// twentieth early allowed; the request reaches the server a little after its pass starts).
+fn check_intervals(specs: &[Spec], log: &[Seen]) {
+    let mut passes = passes(log, specs.len());
+    let last = passes.pop().unwrap_or_default();
+    assert!(last.iter().all(Vec::is_empty), "nothing is due in the last pass: {last:?}");
+    let (own, shared): (Vec<usize>, Vec<usize>) =
+        (0..specs.len()).partition(|&i| specs[i].interval.is_some());
+    for (p, hits) in passes.iter().enumerate() {
+        assert!(hits.iter().any(|h| !h.is_empty()), "pass {p} checked nothing");
+        let checked = shared.iter().filter(|&&i| !hits[i].is_empty()).count();
+        assert!(
+            checked == 0 || checked == shared.len(),
+            "pass {p} checked {checked} of {} shared services",
+            shared.len()
+        );
+    }
+    for i in own {
+        let checks: Vec<f64> = passes.iter().filter_map(|p| p[i].first().map(|h| h.at)).collect();
+        let every = specs[i].interval.unwrap_or_default() * 0.1;
+        for w in checks.windows(2) {
+            assert!(
+                w[1] - w[0] >= every * 0.95 - 0.02,
+                "{} checked {:.3}s apart",
+                specs[i].name,
+                w[1] - w[0]
+            );
+        }
+        assert!(checks.len() < passes.len(), "{} was left out of some passes", specs[i].name);
+    }
 }
 
 /// The files the run left: an empty outbox, valid JSON state, no temporaries, no token.
@@ -738,10 +1057,7 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
     let run = run_loop(&settings, &base, &services, &api, write);
 
     let t = tally(&specs, &services, &api);
-    let log = fs::read_to_string(base.join("logs/orchestrator.log")).unwrap_or_default();
-    let from_outbox =
-        log.lines().filter(|l| l.contains("] Outbox: alert ") && l.contains(" -> sent to ")).count();
-    let figures = figures(&settings, &run, &t, api.requests().len(), from_outbox);
+    let figures = figures(&settings, &run, &t, api.requests().len());
     eprint!("{figures}");
 
     let (stdout, stderr) = (&run.stdout, &run.stderr);
@@ -752,7 +1068,7 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
         "stopped between passes: {stdout:#?}"
     );
     assert!(!stderr.iter().any(|l| l.contains("panicked")), "{stderr:#?}");
-    assert_eq!(t.passes, run.total, "every pass checked every service once\n{figures}");
+    assert_eq!(t.passes, run.total, "every pass heard of\n{figures}");
     assert_eq!(pass_lines(stdout), run.total);
     assert!(run.injected.values().sum::<usize>() > 0 || settings.fault_share == 0.0, "faults were injected");
     assert_eq!(t.duplicates, 0, "duplicates: {:#?}\n{figures}", t.surplus);
@@ -762,7 +1078,8 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
         t.missing,
         t.surplus
     );
-    assert_eq!(t.delivered, t.due, "in order\n{figures}");
+    assert!(t.messages <= t.passes, "at most one message per pass\n{figures}");
+    check_intervals(&specs, &services.log());
     check_files(&base);
     // Hanging restarts were killed with their children.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -32,8 +32,9 @@ pub fn load(layout: &Layout, env: &Env) -> Result<Loaded, ConfigError> {
     }
 }
 
-/// The alerter of this installation: Telegram when a token and a chat id are configured,
-/// every webhook, the rate limit and the outbox in the state directory.
+/// The alerter of this installation: Telegram when a token and a chat id are configured (and
+/// each named chat of `telegram_chats`), every webhook, the rate limit and the outbox in the
+/// state directory.
 ///
 /// Fails when there is no destination at all, when Telegram is half configured, or when the
 /// token does not look like one; each message names the config keys and the environment
@@ -52,16 +53,33 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
                 retry,
             };
             let url = config.api_url.clone();
-            let mut telegram = Telegram::new(config).map_err(|e| err(telegram_problem(&e)))?;
+            let mut telegram = Telegram::new(config.clone()).map_err(|e| err(telegram_problem(&e)))?;
             if let Some(proxy) = a.proxy.for_url(&url) {
                 telegram = telegram.with_proxy(proxy).map_err(|e| err(format!("alerting.proxy: {e}")))?;
             }
             notifiers.push(Box::new(telegram));
+            for chat in &a.telegram_chats {
+                let config = TelegramConfig { chat_id: chat.chat_id.clone(), ..config.clone() };
+                let mut named = Telegram::new(config)
+                    .and_then(|t| t.named(&chat.name))
+                    .map_err(|e| err(format!("alerting.telegram_chats {:?}: {e}", chat.name)))?;
+                if let Some(proxy) = a.proxy.for_url(&url) {
+                    named = named.with_proxy(proxy).map_err(|e| err(format!("alerting.proxy: {e}")))?;
+                }
+                notifiers.push(Box::new(named));
+            }
         }
         (Some(_), None) => {
             return Err(err("a Telegram bot token is set but no chat id: set alerting.telegram_chat_id in \
                             services.json or the TELEGRAM_CHAT_ID environment variable"
                 .into()));
+        }
+        (None, _) if !a.telegram_chats.is_empty() => {
+            return Err(err(
+                "alerting.telegram_chats are set but no bot token: set alerting.telegram_bot_token in \
+                            services.json or the TELEGRAM_BOT_TOKEN environment variable"
+                    .into(),
+            ));
         }
         (None, Some(_)) => {
             return Err(err(

@@ -28,6 +28,16 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("restart_cooldown_seconds", None),
         ("max_restart_attempts", None),
         ("restart_timeout_seconds", None),
+        ("restart_grace_seconds", None),
+        ("depends_on", None),
+        ("interval_seconds", None),
+        ("severity", None),
+        ("notify", None),
+        ("escalation", None),
+        ("failure_threshold", None),
+        ("success_threshold", None),
+        ("reminder_interval_seconds", None),
+        ("alert_on_recovery", None),
         ("target", Some(&[Url])),
         ("expected_status", Some(&[Url])),
         ("max_latency_ms", Some(&[Url])),
@@ -123,6 +133,75 @@ pub struct Service {
     /// A restart still running after this long is killed with its whole process group
     /// (`restart_timeout_seconds`, default 30).
     pub restart_timeout: Duration,
+    /// The services it depends on (`depends_on`): while one of them is failing, a failure of
+    /// this one is theirs (blocked: neither restarted nor alerted on its own).
+    pub depends_on: Vec<String>,
+    /// The orchestrator's policy for it: the global keys, overridden by its own.
+    pub policy: Policy,
+    /// How serious its outages are (`severity`, default error): the alerts' level, and a label.
+    pub severity: Severity,
+    /// The channels its alerts go to (`notify`); `None`: [`Config::default_channels`].
+    pub notify: Option<Vec<String>>,
+    /// Channels told when an outage lasts, unacknowledged (`escalation`), in file order.
+    pub escalation: Vec<Escalation>,
+}
+
+/// What the orchestrator does about one service: each field a global key of services.json
+/// (under `alerting` for `alert_on_recovery`), which the service may set for itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Failed checks in a row before the failure alert (`failure_threshold`, default 1).
+    pub failure_threshold: u32,
+    /// Good checks in a row before the recovery notice (`success_threshold`, default 1).
+    pub success_threshold: u32,
+    /// Time between reminders while it stays down; `None` (0) turns them off
+    /// (`reminder_interval_seconds`, default 3600).
+    pub reminder_interval: Option<Duration>,
+    /// Send a notice when it recovers (`alert_on_recovery`, default true).
+    pub alert_on_recovery: bool,
+    /// Time between restarting it and re-checking (`restart_grace_seconds`, default 5).
+    pub restart_grace: Duration,
+    /// Time between two checks of it (`interval_seconds`). Without one, `orchestrator --loop`
+    /// checks it every `check_interval_seconds`, and a one-shot pass (cron, a timer) every time.
+    pub interval: Option<Duration>,
+}
+
+/// How serious a service's outages are (`severity`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// `info`
+    Info,
+    /// `warning`
+    Warning,
+    /// `error`, the default (the level of the Python kit's failure alert).
+    #[default]
+    Error,
+    /// `critical`
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, in rising order.
+    pub const ALL: [Severity; 4] = [Severity::Info, Severity::Warning, Severity::Error, Severity::Critical];
+
+    /// Its name in services.json: `info`, `warning`, `error`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// One step of a service's `escalation`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// How long the outage must have lasted (`after_minutes`).
+    pub after: Duration,
+    /// The channels told (`notify`).
+    pub notify: Vec<String>,
 }
 
 impl Service {
@@ -148,10 +227,53 @@ pub struct Alerting {
     pub telegram_api_url: String,
     /// How long one request to Telegram or a webhook may take (`timeout_seconds`, default 10).
     pub timeout: Duration,
+    /// Further Telegram chats, by name (`telegram_chats`): the same bot, another chat.
+    pub telegram_chats: Vec<TelegramChat>,
     /// Generic JSON webhooks (Slack, Discord, Mattermost, ntfy ...), in file order.
     pub webhooks: Vec<Webhook>,
     /// How alerts reach their destinations (`alerting.proxy`).
     pub proxy: AlertProxy,
+}
+
+/// One entry of `alerting.telegram_chats`: a chat the bot also writes to, as the channel
+/// `name` (an escalation's on-call chat, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelegramChat {
+    /// The channel's name, unique among channels (`telegram` is the main chat's).
+    pub name: String,
+    /// The chat.
+    pub chat_id: String,
+}
+
+/// The channel name of the main Telegram chat (`telegram_chat_id`).
+pub const TELEGRAM: &str = "telegram";
+
+impl Alerting {
+    /// The names of the configured channels: `telegram` (when a token and a chat id are set),
+    /// the named Telegram chats, the webhooks.
+    pub fn channels(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.telegram_bot_token.is_some() && self.telegram_chat_id.is_some() {
+            names.push(TELEGRAM.to_owned());
+        }
+        if self.telegram_bot_token.is_some() {
+            names.extend(self.telegram_chats.iter().map(|c| c.name.clone()));
+        }
+        names.extend(self.webhooks.iter().map(|w| w.name.clone()));
+        names
+    }
+
+    /// The alerter's destination of the channel `name` (`telegram`, `telegram:oncall`,
+    /// `webhook:slack`); `None` for a name that is not a channel of this configuration.
+    pub fn destination(&self, name: &str) -> Option<String> {
+        if name == TELEGRAM {
+            return Some(TELEGRAM.to_owned());
+        }
+        if self.telegram_chats.iter().any(|c| c.name == name) {
+            return Some(format!("telegram:{name}"));
+        }
+        self.webhooks.iter().any(|w| w.name == name).then(|| format!("webhook:{name}"))
+    }
 }
 
 /// Through which proxy alerts go.
@@ -275,6 +397,50 @@ impl Config {
         }
     }
 
+    /// The policy of a check without a service of its own (the built-in disk checks): the
+    /// global keys.
+    pub fn default_policy(&self) -> Policy {
+        let o = &self.orchestration;
+        Policy {
+            failure_threshold: o.failure_threshold,
+            success_threshold: o.success_threshold,
+            reminder_interval: o.reminder_interval,
+            alert_on_recovery: self.alerting.alert_on_recovery,
+            restart_grace: o.restart_grace,
+            interval: None,
+        }
+    }
+
+    /// The channels a service without `notify` alerts: every configured channel that no
+    /// service's `escalation` names (those are kept for escalations).
+    pub fn default_channels(&self) -> Vec<String> {
+        let escalation: Vec<&str> = self
+            .services
+            .iter()
+            .flat_map(|s| s.escalation.iter().flat_map(|e| e.notify.iter().map(String::as_str)))
+            .collect();
+        self.alerting.channels().into_iter().filter(|c| !escalation.contains(&c.as_str())).collect()
+    }
+
+    /// The service of this name, if it is one (the built-in disk checks are not).
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The dependency graph over `names` (the checks of a pass, in order): each service's
+    /// `depends_on` as indices into `names`. Validation refused cycles, so this has none.
+    pub fn graph(&self, names: &[&str]) -> crate::deps::Graph {
+        let parents = names
+            .iter()
+            .map(|n| {
+                self.service(n)
+                    .map(|s| s.depends_on.iter().filter_map(|d| names.iter().position(|m| m == d)).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        crate::deps::Graph::new(parents).unwrap_or_default()
+    }
+
     /// Every probe of a run: the services in file order, then the built-in disk checks.
     pub fn probes(&self) -> Vec<Probe> {
         self.services.iter().map(Service::probe).chain(self.disk_probes()).collect()
@@ -311,7 +477,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     let disk_warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), 5.0);
     let proxy = read_proxy(&mut o, r);
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
-    let services = read_services(list, disk_warning_gb, proxy.as_ref(), r);
+    let read = read_services(list, disk_warning_gb, proxy.as_ref(), r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
     let disk_paths = match o.array(r, "disk_paths") {
         None => vec![PathBuf::from("/")],
@@ -327,7 +493,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             })
             .collect(),
     };
-    let config = Config {
+    let mut config = Config {
         path: path.to_path_buf(),
         check_interval: o.seconds(r, "check_interval_seconds", Min::Above(0.0), Duration::from_secs(300)),
         stalled_task_after: hours(&mut o, r, "stalled_task_hours", DEFAULT_STALLED_TASK_AFTER),
@@ -343,14 +509,126 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             }),
         orchestration: read_orchestration(&mut o, list, r),
         proxy,
-        services,
+        services: Vec::new(),
         alerting,
         disk_warning_gb,
         disk_paths,
     };
     o.finish(r, &[], "");
+    let defaults = config.default_policy();
+    config.services =
+        read.into_iter().map(|(service, overrides)| overrides.apply(service, &defaults)).collect();
     check_unique_names(list, &config.disk_paths, r);
+    check_references(list, &config, r);
     config
+}
+
+/// A service's own values of the global policy keys.
+#[derive(Debug, Default)]
+struct Overrides {
+    failure_threshold: Option<u32>,
+    success_threshold: Option<u32>,
+    /// Zero: no reminders.
+    reminder_interval: Option<Duration>,
+    alert_on_recovery: Option<bool>,
+    restart_grace: Option<Duration>,
+    interval: Option<Duration>,
+}
+
+impl Overrides {
+    fn read(o: &mut Obj<'_>, r: &mut Report) -> Self {
+        let count = |o: &mut Obj<'_>, r: &mut Report, key| {
+            o.integer(r, key, 1, 10_000).and_then(|n| u32::try_from(n).ok())
+        };
+        Self {
+            failure_threshold: count(o, r, "failure_threshold"),
+            success_threshold: count(o, r, "success_threshold"),
+            reminder_interval: o.opt_seconds(r, "reminder_interval_seconds", Min::AtLeast(0.0)),
+            alert_on_recovery: o.opt_boolean(r, "alert_on_recovery"),
+            restart_grace: o.opt_seconds(r, "restart_grace_seconds", Min::AtLeast(0.0)),
+            interval: o.opt_seconds(r, "interval_seconds", Min::Above(0.0)),
+        }
+    }
+
+    fn apply(self, mut service: Service, defaults: &Policy) -> Service {
+        service.policy = Policy {
+            failure_threshold: self.failure_threshold.unwrap_or(defaults.failure_threshold),
+            success_threshold: self.success_threshold.unwrap_or(defaults.success_threshold),
+            reminder_interval: match self.reminder_interval {
+                Some(d) => Some(d).filter(|d| !d.is_zero()),
+                None => defaults.reminder_interval,
+            },
+            alert_on_recovery: self.alert_on_recovery.unwrap_or(defaults.alert_on_recovery),
+            restart_grace: self.restart_grace.unwrap_or(defaults.restart_grace),
+            interval: self.interval.or(defaults.interval),
+        };
+        service
+    }
+}
+
+/// The names services refer to: `depends_on` must name services and make no cycle; `notify`
+/// and `escalation` must name channels (`telegram` always may: its token and chat id can come
+/// from the environment of another process). Read from the file as written, so that a service
+/// with another problem is still checked and still counts.
+fn check_references(list: &[Value], config: &Config, r: &mut Report) {
+    let name_of = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_owned);
+    let names: Vec<String> = list.iter().map(|v| name_of(v).unwrap_or_default()).collect();
+    let place = |i: usize| match list.get(i).and_then(name_of) {
+        Some(name) => format!("services[{i}] {name:?}"),
+        None => format!("services[{i}]"),
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let known: Vec<&str> = names.iter().filter(|n| !n.is_empty()).map(String::as_str).collect();
+    let mut parents = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let mut mine = Vec::new();
+        for d in strings(v.get("depends_on")) {
+            match names.iter().position(|n| *n == d) {
+                Some(j) => mine.push(j),
+                None => r.errors.push(Problem {
+                    place: place(i),
+                    field: Some("depends_on".into()),
+                    message: format!("no service is named {d:?} (services: {})", known.join(", ")),
+                }),
+            }
+        }
+        parents.push(mine);
+    }
+    if let Err(cycles) = crate::deps::Graph::new(parents) {
+        for cycle in cycles {
+            let path: Vec<&str> = cycle.iter().map(|&j| names[j].as_str()).collect();
+            r.errors.push(Problem {
+                place: place(cycle[0]),
+                field: Some("depends_on".into()),
+                message: format!("is a dependency cycle: {}", path.join(" -> ")),
+            });
+        }
+    }
+    let channels = config.alerting.channels();
+    let is_channel = |c: &str| c == TELEGRAM || config.alerting.destination(c).is_some();
+    let listed = if channels.is_empty() {
+        "none is configured".to_owned()
+    } else {
+        format!("channels: {}", channels.join(", "))
+    };
+    for (i, v) in list.iter().enumerate() {
+        let steps = v.get("escalation").and_then(Value::as_array).into_iter().flatten();
+        let lists = std::iter::once(("notify", v.get("notify")))
+            .chain(steps.map(|s| ("escalation", s.get("notify"))));
+        for (field, names) in lists {
+            for c in strings(names).iter().filter(|c| !is_channel(c)) {
+                r.errors.push(Problem {
+                    place: place(i),
+                    field: Some(field.into()),
+                    message: format!("no alerting channel is named {c:?} ({listed})"),
+                });
+            }
+        }
+    }
 }
 
 fn read_orchestration(o: &mut Obj<'_>, services: &[Value], r: &mut Report) -> Orchestration {
@@ -492,6 +770,7 @@ fn timestamp(o: &Obj<'_>, r: &mut Report, key: &str, text: &str) -> Option<f64> 
 fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) -> Alerting {
     let empty = Map::new();
     let mut o = Obj::new(map.unwrap_or(&empty), "alerting", "alerting");
+    let webhooks = read_webhooks(o.array(r, "webhooks").map(Vec::as_slice).unwrap_or_default(), r);
     let alerting = Alerting {
         telegram_bot_token: o.string(r, "telegram_bot_token").map(Secret::new),
         telegram_chat_id: o.string_or_integer(r, "telegram_chat_id"),
@@ -511,10 +790,22 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
             },
         ),
         timeout: o.seconds(r, "timeout_seconds", Min::Above(0.0), Duration::from_secs(10)),
-        webhooks: read_webhooks(o.array(r, "webhooks").map(Vec::as_slice).unwrap_or_default(), r),
+        telegram_chats: read_telegram_chats(
+            o.array(r, "telegram_chats").map(Vec::as_slice).unwrap_or_default(),
+            &webhooks,
+            r,
+        ),
+        webhooks,
         proxy: read_alert_proxy(&mut o, map, env, r),
     };
     o.finish(r, &[], "");
+    for (i, w) in alerting.webhooks.iter().enumerate().filter(|(_, w)| w.name == TELEGRAM) {
+        r.errors.push(Problem {
+            place: format!("alerting.webhooks[{i}] {:?}", w.name),
+            field: Some("name".into()),
+            message: "`telegram` is the main Telegram chat's channel name; choose another".into(),
+        });
+    }
     Alerting {
         telegram_bot_token: env.telegram_bot_token.clone().or(alerting.telegram_bot_token),
         telegram_chat_id: env.telegram_chat_id.clone().or(alerting.telegram_chat_id),
@@ -605,6 +896,61 @@ fn read_webhooks(list: &[Value], r: &mut Report) -> Vec<Webhook> {
     hooks
 }
 
+/// `alerting.telegram_chats`: each `{"name": ..., "chat_id": ...}`, names unique and not
+/// `telegram` (the main chat's).
+fn read_telegram_chats(list: &[Value], webhooks: &[Webhook], r: &mut Report) -> Vec<TelegramChat> {
+    let mut chats: Vec<TelegramChat> = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let Value::Object(map) = v else {
+            r.errors.push(Problem {
+                place: format!("alerting.telegram_chats[{i}]"),
+                field: None,
+                message: format!(
+                    "must be an object like {{\"name\": ..., \"chat_id\": ...}}, got {}",
+                    type_name(v)
+                ),
+            });
+            continue;
+        };
+        let place = match map.get("name") {
+            Some(Value::String(name)) => format!("alerting.telegram_chats[{i}] {name:?}"),
+            _ => format!("alerting.telegram_chats[{i}]"),
+        };
+        let mut o = Obj::new(map, "alerting.telegram_chats", place);
+        let before = r.errors.len();
+        let name = if o.required(r, "name") { o.string(r, "name") } else { None };
+        let chat_id = if o.required(r, "chat_id") { o.string_or_integer(r, "chat_id") } else { None };
+        if let Some(n) = &name {
+            if n == TELEGRAM {
+                o.invalid(
+                    r,
+                    "name",
+                    "`telegram` is the main chat's channel name (telegram_chat_id); choose another".into(),
+                );
+            } else if n.chars().any(char::is_control) {
+                o.invalid(r, "name", "must not contain control characters".into());
+            } else if let Some(first) =
+                list[..i].iter().position(|v| v.get("name").and_then(Value::as_str) == Some(n.as_str()))
+            {
+                o.invalid(
+                    r,
+                    "name",
+                    format!("duplicate name, already used by alerting.telegram_chats[{first}]"),
+                );
+            } else if webhooks.iter().any(|w| w.name == *n) {
+                o.invalid(r, "name", "is also the name of a webhook: channel names must be unique".into());
+            }
+        }
+        o.finish(r, &[], "");
+        if r.errors.len() == before
+            && let (Some(name), Some(chat_id)) = (name, chat_id)
+        {
+            chats.push(TelegramChat { name, chat_id });
+        }
+    }
+    chats
+}
+
 /// An `http://` or `https://` URL with something after the scheme that is not a path.
 fn is_http_url(u: &str) -> bool {
     let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
@@ -632,7 +978,7 @@ fn read_services(
     disk_warning_gb: f64,
     proxy: Option<&Proxy>,
     r: &mut Report,
-) -> Vec<Service> {
+) -> Vec<(Service, Overrides)> {
     list.iter()
         .enumerate()
         .filter_map(|(i, v)| {
@@ -655,7 +1001,7 @@ fn read_service(
     disk_warning_gb: f64,
     proxy: Option<&Proxy>,
     r: &mut Report,
-) -> Option<Service> {
+) -> Option<(Service, Overrides)> {
     let place = match map.get("name") {
         Some(Value::String(name)) => format!("services[{i}] {name:?}"),
         _ => format!("services[{i}]"),
@@ -690,6 +1036,22 @@ fn read_service(
     let max_restart_attempts =
         o.integer(r, "max_restart_attempts", 0, 1000).map_or(3, |n| u32::try_from(n).unwrap_or(3));
     let restart_timeout = o.seconds(r, "restart_timeout_seconds", Min::Above(0.0), Duration::from_secs(30));
+    let overrides = Overrides::read(&mut o, r);
+    let depends_on = o.names(r, "depends_on").unwrap_or_default();
+    let severity = match o.string(r, "severity") {
+        None => Severity::default(),
+        Some(word) => Severity::ALL.into_iter().find(|s| s.as_str() == word).unwrap_or_else(|| {
+            o.invalid(r, "severity", format!("must be one of info, warning, error, critical, got {word:?}"));
+            Severity::default()
+        }),
+    };
+    let notify = o.names(r, "notify");
+    let escalation = match o.array(r, "escalation") {
+        Some(list) => {
+            list.iter().enumerate().filter_map(|(j, v)| read_escalation(&o.place, j, v, r)).collect()
+        }
+        None => Vec::new(),
+    };
     let kind = kind.unwrap_or(CheckKind::Url);
     let other_types: Vec<&str> = SERVICE_KEYS
         .iter()
@@ -700,14 +1062,62 @@ fn read_service(
     if r.errors.len() > errors_before {
         return None;
     }
-    Some(Service {
+    let service = Service {
         name: name?,
         check: check?,
         restart_command,
         restart_cooldown,
         max_restart_attempts,
         restart_timeout,
-    })
+        depends_on,
+        policy: Policy {
+            failure_threshold: 1,
+            success_threshold: 1,
+            reminder_interval: None,
+            alert_on_recovery: true,
+            restart_grace: Duration::ZERO,
+            interval: None,
+        },
+        severity,
+        notify,
+        escalation,
+    };
+    Some((service, overrides))
+}
+
+/// One step of a service's `escalation`: `{"after_minutes": 30, "notify": ["oncall"]}`.
+fn read_escalation(service: &str, j: usize, v: &Value, r: &mut Report) -> Option<Escalation> {
+    let place = format!("{service} escalation[{j}]");
+    let Value::Object(map) = v else {
+        r.errors.push(Problem {
+            place,
+            field: None,
+            message: format!(
+                "must be an object like {{\"after_minutes\": 30, \"notify\": [\"oncall\"]}}, got {}",
+                type_name(v)
+            ),
+        });
+        return None;
+    };
+    let mut o = Obj::new(map, "services.escalation", place);
+    let before = r.errors.len();
+    let minutes = if o.required(r, "after_minutes") {
+        Some(o.number(r, "after_minutes", Min::Above(0.0), 1.0))
+    } else {
+        None
+    };
+    let notify = if o.required(r, "notify") { o.names(r, "notify") } else { None };
+    if notify.as_ref().is_some_and(Vec::is_empty) {
+        o.invalid(r, "notify", "must name at least one channel".into());
+    }
+    if let Some(m) = minutes.filter(|m| m * 60.0 > MAX_SECONDS) {
+        o.invalid(r, "after_minutes", format!("must be at most {} (ten years), got {m}", MAX_SECONDS / 60.0));
+    }
+    o.finish(r, &[], "");
+    if r.errors.len() > before {
+        return None;
+    }
+    Some(Escalation { after: Duration::try_from_secs_f64(minutes? * 60.0).ok()?, notify: notify? })
 }
 
 /// `timeout_seconds`, or `default` (ops-health's, for the check kind).
@@ -855,9 +1265,15 @@ mod tests {
             ("services", &v["services"]),
             ("maintenance", &v["maintenance"]),
             ("alerting.webhooks", &v["alerting"]["webhooks"]),
+            ("alerting.telegram_chats", &v["alerting"]["telegram_chats"]),
         ] {
             for item in list.as_array().into_iter().flatten() {
                 add(section, item);
+            }
+        }
+        for service in v["services"].as_array().into_iter().flatten() {
+            for step in service["escalation"].as_array().into_iter().flatten() {
+                add("services.escalation", step);
             }
         }
         keys

@@ -1,12 +1,16 @@
-//! `orchestrator --loop`: a pass every `check_interval_seconds`, the configuration re-read
-//! before each one, and a stop within a second of being asked.
+//! `orchestrator --loop`: a pass whenever a check is due (every `check_interval_seconds`, or a
+//! service's own `interval_seconds`), the configuration re-read before each one, and a stop
+//! within a second of being asked.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::pass::{Mode, PassError, PassReport, run_pass};
+use ops_state::timestamp::unix_seconds;
+use time::OffsetDateTime;
+
+use crate::pass::{Mode, Options, PassError, PassReport, run_pass_with};
 use crate::{Config, ConfigError, Env, Layout};
 
 /// How long a stop request waits for a pass in progress before leaving it behind (its state
@@ -14,6 +18,8 @@ use crate::{Config, ConfigError, Env, Layout};
 const STOP_GRACE: Duration = Duration::from_millis(800);
 /// How often the stop flag is looked at while waiting.
 const POLL: Duration = Duration::from_millis(25);
+/// The shortest time between the starts of two passes.
+const MIN_WAIT: Duration = Duration::from_millis(10);
 
 /// What the loop tells its caller after each pass.
 #[derive(Debug)]
@@ -26,11 +32,11 @@ pub enum Event {
     Abandoned,
 }
 
-/// Runs passes until `stop` is set, starting one every `check_interval_seconds` (from the
-/// start of the previous one; at once when a pass overran). `config` is the configuration
-/// already validated by the caller, used for the first pass; it is re-read from
-/// `layout.config` before every later one. A pass that panics is reported as
-/// [`PassError::Crashed`] and the loop goes on.
+/// Runs passes until `stop` is set, starting the next one when the next check is due (each
+/// pass checks only what is due; at most `check_interval_seconds` after the previous one, at
+/// once when a pass overran). `config` is the configuration already validated by the caller,
+/// used for the first pass; it is re-read from `layout.config` before every later one. A pass
+/// that panics is reported as [`PassError::Crashed`] and the loop goes on.
 pub fn run_loop(
     layout: &Layout,
     env: &Env,
@@ -51,24 +57,43 @@ pub fn run_loop(
         let (tx, rx) = mpsc::channel();
         let (l, e, c) = (layout.clone(), env.clone(), config.clone());
         // Its own thread, so a stop request need not wait for a slow check or restart.
+        let options = Options { daemon: true, ..Options::new(mode) };
+        let o = options.clone();
         let spawned = thread::Builder::new().name("pass".into()).spawn(move || {
-            let _ = tx.send(run_pass(&l, &e, &c, mode));
+            let _ = tx.send(run_pass_with(&l, &e, &c, &o));
         });
-        if spawned.is_err() {
-            on(Event::Pass(run_pass(layout, env, &config, mode)));
+        let result = if spawned.is_err() {
+            run_pass_with(layout, env, &config, &options)
         } else {
             match wait(&rx, stop) {
-                Waited::Done(result) => on(Event::Pass(result)),
-                Waited::Crashed => on(Event::Pass(Err(PassError::Crashed))),
+                Waited::Done(result) => result,
+                Waited::Crashed => Err(PassError::Crashed),
                 Waited::Abandoned => {
                     on(Event::Abandoned);
                     return;
                 }
             }
-        }
-        let interval = config.check_interval;
-        while !stop.load(Ordering::SeqCst) && started.elapsed() < interval {
-            thread::sleep(POLL.min(interval.saturating_sub(started.elapsed())));
+        };
+        // Until the next check is due, on the clock the passes judge it by (a wait measured
+        // from before the pass would wake a little early, when nothing is due yet); and never
+        // longer than that wait on the monotonic clock, whatever the system clock does.
+        let due = match &result {
+            Ok(report) => report.next_due(&config),
+            Err(_) => unix_seconds(OffsetDateTime::now_utc()) + config.check_interval.as_secs_f64(),
+        };
+        on(Event::Pass(result));
+        let left = || due - unix_seconds(OffsetDateTime::now_utc());
+        let planned =
+            Duration::try_from_secs_f64(left().max(0.0)).unwrap_or(config.check_interval).max(MIN_WAIT);
+        let waiting = Instant::now();
+        while !stop.load(Ordering::SeqCst)
+            && waiting.elapsed() < planned
+            && (left() > 0.0 || started.elapsed() < MIN_WAIT)
+        {
+            let remaining = planned.saturating_sub(waiting.elapsed());
+            thread::sleep(
+                POLL.min(remaining).min(Duration::try_from_secs_f64(left().max(0.001)).unwrap_or(POLL)),
+            );
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Env {
     /// `PATH`: restart commands get it, followed by the usual system directories (cron's PATH
     /// often lacks /usr/sbin, where systemctl and service live on some systems).
     pub path: Option<OsString>,
+    /// `USER` (or `LOGNAME`): who acknowledges an outage with `orchestrator ack`.
+    pub user: Option<String>,
 }
 
 /// The environment's proxy variables (proxy URLs can hold a password: they are secrets).
@@ -106,6 +108,7 @@ impl Env {
                 ["0", "false", "no", "off"].contains(&v.trim().to_ascii_lowercase().as_str())
             }),
             path: get("PATH"),
+            user: text("USER").or_else(|| text("LOGNAME")),
         }
     }
 }

@@ -160,6 +160,11 @@ impl Layout {
         self.state.join("silences.json")
     }
 
+    /// Acknowledged outages (`orchestrator ack`): `{service: {outage, at, by, note}}`.
+    pub fn acks(&self) -> PathBuf {
+        self.state.join("acks.json")
+    }
+
     /// Stalled tasks already alerted: `{task_id: unix_seconds}`.
     pub fn stalled_alerts(&self) -> PathBuf {
         self.state.join("stalled-alerts.json")

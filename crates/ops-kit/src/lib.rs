@@ -2,7 +2,8 @@
 //! every file name in it), the environment overrides and `services.json`, and it joins the
 //! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-state) into
 //! what the binaries run: the health-check pass, the orchestrator pass and its outage rules,
-//! maintenance windows and silences, the daemon loop, and the alerter of an installation.
+//! the dependency graph, acknowledgements and status, maintenance windows and silences, the
+//! daemon loop, and the alerter of an installation.
 //!
 //! It never prints and never exits: it returns typed reports and errors, and the binaries
 //! (through ops-cli) choose the words and the exit codes.
@@ -22,9 +23,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod ack;
 pub mod alert;
 mod config;
 pub mod daemon;
+pub mod deps;
 mod env;
 pub mod health;
 mod layout;
@@ -33,6 +36,7 @@ pub mod maintenance;
 pub mod outage;
 pub mod pass;
 mod schema;
+pub mod status;
 pub mod uptime;
 
 /// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
@@ -45,7 +49,8 @@ use std::path::PathBuf;
 
 pub use config::{
     AlertProxy, Alerting, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER,
-    DISK_CHECK_NAME, Loaded, Orchestration, Service, Webhook, disk_check_name,
+    DISK_CHECK_NAME, Escalation, Loaded, Orchestration, Policy, Service, Severity, TELEGRAM, TelegramChat,
+    Webhook, disk_check_name,
 };
 pub use env::{Env, Proxies, Secret};
 pub use layout::{ConfigOrigin, Layout};

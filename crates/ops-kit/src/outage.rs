@@ -1,7 +1,10 @@
 //! What the orchestrator remembers about each service between passes, and the rules that turn
 //! pass results into notices without storms: a failure alert after `failure_threshold`
-//! consecutive failed passes, a recovery notice after `success_threshold` consecutive good
-//! ones, a reminder every `reminder_interval` while down, "gave up" once per outage.
+//! consecutive failed checks, a recovery notice after `success_threshold` consecutive good
+//! ones, a reminder every `reminder_interval` while down, each escalation step once when the
+//! outage has lasted long enough, "gave up" once per outage. An acknowledged outage gets no
+//! more reminders or escalations (its recovery notice still goes out); a blocked service (one
+//! whose dependency is failing too) and a silenced one get no notice of their own while so.
 //!
 //! Pure: no I/O, no clock. The pass feeds observations in and sends the notices out.
 
@@ -14,13 +17,14 @@ use serde_json::{Map, Value};
 /// `last-status.json` keeps its `{service: bool}` format beside it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
-    /// Consecutive failed passes.
+    /// Consecutive failed checks.
     #[serde(default)]
     pub failures: u32,
-    /// Consecutive good passes.
+    /// Consecutive good checks.
     #[serde(default)]
     pub successes: u32,
-    /// Unix time of the first failure of the current run of failures.
+    /// Unix time of the first failure of the current run of failures: the outage's start, and
+    /// its key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down_since: Option<f64>,
     /// A failure alert went out for the current outage (it stays set until the outage ends).
@@ -32,20 +36,47 @@ pub struct Memory {
     /// The "gave up" alert went out for the current outage.
     #[serde(default)]
     pub gave_up_alerted: bool,
+    /// Escalation steps taken in the current outage.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub escalated: u32,
+    /// What the check said when the outage was alerted (the pass keeps it, for the reminders
+    /// and the recovery notice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Unix time of the first good check of the current run of good checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_since: Option<f64>,
+    /// Unix time of the last check (the pass keeps it: a one-shot pass checks what is due).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<f64>,
     /// Keys we do not know, kept on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// The alerting rules from services.json.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Memory {
+    /// Whether the last check found it failing (the state a service not due in a pass keeps).
+    pub fn failing(&self) -> bool {
+        self.failures > 0
+    }
+}
+
+/// A service's alerting rules (the global keys of services.json, overridden per service).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
-    /// Failed passes in a row before the failure alert (default 1, as the Python kit).
+    /// Failed checks in a row before the failure alert (default 1, as the Python kit).
     pub failure_threshold: u32,
-    /// Good passes in a row before the recovery notice (default 1).
+    /// Good checks in a row before the recovery notice (default 1).
     pub success_threshold: u32,
     /// Time between reminders while a service stays down; `None` turns them off.
     pub reminder_interval: Option<Duration>,
+    /// The escalation steps: how long the outage must have lasted for each, in order.
+    pub escalation: Vec<Duration>,
 }
 
 impl Default for Rules {
@@ -54,6 +85,7 @@ impl Default for Rules {
             failure_threshold: 1,
             success_threshold: 1,
             reminder_interval: Some(Duration::from_secs(3600)),
+            escalation: Vec::new(),
         }
     }
 }
@@ -65,15 +97,19 @@ pub enum Seen {
     Up,
     /// The check failed (and a restart, if any, did not bring it back).
     Down,
-    /// The check failed, a restart ran, and the re-check passed.
+    /// The check failed, and the re-check after the pass's restarts passed.
     AutoRecovered,
     /// The check could not be made (agent-ops' own failure): nothing changes and nothing is
     /// said, as if the pass had not looked at the service.
     Unknown,
+    /// Not checked: its interval has not passed. Its counts stay; an outage already alerted
+    /// still gets its reminders and escalations as time passes.
+    NotDue,
 }
 
 /// What one pass saw of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // four independent facts of one pass, not a state machine
 pub struct Observation {
     /// How it fared.
     pub seen: Seen,
@@ -81,6 +117,18 @@ pub struct Observation {
     pub gave_up: bool,
     /// It is in a maintenance window or silenced: never alerted.
     pub silenced: bool,
+    /// It is failing and so is one of its dependencies: the failure is theirs, it gets no
+    /// notice of its own (its failures still count, and its recovery is still said).
+    pub blocked: bool,
+    /// Its current outage was acknowledged: no reminders, no escalation.
+    pub acked: bool,
+}
+
+impl Observation {
+    /// `seen`, nothing else.
+    pub fn of(seen: Seen) -> Self {
+        Self { seen, gave_up: false, silenced: false, blocked: false, acked: false }
+    }
 }
 
 /// A notice the pass should send.
@@ -93,76 +141,142 @@ pub enum Notice {
         /// Time since the outage began.
         down_for: Duration,
     },
-    /// Back up after an alerted outage (the pass sends it only when `alert_on_recovery`).
-    Recovered {
-        /// How long the outage lasted.
+    /// Escalation step `step` (from 1): the outage has lasted its time, unacknowledged.
+    Escalated {
+        /// Which step.
+        step: u32,
+        /// Time since the outage began.
         down_for: Duration,
     },
     /// The restart policy gave up: manual intervention required (once per outage).
     GaveUp,
+    /// Back up after an alerted outage (the pass says it when `alert_on_recovery`).
+    Recovered {
+        /// How long the outage lasted.
+        down_for: Duration,
+        /// Found back by the re-check after the pass's restarts.
+        at_recheck: bool,
+    },
 }
 
-/// Updates `memory` with this pass's observation and returns the notices due, in order.
-pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) -> Vec<Notice> {
-    let mut notices = Vec::new();
-    if seen.seen == Seen::Unknown {
-        return notices;
-    }
-    if seen.seen == Seen::Up {
-        memory.failures = 0;
-        memory.successes += 1;
-        if memory.successes >= rules.success_threshold.max(1) {
-            end_outage(memory, seen.silenced, now, &mut notices);
-        }
-        return notices;
-    }
-    memory.successes = 0;
-    memory.failures += 1;
-    let since = *memory.down_since.get_or_insert(now);
-    if !seen.silenced {
-        if !memory.alerted && memory.failures >= rules.failure_threshold.max(1) {
-            memory.alerted = true;
-            memory.last_alert = Some(now);
-            notices.push(Notice::Down);
-        } else if memory.alerted
-            && let Some(every) = rules.reminder_interval
-            && memory.last_alert.is_none_or(|t| now - t >= every.as_secs_f64())
-        {
-            memory.last_alert = Some(now);
-            notices.push(Notice::StillDown { down_for: span(since, now) });
-        }
-        if seen.gave_up && !memory.gave_up_alerted {
-            memory.gave_up_alerted = true;
-            notices.push(Notice::GaveUp);
-        }
-    }
-    if seen.seen == Seen::AutoRecovered {
-        // Verified by the re-check: the outage is over now; the pass announces the restart.
-        memory.failures = 0;
-        memory.successes = 1;
-        clear(memory);
-    }
-    notices
+/// What [`observe`] decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judgement {
+    /// The notices due, in order.
+    pub notices: Vec<Notice>,
+    /// The start of the outage they are about (unix seconds): the episode's key.
+    pub since: Option<f64>,
 }
 
-fn end_outage(memory: &mut Memory, silenced: bool, now: f64, notices: &mut Vec<Notice>) {
+/// Updates `memory` with this pass's observation and returns the notices due.
+pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) -> Judgement {
+    let mut j = Judgement { notices: Vec::new(), since: memory.down_since };
+    match seen.seen {
+        Seen::Unknown => {}
+        Seen::NotDue => {
+            if let Some(since) = memory.down_since.filter(|_| memory.alerted && memory.failing()) {
+                timed(memory, seen, rules, since, now, &mut j.notices);
+            }
+        }
+        Seen::Up => {
+            memory.failures = 0;
+            memory.successes += 1;
+            memory.up_since.get_or_insert(now);
+            if memory.successes >= rules.success_threshold.max(1) {
+                end_outage(memory, seen.silenced, now, false, &mut j.notices);
+            }
+        }
+        Seen::Down | Seen::AutoRecovered => {
+            memory.successes = 0;
+            memory.failures += 1;
+            memory.up_since = None;
+            let since = *memory.down_since.get_or_insert(now);
+            j.since = Some(since);
+            if !seen.silenced && !seen.blocked {
+                if !memory.alerted && memory.failures >= rules.failure_threshold.max(1) {
+                    memory.alerted = true;
+                    memory.last_alert = Some(now);
+                    j.notices.push(Notice::Down);
+                    escalate(memory, seen, rules, since, now, &mut j.notices);
+                } else if memory.alerted {
+                    timed(memory, seen, rules, since, now, &mut j.notices);
+                }
+                // Said of an outage that was alerted: not before its failure alert.
+                if seen.gave_up && memory.alerted && !memory.gave_up_alerted {
+                    memory.gave_up_alerted = true;
+                    j.notices.push(Notice::GaveUp);
+                }
+            }
+            if seen.seen == Seen::AutoRecovered {
+                // Verified by the re-check: the outage is over now.
+                memory.failures = 0;
+                memory.successes = 1;
+                memory.up_since = Some(now);
+                end_outage(memory, seen.silenced, now, true, &mut j.notices);
+            }
+        }
+    }
+    j
+}
+
+/// The reminder and the escalations time makes due for an alerted outage that goes on.
+fn timed(
+    memory: &mut Memory,
+    seen: Observation,
+    rules: &Rules,
+    since: f64,
+    now: f64,
+    notices: &mut Vec<Notice>,
+) {
+    if seen.silenced || seen.blocked || seen.acked {
+        return;
+    }
+    if let Some(every) = rules.reminder_interval
+        && memory.last_alert.is_none_or(|t| now - t >= every.as_secs_f64())
+    {
+        memory.last_alert = Some(now);
+        notices.push(Notice::StillDown { down_for: span(since, now) });
+    }
+    escalate(memory, seen, rules, since, now, notices);
+}
+
+/// Each escalation step whose time has come, in order, once per outage.
+fn escalate(
+    memory: &mut Memory,
+    seen: Observation,
+    rules: &Rules,
+    since: f64,
+    now: f64,
+    notices: &mut Vec<Notice>,
+) {
+    if seen.acked {
+        return;
+    }
+    while let Some(after) = rules.escalation.get(memory.escalated as usize) {
+        if now - since < after.as_secs_f64() {
+            break;
+        }
+        memory.escalated += 1;
+        notices.push(Notice::Escalated { step: memory.escalated, down_for: span(since, now) });
+    }
+}
+
+fn end_outage(memory: &mut Memory, silenced: bool, now: f64, at_recheck: bool, notices: &mut Vec<Notice>) {
     if memory.alerted && !silenced {
-        notices
-            .push(Notice::Recovered { down_for: memory.down_since.map_or(Duration::ZERO, |t| span(t, now)) });
+        let down_for = memory.down_since.map_or(Duration::ZERO, |t| span(t, now));
+        notices.push(Notice::Recovered { down_for, at_recheck });
     }
-    clear(memory);
-}
-
-/// The time from `start` to `end` (unix seconds); zero when the clock went back in between.
-fn span(start: f64, end: f64) -> Duration {
-    Duration::try_from_secs_f64((end - start).max(0.0)).unwrap_or(Duration::MAX)
-}
-
-fn clear(memory: &mut Memory) {
     memory.down_since = None;
     memory.alerted = false;
     memory.last_alert = None;
     memory.gave_up_alerted = false;
+    memory.escalated = 0;
+    memory.detail = None;
+}
+
+/// The time from `start` to `end` (unix seconds); zero when the clock went back in between.
+pub fn span(start: f64, end: f64) -> Duration {
+    Duration::try_from_secs_f64((end - start).max(0.0)).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]
@@ -173,15 +287,20 @@ mod tests {
         Duration::from_secs(n)
     }
 
-    const UP: Observation = Observation { seen: Seen::Up, gave_up: false, silenced: false };
+    fn back(n: u64) -> Notice {
+        Notice::Recovered { down_for: secs(n), at_recheck: false }
+    }
+
+    const UP: Observation =
+        Observation { seen: Seen::Up, gave_up: false, silenced: false, blocked: false, acked: false };
     const DOWN: Observation = Observation { seen: Seen::Down, ..UP };
 
     /// Feeds a sequence of observations, one pass a minute, and collects the notices.
-    fn run(rules: Rules, seen: &[Observation]) -> Vec<(usize, Notice)> {
+    fn run(rules: &Rules, seen: &[Observation]) -> Vec<(usize, Notice)> {
         let mut m = Memory::default();
         let mut out = Vec::new();
         for (i, s) in seen.iter().enumerate() {
-            for n in observe(&mut m, *s, &rules, 60.0 * i as f64) {
+            for n in observe(&mut m, *s, rules, 60.0 * i as f64).notices {
                 out.push((i, n));
             }
         }
@@ -191,20 +310,18 @@ mod tests {
     #[test]
     fn seed_defaults_alert_on_the_first_failure_and_recover_on_the_first_success() {
         let r = Rules { reminder_interval: None, ..Rules::default() };
-        assert_eq!(
-            run(r, &[UP, DOWN, DOWN, UP]),
-            [(1, Notice::Down), (3, Notice::Recovered { down_for: secs(120) })]
-        );
+        assert_eq!(run(&r, &[UP, DOWN, DOWN, UP]), [(1, Notice::Down), (3, back(120))]);
     }
 
     #[test]
     fn flapping_with_thresholds_3_and_2_is_not_a_storm() {
-        let r = Rules { failure_threshold: 3, success_threshold: 2, reminder_interval: None };
+        let r =
+            Rules { failure_threshold: 3, success_threshold: 2, reminder_interval: None, ..Rules::default() };
         let flapping: Vec<_> = (0..40).map(|i| if i % 2 == 0 { UP } else { DOWN }).collect();
-        assert_eq!(run(r, &flapping), [], "up, down, up, down ... never alerts");
+        assert_eq!(run(&r, &flapping), [], "up, down, up, down ... never alerts");
         // Down for real: one alert; one good pass in the middle does not end the outage.
         let seen = [DOWN, DOWN, DOWN, DOWN, UP, DOWN, DOWN, UP, UP, DOWN];
-        assert_eq!(run(r, &seen), [(2, Notice::Down), (8, Notice::Recovered { down_for: secs(480) })]);
+        assert_eq!(run(&r, &seen), [(2, Notice::Down), (8, back(480))]);
     }
 
     #[test]
@@ -212,7 +329,7 @@ mod tests {
         let r = Rules { reminder_interval: Some(secs(150)), ..Rules::default() };
         let seen = [DOWN; 7];
         assert_eq!(
-            run(r, &seen),
+            run(&r, &seen),
             [
                 (0, Notice::Down),
                 (3, Notice::StillDown { down_for: secs(180) }),
@@ -222,28 +339,32 @@ mod tests {
     }
 
     #[test]
-    fn gave_up_once_per_outage() {
+    fn gave_up_once_per_outage_and_never_before_its_failure_alert() {
         let r = Rules { reminder_interval: None, ..Rules::default() };
         let gave_up = Observation { gave_up: true, ..DOWN };
         assert_eq!(
-            run(r, &[DOWN, gave_up, gave_up, gave_up, UP, gave_up, gave_up]),
-            [
-                (0, Notice::Down),
-                (1, Notice::GaveUp),
-                (4, Notice::Recovered { down_for: secs(240) }),
-                (5, Notice::Down),
-                (5, Notice::GaveUp)
-            ]
+            run(&r, &[DOWN, gave_up, gave_up, gave_up, UP, gave_up, gave_up]),
+            [(0, Notice::Down), (1, Notice::GaveUp), (4, back(240)), (5, Notice::Down), (5, Notice::GaveUp)]
+        );
+        let r = Rules { failure_threshold: 3, ..r };
+        assert_eq!(
+            run(&r, &[gave_up, gave_up, UP, gave_up, gave_up, gave_up]),
+            [(5, Notice::Down), (5, Notice::GaveUp)],
+            "an outage below the threshold is not announced as given up either"
         );
     }
 
     #[test]
-    fn auto_recovery_ends_the_outage_without_a_separate_recovery_notice() {
+    fn a_recovery_found_at_the_recheck_ends_the_outage_at_once() {
         let r = Rules { reminder_interval: None, ..Rules::default() };
         let restarted = Observation { seen: Seen::AutoRecovered, ..DOWN };
-        assert_eq!(run(r, &[restarted, UP, DOWN]), [(0, Notice::Down), (2, Notice::Down)]);
+        let at_recheck = |n| Notice::Recovered { down_for: secs(n), at_recheck: true };
+        assert_eq!(
+            run(&r, &[restarted, UP, DOWN, DOWN, restarted]),
+            [(0, Notice::Down), (0, at_recheck(0)), (2, Notice::Down), (4, at_recheck(120))]
+        );
         let r = Rules { failure_threshold: 3, ..r };
-        assert_eq!(run(r, &[DOWN, restarted, DOWN, DOWN]), [], "the count starts again after a restart");
+        assert_eq!(run(&r, &[DOWN, restarted, DOWN, DOWN]), [], "the count starts again after a restart");
     }
 
     #[test]
@@ -252,13 +373,63 @@ mod tests {
         let quiet = Observation { silenced: true, ..DOWN };
         let quiet_up = Observation { silenced: true, ..UP };
         // Alerted before the window, silent in it, no second failure alert after it.
-        assert_eq!(
-            run(r, &[DOWN, quiet, quiet, DOWN, UP]),
-            [(0, Notice::Down), (4, Notice::Recovered { down_for: secs(240) })]
-        );
+        assert_eq!(run(&r, &[DOWN, quiet, quiet, DOWN, UP]), [(0, Notice::Down), (4, back(240))]);
         // Went down inside the window and is still down after it: that is worth one alert.
-        assert_eq!(run(r, &[quiet, quiet, DOWN, DOWN]), [(2, Notice::Down)]);
+        assert_eq!(run(&r, &[quiet, quiet, DOWN, DOWN]), [(2, Notice::Down)]);
         // Recovered inside the window: quietly.
-        assert_eq!(run(r, &[DOWN, quiet, quiet_up, UP]), [(0, Notice::Down)]);
+        assert_eq!(run(&r, &[DOWN, quiet, quiet_up, UP]), [(0, Notice::Down)]);
+    }
+
+    #[test]
+    fn a_blocked_service_is_alerted_only_once_its_dependency_is_back_and_it_is_not() {
+        let r = Rules { reminder_interval: Some(secs(60)), ..Rules::default() };
+        let blocked = Observation { blocked: true, ..DOWN };
+        assert_eq!(
+            run(&r, &[blocked, blocked, blocked, DOWN, DOWN, UP]),
+            [(3, Notice::Down), (4, Notice::StillDown { down_for: secs(240) }), (5, back(300))],
+            "its failures counted while blocked: the outage began with the first"
+        );
+        assert_eq!(run(&r, &[blocked, blocked, UP]), [], "came back with its dependency: nothing to say");
+        // Alerted before its dependency failed: no reminders while blocked, the recovery is said.
+        assert_eq!(run(&r, &[DOWN, blocked, blocked, UP]), [(0, Notice::Down), (3, back(180))]);
+    }
+
+    #[test]
+    fn escalation_steps_once_each_in_order_until_acknowledged() {
+        let r = Rules { reminder_interval: None, escalation: vec![secs(120), secs(300)], ..Rules::default() };
+        let esc = |step, n| Notice::Escalated { step, down_for: secs(n) };
+        assert_eq!(
+            run(&r, &[DOWN; 8]),
+            [(0, Notice::Down), (2, esc(1, 120)), (5, esc(2, 300))],
+            "each step once"
+        );
+        let acked = Observation { acked: true, ..DOWN };
+        assert_eq!(
+            run(&r, &[DOWN, acked, acked, acked, acked, acked, UP]),
+            [(0, Notice::Down), (6, back(360))],
+            "acknowledged before step 1: no escalation, the recovery still said"
+        );
+        // A long first check interval: every step due at once, in order.
+        let late = Rules { failure_threshold: 1, ..r.clone() };
+        let mut m = Memory::default();
+        observe(&mut m, Observation::of(Seen::NotDue), &late, 0.0);
+        assert_eq!(observe(&mut m, DOWN, &late, 0.0).notices, [Notice::Down]);
+        assert_eq!(
+            observe(&mut m, Observation::of(Seen::NotDue), &late, 400.0).notices,
+            [esc(1, 400), esc(2, 400)],
+            "time passes for an outage not due for a check"
+        );
+    }
+
+    #[test]
+    fn acknowledged_outages_get_no_reminders_and_not_due_ones_do() {
+        let r = Rules { reminder_interval: Some(secs(60)), ..Rules::default() };
+        let acked = Observation { acked: true, ..DOWN };
+        let not_due = Observation::of(Seen::NotDue);
+        assert_eq!(
+            run(&r, &[DOWN, not_due, acked, acked, UP]),
+            [(0, Notice::Down), (1, Notice::StillDown { down_for: secs(60) }), (4, back(240))]
+        );
+        assert_eq!(run(&r, &[not_due, UP, not_due]), [], "nothing known, nothing said");
     }
 }

@@ -186,6 +186,45 @@ impl<'a> Obj<'a> {
         Duration::try_from_secs_f64(secs).unwrap_or(default)
     }
 
+    /// An optional number of seconds, as [`Obj::seconds`].
+    pub fn opt_seconds(&mut self, r: &mut Report, key: &'static str, min: Min) -> Option<Duration> {
+        if !self.has(key) {
+            self.used.push(key);
+            return None;
+        }
+        Some(self.seconds(r, key, min, Duration::ZERO))
+    }
+
+    /// An optional boolean.
+    pub fn opt_boolean(&mut self, r: &mut Report, key: &'static str) -> Option<bool> {
+        if !self.has(key) {
+            self.used.push(key);
+            return None;
+        }
+        Some(self.boolean(r, key, false))
+    }
+
+    /// A list of non-empty strings (names), each once.
+    pub fn names(&mut self, r: &mut Report, key: &'static str) -> Option<Vec<String>> {
+        let list = self.array(r, key)?;
+        let mut names: Vec<String> = Vec::new();
+        for (i, v) in list.iter().enumerate() {
+            match v {
+                Value::String(s) if !s.trim().is_empty() => {
+                    if !names.contains(s) {
+                        names.push(s.clone());
+                    }
+                }
+                other => self.invalid(
+                    r,
+                    key,
+                    format!("item {i} must be a name (a string), got {}", describe(other)),
+                ),
+            }
+        }
+        Some(names)
+    }
+
     /// An integer in `min..=max`.
     pub fn integer(&mut self, r: &mut Report, key: &'static str, min: i64, max: i64) -> Option<i64> {
         let v = self.get(key)?;

@@ -476,3 +476,116 @@ fn a_bad_proxy_names_the_field_and_never_echoes_it() {
     assert!(p.starts_with("services[0] \"A\": field `proxy`: must be an http:// or https:// URL"), "{p}");
     assert!(!p.contains("s3cret"), "{p}");
 }
+
+/// Dependencies name services and make no cycle; every cycle is named along its path.
+#[test]
+fn depends_on_names_services_and_a_cycle_is_an_error_naming_it() {
+    let p = problems(
+        r#"{"disk_paths": [], "services": [
+            {"name": "DB", "type": "port", "port": 1, "depends_on": ["API"]},
+            {"name": "API", "type": "port", "port": 2, "depends_on": ["Web"]},
+            {"name": "Web", "type": "port", "port": 3, "depends_on": ["DB", "Cache", 7]},
+            {"name": "Self", "type": "port", "port": 4, "depends_on": ["Self"]}
+        ]}"#,
+    );
+    assert_eq!(
+        p,
+        [
+            r#"services[2] "Web": field `depends_on`: item 2 must be a name (a string), got 7"#,
+            r#"services[2] "Web": field `depends_on`: no service is named "Cache" (services: DB, API, Web, Self)"#,
+            r#"services[0] "DB": field `depends_on`: is a dependency cycle: DB -> API -> Web -> DB"#,
+            r#"services[3] "Self": field `depends_on`: is a dependency cycle: Self -> Self"#,
+        ]
+    );
+    let config = parse(
+        r#"{"services": [{"name": "DB", "type": "port", "port": 1}, {"name": "API", "type": "port", "port": 2, "depends_on": ["DB", "DB"]}]}"#,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(config.services[1].depends_on, ["DB"], "each once");
+}
+
+/// Every global policy key can be set per service; the rest come from the global values.
+#[test]
+fn policy_keys_are_global_and_per_service() {
+    let config = parse(
+        r#"{"failure_threshold": 3, "reminder_interval_seconds": 600, "restart_grace_seconds": 2, "check_interval_seconds": 60,
+            "alerting": {"alert_on_recovery": false},
+            "services": [
+              {"name": "A", "type": "port", "port": 1},
+              {"name": "B", "type": "port", "port": 2, "failure_threshold": 1, "success_threshold": 4,
+               "reminder_interval_seconds": 0, "restart_grace_seconds": 0.5, "alert_on_recovery": true,
+               "interval_seconds": 3600, "severity": "critical"}
+            ]}"#,
+    )
+    .unwrap()
+    .config;
+    let (a, b) = (&config.services[0].policy, &config.services[1].policy);
+    assert_eq!((a.failure_threshold, a.success_threshold, a.reminder_interval), (3, 1, Some(secs(600))));
+    assert_eq!((a.alert_on_recovery, a.restart_grace, a.interval), (false, secs(2), None));
+    assert_eq!((b.failure_threshold, b.success_threshold, b.reminder_interval), (1, 4, None));
+    assert_eq!(
+        (b.alert_on_recovery, b.restart_grace, b.interval),
+        (true, Duration::from_millis(500), Some(secs(3600)))
+    );
+    assert_eq!(
+        (config.services[0].severity, config.services[1].severity),
+        (ops_kit::Severity::Error, ops_kit::Severity::Critical)
+    );
+    assert_eq!(config.default_policy().failure_threshold, 3);
+    let p = problems(
+        r#"{"services": [{"name": "A", "type": "port", "port": 1, "severity": "fatal", "interval_seconds": 0, "failure_threshold": 0}]}"#,
+    );
+    assert_eq!(
+        p,
+        [
+            r#"services[0] "A": field `failure_threshold`: must be an integer from 1 to 10000, got 0"#,
+            r#"services[0] "A": field `interval_seconds`: must be greater than 0, got 0"#,
+            r#"services[0] "A": field `severity`: must be one of info, warning, error, critical, got "fatal""#,
+        ]
+    );
+}
+
+/// Channels: `telegram`, the named Telegram chats, the webhooks; unique names; `notify` and
+/// escalation steps must name them; by default a service alerts every channel no escalation
+/// names.
+#[test]
+fn channels_are_named_and_notify_and_escalation_must_name_them() {
+    let json = r#"{"alerting": {"telegram_bot_token": "1:a", "telegram_chat_id": 1,
+                     "telegram_chats": [{"name": "oncall", "chat_id": -100}],
+                     "webhooks": [{"name": "slack", "url": "https://a/"}, {"name": "pager", "url": "https://b/"}]},
+                   "services": [
+                     {"name": "A", "type": "port", "port": 1, "escalation": [{"after_minutes": 30, "notify": ["oncall"]}, {"after_minutes": 60.5, "notify": ["pager"]}]},
+                     {"name": "B", "type": "port", "port": 2, "notify": ["pager"]}
+                   ]}"#;
+    let config = parse(json).unwrap().config;
+    assert_eq!(config.alerting.channels(), ["telegram", "oncall", "slack", "pager"]);
+    assert_eq!(config.default_channels(), ["telegram", "slack"]);
+    assert_eq!(config.alerting.destination("oncall").as_deref(), Some("telegram:oncall"));
+    assert_eq!(config.alerting.destination("pager").as_deref(), Some("webhook:pager"));
+    assert_eq!(config.services[0].escalation[1].after, Duration::from_secs(3630));
+    assert_eq!(config.services[1].notify.as_deref(), Some(&["pager".to_owned()][..]));
+
+    let p = problems(
+        r#"{"alerting": {"telegram_chats": [{"name": "telegram", "chat_id": 1}, {"name": "x", "chat_id": 1}, {"name": "x", "chat_id": 2}, {"chat_id": 3}],
+                         "webhooks": [{"name": "x", "url": "https://a/"}, {"name": "telegram", "url": "https://b/"}]},
+            "services": [{"name": "A", "type": "port", "port": 1, "notify": ["nope", "telegram"],
+                          "escalation": [{"after_minutes": 0, "notify": []}, {"notify": ["gone"]}, 5]}]}"#,
+    );
+    assert_eq!(
+        p,
+        [
+            r#"services[0] "A" escalation[0]: field `after_minutes`: must be greater than 0, got 0"#,
+            r#"services[0] "A" escalation[0]: field `notify`: must name at least one channel"#,
+            r#"services[0] "A" escalation[1]: field `after_minutes`: is required"#,
+            r#"services[0] "A" escalation[2]: must be an object like {"after_minutes": 30, "notify": ["oncall"]}, got a number"#,
+            r#"alerting.telegram_chats[0] "telegram": field `name`: `telegram` is the main chat's channel name (telegram_chat_id); choose another"#,
+            r#"alerting.telegram_chats[1] "x": field `name`: is also the name of a webhook: channel names must be unique"#,
+            r#"alerting.telegram_chats[2] "x": field `name`: duplicate name, already used by alerting.telegram_chats[1]"#,
+            "alerting.telegram_chats[3]: field `name`: is required",
+            r#"alerting.webhooks[1] "telegram": field `name`: `telegram` is the main Telegram chat's channel name; choose another"#,
+            r#"services[0] "A": field `notify`: no alerting channel is named "nope" (channels: x, telegram)"#,
+            r#"services[0] "A": field `escalation`: no alerting channel is named "gone" (channels: x, telegram)"#,
+        ]
+    );
+}

@@ -1,35 +1,54 @@
 //! Phase 3: judge each service against its memory (`state/outages.json`, the rules in
-//! [`crate::outage`]), word the alerts, queue them durably, keep the memory, and deliver the
-//! outbox once, in order.
+//! [`crate::outage`]), word each notice as an event of its outage (one line under a heading),
+//! queue the events for their channels durably, keep the memory, and deliver the outbox once:
+//! the alerter folds what waits for each channel into one message.
+//!
+//! Outages are keyed `outage:<service>:<unix start>`. A service's events go to its `notify`
+//! channels (by default every channel no escalation names); an escalation step's to that
+//! step's channels; the recovery to both. A blocked service has no event of its own: the
+//! line of the failing dependency blocking it names it. Alerts never carry the restart command
+//! (it may hold credentials): they say that a restart ran and how it ended.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ops_alert::{Admission, Alert, Alerter, Delivery, Level};
+use ops_alert::{Alert, Alerter, Delivery, Entry, Event, EventKind, Level, Outgoing};
 use ops_health::Outcome;
 use ops_metrics::render::human_duration;
 use ops_state::{StateError, StateFile};
 
 use super::restart::{RestartStep, note_for_alert};
-use super::{Pass, ServiceReport};
-use crate::Config;
-use crate::outage::{Memory, Notice, Observation, Rules, Seen, observe};
+use super::{Pass, ServiceReport, Topology, policy_of};
+use crate::ack::{self, Acks};
+use crate::maintenance::quiet;
+use crate::outage::{Judgement, Memory, Notice, Observation, Rules, Seen, observe};
+use crate::{Service, Severity};
 
-/// An alert of a pass and what became of it.
+/// The headings of the orchestrator's events, in the order a pass queues them.
+pub const FAILURES: &str = "Health check failures";
+/// Restarts given up.
+pub const GAVE_UP: &str = "Gave up";
+/// Escalations.
+pub const ESCALATION: &str = "Escalation";
+/// Reminders.
+pub const STILL_DOWN: &str = "Still down";
+/// Recoveries.
+pub const RECOVERED: &str = "Recovered";
+
+/// A message of a pass (folded by the alerter for one or more channels) and what became of it.
 #[derive(Debug, Clone)]
 pub struct AlertReport {
-    /// The alert.
+    /// The message.
     pub alert: Alert,
     /// What became of it.
     pub outcome: AlertOutcome,
 }
 
-/// What became of an alert of a pass.
+/// What became of a message of a pass.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AlertOutcome {
-    /// It went into the outbox; for each destination, what the flush did with it (`None`:
-    /// not tried in this pass, it waits).
+    /// Delivered from the outbox, or left in it: for each destination, what the flush did
+    /// with it (`None`: not tried in this pass, it waits).
     Queued(Vec<(String, Option<Delivery>)>),
     /// It could not be queued (`error`), so it was sent directly, without the outbox.
     SentDirectly {
@@ -38,8 +57,6 @@ pub enum AlertOutcome {
         /// What each destination did with it.
         deliveries: Vec<Delivery>,
     },
-    /// The topic's rate limit held it back (the pass's own alerts have no topic).
-    RateLimited,
     /// Alerting is not configured (no destination).
     NotConfigured,
     /// A dry run: nothing was sent.
@@ -61,27 +78,52 @@ impl Keep {
     }
 }
 
+/// One service's verdict in this pass.
+#[derive(Debug)]
+pub(super) struct Judged {
+    pub name: String,
+    /// Its index among the pass's checks, when it was checked.
+    pub made: Option<usize>,
+    pub judgement: Judgement,
+    /// Its memory before this pass.
+    pub before: Memory,
+}
+
+/// What the events of one service say in a pass (see [`Pass::words`]).
+struct Words<'s> {
+    name: &'s str,
+    service: Option<&'s Service>,
+    severity: Severity,
+    restart: Option<&'s RestartStep>,
+    /// The line of its failure: the check's detail, the restart, what it blocks.
+    opened: String,
+    detail: String,
+    /// `; blocks A, B` (still failing because of it), or empty.
+    blocks: String,
+    /// `; A, B recovered with it` (`; A, B up again` when it is still down), or empty.
+    with: String,
+    key: String,
+    labels: BTreeMap<String, String>,
+    notify: Vec<String>,
+}
+
 /// The alerts of a pass between [`Pass::queue`] and [`Pass::deliver`].
 #[derive(Default)]
 pub(super) struct Queued {
-    /// Alerts already settled: sent directly, or not to be sent.
+    /// Messages already settled: sent directly, or not to be sent.
     settled: Vec<AlertReport>,
-    /// Alerts in the outbox, with their entry ids and destinations.
-    waiting: Vec<(Alert, Vec<(String, String)>)>,
-}
-
-impl Queued {
-    pub(super) fn append(&mut self, mut other: Queued) {
-        self.settled.append(&mut other.settled);
-        self.waiting.append(&mut other.waiting);
-    }
+    /// The entries queued in the outbox.
+    entries: Vec<Entry>,
 }
 
 impl Pass<'_> {
     /// The alerter of this installation, or a warning and none.
     pub(super) fn alerter(&mut self) -> Option<Alerter> {
         match crate::alert::alerter(self.config, self.layout) {
-            Ok(a) => Some(a),
+            Ok(a) => {
+                let clock = std::sync::Arc::clone(&self.clock);
+                Some(a.with_clock(move || ops_state::timestamp::unix_seconds(clock())))
+            }
             Err(e) => {
                 self.warn(format!("alerts are off: {e}"));
                 None
@@ -89,42 +131,86 @@ impl Pass<'_> {
         }
     }
 
-    /// Judges every service by its memory and returns the notices due, by service index, and
-    /// the memory to keep ([`Pass::keep`] writes it once the alerts are queued). When the
-    /// memory cannot be read, the notices are judged from this pass alone and it is not kept.
-    pub(super) fn judge(&mut self, services: &[ServiceReport]) -> (Vec<(usize, Notice)>, Option<Keep>) {
-        let o = &self.config.orchestration;
-        let rules = Rules {
-            failure_threshold: o.failure_threshold,
-            success_threshold: o.success_threshold,
-            reminder_interval: o.reminder_interval,
-        };
-        let file = StateFile::new(self.layout.outages());
-        let (mut memory, readable) = match file.read::<BTreeMap<String, Memory>>() {
-            Ok(m) => (m.unwrap_or_default(), true),
+    /// Judges every service by its memory and returns each one's notices, and the memory to
+    /// keep ([`Pass::keep`] writes it once the alerts are queued). When the memory could not
+    /// be read, the notices are judged from this pass alone and it is not kept.
+    pub(super) fn judge(
+        &mut self,
+        services: &[ServiceReport],
+        not_due: &[super::NotDue],
+        topology: &Topology,
+    ) -> (Vec<Judged>, Option<Keep>) {
+        let mut memory = self.memory.clone().unwrap_or_default();
+        let acks = match ack::read_current(&StateFile::new(self.layout.acks()), &memory) {
+            Ok(acks) => acks,
             Err(e) => {
-                self.warn(format!("outage memory not kept, alerts judged on this pass alone: {e}"));
-                (BTreeMap::new(), false)
+                self.warn(format!("acknowledgements ignored: {e}"));
+                Acks::new()
             }
         };
-        let mut notices: Vec<(usize, Notice)> = Vec::new();
-        for (i, s) in services.iter().enumerate() {
-            let seen = match (s.check.outcome, s.recheck.as_ref().map(|r| r.outcome)) {
-                (Outcome::Up, _) => Seen::Up,
-                (Outcome::Down(_), Some(Outcome::Up)) => Seen::AutoRecovered,
-                (Outcome::Down(_), Some(Outcome::Down(_)) | None) => Seen::Down,
-                // Nothing learned about it (its check, or the re-check, could not be made).
-                _ => Seen::Unknown,
+        // Blocked: by a failing dependency now, or when checked if it came back with it (its
+        // failure was the dependency's). Down and no longer blocked, it is its own outage.
+        let failing = topology.failing(services);
+        let blocked: Vec<bool> = topology
+            .blocked(services)
+            .iter()
+            .enumerate()
+            .map(|(p, now)| {
+                !now.is_empty()
+                    || (!failing[p] && self.blocked_at_check.get(p).is_some_and(|b| !b.is_empty()))
+            })
+            .collect();
+        let mut judged = Vec::new();
+        for (p, name) in topology.names.iter().enumerate() {
+            let made = topology.made[p];
+            let policy = policy_of(self.config, name);
+            let escalation =
+                self.config.service(name).map(|s| s.escalation.iter().map(|e| e.after).collect());
+            let rules = Rules {
+                failure_threshold: policy.failure_threshold,
+                success_threshold: policy.success_threshold,
+                reminder_interval: policy.reminder_interval,
+                escalation: escalation.unwrap_or_default(),
             };
-            let gave_up = matches!(s.restart, Some(RestartStep::GaveUp { .. }));
-            let observation = Observation { seen, gave_up, silenced: s.quiet.is_some() };
-            let m = memory.entry(s.check.name.clone()).or_default();
-            notices.extend(observe(m, observation, &rules, self.now).into_iter().map(|n| (i, n)));
+            let observation = match made {
+                Some(k) => {
+                    let s = &services[k];
+                    Observation {
+                        seen: seen(s),
+                        gave_up: matches!(s.restart, Some(RestartStep::GaveUp { .. })),
+                        silenced: s.quiet.is_some(),
+                        blocked: blocked[p],
+                        acked: acks.contains_key(name),
+                    }
+                }
+                None if not_due.iter().any(|n| n.name == *name) => Observation {
+                    seen: Seen::NotDue,
+                    gave_up: false,
+                    silenced: quiet(name, &self.config.orchestration.maintenance, &self.silences, self.now)
+                        .is_some(),
+                    blocked: blocked[p],
+                    acked: acks.contains_key(name),
+                },
+                None => Observation::of(Seen::Unknown),
+            };
+            let m = memory.entry(name.clone()).or_default();
+            let before = m.clone();
+            let judgement = observe(m, observation, &rules, self.now);
+            if let Some(k) = made.filter(|&k| !services[k].check.outcome.is_unknown()) {
+                m.last_check = Some(self.now);
+                if judgement.notices.contains(&Notice::Down) && m.down_since.is_some() {
+                    m.detail = Some(services[k].check.detail.clone());
+                }
+            }
+            judged.push(Judged { name: name.clone(), made, judgement, before });
         }
         // Forget services that are gone from the configuration.
-        memory.retain(|name, _| services.iter().any(|s| &s.check.name == name));
-        let keep = readable.then(|| Keep::new(file, &memory, "outage memory"));
-        (notices, keep.flatten())
+        memory.retain(|name, _| topology.names.contains(name));
+        let keep = self
+            .memory
+            .is_some()
+            .then(|| Keep::new(StateFile::new(self.layout.outages()), &memory, "outage memory"));
+        (judged, keep.flatten())
     }
 
     /// Writes a memory decided in this pass; a failure is a warning (the next pass decides
@@ -143,79 +229,281 @@ impl Pass<'_> {
         }
     }
 
-    /// Queues every alert (fsynced), or sends it directly when it cannot be queued; nothing
-    /// queued is delivered yet ([`Pass::deliver`] does, after the memory is kept).
-    pub(super) fn queue(&mut self, alerts: Vec<Alert>, alerter: Option<&Alerter>) -> Queued {
-        let mut queued = Queued::default();
-        let outcome = match alerter {
-            _ if self.dry() => Some(AlertOutcome::DryRun),
-            None => Some(AlertOutcome::NotConfigured),
-            Some(_) => None,
+    /// The channels' destinations for `names` (configuration channel names).
+    pub(super) fn destinations(&self, names: &[String]) -> Vec<String> {
+        names.iter().filter_map(|n| self.config.alerting.destination(n)).collect()
+    }
+
+    /// The destinations of a service's events: its `notify` channels, or the default ones.
+    fn notify(&self, service: Option<&Service>) -> Vec<String> {
+        match service.and_then(|s| s.notify.as_ref()) {
+            Some(names) => self.destinations(names),
+            None => self.destinations(&self.config.default_channels()),
+        }
+    }
+
+    /// The events of this pass's notices, worded, with their destinations, in the order of
+    /// their headings (one pass, one message per channel, its headings always in this order).
+    pub(super) fn compose(
+        &self,
+        services: &[ServiceReport],
+        judged: &[Judged],
+        topology: &Topology,
+    ) -> Vec<Outgoing> {
+        let blocked_now = topology.blocked(services);
+        let failing_now = topology.failing(services);
+        let mut items = Vec::new();
+        for j in judged.iter().filter(|j| !j.judgement.notices.is_empty()) {
+            let w = self.words(j, services, topology, &blocked_now, &failing_now);
+            let mut escalated = j.before.escalated;
+            // Down and back in one pass: the failure's line says it all (how the restart ended);
+            // a gave-up or an escalation of an outage already over would only be noise.
+            let notices = &j.judgement.notices;
+            let over = notices.contains(&Notice::Down)
+                && notices.iter().any(|n| matches!(n, Notice::Recovered { .. }));
+            for notice in notices {
+                if over && matches!(notice, Notice::GaveUp | Notice::Escalated { .. }) {
+                    continue;
+                }
+                let (kind, section, level, text, destinations) =
+                    self.event_of(&w, j, *notice, &mut escalated);
+                let alert = Alert { level, topic: None, message: format!("{section}:\n - {text}") };
+                let event = Event {
+                    key: w.key.clone(),
+                    kind,
+                    at: self.now,
+                    section: section.to_owned(),
+                    text,
+                    labels: w.labels.clone(),
+                };
+                items.push(Outgoing { alert, event: Some(event), destinations });
+            }
+        }
+        let order = [FAILURES, GAVE_UP, ESCALATION, STILL_DOWN, RECOVERED];
+        let rank = |it: &Outgoing| {
+            it.event.as_ref().and_then(|e| order.iter().position(|s| *s == e.section)).unwrap_or(order.len())
         };
-        for alert in alerts {
-            let Some(alerter) = alerter.filter(|_| outcome.is_none()) else {
-                let outcome = outcome.clone().unwrap_or(AlertOutcome::NotConfigured);
-                queued.settled.push(AlertReport { alert, outcome });
-                continue;
-            };
-            let mut warnings = Vec::new();
-            match alerter.enqueue(&alert, &mut warnings) {
-                Ok(Admission::Queued(entries)) => {
-                    let ids = entries.into_iter().map(|e| (e.id, e.destination)).collect();
-                    queued.waiting.push((alert, ids));
-                }
-                Ok(Admission::RateLimited(_)) => {
-                    queued.settled.push(AlertReport { alert, outcome: AlertOutcome::RateLimited });
-                }
-                Err(e) => {
-                    let deliveries = alerter.deliver_now(&alert);
-                    let outcome = AlertOutcome::SentDirectly { error: e.to_string(), deliveries };
-                    queued.settled.push(AlertReport { alert, outcome });
-                }
+        items.sort_by_key(rank);
+        items
+    }
+
+    /// What the events of one service say in this pass.
+    fn words<'s>(
+        &'s self,
+        j: &'s Judged,
+        services: &'s [ServiceReport],
+        topology: &Topology,
+        blocked_now: &[Vec<String>],
+        failing_now: &[bool],
+    ) -> Words<'s> {
+        let name = &j.name;
+        let service = self.config.service(name);
+        let severity = service.map(|s| s.severity).unwrap_or_default();
+        let report = j.made.map(|k| &services[k]);
+        let detail =
+            report.map_or_else(|| j.before.detail.clone().unwrap_or_default(), |s| s.check.detail.clone());
+        let since = j.judgement.since.unwrap_or(self.now);
+        // What this service blocks (still failing), and what came back with it.
+        let dependents = |still: bool| -> Vec<&str> {
+            let names = topology.names.iter().enumerate();
+            names
+                .filter(|(p, _)| {
+                    if still {
+                        blocked_now[*p].contains(name)
+                    } else {
+                        !failing_now[*p]
+                            && self.blocked_at_check.get(*p).is_some_and(|roots| roots.contains(name))
+                    }
+                })
+                .map(|(_, n)| n.as_str())
+                .collect()
+        };
+        let list = |names: Vec<&str>, before: &str, after: &str| {
+            if names.is_empty() { String::new() } else { format!("; {before}{}{after}", names.join(", ")) }
+        };
+        let blocks = list(dependents(true), "blocks ", "");
+        let back = report.is_some_and(ServiceReport::up);
+        let with = list(dependents(false), "", if back { " recovered with it" } else { " up again" });
+        let restart = report.and_then(|s| s.restart.as_ref());
+        let mut note = note_for_alert(restart);
+        if report.is_some_and(|s| seen(s) == Seen::AutoRecovered)
+            && !matches!(restart, Some(RestartStep::Ran { .. }))
+        {
+            // Not restarted itself, up again at the re-check after other services' restarts.
+            note.push_str(" (up again at the re-check)");
+        }
+        Words {
+            name,
+            service,
+            severity,
+            restart,
+            opened: format!("{name}: {detail}{note}{blocks}{with}"),
+            detail,
+            blocks,
+            with,
+            key: format!("outage:{name}:{}", since.floor() as i64),
+            labels: BTreeMap::from([
+                ("service".to_owned(), name.clone()),
+                ("severity".to_owned(), severity.as_str().to_owned()),
+                ("check_type".to_owned(), report.map_or("", |s| s.check.check_type.as_str()).to_owned()),
+            ]),
+            notify: self.notify(service),
+        }
+    }
+
+    /// One notice as an event: its kind, heading, level, line and destinations.
+    fn event_of(
+        &self,
+        w: &Words<'_>,
+        j: &Judged,
+        notice: Notice,
+        escalated: &mut u32,
+    ) -> (EventKind, &'static str, Level, String, Vec<String>) {
+        let (name, detail, blocks) = (w.name, &w.detail, &w.blocks);
+        let level = level(w.severity);
+        let steps = w.service.map_or(&[][..], |s| s.escalation.as_slice());
+        match notice {
+            Notice::Down => (EventKind::Opened, FAILURES, level, w.opened.clone(), w.notify.clone()),
+            Notice::StillDown { down_for } => {
+                let text = format!("{name}: {detail} (down for {}){blocks}", human_duration(down_for));
+                let level = if w.severity == Severity::Info { Level::Info } else { Level::Warning };
+                (EventKind::Reminder, STILL_DOWN, level, text, w.notify.clone())
             }
-            for w in warnings {
-                self.warn(w);
+            Notice::Escalated { step, down_for } => {
+                let channels = steps.get(step as usize - 1).map(|s| s.notify.clone()).unwrap_or_default();
+                *escalated = (*escalated).max(step);
+                let text = format!(
+                    "{name}: down for {}, not acknowledged ({detail}); escalation {step} of {}",
+                    human_duration(down_for),
+                    steps.len()
+                );
+                (EventKind::Escalated { step }, ESCALATION, level, text, self.destinations(&channels))
             }
+            Notice::GaveUp => {
+                let attempts = match w.restart {
+                    Some(RestartStep::GaveUp { attempts }) => *attempts,
+                    _ => 0,
+                };
+                let text =
+                    format!("{name} failed after {attempts} restart attempts; manual intervention required");
+                (EventKind::Update, GAVE_UP, level, text, w.notify.clone())
+            }
+            Notice::Recovered { down_for, at_recheck } => {
+                // The recovery also goes where the outage was escalated.
+                let mut destinations = w.notify.clone();
+                for step in steps.iter().take(*escalated as usize) {
+                    for d in self.destinations(&step.notify) {
+                        if !destinations.contains(&d) {
+                            destinations.push(d);
+                        }
+                    }
+                }
+                if !policy_of(self.config, name).alert_on_recovery {
+                    return (EventKind::Closed, RECOVERED, Level::Recovery, String::new(), destinations);
+                }
+                if j.judgement.notices.contains(&Notice::Down) {
+                    // Down and back in one pass: the failure's own line says it all.
+                    return (EventKind::Closed, FAILURES, level, w.opened.clone(), destinations);
+                }
+                let was = j.before.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                let restarted = at_recheck && matches!(w.restart, Some(RestartStep::Ran { .. }));
+                let how = if restarted { "restarted and recovered" } else { "recovered" };
+                let at = ops_state::timestamp::format_unix(self.now);
+                let clock = at.get(11..16).unwrap_or_default();
+                // Given up before, or in this pass (that event is then folded into this line).
+                let given_up = j.before.gave_up_alerted || j.judgement.notices.contains(&Notice::GaveUp);
+                let gave_up = if given_up { "; its restarts had been given up" } else { "" };
+                let text = format!(
+                    "{name} was down {}{was}, {how} at {clock} UTC{gave_up}{}",
+                    human_duration(down_for),
+                    w.with
+                );
+                (EventKind::Closed, RECOVERED, Level::Recovery, text, destinations)
+            }
+        }
+    }
+
+    /// Queues every event (fsynced), or sends them directly (folded per destination) when they
+    /// cannot be queued; nothing queued is delivered yet ([`Pass::deliver`] does, after the
+    /// memory is kept).
+    pub(super) fn queue(&mut self, items: &[Outgoing], alerter: Option<&Alerter>) -> Queued {
+        let mut queued = Queued::default();
+        if items.is_empty() {
+            return queued;
+        }
+        let local: Vec<Entry> = items
+            .iter()
+            .flat_map(|it| {
+                it.destinations.iter().map(|d| Entry { event: it.event.clone(), ..Entry::new(&it.alert, d) })
+            })
+            .collect();
+        let Some(alerter) = alerter else {
+            queued.settled =
+                reports(ops_alert::fold::plan(&local).into_iter().map(|m| (m, AlertOutcome::NotConfigured)));
+            return queued;
+        };
+        if self.dry() {
+            let messages = alerter.preview_messages(&local).unwrap_or_else(|_| ops_alert::fold::plan(&local));
+            queued.settled = reports(messages.into_iter().map(|m| (m, AlertOutcome::DryRun)));
+            return queued;
+        }
+        let mut warnings = Vec::new();
+        match alerter.enqueue_to(items, &mut warnings) {
+            Ok(entries) => queued.entries = entries,
+            Err(e) => {
+                let error = e.to_string();
+                let sent = ops_alert::fold::plan(&local).into_iter().map(|m| {
+                    let delivery = m.alert.as_ref().map(|a| alerter.deliver_now_to(&m.destination, a));
+                    let outcome = AlertOutcome::SentDirectly {
+                        error: error.clone(),
+                        deliveries: delivery.into_iter().collect(),
+                    };
+                    (m, outcome)
+                });
+                queued.settled = reports(sent);
+            }
+        }
+        for w in warnings {
+            self.warn(w);
         }
         queued
     }
 
     /// Delivers the outbox, in order, with one flush: what earlier runs left in it, then what
-    /// [`Pass::queue`] queued; and says what became of each alert.
+    /// [`Pass::queue`] queued, folded per destination; and says what became of each message.
     pub(super) fn deliver(&mut self, queued: Queued, alerter: Option<&Alerter>) -> Vec<AlertReport> {
-        let Queued { mut settled, waiting } = queued;
-        let entries = match alerter.filter(|_| !self.dry()) {
-            Some(alerter) => match alerter.flush() {
+        let Queued { settled, entries } = queued;
+        let mut out = settled;
+        if let Some(alerter) = alerter.filter(|_| !self.dry()) {
+            let flushed = match alerter.flush() {
                 Ok(report) => {
-                    for w in report.warnings {
-                        self.warn(w);
+                    for w in &report.warnings {
+                        self.warn(w.clone());
                     }
-                    report.entries
+                    Some(report)
                 }
                 Err(e) => {
                     self.warn(format!("cannot deliver the alerts: {e}"));
-                    Vec::new()
+                    None
                 }
-            },
-            None => Vec::new(),
-        };
-        let ours = |id: &String| waiting.iter().any(|(_, ids)| ids.iter().any(|(i, _)| i == id));
-        for (entry, delivery) in entries.iter().filter(|(e, _)| !ours(&e.id)) {
-            self.note(format!("Outbox: alert {} -> {}", entry.id, delivery_words(delivery)));
+            };
+            let handled: BTreeSet<&str> =
+                flushed.iter().flat_map(|r| r.entries.iter().map(|(e, _)| e.id.as_str())).collect();
+            let delivered =
+                flushed.iter().flat_map(|r| r.messages.iter()).map(|(m, d)| (m.clone(), d.clone()));
+            out.extend(reports_of_deliveries(delivered));
+            // What this pass queued and the flush did not get to (another process delivering).
+            let waiting: Vec<Entry> =
+                entries.into_iter().filter(|e| !handled.contains(e.id.as_str())).collect();
+            out.extend(reports(ops_alert::fold::plan(&waiting).into_iter().map(|m| {
+                let outcome = AlertOutcome::Queued(vec![(m.destination.clone(), None)]);
+                (m, outcome)
+            })));
         }
-        for (alert, ids) in waiting {
-            let results = ids
-                .into_iter()
-                .map(|(id, destination)| {
-                    let delivery = entries.iter().find(|(e, _)| e.id == id).map(|(_, d)| d.clone());
-                    (destination, delivery)
-                })
-                .collect();
-            settled.push(AlertReport { alert, outcome: AlertOutcome::Queued(results) });
-        }
-        for r in &settled {
+        for r in &out {
             // The whole message on one line: which services, not only the heading.
-            let message: Vec<&str> = r.alert.message.lines().map(str::trim).collect();
+            let message: Vec<&str> =
+                r.alert.message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
             let line = format!(
                 "ALERT {}: {} -> {}",
                 r.alert.level.as_str(),
@@ -224,8 +512,60 @@ impl Pass<'_> {
             );
             self.note(line);
         }
-        settled
+        out
     }
+}
+
+/// How a service fared: its first check and the last re-check.
+fn seen(s: &ServiceReport) -> Seen {
+    match (s.check.outcome, s.recheck.as_ref().map(|r| r.outcome)) {
+        (Outcome::Up, _) => Seen::Up,
+        (Outcome::Down(_), Some(Outcome::Up)) => Seen::AutoRecovered,
+        (Outcome::Down(_), Some(Outcome::Down(_)) | None) => Seen::Down,
+        // Nothing learned about it (its check, or the re-check, could not be made).
+        _ => Seen::Unknown,
+    }
+}
+
+/// The level of a service's failure alert.
+fn level(severity: Severity) -> Level {
+    match severity {
+        Severity::Info => Level::Info,
+        Severity::Warning => Level::Warning,
+        Severity::Error => Level::Error,
+        Severity::Critical => Level::Critical,
+    }
+}
+
+/// One report per message text: the same message for several destinations is one report.
+fn reports(messages: impl Iterator<Item = (ops_alert::Message, AlertOutcome)>) -> Vec<AlertReport> {
+    let mut out: Vec<AlertReport> = Vec::new();
+    for (m, outcome) in messages {
+        let Some(alert) = m.alert else { continue };
+        match (out.iter_mut().find(|r| r.alert == alert), &outcome) {
+            (Some(AlertReport { outcome: AlertOutcome::Queued(list), .. }), AlertOutcome::Queued(more)) => {
+                list.extend(more.iter().cloned());
+            }
+            (
+                Some(AlertReport { outcome: AlertOutcome::SentDirectly { deliveries, .. }, .. }),
+                AlertOutcome::SentDirectly { deliveries: more, .. },
+            ) => {
+                deliveries.extend(more.iter().cloned());
+            }
+            (Some(r), _) if matches!(r.outcome, AlertOutcome::DryRun | AlertOutcome::NotConfigured) => {}
+            _ => out.push(AlertReport { alert, outcome }),
+        }
+    }
+    out
+}
+
+fn reports_of_deliveries(
+    delivered: impl Iterator<Item = (ops_alert::Message, Delivery)>,
+) -> Vec<AlertReport> {
+    reports(delivered.map(|(m, d)| {
+        let outcome = AlertOutcome::Queued(vec![(m.destination.clone(), Some(d))]);
+        (m, outcome)
+    }))
 }
 
 /// `sent to telegram`, `queued for telegram (reason)`, `failed for telegram (reason)`.
@@ -241,7 +581,7 @@ pub fn delivery_words(d: &Delivery) -> String {
     }
 }
 
-/// The log's words for what became of an alert.
+/// The log's words for what became of a message.
 pub fn outcome_words(outcome: &AlertOutcome) -> String {
     match outcome {
         AlertOutcome::Queued(results) => results
@@ -255,79 +595,7 @@ pub fn outcome_words(outcome: &AlertOutcome) -> String {
             let sent: Vec<String> = deliveries.iter().map(delivery_words).collect();
             format!("not queued ({error}); sent directly: {}", sent.join(", "))
         }
-        AlertOutcome::RateLimited => "rate limited".into(),
         AlertOutcome::NotConfigured => "not sent: alerting is not configured".into(),
         AlertOutcome::DryRun => "dry run".into(),
     }
-}
-
-/// The messages of a pass: one failure alert listing every service that just went down, one
-/// per auto-recovery and per "gave up", one reminder listing those still down, one recovery
-/// notice listing those back up.
-pub(super) fn compose(
-    config: &Config,
-    services: &[ServiceReport],
-    notices: &[(usize, Notice)],
-) -> Vec<Alert> {
-    let command = |name: &str| {
-        config.services.iter().find(|s| s.name == name).and_then(|s| s.restart_command.as_deref())
-    };
-    let mut down = String::new();
-    let mut still = String::new();
-    let mut back = Vec::new();
-    let mut gave_up = Vec::new();
-    for (i, notice) in notices {
-        let s = &services[*i];
-        let name = &s.check.name;
-        match notice {
-            Notice::Down => {
-                let _ = writeln!(down, " - {name}: {}{}", s.check.detail, note_for_alert(s.restart.as_ref()));
-            }
-            Notice::StillDown { down_for } => {
-                let _ =
-                    writeln!(still, " - {name}: {} (down for {})", s.check.detail, human_duration(*down_for));
-            }
-            Notice::Recovered { down_for } => {
-                back.push(format!("{name} (down for {})", human_duration(*down_for)));
-            }
-            Notice::GaveUp => {
-                let attempts = match s.restart {
-                    Some(RestartStep::GaveUp { attempts }) => attempts,
-                    _ => 0,
-                };
-                gave_up.push(alert(
-                    Level::Error,
-                    format!("CRITICAL: {name} failed after {attempts} restart attempts.\nManual intervention required."),
-                ));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if !down.is_empty() {
-        out.push(alert(Level::Error, format!("Health check failures:\n{}", down.trim_end())));
-    }
-    for s in services {
-        if let (Some(RestartStep::Ran { recovered: true, .. }), Some(cmd)) =
-            (&s.restart, command(&s.check.name))
-        {
-            out.push(alert(Level::Info, format!("Auto-recovered: {}\nRestart command: {cmd}", s.check.name)));
-        }
-    }
-    out.append(&mut gave_up);
-    if !still.is_empty() {
-        out.push(alert(Level::Warning, format!("Still down:\n{}", still.trim_end())));
-    }
-    if config.alerting.alert_on_recovery && !back.is_empty() {
-        let text = if back.len() == 1 {
-            format!("{} has recovered.", back[0])
-        } else {
-            format!("Recovered:\n - {}", back.join("\n - "))
-        };
-        out.push(alert(Level::Recovery, text));
-    }
-    out
-}
-
-fn alert(level: Level, message: String) -> Alert {
-    Alert { level, topic: None, message }
 }

@@ -1,9 +1,10 @@
 //! The orchestrator pass: what the Python kit's orchestrator script meant to be. [`run_pass`]
-//! reads as its phases: check everything once, concurrently ([`check`]); restart what fell over
-//! and re-check ([`restart`]); record one metrics line per check ([`record`]); judge each
-//! service against its memory and alert without storms ([`alerts`]); stalled and
-//! investigation tasks on the board ([`tasks`]); then housekeeping: metrics retention, log
-//! rotation, the heartbeat and the log ([`housekeeping`]).
+//! reads as its phases: check every service that is due, concurrently ([`check`]); restart
+//! what fell over, parents before the services that depend on them, and re-check everything
+//! still failing ([`restart`]); record one metrics line per check ([`record`]); judge each
+//! service against its memory and alert without storms, one message per channel ([`alerts`]);
+//! stalled and investigation tasks on the board ([`tasks`]); then housekeeping: metrics
+//! retention, log rotation, the heartbeat and the log ([`housekeeping`]).
 //!
 //! A problem in one step (a state file that cannot be written, Telegram down) is a warning in
 //! the report and the log, and the pass goes on: the monitor must still work when everything
@@ -16,20 +17,24 @@ mod record;
 mod restart;
 mod tasks;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ops_health::{CheckResult, Outcome};
 use ops_state::timestamp::unix_seconds;
-use ops_state::{StateError, with_lock};
+use ops_state::{StateError, StateFile, with_lock};
 use time::OffsetDateTime;
 
-pub use alerts::{AlertOutcome, AlertReport};
+pub use alerts::{AlertOutcome, AlertReport, outcome_words};
 pub use restart::RestartStep;
 
-use crate::maintenance::Quiet;
-use crate::{Config, Env, Layout};
+use crate::deps::Graph;
+use crate::maintenance::{Quiet, Silences};
+use crate::outage::Memory;
+use crate::{Config, Env, Layout, Policy};
 
 /// How a pass runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,6 +44,43 @@ pub enum Mode {
     Real,
     /// Restart nothing, send nothing, write nothing: say what would be done.
     DryRun,
+}
+
+/// Where a pass reads the time: the system's clock, or a test's.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The system's clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
+
+/// How a pass runs, in full.
+#[derive(Clone)]
+pub struct Options {
+    /// Real or dry.
+    pub mode: Mode,
+    /// Where it reads the time.
+    pub clock: Clock,
+    /// Run by `orchestrator --loop`: a service without `interval_seconds` is checked every
+    /// `check_interval_seconds`. Otherwise (cron, a timer) it is checked every pass, as the
+    /// Python kit's orchestrator did.
+    pub daemon: bool,
+}
+
+impl Options {
+    /// A one-shot pass in `mode`, on the system's clock.
+    pub fn new(mode: Mode) -> Self {
+        Self { mode, clock: system_clock(), daemon: false }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("mode", &self.mode)
+            .field("daemon", &self.daemon)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a pass did not run.
@@ -77,21 +119,23 @@ impl fmt::Display for LogLine {
     }
 }
 
-/// One service (or built-in check) in a pass.
+/// One service (or built-in check) checked in a pass.
 #[derive(Debug, Clone)]
 pub struct ServiceReport {
     /// The first check's result.
     pub check: CheckResult,
-    /// The re-check after a restart.
+    /// The last re-check, after the pass's restarts.
     pub recheck: Option<CheckResult>,
     /// The restart, if the service failed and has a restart command.
     pub restart: Option<RestartStep>,
     /// Why it is neither restarted nor alerted, if it is in maintenance or silenced.
     pub quiet: Option<Quiet>,
+    /// The failing dependencies it is blocked by at the end of the pass (empty: not blocked).
+    pub blocked_by: Vec<String>,
 }
 
 impl ServiceReport {
-    /// The outcome at the end of the pass: the re-check's after a restart, else the check's.
+    /// The outcome at the end of the pass: the last re-check's, else the check's.
     pub fn outcome(&self) -> Outcome {
         self.recheck.as_ref().unwrap_or(&self.check).outcome
     }
@@ -108,14 +152,27 @@ impl ServiceReport {
     }
 }
 
+/// A check a pass did not make: its interval since the last one has not passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotDue {
+    /// The service.
+    pub name: String,
+    /// Whether its last check found it failing.
+    pub failing: bool,
+    /// When it is due (unix seconds).
+    pub due: f64,
+}
+
 /// Everything a pass did.
 #[derive(Debug, Clone)]
 pub struct PassReport {
     /// When it started.
     pub started: OffsetDateTime,
-    /// Every check, in configuration order.
+    /// Every check it made, in configuration order.
     pub services: Vec<ServiceReport>,
-    /// The alerts it sent (or would send, in a dry run).
+    /// The checks it left for a later pass (not due yet).
+    pub not_due: Vec<NotDue>,
+    /// The messages it sent (or would send, in a dry run), with what became of them.
     pub alerts: Vec<AlertReport>,
     /// What it did, line by line, as written to `logs/orchestrator.log`.
     pub log: Vec<LogLine>,
@@ -127,9 +184,25 @@ impl PassReport {
         self.services.iter().filter(|s| s.failing())
     }
 
+    /// Whether anything is known to be failing: checked in this pass, or at its last check.
+    pub fn any_failing(&self) -> bool {
+        self.failing().next().is_some() || self.not_due.iter().any(|n| n.failing)
+    }
+
     /// Services agent-ops could not check in this pass (its own failure, said in a warning).
     pub fn unknown(&self) -> impl Iterator<Item = &ServiceReport> {
         self.services.iter().filter(|s| s.outcome().is_unknown())
+    }
+
+    /// When the next check is due in `orchestrator --loop` (unix seconds): the earliest of the
+    /// checks left for later and the next of each check made now.
+    pub fn next_due(&self, config: &Config) -> f64 {
+        let now = unix_seconds(self.started);
+        let every =
+            |name: &str| policy_of(config, name).interval.unwrap_or(config.check_interval).as_secs_f64();
+        let made = self.services.iter().map(|s| now + every(&s.check.name));
+        made.chain(self.not_due.iter().map(|n| n.due))
+            .fold(now + config.check_interval.as_secs_f64(), f64::min)
     }
 
     /// The problems that did not stop it.
@@ -141,17 +214,67 @@ impl PassReport {
     }
 }
 
-/// Runs one pass. Returns [`PassError::Busy`] at once when another pass is running.
+/// The policy of the check named `name`: its service's, or the global one for a built-in check.
+pub(crate) fn policy_of(config: &Config, name: &str) -> Policy {
+    config.service(name).map_or_else(|| config.default_policy(), |s| s.policy.clone())
+}
+
+/// Runs one pass, as cron or a timer does. Returns [`PassError::Busy`] at once when another
+/// pass is running.
 pub fn run_pass(layout: &Layout, env: &Env, config: &Config, mode: Mode) -> Result<PassReport, PassError> {
-    if mode == Mode::DryRun {
+    run_pass_with(layout, env, config, &Options::new(mode))
+}
+
+/// [`run_pass`] with every option: the daemon's schedule, or a test's clock (escalations after
+/// an hour without waiting one).
+pub fn run_pass_with(
+    layout: &Layout,
+    env: &Env,
+    config: &Config,
+    options: &Options,
+) -> Result<PassReport, PassError> {
+    if options.mode == Mode::DryRun {
         // A dry run writes nothing, not even the lock file, and may watch a running pass.
-        return Ok(Pass::new(layout, env, config, mode).run());
+        return Ok(Pass::new(layout, env, config, options).run());
     }
     let lock = layout.pass_lock();
-    match with_lock(&lock, Duration::ZERO, || Pass::new(layout, env, config, mode).run()) {
+    match with_lock(&lock, Duration::ZERO, || Pass::new(layout, env, config, options).run()) {
         Ok(report) => Ok(report),
         Err(StateError::LockTimeout { path, .. }) => Err(PassError::Busy { lock: path }),
         Err(e) => Err(PassError::Lock(e)),
+    }
+}
+
+/// Every check of the configuration, whether made in this pass or not: the names in probe
+/// order, the dependency graph over them, and what is known of the checks not made.
+pub(crate) struct Topology {
+    names: Vec<String>,
+    graph: Graph,
+    /// For each check, its index in the pass's `services`, when it was made.
+    made: Vec<Option<usize>>,
+    /// For each check not made, whether its last check found it failing.
+    remembered: Vec<bool>,
+}
+
+impl Topology {
+    /// Which checks are failing now: the ones made, by their latest result; the others as
+    /// their last check found them.
+    fn failing(&self, services: &[ServiceReport]) -> Vec<bool> {
+        (0..self.names.len())
+            .map(|p| match self.made[p] {
+                Some(k) => services[k].outcome().is_down(),
+                None => self.remembered[p],
+            })
+            .collect()
+    }
+
+    /// For each check, the names of the failing roots blocking it now (empty: not blocked).
+    fn blocked(&self, services: &[ServiceReport]) -> Vec<Vec<String>> {
+        self.graph
+            .blocked(&self.failing(services))
+            .into_iter()
+            .map(|roots| roots.unwrap_or_default().into_iter().map(|r| self.names[r].clone()).collect())
+            .collect()
     }
 }
 
@@ -161,16 +284,36 @@ struct Pass<'a> {
     env: &'a Env,
     config: &'a Config,
     mode: Mode,
+    clock: Clock,
+    daemon: bool,
     started: OffsetDateTime,
     /// `started` as unix seconds, the clock of the state files.
     now: f64,
+    /// The outage memory as this pass found it (`None`: unreadable, not kept).
+    memory: Option<BTreeMap<String, Memory>>,
+    silences: Silences,
+    /// For each check (in probe order), the roots blocking it when it was checked.
+    blocked_at_check: Vec<Vec<String>>,
     log: Vec<LogLine>,
 }
 
 impl<'a> Pass<'a> {
-    fn new(layout: &'a Layout, env: &'a Env, config: &'a Config, mode: Mode) -> Self {
-        let started = OffsetDateTime::now_utc();
-        Self { layout, env, config, mode, started, now: unix_seconds(started), log: Vec::new() }
+    fn new(layout: &'a Layout, env: &'a Env, config: &'a Config, options: &Options) -> Self {
+        let started = (options.clock)();
+        Self {
+            layout,
+            env,
+            config,
+            mode: options.mode,
+            clock: Arc::clone(&options.clock),
+            daemon: options.daemon,
+            started,
+            now: unix_seconds(started),
+            memory: None,
+            silences: Silences::new(),
+            blocked_at_check: Vec::new(),
+            log: Vec::new(),
+        }
     }
 
     fn dry(&self) -> bool {
@@ -185,6 +328,14 @@ impl<'a> Pass<'a> {
         self.log.push(LogLine::Warning(line.into()));
     }
 
+    /// The outage memory, read once at the start; unreadable, it is neither used nor kept.
+    fn read_memory(&mut self) {
+        match StateFile::new(self.layout.outages()).read::<BTreeMap<String, Memory>>() {
+            Ok(m) => self.memory = Some(m.unwrap_or_default()),
+            Err(e) => self.warn(format!("outage memory not kept, alerts judged on this pass alone: {e}")),
+        }
+    }
+
     fn run(mut self) -> PassReport {
         self.note(if self.dry() {
             "=== Orchestrator dry run starting ==="
@@ -192,25 +343,30 @@ impl<'a> Pass<'a> {
             "=== Orchestrator run starting ==="
         });
         let alerter = self.alerter();
+        self.read_memory();
 
         self.note("Phase 1: Health checks");
-        let (mut services, probes) = self.check();
+        let (mut services, probes, not_due, topology) = self.check();
 
-        self.restart(&mut services, &probes);
+        self.restart(&mut services, &probes, &topology);
+        for (p, roots) in topology.blocked(&services).into_iter().enumerate() {
+            if let Some(k) = topology.made[p] {
+                services[k].blocked_by = roots;
+            }
+        }
 
         if !self.dry() {
             self.record(&services);
         }
 
-        let (notices, memory) = self.judge(&services);
-        let service_alerts = alerts::compose(self.config, &services, &notices);
-        if !service_alerts.is_empty() {
+        let (judged, memory) = self.judge(&services, &not_due, &topology);
+        let mut items = self.compose(&services, &judged, &topology);
+        if !items.is_empty() {
             self.note("Phase 3: Alerting");
         }
-        let mut queued = self.queue(service_alerts, alerter.as_ref());
-
         let (stalled, stalled_memory) = self.stalled_tasks();
-        queued.append(self.queue(stalled.into_iter().collect(), alerter.as_ref()));
+        items.extend(stalled);
+        let queued = self.queue(&items, alerter.as_ref());
 
         // What was decided is kept only once its alerts are queued: a pass stopped before (a
         // crash, or a daemon stopped mid-pass) leaves the old memory, and the next pass decides,
@@ -220,16 +376,20 @@ impl<'a> Pass<'a> {
             self.keep(stalled_memory);
         }
         let alerts = self.deliver(queued, alerter.as_ref());
-        self.open_tasks(&services, &notices);
+        self.open_tasks(&services, &judged);
 
         self.housekeeping();
         let failing = services.iter().filter(|s| s.failing()).count();
-        self.note(format!("=== Orchestrator run complete: {} checks, {failing} failing ===", services.len()));
+        let later = if not_due.is_empty() { String::new() } else { format!(", {} not due", not_due.len()) };
+        self.note(format!(
+            "=== Orchestrator run complete: {} checks, {failing} failing{later} ===",
+            services.len()
+        ));
         if !self.dry() {
             self.heartbeat(&services);
             self.write_log();
         }
-        PassReport { started: self.started, services, alerts, log: self.log }
+        PassReport { started: self.started, services, not_due, alerts, log: self.log }
     }
 }
 
@@ -265,14 +425,22 @@ mod tests {
         let config = Config::parse(Path::new("s.json"), json.as_bytes(), &env).unwrap().config;
         std::fs::create_dir_all(&layout.state).unwrap();
         std::fs::write(layout.last_status(), r#"{"API": true}"#).unwrap();
-        let mut pass = Pass::new(&layout, &env, &config, Mode::Real);
-        let mut services =
-            vec![ServiceReport { check: unknown("API"), recheck: None, restart: None, quiet: None }];
-        pass.restart(&mut services, &config.probes());
+        let mut pass = Pass::new(&layout, &env, &config, &Options::new(Mode::Real));
+        pass.read_memory();
+        let services = vec![ServiceReport {
+            check: unknown("API"),
+            recheck: None,
+            restart: None,
+            quiet: None,
+            blocked_by: vec![],
+        }];
+        let topology = pass.topology(&services, &[]);
+        let mut services = services;
+        pass.restart(&mut services, &config.probes(), &topology);
         assert!(services[0].restart.is_none() && !ran.exists(), "not restarted");
         pass.record(&services);
-        let (notices, memory) = pass.judge(&services);
-        assert!(notices.is_empty(), "{notices:?}");
+        let (judged, memory) = pass.judge(&services, &[], &topology);
+        assert!(judged.iter().all(|j| j.judgement.notices.is_empty()), "{judged:?}");
         pass.keep(memory);
         assert!(!services[0].failing());
         let day =

@@ -34,14 +34,17 @@ impl Pass<'_> {
             self.warn(format!("cannot record metrics: {e}"));
         }
         // `update` writes only when the file changes (a pass usually leaves it as it was). A
-        // service that could not be checked keeps what was known of it.
+        // service that could not be checked, or was not due, keeps what was known of it.
+        let names: Vec<String> = self.config.probes().into_iter().map(|p| p.name).collect();
         let written = StateFile::new(self.layout.last_status()).update(|old: &mut BTreeMap<String, bool>| {
             let mut last = BTreeMap::new();
-            for s in services {
-                let known =
-                    if s.outcome().is_unknown() { old.get(&s.check.name).copied() } else { Some(s.up()) };
+            for name in &names {
+                let known = match services.iter().find(|s| s.check.name == *name) {
+                    Some(s) if !s.outcome().is_unknown() => Some(s.up()),
+                    _ => old.get(name).copied(),
+                };
                 if let Some(up) = known {
-                    last.insert(s.check.name.clone(), up);
+                    last.insert(name.clone(), up);
                 }
             }
             *old = last;

@@ -1,5 +1,7 @@
-//! Phase 2: restart what fell over (through ops-recovery's policy and runner), wait the grace
-//! period, and re-check what was restarted.
+//! Phase 2: restart what fell over (through ops-recovery's policy and runner), in dependency
+//! order: the failing services that are not blocked first, then, after the grace period,
+//! re-check every failing service, and restart the ones that are no longer blocked but still
+//! down; until no service is left to restart.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,7 +15,7 @@ use ops_recovery::{Decision, Policy, RestartRun, RestartSpec, RunOutcome};
 use ops_state::StateFile;
 use ops_state::timestamp::unix_seconds;
 
-use super::{Pass, ServiceReport};
+use super::{Pass, ServiceReport, Topology, policy_of};
 use crate::{Service, health};
 
 /// Where the Python kit's recovery script looked for restart tools; appended to `PATH`.
@@ -48,63 +50,87 @@ pub enum RestartStep {
 }
 
 impl Pass<'_> {
-    /// Restarts every failed service that has a `restart_command` and is not quiet, as its
-    /// policy allows, all at once (bounded by `max_concurrency`); waits `restart_grace`; and
-    /// re-checks them.
-    pub(super) fn restart(&mut self, services: &mut [ServiceReport], probes: &[Probe]) {
+    /// Restarts every failing service that has a `restart_command`, is not quiet and is not
+    /// blocked by a failing dependency, as its policy allows, all at once (bounded by
+    /// `max_concurrency`); waits the longest `restart_grace` among them; re-checks every
+    /// service still failing; and goes on with the services that are now unblocked but still
+    /// down, each restarted at most once per pass.
+    pub(super) fn restart(&mut self, services: &mut [ServiceReport], probes: &[Probe], topology: &Topology) {
         let by_name: BTreeMap<&str, &Service> =
             self.config.services.iter().map(|s| (s.name.as_str(), s)).collect();
         let recovery = StateFile::new(self.layout.recovery());
-        let mut to_run: Vec<(usize, u32, RestartSpec)> = Vec::new();
-        for (i, s) in services.iter_mut().enumerate() {
-            let Some(svc) = by_name.get(s.check.name.as_str()) else { continue };
-            let Some(command) = &svc.restart_command else { continue };
-            // Only a service found down is restarted: never one that could not be checked.
-            if !s.check.outcome.is_down() || s.quiet.is_some() {
-                continue;
-            }
-            if self.dry() {
-                s.restart = Some(RestartStep::WouldRestart);
-                continue;
-            }
-            let policy = Policy { cooldown: svc.restart_cooldown, max_attempts: svc.max_restart_attempts };
-            s.restart = Some(match ops_recovery::begin(&recovery, &svc.name, &policy, self.now) {
-                Ok(Decision::Restart { attempt }) => {
-                    to_run.push((i, attempt, self.restart_spec(svc, command)));
+        let mut considered = vec![false; services.len()];
+        let mut announced = false;
+        loop {
+            let blocked = topology.blocked(services);
+            let mut to_run: Vec<(usize, u32, RestartSpec)> = Vec::new();
+            for (p, roots) in blocked.iter().enumerate() {
+                let Some(k) = topology.made[p] else { continue };
+                let s = &mut services[k];
+                let Some(svc) = by_name.get(s.check.name.as_str()) else { continue };
+                let Some(command) = &svc.restart_command else { continue };
+                // Only a service found down is restarted: never one that could not be checked,
+                // nor one whose failure is its dependency's.
+                if considered[k] || !s.outcome().is_down() || s.quiet.is_some() || !roots.is_empty() {
                     continue;
                 }
-                Ok(Decision::Cooldown { remaining }) => RestartStep::Cooldown { remaining },
-                Ok(Decision::GaveUp { attempts }) => RestartStep::GaveUp { attempts },
-                Err(e) => RestartStep::Skipped(e.to_string()),
-            });
-        }
-        if !self.dry() && services.iter().any(|s| s.restart.is_some()) {
-            self.note("Phase 2: Auto-recovery");
-        }
-        if !to_run.is_empty() {
+                considered[k] = true;
+                if self.dry() {
+                    s.restart = Some(RestartStep::WouldRestart);
+                    continue;
+                }
+                let policy =
+                    Policy { cooldown: svc.restart_cooldown, max_attempts: svc.max_restart_attempts };
+                s.restart = Some(match ops_recovery::begin(&recovery, &svc.name, &policy, self.now) {
+                    Ok(Decision::Restart { attempt }) => {
+                        to_run.push((k, attempt, self.restart_spec(svc, command)));
+                        continue;
+                    }
+                    Ok(Decision::Cooldown { remaining }) => RestartStep::Cooldown { remaining },
+                    Ok(Decision::GaveUp { attempts }) => RestartStep::GaveUp { attempts },
+                    Err(e) => RestartStep::Skipped(e.to_string()),
+                });
+            }
+            if !announced && !self.dry() && services.iter().any(|s| s.restart.is_some()) {
+                announced = true;
+                self.note("Phase 2: Auto-recovery");
+            }
+            if to_run.is_empty() {
+                break;
+            }
             let specs: Vec<&RestartSpec> = to_run.iter().map(|(_, _, spec)| spec).collect();
             let runs = bounded(&specs, self.config.max_concurrency, |spec| ops_recovery::run_restart(spec));
-            thread::sleep(self.config.orchestration.restart_grace);
-            let again: Vec<Probe> = to_run.iter().map(|(i, _, _)| probes[*i].clone()).collect();
-            let rechecks = health::run(self.config, &again);
-            for (((i, attempt, _), run), recheck) in to_run.into_iter().zip(runs).zip(rechecks) {
-                let recovered = recheck.outcome.is_up();
+            let grace = to_run
+                .iter()
+                .map(|(k, _, _)| policy_of(self.config, &services[*k].check.name).restart_grace)
+                .max()
+                .unwrap_or_default();
+            thread::sleep(grace);
+            // Every service still failing is checked again: one restart can fix several checks
+            // (a process, its port, its URL).
+            let again: Vec<usize> =
+                (0..services.len()).filter(|&k| services[k].outcome().is_down()).collect();
+            let probes_again: Vec<Probe> = again.iter().map(|&k| probes[k].clone()).collect();
+            let rechecks = health::run(self.config, &probes_again);
+            for (k, recheck) in again.into_iter().zip(rechecks) {
+                services[k].recheck = Some(recheck);
+            }
+            for ((k, attempt, _), run) in to_run.into_iter().zip(runs) {
+                let name = services[k].check.name.clone();
+                let recovered = services[k].up();
                 if matches!(run.outcome, RunOutcome::NotStarted(_)) {
                     // No process could be made: that is not an attempt at the service.
-                    let name = services[i].check.name.clone();
                     if let Err(e) = ops_recovery::uncount(&recovery, &name, attempt) {
                         self.warn(format!("{name}: cannot take back the restart attempt: {e}"));
                     }
                 }
                 if recovered {
-                    let name = services[i].check.name.clone();
-                    let at = unix_seconds(recheck.timestamp);
+                    let at = services[k].recheck.as_ref().map_or(self.now, |r| unix_seconds(r.timestamp));
                     if let Err(e) = ops_recovery::record_recovery(&recovery, &name, at) {
                         self.warn(format!("{name}: cannot record the recovery: {e}"));
                     }
                 }
-                services[i].restart = Some(RestartStep::Ran { attempt, run, recovered });
-                services[i].recheck = Some(recheck);
+                services[k].restart = Some(RestartStep::Ran { attempt, run, recovered });
             }
         }
         self.log_restarts(services);
@@ -133,10 +159,7 @@ impl Pass<'_> {
                     format!("RESTART: {name}: attempt {attempt}: {how}; {verdict}{}", tail_suffix(run))
                 }
                 RestartStep::Cooldown { remaining } => {
-                    format!(
-                        "COOLDOWN: {name}: {} until the next restart is allowed",
-                        human_duration(*remaining)
-                    )
+                    format!("COOLDOWN: {name}: restart in cooldown, {} left", human_duration(*remaining))
                 }
                 RestartStep::GaveUp { attempts } => {
                     format!(

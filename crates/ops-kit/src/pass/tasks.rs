@@ -2,34 +2,34 @@
 //! and an investigation task for each service that just went down, when asked for.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use ops_alert::{Alert, Level};
+use ops_alert::{Alert, Event, EventKind, Level, Outgoing};
 use ops_board::{BoardFile, NewTask, Priority, StalledQuery};
 use ops_state::StateFile;
 
-use super::alerts::Keep;
+use super::alerts::{Judged, Keep};
 use super::{Pass, ServiceReport};
 use crate::outage::Notice;
 
 impl Pass<'_> {
     /// Tasks stalled in progress for longer than `stalled_task_hours`: each is alerted once
-    /// (and again every reminder interval while it stays stalled), not every pass. Returns the
-    /// alert and the memory of alerted tasks to keep once it is queued.
-    pub(super) fn stalled_tasks(&mut self) -> (Option<Alert>, Option<Keep>) {
+    /// (and again every reminder interval while it stays stalled), not every pass, as a
+    /// reminder of its own (a newer one replaces an older one still queued). Returns the
+    /// events and the memory of alerted tasks to keep once they are queued.
+    pub(super) fn stalled_tasks(&mut self) -> (Vec<Outgoing>, Option<Keep>) {
         let board = match BoardFile::new(self.layout.board()) {
             Ok(board) if board.path().exists() => board,
-            Ok(_) => return (None, None),
+            Ok(_) => return (Vec::new(), None),
             Err(e) => {
                 self.warn(format!("stalled tasks not checked: {e}"));
-                return (None, None);
+                return (Vec::new(), None);
             }
         };
         let snapshot = match board.read() {
             Ok(s) => s,
             Err(e) => {
                 self.warn(format!("stalled tasks not checked: {e}"));
-                return (None, None);
+                return (Vec::new(), None);
             }
         };
         if let Some(fallback) = &snapshot.fallback {
@@ -64,26 +64,41 @@ impl Pass<'_> {
                 None
             }
         };
-        if due.is_empty() {
-            return (None, keep);
-        }
-        // The Python kit's text: ` - owner: title` (60 characters of it) under one heading.
+        // The Python kit's words: ` - owner: title` (60 characters of it) under one heading.
         let hours = after.as_secs_f64() / 3600.0;
-        let mut text = format!("Stalled tasks (>{hours}h in progress):");
-        for t in due {
-            let owner = if t.task.owner.is_empty() { "?" } else { t.task.owner.as_str() };
-            let title: String = t.task.title.chars().take(60).collect();
-            let _ = write!(text, "\n - {owner}: {title}");
-        }
-        (Some(Alert { level: Level::Warning, topic: None, message: text }), keep)
+        let section = format!("Stalled tasks (>{hours}h in progress)");
+        let destinations = self.destinations(&self.config.default_channels());
+        let events = due
+            .into_iter()
+            .map(|t| {
+                let owner = if t.task.owner.is_empty() { "?" } else { t.task.owner.as_str() };
+                let title: String = t.task.title.chars().take(60).collect();
+                let text = format!("{owner}: {title}");
+                let alert =
+                    Alert { level: Level::Warning, topic: None, message: format!("{section}:\n - {text}") };
+                let event = Event {
+                    key: format!("stalled:{}", t.task.id),
+                    kind: EventKind::Reminder,
+                    at: self.now,
+                    section: section.clone(),
+                    text,
+                    labels: std::collections::BTreeMap::from([("task".to_owned(), t.task.id.clone())]),
+                };
+                Outgoing { alert, event: Some(event), destinations: destinations.clone() }
+            })
+            .collect();
+        (events, keep)
     }
 
     /// `create_tasks_for_failures`: an investigation task for each service that just went
     /// down, unless one with the same title is still open (the Python kit's recipe 5, with a
     /// stable title).
-    pub(super) fn open_tasks(&mut self, services: &[ServiceReport], notices: &[(usize, Notice)]) {
-        let down: Vec<&ServiceReport> =
-            notices.iter().filter(|(_, n)| *n == Notice::Down).map(|(i, _)| &services[*i]).collect();
+    pub(super) fn open_tasks(&mut self, services: &[ServiceReport], judged: &[Judged]) {
+        let down: Vec<&ServiceReport> = judged
+            .iter()
+            .filter(|j| j.judgement.notices.contains(&Notice::Down))
+            .filter_map(|j| j.made.map(|k| &services[k]))
+            .collect();
         if down.is_empty() || !self.config.orchestration.create_tasks_for_failures {
             return;
         }

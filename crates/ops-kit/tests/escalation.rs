@@ -1,0 +1,155 @@
+//! Escalation and acknowledgement across passes, with the passes' clock set by the test (an
+//! hour passes without waiting one): a service really down (a closed port on 127.0.0.1), the
+//! fake Bot API for the main chat and a fake webhook as the pager.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use ops_kit::pass::{Clock, Mode, Options, PassReport, run_pass_with};
+use ops_kit::{Config, Env, Layout, ack};
+use ops_state::StateFile;
+use test_support::{FakeBotApi, FakeWebhook};
+use time::OffsetDateTime;
+
+const TOKEN: &str = "123456:ESCALATION-token";
+
+struct World {
+    _dir: tempfile::TempDir,
+    layout: Layout,
+    env: Env,
+    config: Config,
+    api: FakeBotApi,
+    pager: FakeWebhook,
+    now: Arc<AtomicI64>,
+    start: i64,
+}
+
+impl World {
+    fn new(service: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
+        let layout = Layout::from_env(&env).unwrap();
+        let api = FakeBotApi::start(TOKEN);
+        let pager = FakeWebhook::start();
+        let json = format!(
+            r#"{{"services": [{service}], "disk_paths": [], "restart_grace_seconds": 0, "reminder_interval_seconds": 3600,
+                "alerting": {{"telegram_bot_token": "{TOKEN}", "telegram_chat_id": "42", "telegram_api_url": "{}",
+                              "timeout_seconds": 5, "webhooks": [{{"name": "pager", "url": "{}"}}]}}}}"#,
+            api.url(),
+            pager.url("page")
+        );
+        let config = Config::parse(Path::new("services.json"), json.as_bytes(), &env).unwrap().config;
+        let start = OffsetDateTime::now_utc().unix_timestamp();
+        Self { _dir: dir, layout, env, config, api, pager, now: Arc::new(AtomicI64::new(start)), start }
+    }
+
+    /// A pass at `minutes` after the start.
+    fn pass_at(&self, minutes: i64) -> PassReport {
+        self.now.store(self.start + minutes * 60, Ordering::SeqCst);
+        let now = Arc::clone(&self.now);
+        let clock: Clock =
+            Arc::new(move || OffsetDateTime::from_unix_timestamp(now.load(Ordering::SeqCst)).unwrap());
+        let options = Options { clock, ..Options::new(Mode::Real) };
+        let report = run_pass_with(&self.layout, &self.env, &self.config, &options).unwrap();
+        assert_eq!(report.warnings().count(), 0, "{:?}", report.log);
+        report
+    }
+
+    fn chat(&self) -> Vec<String> {
+        self.api.delivered().into_iter().map(|d| d.displayed).collect()
+    }
+
+    fn pages(&self) -> Vec<String> {
+        self.pager
+            .requests()
+            .into_iter()
+            .map(|r| r.body["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// After 30 minutes down the pager hears of it, once, saying it is an escalation and for how
+/// long; the main chat does not get the escalation; the recovery goes to both.
+#[test]
+fn an_outage_is_escalated_to_the_pager_after_the_set_time_once() {
+    let port = test_support::closed_port();
+    let w = World::new(&format!(
+        r#"{{"name": "API", "type": "port", "port": {port}, "escalation": [{{"after_minutes": 30, "notify": ["pager"]}}]}}"#
+    ));
+    assert_eq!(w.config.default_channels(), ["telegram"], "the pager is kept for escalations");
+    w.pass_at(0);
+    assert_eq!(w.chat().len(), 1);
+    assert!(
+        w.chat()[0].starts_with("[ERROR] Agent Ops Alert\n\nHealth check failures:\n - API: port "),
+        "{:?}",
+        w.chat()
+    );
+    w.pass_at(29);
+    assert!(w.pages().is_empty(), "not yet");
+    w.pass_at(31);
+    assert_eq!(w.pages().len(), 1);
+    assert!(
+        w.pages()[0].starts_with("Escalation:\n - API: down for 31m 0s, not acknowledged (port "),
+        "{:?}",
+        w.pages()
+    );
+    assert!(w.pages()[0].ends_with("; escalation 1 of 1"), "{:?}", w.pages());
+    assert_eq!(w.chat().len(), 1, "the main chat is not told of the escalation");
+    w.pass_at(45);
+    w.pass_at(61);
+    assert_eq!(w.pages().len(), 1, "each step once");
+    assert_eq!(w.chat().len(), 2);
+    assert!(
+        w.chat()[1].starts_with("[WARNING] Agent Ops Alert\n\nStill down:\n - API: port "),
+        "{:?}",
+        w.chat()
+    );
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port));
+    if listener.is_err() {
+        return; // the port was taken meanwhile: the rest needs it
+    }
+    w.pass_at(70);
+    assert_eq!(w.chat().len(), 3);
+    assert!(
+        w.chat()[2].starts_with("[RECOVERED] Agent Ops Alert\n\nRecovered:\n - API was down 1h 10m (port "),
+        "{:?}",
+        w.chat()
+    );
+    assert_eq!(w.pages().len(), 2, "the escalated channel hears of the recovery");
+    assert!(w.pages()[1].starts_with("Recovered:\n - API was down 1h 10m"), "{:?}", w.pages());
+}
+
+/// An acknowledged outage gets no more reminders and is not escalated; its recovery is said;
+/// the next outage is not acknowledged.
+#[test]
+fn an_ack_stops_reminders_and_escalation_until_the_outage_ends() {
+    let port = test_support::closed_port();
+    let w = World::new(&format!(
+        r#"{{"name": "API", "type": "port", "port": {port}, "escalation": [{{"after_minutes": 90, "notify": ["pager"]}}]}}"#
+    ));
+    w.pass_at(0);
+    w.pass_at(61);
+    assert_eq!(w.chat().len(), 2, "the failure, one reminder");
+    let (acks, outages) = (StateFile::new(w.layout.acks()), StateFile::new(w.layout.outages()));
+    let now = (w.start + 62 * 60) as f64;
+    let given =
+        ack::acknowledge(&acks, &outages, "API", Some("on it".into()), Some("alice".into()), now).unwrap();
+    assert!(given.is_some());
+    for minutes in [122, 183, 244, 305] {
+        w.pass_at(minutes);
+    }
+    assert_eq!(w.chat().len(), 2, "no reminder once acknowledged: {:?}", w.chat());
+    assert!(w.pages().is_empty(), "no escalation once acknowledged");
+
+    let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) else { return };
+    w.pass_at(310);
+    assert_eq!(w.chat().len(), 3);
+    assert!(w.chat()[2].contains("Recovered:\n - API was down 5h 10m"), "{:?}", w.chat());
+    assert!(w.pages().is_empty(), "never escalated: the pager is not told of the recovery");
+    drop(listener);
+    w.pass_at(320);
+    w.pass_at(381);
+    assert_eq!(w.chat().len(), 5, "a new outage, and its reminder: the ack ended with the old one");
+}
