@@ -339,16 +339,20 @@ impl Alerter {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Entry>, AlertError> {
         let mut entries = Vec::new();
+        let mut unknown: Vec<&str> = Vec::new();
         for item in items {
             let alert = self.scrub(&item.alert);
             let event = item.event.as_ref().map(|e| self.scrub_event(e));
             for d in &item.destinations {
-                if !self.notifiers.iter().any(|n| n.destination() == d) {
-                    warnings.push(format!("{d} is not configured; an alert for it was not queued"));
-                    continue;
+                if self.notifiers.iter().any(|n| n.destination() == d) {
+                    entries.push(Entry { event: event.clone(), ..Entry::new(&alert, d) });
+                } else if !unknown.contains(&d.as_str()) {
+                    unknown.push(d);
                 }
-                entries.push(Entry { event: event.clone(), ..Entry::new(&alert, d) });
             }
+        }
+        for d in unknown {
+            warnings.push(format!("{d} is not configured; the alerts for it were not queued"));
         }
         if !entries.is_empty() {
             self.outbox.append(&entries, warnings)?;

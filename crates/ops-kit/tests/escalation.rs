@@ -1,6 +1,6 @@
-//! Escalation and acknowledgement across passes, with the passes' clock set by the test (an
-//! hour passes without waiting one): a service really down (a closed port on 127.0.0.1), the
-//! fake Bot API for the main chat and a fake webhook as the pager.
+//! Escalation, acknowledgement and a channel's outage across passes, with the passes' clock set
+//! by the test (an hour passes without waiting one): services really down (closed ports on
+//! 127.0.0.1), the fake Bot API for the main chat and a fake webhook as the pager.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use ops_kit::pass::{Clock, Mode, Options, PassReport, run_pass_with};
 use ops_kit::{Config, Env, Layout, ack};
 use ops_state::StateFile;
-use test_support::{FakeBotApi, FakeWebhook};
+use test_support::{FakeBotApi, FakeWebhook, Reply};
 use time::OffsetDateTime;
 
 const TOKEN: &str = "123456:ESCALATION-token";
@@ -152,4 +152,46 @@ fn an_ack_stops_reminders_and_escalation_until_the_outage_ends() {
     w.pass_at(320);
     w.pass_at(381);
     assert_eq!(w.chat().len(), 5, "a new outage, and its reminder: the ack ended with the old one");
+}
+
+/// Issue 18's case, through the pass: two services down, a reminder every 2 minutes, Telegram
+/// answering only "retry after 60 s" for ten minutes (the wait is remembered, so each pass asks
+/// once), one service back meanwhile. When Telegram is back, exactly one message reaches it: a
+/// digest naming both outages, the recovery, and only the newest reminder.
+#[test]
+fn a_channel_back_from_an_outage_gets_one_message_with_what_is_still_true() {
+    let (a, b) = (test_support::closed_port(), test_support::closed_port());
+    let w = World::new(&format!(
+        r#"{{"name": "API", "type": "port", "port": {a}, "reminder_interval_seconds": 120, "notify": ["telegram"]}},
+           {{"name": "DB", "type": "port", "port": {b}, "reminder_interval_seconds": 120, "notify": ["telegram"]}}"#
+    ));
+    w.api.set_default(Reply::retry_after(60));
+    let mut db = None;
+    for minute in 0..=10 {
+        if minute == 5 {
+            db = std::net::TcpListener::bind(("127.0.0.1", b)).ok();
+        }
+        let report = w.pass_at(minute);
+        assert!(
+            report.alerts.iter().all(|r| ops_kit::pass::outcome_words(&r.outcome).contains("flood control")),
+            "minute {minute}: {:?}",
+            report.log
+        );
+    }
+    assert!(db.is_some(), "the DB's port was taken meanwhile");
+    assert!(w.chat().is_empty());
+    assert_eq!(w.api.requests().len(), 11, "one request a pass: the wait is remembered");
+    w.api.set_default(Reply::Emulate);
+    w.pass_at(11);
+    let chat = w.chat();
+    assert_eq!(chat.len(), 1, "{chat:#?}");
+    let text = &chat[0];
+    assert!(text.starts_with("[ERROR] Agent Ops Alert\n\nDigest of 10 queued alerts since "), "{text}");
+    assert!(text.contains(" API: port "), "{text}");
+    assert!(text.contains("Recovered:\n - ") && text.contains(" DB was down 5m 0s (port "), "{text}");
+    let reminders: Vec<&str> = text.lines().filter(|l| l.contains("(down for ")).collect();
+    assert_eq!(reminders.len(), 1, "only the newest reminder: {text}");
+    assert!(reminders[0].ends_with(" (down for 10m 0s)"), "{text}");
+    assert!(w.layout.alert_outbox().exists());
+    assert_eq!(std::fs::read_to_string(w.layout.alert_outbox()).unwrap(), "", "nothing left");
 }
