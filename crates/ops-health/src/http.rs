@@ -15,7 +15,8 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use crate::deadline::{Deadline, FOREVER};
 use crate::net::{io_failure, timed_out};
 use crate::{
-    CheckKind, CheckResult, Failure, FailureKind, HealthError, Outcome, Unchecked, UrlCheck, dns, millis,
+    CheckKind, CheckResult, Failure, FailureKind, HealthError, Level, Outcome, Unchecked, UrlCheck, dns,
+    millis,
 };
 
 /// How much of a body `body_contains` searches.
@@ -171,11 +172,17 @@ pub(crate) fn check_url(name: &str, check: &UrlCheck) -> CheckResult {
     }
     let elapsed = start.elapsed();
     drop(response);
-    if let (Outcome::Up, Some(max)) = (outcome, check.max_latency)
-        && elapsed > max
-    {
-        outcome = Outcome::Down(FailureKind::Latency);
-        detail = format!("{detail}, slower than max_latency_ms {}", max.as_millis());
+    if outcome == Outcome::Up {
+        let level = Level::of(elapsed, check.warn_latency, check.max_latency, |v, t| v > t);
+        let over = match level {
+            Level::Ok => None,
+            Level::Warning => check.warn_latency.map(|t| ("warn_latency_ms", t)),
+            Level::Failed => check.max_latency.map(|t| ("max_latency_ms", t)),
+        };
+        if let Some((key, threshold)) = over {
+            outcome = level.outcome(FailureKind::Latency);
+            detail = format!("{detail}, slower than {key} {}", threshold.as_millis());
+        }
     }
     let mut result = CheckResult::new(name, CheckKind::Url, outcome, detail);
     result.http_status = Some(status);
@@ -192,12 +199,13 @@ fn body_failure(e: &io::Error, deadline: Deadline) -> Failure {
     }
 }
 
-/// For https URLs with `cert_warning_days`: the certificate's expiry too, even when the
-/// request itself failed (an untrusted or expired certificate still has a date to report),
-/// in what is left of the check's deadline.
+/// For https URLs with `cert_warning_days` or `cert_notice_days`: the certificate's expiry too,
+/// even when the request itself failed (an untrusted or expired certificate still has a date
+/// to report), in what is left of the check's deadline.
 #[cfg(feature = "tls")]
 fn add_cert_check(result: &mut CheckResult, check: &UrlCheck, deadline: Deadline) {
-    if let Some(days) = check.cert_warning_days
+    let days = crate::tls::Days { failure: check.cert_warning_days, warning: check.cert_notice_days };
+    if (days.failure.is_some() || days.warning.is_some())
         && let Ok(uri) = check.url.parse::<Uri>()
         && uri.scheme_str() == Some("https")
         && let Some(host) = uri.host()

@@ -1,13 +1,15 @@
 //! ops-health owns the checks (HTTP URL, TCP port, process, disk space, TLS certificate
-//! expiry) and the runner that executes many of them at once on std threads.
+//! expiry, a command by the Nagios plugin convention) and the runner that executes many of them
+//! at once on std threads.
 //!
 //! It never reads configuration files or the environment (no proxy variables either: a proxy
 //! is used only when the caller passes one), never writes metrics or state, never alerts and
 //! never prints: callers build [`Probe`]s and get [`CheckResult`]s back, in the order they
-//! were given. A check never fails with an error and never panics: its [`Outcome`] is up,
-//! down (with a [`FailureKind`]) or unknown (agent-ops could not make the check: no file
-//! descriptor, no thread, a bug), with a human detail. Every check ends by its own timeout,
-//! whatever the other side does.
+//! were given. A check never fails with an error and never panics: its [`Outcome`] is up, a
+//! warning (up, but past a degraded threshold), down (with a [`FailureKind`]) or unknown
+//! (agent-ops could not make the check: no file descriptor, no thread, a bug), with a human
+//! detail. Every check ends by its own timeout, whatever the other side does; a command's
+//! whole process group is stopped at its deadline (ops-proc).
 //!
 //! The default feature `tls` brings the TLS stack (rustls, ring, the web roots); without it
 //! `tls` checks and https URLs are [`Outcome::Unknown`] with [`Unchecked::Unsupported`].
@@ -26,15 +28,22 @@
 #![forbid(unsafe_code)]
 
 mod budget;
+mod command;
 mod deadline;
 mod disk;
 mod dns;
 mod http;
 mod net;
+mod perfdata;
 mod process;
 mod runner;
 #[cfg(feature = "tls")]
 mod tls;
+
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -46,7 +55,11 @@ pub use time;
 use time::OffsetDateTime;
 
 pub use budget::raise_nofile_limit;
+pub use command::{CommandCheck, KILL_GRACE, OUTPUT_LIMIT};
 pub use http::Proxy;
+/// What a command check runs: an argv (no shell) or a `/bin/sh -c` line.
+pub use ops_proc::Program;
+pub use perfdata::PerfValue;
 pub use process::ProcessCheck;
 pub use runner::{RunOptions, run, run_all};
 
@@ -80,6 +93,8 @@ pub enum Check {
     Disk(DiskCheck),
     /// A TLS certificate's expiry.
     Tls(TlsCheck),
+    /// A program by the Nagios plugin convention.
+    Command(CommandCheck),
 }
 
 impl Check {
@@ -91,6 +106,7 @@ impl Check {
             Self::Process(_) => CheckKind::Process,
             Self::Disk(_) => CheckKind::Disk,
             Self::Tls(_) => CheckKind::Tls,
+            Self::Command(_) => CheckKind::Command,
         }
     }
 }
@@ -109,11 +125,14 @@ pub enum CheckKind {
     Disk,
     /// `tls`
     Tls,
+    /// `command`
+    Command,
 }
 
 impl CheckKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: &'static [CheckKind] = &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls];
+    pub const ALL: &'static [CheckKind] =
+        &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls, Self::Command];
 
     /// The `type` word.
     pub fn as_str(self) -> &'static str {
@@ -123,6 +142,7 @@ impl CheckKind {
             Self::Process => "process",
             Self::Disk => "disk",
             Self::Tls => "tls",
+            Self::Command => "command",
         }
     }
 }
@@ -161,11 +181,17 @@ pub struct UrlCheck {
     pub timeout: Duration,
     /// Slower than this is a failure of kind [`FailureKind::Latency`].
     pub max_latency: Option<Duration>,
+    /// Slower than this (and not slower than `max_latency`) is a warning of kind
+    /// [`FailureKind::Latency`].
+    pub warn_latency: Option<Duration>,
     /// The body must contain this text (the first 1 MiB of it is read).
     pub body_contains: Option<String>,
     /// For https URLs: also check the certificate and fail when it expires within this
     /// many days. The certificate is read on a direct connection, also when `proxy` is set.
     pub cert_warning_days: Option<f64>,
+    /// For https URLs: also check the certificate, and warn when it expires within this many
+    /// days (but not within `cert_warning_days`).
+    pub cert_notice_days: Option<f64>,
     /// Go through this proxy; `None` (the default) connects directly. The environment's
     /// `HTTP_PROXY` and friends are never read.
     pub proxy: Option<Proxy>,
@@ -179,8 +205,10 @@ impl UrlCheck {
             expected_status: 200,
             timeout: Duration::from_secs(10),
             max_latency: None,
+            warn_latency: None,
             body_contains: None,
             cert_warning_days: None,
+            cert_notice_days: None,
             proxy: None,
         }
     }
@@ -206,20 +234,22 @@ impl PortCheck {
 }
 
 /// A free-space check: fails when the space available to unprivileged users is at or below
-/// `warning_gb` GiB (the Python kit's `disk_warning_gb`).
+/// `warning_gb` GiB (the Python kit's `disk_warning_gb`), warns at or below `notice_gb`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DiskCheck {
     /// Any path on the filesystem to check.
     pub path: PathBuf,
-    /// The threshold in GiB. Default 5.
+    /// The failure threshold in GiB. Default 5.
     pub warning_gb: f64,
+    /// The warning threshold in GiB; none by default.
+    pub notice_gb: Option<f64>,
 }
 
 impl DiskCheck {
     /// A check of the filesystem holding `path`, failing at 5 GiB free or less.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), warning_gb: 5.0 }
+        Self { path: path.into(), warning_gb: 5.0, notice_gb: None }
     }
 }
 
@@ -234,6 +264,9 @@ pub struct TlsCheck {
     pub port: u16,
     /// Fail when the certificate expires within this many days. Default 14.
     pub warning_days: f64,
+    /// Warn when the certificate expires within this many days (but not within
+    /// `warning_days`); none by default.
+    pub notice_days: Option<f64>,
     /// Fail when the certificate does not verify against the public web roots (default).
     /// Turn off for self-signed internal services whose expiry is all you want to watch.
     pub verify: bool,
@@ -248,6 +281,7 @@ impl TlsCheck {
             host: host.into(),
             port: 443,
             warning_days: 14.0,
+            notice_days: None,
             verify: true,
             timeout: Duration::from_secs(10),
         }
@@ -255,11 +289,19 @@ impl TlsCheck {
 }
 
 /// What a check found.
+///
+/// A warning is up: the service answered, but a degraded threshold was crossed (a latency, a
+/// certificate's days, free space, a plugin's exit 1). It counts as up for uptime, is never
+/// restarted and never alerted as down; [`Outcome::is_up`] is true for it, and
+/// [`Outcome::is_warning`] tells it apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
     /// The service answered as expected.
     Up,
+    /// The service answered, but degraded, and in what ([`FailureKind`] names the measure:
+    /// `Latency`, `Tls`, `Disk`, `Command` ...).
+    Warning(FailureKind),
     /// The service is down or answered wrongly, and why.
     Down(FailureKind),
     /// The check could not be made, for a reason of agent-ops' own: nothing is known about
@@ -268,9 +310,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the service is up.
+    /// Whether the service is up, with or without a warning.
     pub fn is_up(self) -> bool {
-        self == Self::Up
+        matches!(self, Self::Up | Self::Warning(_))
+    }
+
+    /// Whether the service is up with a warning.
+    pub fn is_warning(self) -> bool {
+        matches!(self, Self::Warning(_))
     }
 
     /// Whether the service was found down (not merely unknown).
@@ -283,7 +330,7 @@ impl Outcome {
         matches!(self, Self::Unknown(_))
     }
 
-    /// Why the service is down; `None` when it is up or unknown.
+    /// Why the service is down; `None` when it is up (with or without a warning) or unknown.
     pub fn failure(self) -> Option<FailureKind> {
         match self {
             Self::Down(kind) => Some(kind),
@@ -291,22 +338,101 @@ impl Outcome {
         }
     }
 
-    /// `up`, `down` or `unknown`.
+    /// What the warning is about; `None` unless it is one.
+    pub fn warning(self) -> Option<FailureKind> {
+        match self {
+            Self::Warning(kind) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// `up` (a warning too), `down` or `unknown`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Up => "up",
+            Self::Up | Self::Warning(_) => "up",
             Self::Down(_) => "down",
             Self::Unknown(_) => "unknown",
         }
     }
 
     /// The word for why it is not up: the [`FailureKind`]'s, or `internal` for an unknown
-    /// outcome (the `failure` of JSON output); `None` when up.
+    /// outcome (the `failure` of JSON output); `None` when up, with or without a warning.
     pub fn reason(self) -> Option<&'static str> {
         match self {
-            Self::Up => None,
+            Self::Up | Self::Warning(_) => None,
             Self::Down(kind) => Some(kind.as_str()),
             Self::Unknown(_) => Some("internal"),
+        }
+    }
+
+    /// Ok, warning or failed (down, or unknown: a check that could not be made is not ok).
+    pub fn level(self) -> Level {
+        match self {
+            Self::Up => Level::Ok,
+            Self::Warning(_) => Level::Warning,
+            Self::Down(_) | Self::Unknown(_) => Level::Failed,
+        }
+    }
+}
+
+/// How a check came out, in three words: ok, warning, failed (the `state` of JSON output).
+///
+/// It is also the judge of a measure against two thresholds, one for a warning and one for a
+/// failure ([`Level::of`]), which a check turns into its outcome ([`Level::outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// Up, nothing to say.
+    Ok,
+    /// Up, but degraded.
+    Warning,
+    /// Down, or not checked.
+    Failed,
+}
+
+impl Level {
+    /// Where `value` stands: failed when it is past `failure`, else a warning when it is past
+    /// `warning`, else ok; an absent threshold is never passed. `past(value, threshold)` says
+    /// what past means for this measure (`>` for a latency, `<` for a certificate's days,
+    /// `<=` for free space).
+    ///
+    /// ```
+    /// use ops_health::Level;
+    ///
+    /// let latency = |ms: u64| Level::of(ms, Some(200), Some(1000), |v, t| v > t);
+    /// assert_eq!([latency(150), latency(201), latency(1001)], [Level::Ok, Level::Warning, Level::Failed]);
+    /// let free_gb = |gb: f64| Level::of(gb, Some(20.0), None, |v, t| v <= t);
+    /// assert_eq!([free_gb(21.0), free_gb(20.0)], [Level::Ok, Level::Warning]);
+    /// ```
+    pub fn of<T: Copy>(
+        value: T,
+        warning: Option<T>,
+        failure: Option<T>,
+        past: impl Fn(T, T) -> bool,
+    ) -> Self {
+        if failure.is_some_and(|t| past(value, t)) {
+            Self::Failed
+        } else if warning.is_some_and(|t| past(value, t)) {
+            Self::Warning
+        } else {
+            Self::Ok
+        }
+    }
+
+    /// The outcome of a check at this level, `kind` naming the measure.
+    pub fn outcome(self, kind: FailureKind) -> Outcome {
+        match self {
+            Self::Ok => Outcome::Up,
+            Self::Warning => Outcome::Warning(kind),
+            Self::Failed => Outcome::Down(kind),
+        }
+    }
+
+    /// `ok`, `warning` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Failed => "failed",
         }
     }
 }
@@ -348,6 +474,13 @@ pub enum FailureKind {
     Process,
     /// Free space below the threshold, or the filesystem could not be queried.
     Disk,
+    /// A command check's plugin said CRITICAL (exit 2), or WARNING (exit 1) for a warning.
+    Command,
+    /// A command check's plugin could not judge the service: UNKNOWN (exit 3), another exit
+    /// code, a signal, the deadline, or a program that cannot be run. Unlike
+    /// [`Outcome::Unknown`] (agent-ops' own trouble), this is the check's verdict: the service
+    /// is not known to be working, so it counts as down and alerts.
+    Unknown,
 }
 
 impl FailureKind {
@@ -364,6 +497,8 @@ impl FailureKind {
             Self::Tls => "tls",
             Self::Process => "process",
             Self::Disk => "disk",
+            Self::Command => "command",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -388,7 +523,7 @@ pub struct CertInfo {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CheckResult {
     /// The probe's name.
@@ -410,6 +545,11 @@ pub struct CheckResult {
     pub cert: Option<CertInfo>,
     /// Bytes available to unprivileged users, for disk checks.
     pub disk_free_bytes: Option<u64>,
+    /// A command check's performance data, in the order printed, each label once.
+    pub perfdata: Vec<PerfValue>,
+    /// What of a command's output was ignored, and why (bad performance data, output past the
+    /// limit): for a warning beside the result, never a failure.
+    pub perfdata_problems: Vec<String>,
 }
 
 impl CheckResult {
@@ -425,6 +565,8 @@ impl CheckResult {
             http_status: None,
             cert: None,
             disk_free_bytes: None,
+            perfdata: Vec::new(),
+            perfdata_problems: Vec::new(),
         }
     }
 
@@ -433,23 +575,30 @@ impl CheckResult {
         Self::new(name, check_type, failure.outcome, failure.detail)
     }
 
-    /// Records a later finding, keeping the first one that was not up.
+    /// Records a later finding when it is worse (a warning over up, a failure over either),
+    /// keeping the first of equally bad ones.
     #[cfg(feature = "tls")]
     pub(crate) fn worsen(&mut self, outcome: Outcome) {
-        if self.outcome.is_up() {
+        if outcome.level() > self.outcome.level() {
             self.outcome = outcome;
         }
     }
 }
 
 /// The Python kit's line: `[OK] Name - detail (12ms)` or `[FAIL] ...`; the detail and latency
-/// parts are left out when empty or zero, exactly as the Python kit does. An unknown outcome is a
-/// `[FAIL]` line too (scripts that look for `[FAIL]`, or for lines that are not `[OK]`, must
-/// not miss a check that could not be made), whose detail says it is agent-ops' trouble:
-/// `[FAIL] API - agent-ops could not run this check: too many open files`.
+/// parts are left out when empty or zero, exactly as the Python kit does. A warning is
+/// `[WARN] ...`. An unknown outcome is a `[FAIL]` line too (scripts that look for `[FAIL]`, or
+/// for lines that are not `[OK]`, must not miss a check that could not be made), whose detail
+/// says it is agent-ops' trouble: `[FAIL] API - agent-ops could not run this check: too many
+/// open files`.
 impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] {}", if self.outcome.is_up() { "OK" } else { "FAIL" }, self.name)?;
+        let tag = match self.outcome.level() {
+            Level::Ok => "OK",
+            Level::Warning => "WARN",
+            Level::Failed => "FAIL",
+        };
+        write!(f, "[{tag}] {}", self.name)?;
         if !self.detail.is_empty() {
             write!(f, " - {}", self.detail)?;
         }
@@ -565,6 +714,14 @@ mod tests {
         let f = Failure::unchecked(Unchecked::Resources, "too many open files");
         let r = CheckResult::failed("DB", CheckKind::Port, f);
         assert_eq!(r.to_string(), "[FAIL] DB - agent-ops could not run this check: too many open files");
+        let mut r = CheckResult::new(
+            "API",
+            CheckKind::Url,
+            Outcome::Warning(FailureKind::Latency),
+            "HTTP 200, slower than warn_latency_ms 200".into(),
+        );
+        r.latency_ms = 250;
+        assert_eq!(r.to_string(), "[WARN] API - HTTP 200, slower than warn_latency_ms 200 (250ms)");
     }
 
     #[test]
@@ -584,14 +741,45 @@ mod tests {
             (unknown.as_str(), unknown.reason(), unknown.failure()),
             ("unknown", Some("internal"), None)
         );
+        // A warning is up: counted as up, never a failure, and says what it is about.
+        let warning = Outcome::Warning(FailureKind::Disk);
+        assert!(warning.is_up() && warning.is_warning() && !warning.is_down() && !warning.is_unknown());
+        assert_eq!(
+            (warning.as_str(), warning.reason(), warning.failure(), warning.warning()),
+            ("up", None, None, Some(FailureKind::Disk))
+        );
+        let levels = [up, warning, down, unknown].map(|o| o.level().as_str());
+        assert_eq!(levels, ["ok", "warning", "failed", "failed"]);
+        assert!(!up.is_warning() && up.warning().is_none() && down.warning().is_none());
+    }
+
+    #[test]
+    fn levels_judge_a_measure_against_two_thresholds() {
+        let free = |gb: f64| Level::of(gb, Some(20.0), Some(5.0), |v, t| v <= t);
+        assert_eq!(
+            [free(30.0), free(20.0), free(5.0), free(0.0)],
+            [Level::Ok, Level::Warning, Level::Failed, Level::Failed]
+        );
+        // A warning threshold past the failure one is reached by failures first.
+        let odd = |gb: f64| Level::of(gb, Some(5.0), Some(20.0), |v, t| v <= t);
+        assert_eq!([odd(30.0), odd(10.0), odd(1.0)], [Level::Ok, Level::Failed, Level::Failed]);
+        assert_eq!(Level::of(1, None, None, |v, t| v > t), Level::Ok);
+        assert_eq!(Level::Warning.outcome(FailureKind::Latency), Outcome::Warning(FailureKind::Latency));
+        assert_eq!(Level::Failed.outcome(FailureKind::Latency), Outcome::Down(FailureKind::Latency));
+        assert_eq!(Level::Ok.outcome(FailureKind::Latency), Outcome::Up);
     }
 
     #[test]
     #[cfg(feature = "tls")]
     fn a_later_finding_never_hides_the_first() {
         let mut r = CheckResult::new("API", CheckKind::Url, Outcome::Up, "HTTP 200".into());
+        r.worsen(Outcome::Warning(FailureKind::Latency));
+        r.worsen(Outcome::Up);
+        r.worsen(Outcome::Warning(FailureKind::Tls));
+        assert_eq!(r.outcome, Outcome::Warning(FailureKind::Latency), "a warning over up, the first kept");
         r.worsen(Outcome::Down(FailureKind::Tls));
         r.worsen(Outcome::Down(FailureKind::Timeout));
+        r.worsen(Outcome::Warning(FailureKind::Latency));
         assert_eq!(r.outcome, Outcome::Down(FailureKind::Tls));
     }
 
@@ -601,7 +789,10 @@ mod tests {
             assert_eq!(kind.as_str().parse::<CheckKind>(), Ok(*kind));
         }
         let e = "ping".parse::<CheckKind>().unwrap_err();
-        assert_eq!(e.to_string(), "unknown check type \"ping\" (known: url, port, process, disk, tls)");
+        assert_eq!(
+            e.to_string(),
+            "unknown check type \"ping\" (known: url, port, process, disk, tls, command)"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Check, CheckResult, Failure, Probe, Unchecked, budget, disk, http, net, process};
+use crate::{Check, CheckResult, Failure, Probe, Unchecked, budget, command, disk, http, net, process};
 
 /// How [`run_all`] runs.
 ///
@@ -79,6 +79,7 @@ fn run_check(probe: &Probe) -> CheckResult {
         Check::Port(c) => net::check_port(name, c),
         Check::Process(c) => process::check_process(name, c),
         Check::Disk(c) => disk::check_disk(name, c),
+        Check::Command(c) => command::check_command(name, c),
         #[cfg(feature = "tls")]
         Check::Tls(c) => crate::tls::check_tls(name, c),
         #[cfg(not(feature = "tls"))]

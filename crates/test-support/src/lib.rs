@@ -71,6 +71,17 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
     found
 }
 
+/// A Nagios plugin of Debian's `monitoring-plugins-basic` (`/usr/lib/nagios/plugins/NAME`,
+/// which `.ci/run` installs), or `None` after [`missing`].
+pub fn require_plugin(name: &str) -> Option<PathBuf> {
+    let path = Path::new("/usr/lib/nagios/plugins").join(name);
+    if is_executable(&path) {
+        return Some(path);
+    }
+    missing(&format!("the Nagios plugin {} (Debian's monitoring-plugins-basic)", path.display()));
+    None
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
