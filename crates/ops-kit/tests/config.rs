@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ops_health::Check;
+use ops_health::{Check, Program};
 use ops_kit::{Config, ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 fn parse(json: &str) -> Result<ops_kit::Loaded, ConfigError> {
@@ -155,7 +155,7 @@ fn wrong_types_and_ranges() {
 fn unknown_type_is_an_error_not_a_silent_skip() {
     assert_eq!(
         one_problem(r#"{"services": [{"name": "PG", "type": "postgres", "port": 5432}]}"#),
-        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls)"
+        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls, command)"
     );
 }
 
@@ -329,6 +329,141 @@ fn new_check_types_and_fields() {
     assert_eq!(names, ["Cert", "Data", "Slow", "Disk Space", "Disk Space /srv"]);
 }
 
+#[test]
+fn command_checks_take_an_argv_or_a_shell_line() {
+    let json = r#"{"services": [
+        {"name": "Postgres", "type": "command",
+         "command": ["/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", "5432", ""],
+         "env": {"PGPASSFILE": "/etc/agent-ops/pgpass"}, "cwd": "/var/lib/agent-ops", "timeout_seconds": 20},
+        {"name": "Queue", "type": "command", "command": "check_queue | head -1"}
+    ], "disk_paths": []}"#;
+    let c = parse(json).unwrap().config;
+    let Check::Command(pg) = &c.services[0].check else { panic!("{:?}", c.services[0].check) };
+    let argv = ["/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", "5432", ""];
+    assert_eq!(pg.program, Program::Argv(argv.map(String::from).to_vec()));
+    assert_eq!(pg.env, [("PGPASSFILE".to_owned(), "/etc/agent-ops/pgpass".to_owned())]);
+    assert_eq!((pg.cwd.as_deref(), pg.timeout), (Some(Path::new("/var/lib/agent-ops")), secs(20)));
+    let Check::Command(q) = &c.services[1].check else { panic!() };
+    assert_eq!(
+        (&q.program, q.env.is_empty(), q.cwd.is_none()),
+        (&Program::Shell("check_queue | head -1".into()), true, true)
+    );
+    assert_eq!(q.timeout, secs(10), "the default timeout");
+}
+
+#[test]
+fn a_bad_command_check_names_the_service_and_field() {
+    let service = |fields: &str| {
+        format!(r#"{{"services": [{{"name": "P", "type": "command", {fields}}}], "disk_paths": []}}"#)
+    };
+    let shape = "must be a non-empty array of strings (the program and its arguments, run without a shell) \
+                 or a string (run by /bin/sh -c)";
+    for (fields, problem) in [
+        (r#""timeout_seconds": 5"#, "field `command`: is required".to_owned()),
+        (r#""command": []"#, format!("field `command`: {shape}, got an empty array")),
+        (r#""command": "  ""#, format!("field `command`: {shape}, got an empty string")),
+        (r#""command": 5"#, format!("field `command`: {shape}, got a number")),
+        (r#""command": {"a": 1}"#, format!("field `command`: {shape}, got an object")),
+        (r#""command": "a\u0000b""#, format!("field `command`: {shape}, got a string with a NUL character")),
+        (r#""command": ["", "-v"]"#, "field `command`: item 0, the program, must not be empty".to_owned()),
+        (r#""command": ["check", 5]"#, "field `command`: item 1 must be a string, got a number".to_owned()),
+        (r#""command": ["check", "a\u0000"]"#, "field `command`: item 1 holds a NUL character".to_owned()),
+        (r#""command": "x", "env": ["A=1"]"#, "field `env`: must be an object, got an array".to_owned()),
+        (
+            r#""command": "x", "env": {"A": 1}"#,
+            "field `env`: the value of \"A\" must be a string, got a number".to_owned(),
+        ),
+        (
+            r#""command": "x", "env": {"A=B": "1"}"#,
+            "field `env`: \"A=B\" is not a variable name (empty, or with `=` or NUL)".to_owned(),
+        ),
+        (
+            r#""command": "x", "env": {"": "1"}"#,
+            "field `env`: \"\" is not a variable name (empty, or with `=` or NUL)".to_owned(),
+        ),
+        (
+            r#""command": "x", "env": {"A": "\u0000"}"#,
+            "field `env`: the value of \"A\" holds a NUL character".to_owned(),
+        ),
+        (
+            r#""command": "x", "cwd": "relative/dir""#,
+            "field `cwd`: must be an absolute path, got \"relative/dir\"".to_owned(),
+        ),
+        (r#""command": "x", "cwd": 7"#, "field `cwd`: must be a string, got a number".to_owned()),
+        (
+            r#""command": "x", "timeout_seconds": 0"#,
+            "field `timeout_seconds`: must be greater than 0, got 0".to_owned(),
+        ),
+    ] {
+        assert_eq!(one_problem(&service(fields)), format!("services[0] \"P\": {problem}"), "{fields}");
+    }
+    // Keys of other kinds are warnings, as everywhere.
+    let w = parse(&service(r#""command": "x", "target": "http://x/""#)).unwrap().warnings;
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        w[0].to_string(),
+        "services[0] \"P\": field `target`: is not used by command checks; it is ignored"
+    );
+}
+
+#[test]
+fn warning_thresholds_come_before_the_failure_ones() {
+    let json = r#"{"services": [
+        {"name": "API", "target": "https://x/", "warn_latency_ms": 300, "max_latency_ms": 1000,
+         "cert_warning_days": 7, "cert_notice_days": 30},
+        {"name": "Cert", "type": "tls", "host": "x", "cert_notice_days": 30},
+        {"name": "Data", "type": "disk", "path": "/var", "disk_warning_gb": 20, "disk_notice_gb": 50},
+        {"name": "Tmp", "type": "disk", "path": "/tmp"}
+    ], "disk_warning_gb": 2, "disk_notice_gb": 10}"#;
+    let c = parse(json).unwrap().config;
+    let Check::Url(u) = &c.services[0].check else { panic!() };
+    assert_eq!(
+        (u.warn_latency, u.max_latency),
+        (Some(Duration::from_millis(300)), Some(Duration::from_secs(1)))
+    );
+    assert_eq!((u.cert_warning_days, u.cert_notice_days), (Some(7.0), Some(30.0)));
+    let Check::Tls(t) = &c.services[1].check else { panic!() };
+    assert_eq!((t.warning_days, t.notice_days), (14.0, Some(30.0)));
+    let Check::Disk(d) = &c.services[2].check else { panic!() };
+    assert_eq!((d.warning_gb, d.notice_gb), (20.0, Some(50.0)));
+    let Check::Disk(d) = &c.services[3].check else { panic!() };
+    assert_eq!((d.warning_gb, d.notice_gb), (2.0, Some(10.0)), "inherited from the top level");
+    let builtin = c.probes().pop().unwrap();
+    let Check::Disk(d) = builtin.check else { panic!() };
+    assert_eq!((d.warning_gb, d.notice_gb), (2.0, Some(10.0)), "the built-in disk check too");
+
+    let service = |fields: &str| format!(r#"{{"services": [{{"name": "S", {fields}}}], "disk_paths": []}}"#);
+    for (fields, problem) in [
+        (
+            r#""target": "http://x/", "warn_latency_ms": 500, "max_latency_ms": 500"#,
+            "field `warn_latency_ms`: must be below `max_latency_ms` (500), got 500",
+        ),
+        (
+            r#""target": "http://x/", "warn_latency_ms": 0"#,
+            "field `warn_latency_ms`: must be an integer from 1 to 86400000, got 0",
+        ),
+        (
+            r#""target": "https://x/", "cert_warning_days": 30, "cert_notice_days": 14"#,
+            "field `cert_notice_days`: must be greater than `cert_warning_days` (30), got 14",
+        ),
+        (
+            r#""type": "tls", "host": "x", "cert_notice_days": 10"#,
+            "field `cert_notice_days`: must be greater than `cert_warning_days` (14), got 10",
+        ),
+        (
+            r#""type": "disk", "disk_warning_gb": 5, "disk_notice_gb": 5"#,
+            "field `disk_notice_gb`: must be greater than `disk_warning_gb` (5), got 5",
+        ),
+        (r#""type": "disk", "disk_notice_gb": -1"#, "field `disk_notice_gb`: must be at least 0, got -1"),
+    ] {
+        assert_eq!(one_problem(&service(fields)), format!("services[0] \"S\": {problem}"), "{fields}");
+    }
+    assert_eq!(
+        one_problem(r#"{"disk_warning_gb": 10, "disk_notice_gb": 3}"#),
+        "top level: field `disk_notice_gb`: must be greater than `disk_warning_gb` (10), got 3"
+    );
+}
+
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
 }
@@ -349,6 +484,7 @@ fn shipped_examples_parse_without_warnings() {
         "\"type\": \"process\"",
         "\"type\": \"disk\"",
         "\"type\": \"tls\"",
+        "\"type\": \"command\"",
     ]
     .into();
     for k in keys {
