@@ -105,7 +105,7 @@ impl fmt::Display for Bad {
             Self::LongLabel => "the label is longer than 200 bytes",
             Self::Duplicate => "the label was already given",
             Self::Value => "the value is not a number or U",
-            Self::Unit => "the unit is not a word of at most 64 bytes",
+            Self::Unit => "the unit is not a word of at most 64 bytes without digits",
             Self::Fields => "more than value;warn;crit;min;max",
             Self::Range => "warn or crit is longer than 64 bytes",
             Self::MinMax => "min or max is not a number",
@@ -214,7 +214,11 @@ fn fields_of(label: String, fields: &str) -> Result<PerfValue, Bad> {
         (None, String::new())
     } else {
         let (n, uom) = number(first).ok_or(Bad::Value)?;
-        if uom.len() > MAX_FIELD || uom.starts_with(|c: char| c.is_ascii_digit() || ".+-".contains(c)) {
+        // No digit in a unit: `5E0` would be read back as 5 with an exponent, not 5 of `E0`.
+        if uom.len() > MAX_FIELD
+            || uom.contains(|c: char| c.is_ascii_digit())
+            || uom.starts_with(['.', '+', '-'])
+        {
             return Err(Bad::Unit);
         }
         (Some(n), uom.to_owned())
@@ -366,7 +370,7 @@ mod tests {
                 "\"bad=abc\": the value is not a number or U",
                 "\"=5\": the label is empty",
                 "\"'x'y=1\": no `=` after the label",
-                "\"unit=5.5.5\": the unit is not a word of at most 64 bytes",
+                "\"unit=5.5.5\": the unit is not a word of at most 64 bytes without digits",
                 "\"nan=NaN\": the value is not a number or U",
                 "\"inf=1e999\": the value is not a number or U",
                 "\"many=1;2;3;4;5;6\": more than value;warn;crit;min;max",
@@ -377,6 +381,29 @@ mod tests {
         let (values, problems) = parse_perfdata("a=1 'unterminated=2 b=3");
         assert_eq!(values.len(), 1);
         assert_eq!(problems, ["\"'unterminated=2 b=3\": the quoted label has no closing quote"]);
+    }
+
+    /// Found by the `plugin_output` fuzz target: `0E0E0` was 0 (`0E0`) of unit `E0`, which
+    /// written back (`0E0`) reads as 0 without a unit. A unit has no digits.
+    #[test]
+    fn a_unit_with_digits_is_bad() {
+        let (values, problems) = parse_perfdata("a=0E0E0 b=5e c=1e-3e d=2m3");
+        assert_eq!(values.len(), 2, "{values:?}");
+        assert_eq!(
+            (values[0].label.as_str(), values[0].value, values[0].uom.as_str()),
+            ("b", Some(5.0), "e")
+        );
+        assert_eq!(
+            (values[1].label.as_str(), values[1].value, values[1].uom.as_str()),
+            ("c", Some(0.001), "e")
+        );
+        assert_eq!(
+            problems,
+            [
+                "\"a=0E0E0\": the unit is not a word of at most 64 bytes without digits",
+                "\"d=2m3\": the unit is not a word of at most 64 bytes without digits"
+            ]
+        );
     }
 
     #[test]

@@ -82,6 +82,30 @@ fn with_no_descriptor_left_the_checks_are_unknown_never_down() {
     println!("{DONE}");
 }
 
+/// Under `ulimit -n 256` three hundred plugins all run, some hundred at once: the runner
+/// affords each check two descriptors (a command's two pipes), and the few more a start takes
+/// for a moment are taken by one start at a time (without that, starts that coincide run out).
+#[test]
+fn many_plugins_under_a_low_descriptor_limit_all_run() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_child("many_plugins_under_a_low_descriptor_limit_all_run");
+    }
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(Resource::Nofile, Rlimit { current: Some(256), maximum: old.maximum }).unwrap();
+    // Plugins that take a moment, so that as many run at once as the descriptors afford.
+    let probes: Vec<Probe> = (0..300)
+        .map(|i| {
+            let plugin = CommandCheck::new(Program::Shell("sleep 0.2; echo 'OK - fine | n=1'".into()));
+            Probe::new(format!("plugin-{i}"), Check::Command(plugin))
+        })
+        .collect();
+    let results = run_all(&probes, &RunOptions::default());
+    for r in &results {
+        assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Up, "OK - fine"), "{r:?}");
+    }
+    println!("{DONE}");
+}
+
 #[test]
 fn with_no_thread_to_start_the_runner_returns_and_lookups_are_unknown() {
     if std::env::var_os(CHILD).is_none() {

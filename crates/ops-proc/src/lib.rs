@@ -28,6 +28,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,9 @@ pub const DRAIN: Duration = Duration::from_millis(50);
 
 /// Timeouts longer than this are this long (a century: no overflow of `Instant`).
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Held while a command is being started.
+static SPAWN: Mutex<()> = Mutex::new(());
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,9 +212,16 @@ impl ProcError {
 /// command itself, a thread waits for it.
 pub fn run(spec: &Spec) -> Result<Run, ProcError> {
     let start = Instant::now();
-    let mut child = command(spec)?
-        .spawn()
-        .map_err(|source| ProcError::Spawn { program: spec.program.name().to_owned(), source })?;
+    let mut command = command(spec)?;
+    let spawned = {
+        // One spawn at a time in the process: a spawn holds up to seven descriptors for a moment
+        // (two pipes, /dev/null, the pipe that reports a failed exec), a running command two,
+        // so many commands started at once cannot run out of descriptors where each alone fits.
+        let _one = SPAWN.lock().unwrap_or_else(PoisonError::into_inner);
+        command.spawn()
+    };
+    let mut child =
+        spawned.map_err(|source| ProcError::Spawn { program: spec.program.name().to_owned(), source })?;
     let deadline = start.checked_add(spec.timeout.min(FOREVER)).unwrap_or(start);
     let pid = child.id();
     let group = Pid::from_child(&child);

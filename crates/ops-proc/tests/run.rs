@@ -134,7 +134,7 @@ fn a_child_holding_stdout_does_not_keep_us_reading() {
     // Also when the leftover ignores SIGTERM, and when it writes on and on meanwhile.
     let m = marker(4);
     let line =
-        format!("sh -c \"trap '' TERM; while :; do echo spam; done; sleep {m}\" & sleep {m}x & echo first");
+        format!("echo first; sh -c \"trap '' TERM; while :; do echo spam; done; sleep {m}\" & sleep {m}x &");
     let done = run(&shell(&line)).unwrap();
     assert_eq!(done.end, End::Exited(0));
     assert!(done.stdout.bytes.starts_with(b"first\n"), "{:?}", &done.stdout.bytes[..20]);
