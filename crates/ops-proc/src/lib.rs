@@ -33,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group, test_kill_process_group};
 
 /// How long a wait lasts at most before the command's state is looked at again.
 const TICK: Duration = Duration::from_millis(10);
@@ -317,13 +317,20 @@ fn end_of(status: ExitStatus) -> End {
 /// [`KILL_WAIT`] until no process of the group is alive; nothing when none is. The command
 /// itself is reaped on the way when it ends. Output is read meanwhile.
 fn stop_group(child: &mut Child, pgid: Pid, grace: Duration, streams: &mut Streams) {
-    let _ = child.try_wait();
-    if !alive(pgid) {
+    let signal = |child: &mut Child, signal| {
+        let _ = kill_process_group(pgid, signal);
+        // The command itself too, should it have joined another group: while it is not
+        // reaped, its pid cannot name another process.
+        if let Ok(None) = child.try_wait() {
+            let _ = kill_process(pgid, signal);
+        }
+    };
+    if gone_now(child, pgid) {
         return;
     }
-    let _ = kill_process_group(pgid, Signal::TERM);
+    signal(child, Signal::TERM);
     if !gone(child, pgid, Instant::now() + grace.min(FOREVER), streams) {
-        let _ = kill_process_group(pgid, Signal::KILL);
+        signal(child, Signal::KILL);
         gone(child, pgid, Instant::now() + KILL_WAIT, streams);
     }
 }
@@ -333,8 +340,7 @@ fn stop_group(child: &mut Child, pgid: Pid, grace: Duration, streams: &mut Strea
 fn gone(child: &mut Child, pgid: Pid, until: Instant, streams: &mut Streams) -> bool {
     let mut nap = FIRST_NAP;
     loop {
-        let _ = child.try_wait();
-        if !alive(pgid) {
+        if gone_now(child, pgid) {
             return true;
         }
         let left = until.saturating_duration_since(Instant::now());
@@ -344,6 +350,12 @@ fn gone(child: &mut Child, pgid: Pid, until: Instant, streams: &mut Streams) -> 
         streams.pump(left.min(nap));
         nap = (nap * 2).min(GONE_NAP);
     }
+}
+
+/// Reaps the command if it ended; whether it has, and no process of its group is alive.
+fn gone_now(child: &mut Child, pgid: Pid) -> bool {
+    let running = matches!(child.try_wait(), Ok(None));
+    !running && !alive(pgid)
 }
 
 /// The longest wait between two looks at a group being stopped (each look may read `/proc`).

@@ -141,6 +141,24 @@ fn a_child_holding_stdout_does_not_keep_us_reading() {
     no_survivors(&m);
 }
 
+/// A command that moves itself into another process group (here its parent's, the test's) is
+/// still stopped at the deadline, by its pid.
+#[test]
+fn a_command_that_leaves_its_group_is_still_stopped() {
+    let Some(python) = test_support::require_tool("python3") else { return };
+    let m = marker(10);
+    let code = format!(
+        "import os, time\nos.setpgid(0, os.getpgid(os.getppid()))\nprint('moved', flush=True)\ntime.sleep({m})"
+    );
+    let mut spec = argv(&[python.to_str().unwrap(), "-c", &code]);
+    spec.timeout = Duration::from_millis(500);
+    let done = run(&spec).unwrap();
+    assert_eq!(done.end, End::TimedOut);
+    assert_eq!(done.stdout.bytes, b"moved\n", "it did move");
+    assert!(reaped(done.pid));
+    no_survivors(&m);
+}
+
 /// A process that left the group (`setsid`) cannot be killed with it; it is not waited for
 /// either: the output is drained for a moment and the run ends.
 #[test]
