@@ -1,12 +1,16 @@
 //! `dns` checks against a real DNS server (dnsmasq on 127.0.0.1 and a free port, records of the
 //! test's own) and against servers that misbehave on purpose: never answering, answering with
 //! another id, truncating (the answer then comes over TCP), answering garbage, answering with
-//! an error code. No test measures time: a check that did not end would hang the test.
+//! an error code; and without a server, the system's from /etc/resolv.conf. No test measures
+//! time: a check that did not end would hang the test.
+
+#![allow(clippy::print_stdout)] // the namespaced child reports to the parent on standard output
 
 use std::time::Duration;
 
 use ops_health::{Check, CheckResult, DnsCheck, FailureKind, Outcome, Probe, RecordType, run, run_all};
 use test_support::dns::{Behaviour, Dnsmasq, FakeDns};
+use test_support::netns;
 
 fn check(server: &str, query: &str, kind: RecordType, expected: &[&str]) -> CheckResult {
     let mut c = DnsCheck::new(query, kind);
@@ -158,4 +162,48 @@ fn every_query_has_its_own_id_and_source_port() {
     let ports: std::collections::HashSet<u16> = queries.iter().map(|q| q.1.port()).collect();
     assert_eq!(queries.len(), 8);
     assert!(ids.len() > 1 && ports.len() == 8, "{queries:?}");
+}
+
+const SYSTEM: &str = "dns: the system's nameserver from /etc/resolv.conf answered";
+
+/// In a network namespace of its own, where dnsmasq listens on 127.0.0.1:53 and an
+/// /etc/resolv.conf of the test's is mounted over the system's.
+#[test]
+fn without_a_server_the_first_nameserver_of_resolv_conf_is_asked() {
+    if !netns::inside() {
+        let Some(out) = netns::rerun_in_namespaces("without_a_server_the_first_nameserver_of_resolv_conf_is_asked")
+        else {
+            return;
+        };
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains(SYSTEM), "the child failed:\n{text}");
+        return;
+    }
+    netns::loopback_up();
+    let Some(_server) = Dnsmasq::start_on(&["--address=/api.test/10.1.2.3"], Some(53)) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let system = |resolv_conf: &str| {
+        let path = dir.path().join(format!("resolv-{}.conf", resolv_conf.len()));
+        std::fs::write(&path, resolv_conf).unwrap();
+        netns::bind(&path, std::path::Path::new("/etc/resolv.conf"));
+        let mut c = DnsCheck::new("api.test", RecordType::A);
+        c.timeout = Duration::from_secs(2);
+        run(&Probe::new("System", Check::Dns(c)))
+    };
+    for resolv_conf in [
+        "# written by the test\nsearch example.com\n; nameserver 10.0.0.1\nnameserver 127.0.0.1\nnameserver ::1\n",
+        // No nameserver: glibc's default, the loopback.
+        "search example.com\n",
+    ] {
+        let r = system(resolv_conf);
+        assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Up, "A api.test: 10.1.2.3"), "{resolv_conf:?}: {r:?}");
+        assert_eq!(r.dns.unwrap().server, "127.0.0.1:53".parse().unwrap());
+    }
+    // A nameserver with no server behind it.
+    let r = system("nameserver 127.0.0.2\n");
+    assert_eq!(
+        (r.outcome, r.detail.as_str()),
+        (Outcome::Down(FailureKind::Connect), "no DNS server at 127.0.0.2:53 (connection refused)")
+    );
+    println!("{SYSTEM}");
 }

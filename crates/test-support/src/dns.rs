@@ -201,7 +201,8 @@ impl Dnsmasq {
                     "--conf-file=/dev/null",
                     "--pid-file=",
                     "--user=root",
-                    "--group=root",
+                    // No group change: a user namespace denies setgroups(2).
+                    "--group=",
                     "--listen-address=127.0.0.1",
                     "--bind-interfaces",
                     "--local=/test/",
