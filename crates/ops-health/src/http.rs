@@ -290,25 +290,33 @@ fn send(check: &UrlCheck, deadline: Deadline) -> Result<ureq::http::Response<ure
         Some(Auth::Bearer(token)) => builder = builder.header("Authorization", format!("Bearer {}", token.expose())),
         None => {}
     }
-    let configure = |req| {
-        let req = agent()
-            .configure_request(req)
-            .timeout_global(Some(deadline.left()))
-            .max_redirects(if follow { 10 } else { 0 })
-            .proxy(check.proxy.as_ref().map(|p| p.0.clone()));
-        tls_config(req, check.insecure_tls).build()
-    };
     let invalid = |_| ureq::Error::BadUri("invalid request".into());
-    match &check.body {
-        None => agent().run(configure(builder.body(Vec::new()).map_err(invalid)?)),
-        Some(RequestBody::Text(text)) => agent().run(configure(builder.body(text.clone().into_bytes()).map_err(invalid)?)),
+    let body = match &check.body {
+        None => return run_request(builder.body(()).map_err(invalid)?, check, deadline, follow),
+        Some(RequestBody::Text(text)) => text,
         Some(RequestBody::Json(text)) => {
             if !has_content_type {
                 builder = builder.header("Content-Type", "application/json");
             }
-            agent().run(configure(builder.body(text.clone().into_bytes()).map_err(invalid)?))
+            text
         }
-    }
+    };
+    run_request(builder.body(body.as_bytes()).map_err(invalid)?, check, deadline, follow)
+}
+
+/// Runs a built request on the agent with the check's deadline, redirects, proxy and TLS.
+fn run_request<B: ureq::AsSendBody>(
+    request: ureq::http::Request<B>,
+    check: &UrlCheck,
+    deadline: Deadline,
+    follow: bool,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let request = agent()
+        .configure_request(request)
+        .timeout_global(Some(deadline.left()))
+        .max_redirects(if follow { 10 } else { 0 })
+        .proxy(check.proxy.as_ref().map(|p| p.0.clone()));
+    agent().run(tls_config(request, check.insecure_tls).build())
 }
 
 #[cfg(feature = "tls")]

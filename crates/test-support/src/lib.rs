@@ -16,6 +16,7 @@
 
 pub mod disk;
 pub mod dns;
+pub mod echo;
 mod fake_bot_api;
 mod hostile;
 pub mod netns;
