@@ -38,6 +38,11 @@ mod ping;
 mod process;
 mod runner;
 mod secret;
+
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
 #[cfg(feature = "tls")]
 mod tls;
 
