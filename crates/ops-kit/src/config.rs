@@ -881,7 +881,7 @@ fn invalid_by_field(o: &Obj<'_>, r: &mut Report, fallback: &'static str, e: &Hea
 
 fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let host = if o.required(r, "host") { o.string(r, "host") } else { None };
-    let mut check = PingCheck::new(host?);
+    let mut check = PingCheck::new(host.clone().unwrap_or_default());
     if let Some(count) = o.integer(r, "count", 1, 100) {
         check.count = u16::try_from(count).unwrap_or(check.count);
     }
@@ -892,7 +892,7 @@ fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     check.max_loss_percent = loss;
     check.max_rtt = o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
     check.timeout = timeout(o, r, check.timeout);
-    Some(Check::Ping(check))
+    host.map(|_| Check::Ping(check))
 }
 
 fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
