@@ -97,7 +97,10 @@ fn condition() {
                 }
             }
             Err(crate::HealthError::Condition { position, reason }) => {
-                assert!(position >= 1 && position <= condition.chars().count().min(1000) + 1, "{position} {reason}");
+                assert!(
+                    position >= 1 && position <= condition.chars().count().min(1000) + 1,
+                    "{position} {reason}"
+                );
                 assert!(!reason.is_empty());
             }
             Err(e) => panic!("parse never gives {e:?}"),

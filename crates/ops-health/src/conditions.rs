@@ -67,8 +67,14 @@ enum Op {
 }
 
 /// In Gatus's order of search.
-const OPS: [(&str, Op); 6] =
-    [(" == ", Op::Eq), (" != ", Op::Ne), (" <= ", Op::Le), (" >= ", Op::Ge), (" > ", Op::Gt), (" < ", Op::Lt)];
+const OPS: [(&str, Op); 6] = [
+    (" == ", Op::Eq),
+    (" != ", Op::Ne),
+    (" <= ", Op::Le),
+    (" >= ", Op::Ge),
+    (" > ", Op::Gt),
+    (" < ", Op::Lt),
+];
 
 impl Op {
     fn word(self) -> &'static str {
@@ -159,7 +165,10 @@ impl Condition {
         let left = operand(text, 0, byte, op)?;
         let right = operand(text, byte + word.len(), text.len(), op)?;
         match (&left, &right) {
-            (Operand::Pattern { .. } | Operand::Any { .. }, Operand::Pattern { .. } | Operand::Any { .. }) => {
+            (
+                Operand::Pattern { .. } | Operand::Any { .. },
+                Operand::Pattern { .. } | Operand::Any { .. },
+            ) => {
                 return err(op_at + 1, "pat() and any() compare with a value, not with each other");
             }
             (Operand::Literal(_), Operand::Literal(_)) => {
@@ -220,7 +229,8 @@ impl Condition {
             let seen = match resolved {
                 Resolved::Missing(why) => Some(why.clone()),
                 Resolved::Text(value) => {
-                    let value = if self.op.is_numeric() { numeric_display(operand, value) } else { value.clone() };
+                    let value =
+                        if self.op.is_numeric() { numeric_display(operand, value) } else { value.clone() };
                     (value != written).then(|| cut(&shown(&value), SHOWN_CHARS))
                 }
             };
@@ -230,7 +240,12 @@ impl Condition {
             }
         };
         ConditionResult {
-            condition: format!("{} {} {}", side(&self.left, &left), self.op.word(), side(&self.right, &right)),
+            condition: format!(
+                "{} {} {}",
+                side(&self.left, &left),
+                self.op.word(),
+                side(&self.right, &right)
+            ),
             success,
         }
     }
@@ -255,8 +270,10 @@ pub(crate) enum Subject {
 impl Operand {
     fn text(&self) -> &str {
         match self {
-            Self::Value { text, .. } | Self::Pattern { text, .. } | Self::Any { text, .. } => text,
-            Self::Literal(text) => text,
+            Self::Value { text, .. }
+            | Self::Pattern { text, .. }
+            | Self::Any { text, .. }
+            | Self::Literal(text) => text,
         }
     }
 }
@@ -273,14 +290,17 @@ fn operand(text: &str, from: usize, to: usize, op: Op) -> Result<Operand, ParseE
     let s = raw.trim();
     let at = char_index(text, from + lead);
     if s.is_empty() {
-        return err(at, format!("nothing on the {} side of {}", if from == 0 { "left" } else { "right" }, op.word()));
+        return err(
+            at,
+            format!("nothing on the {} side of {}", if from == 0 { "left" } else { "right" }, op.word()),
+        );
     }
     let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')'));
     for (prefix, func) in [("len(", Func::Len), ("has(", Func::Has)] {
         if let Some(arg) = inner(prefix) {
             let placeholder = placeholder(arg, at + prefix.len())?.ok_or_else(|| ParseError {
                 at: at + prefix.len(),
-                reason: format!("{}) takes a placeholder like [BODY].items", prefix),
+                reason: format!("{prefix}) takes a placeholder like [BODY].items"),
             })?;
             return Ok(Operand::Value { func, placeholder, text: s.to_owned() });
         }
@@ -308,7 +328,10 @@ fn operand(text: &str, from: usize, to: usize, op: Op) -> Result<Operand, ParseE
         return Ok(Operand::Value { func: Func::None, placeholder, text: s.to_owned() });
     }
     if op.is_numeric() && number(s).is_none() {
-        return err(at, format!("{s:?} is not a number or a duration like 48h, which {} compares", op.word()));
+        return err(
+            at,
+            format!("{s:?} is not a number or a duration like 48h, which {} compares", op.word()),
+        );
     }
     Ok(Operand::Literal(s.to_owned()))
 }
@@ -371,7 +394,10 @@ fn body_path(path: &str, at: usize) -> Result<Vec<Step>, ParseError> {
             }
             '.' => {
                 let start = i + 1;
-                let end = chars[start..].iter().position(|&c| c == '.' || c == '[').map_or(chars.len(), |p| start + p);
+                let end = chars[start..]
+                    .iter()
+                    .position(|&c| c == '.' || c == '[')
+                    .map_or(chars.len(), |p| start + p);
                 if end == start {
                     return err(at + start, "an empty key in the path");
                 }
@@ -405,7 +431,7 @@ pub(crate) struct Facts<'a> {
     json: OnceCell<Option<Value>>,
 }
 
-impl<'a> Facts<'a> {
+impl Facts<'_> {
     pub(crate) fn new(status: u16, response_time_ms: i64, connected: bool) -> Self {
         Self {
             status,
@@ -464,9 +490,9 @@ fn resolve(operand: &Operand, facts: &Facts<'_>) -> Resolved {
             let found = facts.json().and_then(|json| walk(json, steps)).filter(|v| !v.is_null());
             match (func, found) {
                 (Func::Has, found) => Resolved::Text(found.is_some().to_string()),
-                (_, None) => {
-                    Resolved::Missing(if facts.json().is_some() { "INVALID" } else { "INVALID, not JSON" }.to_owned())
-                }
+                (_, None) => Resolved::Missing(
+                    if facts.json().is_some() { "INVALID" } else { "INVALID, not JSON" }.to_owned(),
+                ),
                 (Func::Len, Some(Value::Array(items))) => Resolved::Text(items.len().to_string()),
                 (Func::Len, Some(v)) => Resolved::Text(text_of(v).len().to_string()),
                 (_, Some(v)) => Resolved::Text(text_of(v)),
@@ -516,7 +542,10 @@ fn go_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(items) => format!("[{}]", items.iter().map(go_text).collect::<Vec<_>>().join(" ")),
         Value::Object(map) => {
-            format!("map[{}]", map.iter().map(|(k, v)| format!("{k}:{}", go_text(v))).collect::<Vec<_>>().join(" "))
+            format!(
+                "map[{}]",
+                map.iter().map(|(k, v)| format!("{k}:{}", go_text(v))).collect::<Vec<_>>().join(" ")
+            )
         }
     }
 }
@@ -743,7 +772,9 @@ impl Glob {
                         }
                         let (lo, next) = match c {
                             '\\' => escaped(i)?,
-                            '-' | ']' => return Err((chars[i].0, format!("{c} where a character is expected"))),
+                            '-' | ']' => {
+                                return Err((chars[i].0, format!("{c} where a character is expected")));
+                            }
                             c => (c, i + 1),
                         };
                         i = next;
@@ -831,6 +862,7 @@ mod tests {
 
     /// Gatus's own examples (its condition tests and README), with its verdicts and displays.
     #[test]
+    #[allow(clippy::too_many_lines)] // a table of Gatus's own cases
     fn gatus_examples_give_gatus_verdicts() {
         let cases: &[(&str, u16, &str, bool, &str)] = &[
             ("[STATUS] == 200", 200, "", true, "[STATUS] == 200"),
@@ -850,8 +882,20 @@ mod tests {
             ("[BODY].status == UP", 200, r#"{"status":"UP"}"#, true, ""),
             ("[BODY].status == UP", 200, r#"{"status":"DOWN"}"#, false, "[BODY].status (DOWN) == UP"),
             ("[BODY].data.name == john", 200, r#"{"data": {"id": 1, "name": "john"}}"#, true, ""),
-            ("[BODY].data.name == john", 200, r#"{"data": {"id": 1}}"#, false, "[BODY].data.name (INVALID) == john"),
-            ("[BODY].user.firstName != [BODY].user.lastName", 200, r#"{"user": {"firstName": "john", "lastName": "doe"}}"#, true, ""),
+            (
+                "[BODY].data.name == john",
+                200,
+                r#"{"data": {"id": 1}}"#,
+                false,
+                "[BODY].data.name (INVALID) == john",
+            ),
+            (
+                "[BODY].user.firstName != [BODY].user.lastName",
+                200,
+                r#"{"user": {"firstName": "john", "lastName": "doe"}}"#,
+                true,
+                "",
+            ),
             (
                 "[BODY].user.firstName == [BODY].user.lastName",
                 200,
@@ -861,8 +905,20 @@ mod tests {
             ),
             ("[BODY][0].id == 1", 200, r#"[{"id": 1}, {"id": 2}]"#, true, ""),
             ("[BODY].data == OK", 200, r#"{"data": null}"#, false, "[BODY].data (INVALID) == OK"),
-            ("[BODY].items[0] == OK", 200, r#"{"items": [null, null]}"#, false, "[BODY].items[0] (INVALID) == OK"),
-            ("[BODY][0].name == test", 200, r#"{"statusCode": 500}"#, false, "[BODY][0].name (INVALID) == test"),
+            (
+                "[BODY].items[0] == OK",
+                200,
+                r#"{"items": [null, null]}"#,
+                false,
+                "[BODY].items[0] (INVALID) == OK",
+            ),
+            (
+                "[BODY][0].name == test",
+                200,
+                r#"{"statusCode": 500}"#,
+                false,
+                "[BODY][0].name (INVALID) == test",
+            ),
             ("[BODY].data.id == 1", 200, r#"{"data": {"id": 1}}"#, true, ""),
             ("[BODY].data[1].id == 2", 200, r#"{"data": [{"id": 1}, {"id": 2}, {"id": 3}]}"#, true, ""),
             ("[BODY].data > 0", 200, r#"{"data": "0x1"}"#, true, ""),
@@ -877,7 +933,13 @@ mod tests {
             ("len([BODY].data.name) == 4", 200, r#"{"data": {"name": "john"}}"#, true, ""),
             ("len([BODY]) == 3", 200, r#"[{"id": 1}, {"id": 2}, {"id": 3}]"#, true, ""),
             ("len([BODY].data) == 3", 200, r#"{"data": [{"id": 1}, {"id": 2}, {"id": 3}]}"#, true, ""),
-            ("len([BODY].data) == 8", 200, r#"{"name": "john.doe"}"#, false, "len([BODY].data) (INVALID) == 8"),
+            (
+                "len([BODY].data) == 8",
+                200,
+                r#"{"name": "john.doe"}"#,
+                false,
+                "len([BODY].data) (INVALID) == 8",
+            ),
             ("len([BODY]) == 8", 200, "john.doe", true, ""),
             ("len([BODY].age) == 2", 200, r#"{"age":18}"#, true, ""),
             ("len([BODY].adult) == 4", 200, r#"{"adult":true}"#, true, ""),
@@ -885,12 +947,30 @@ mod tests {
             ("len([BODY]) == 20", 200, r#"{"name": "john.doe"}"#, true, ""),
             ("[BODY] == pat(*john*)", 200, r#"{"name": "john.doe"}"#, true, ""),
             ("[BODY].name == pat(john*)", 200, r#"{"name": "john.doe"}"#, true, ""),
-            ("[BODY].name == pat(bob*)", 200, r#"{"name": "john.doe"}"#, false, "[BODY].name (john.doe) == pat(bob*)"),
+            (
+                "[BODY].name == pat(bob*)",
+                200,
+                r#"{"name": "john.doe"}"#,
+                false,
+                "[BODY].name (john.doe) == pat(bob*)",
+            ),
             ("[BODY].data == pat(*Whatever*)", 200, r#"{"data": ["hello", "world", "Whatever"]}"#, true, ""),
             ("[BODY].name == any(john.doe, jane.doe)", 200, r#"{"name": "jane.doe"}"#, true, ""),
-            ("[BODY].name == any(john.doe, jane.doe)", 200, r#"{"name": "bob"}"#, false, "[BODY].name (bob) == any(john.doe, jane.doe)"),
+            (
+                "[BODY].name == any(john.doe, jane.doe)",
+                200,
+                r#"{"name": "bob"}"#,
+                false,
+                "[BODY].name (bob) == any(john.doe, jane.doe)",
+            ),
             ("has([BODY].errors) == false", 200, "{}", true, ""),
-            ("has([BODY].errors) == false", 200, r#"{"errors": ["1"]}"#, false, "has([BODY].errors) (true) == false"),
+            (
+                "has([BODY].errors) == false",
+                200,
+                r#"{"errors": ["1"]}"#,
+                false,
+                "has([BODY].errors) (true) == false",
+            ),
             ("has([BODY].users) == true", 200, r#"{"users": []}"#, true, ""),
             ("[CONNECTED] == true", 200, "", true, ""),
             ("[CONNECTED] == true", 0, "", false, "[CONNECTED] (false) == true"),
@@ -907,8 +987,14 @@ mod tests {
     fn certificate_expiration_and_durations() {
         let mut f = facts(200, "");
         f.cert_expiration_ms = 24 * 3600 * 1000;
-        assert_eq!(eval("[CERTIFICATE_EXPIRATION] > 12h", &f), (true, "[CERTIFICATE_EXPIRATION] > 12h".into()));
-        assert_eq!(eval("[CERTIFICATE_EXPIRATION] > 48h", &f), (false, "[CERTIFICATE_EXPIRATION] (24h) > 48h".into()));
+        assert_eq!(
+            eval("[CERTIFICATE_EXPIRATION] > 12h", &f),
+            (true, "[CERTIFICATE_EXPIRATION] > 12h".into())
+        );
+        assert_eq!(
+            eval("[CERTIFICATE_EXPIRATION] > 48h", &f),
+            (false, "[CERTIFICATE_EXPIRATION] (24h) > 48h".into())
+        );
         f.cert_expiration_ms = 14 * 24 * 3600 * 1000 + 10_500;
         assert_eq!(
             eval("[CERTIFICATE_EXPIRATION] > 2419200000", &f),
@@ -925,14 +1011,31 @@ mod tests {
 
     #[test]
     fn go_numbers_and_durations() {
-        for (s, n) in [("0x1F", 31), ("0o17", 15), ("017", 15), ("0b101", 5), ("-42", -42), ("+7", 7), ("1_000", 1000), ("0x_1F", 31)] {
+        for (s, n) in [
+            ("0x1F", 31),
+            ("0o17", 15),
+            ("017", 15),
+            ("0b101", 5),
+            ("-42", -42),
+            ("+7", 7),
+            ("1_000", 1000),
+            ("0x_1F", 31),
+        ] {
             assert_eq!(go_int(s), Some(n), "{s}");
         }
         for s in ["", "-", "0x", "_1", "1_", "1__0", "1.5", "9223372036854775808", "abc", "08", "+-1"] {
             assert_eq!(go_int(s), None, "{s}");
         }
         assert_eq!(go_int("-9223372036854775808"), Some(i64::MIN));
-        for (s, ms) in [("48h", 172_800_000), ("1h30m", 5_400_000), ("1.5s", 1500), ("300ms", 300), ("-2m", -120_000), ("1500us", 1), ("2\u{b5}s", 0)] {
+        for (s, ms) in [
+            ("48h", 172_800_000),
+            ("1h30m", 5_400_000),
+            ("1.5s", 1500),
+            ("300ms", 300),
+            ("-2m", -120_000),
+            ("1500us", 1),
+            ("2\u{b5}s", 0),
+        ] {
             assert_eq!(go_duration_ms(s), if ms == 0 { Some(0) } else { Some(ms) }, "{s}");
         }
         for s in ["0", "0s", "5", "h", "1x", "1.2.3s", "", "1e3s"] {
@@ -961,12 +1064,27 @@ mod tests {
 
     #[test]
     fn a_condition_that_does_not_parse_says_where() {
-        assert_eq!(parse_error("[STATUS]==200"), "invalid condition at character 1: no operator: write one of ==, !=, <, <=, >, >= with a space on each side (\"[STATUS] == 200\")");
-        assert_eq!(parse_error("[IP] == 127.0.0.1"), "invalid condition at character 1: [IP] is a Gatus placeholder agent-ops does not support");
-        assert_eq!(parse_error("[STATUS] == [STATSU]").split(": ").nth(0).unwrap(), "invalid condition at character 13");
+        assert_eq!(
+            parse_error("[STATUS]==200"),
+            "invalid condition at character 1: no operator: write one of ==, !=, <, <=, >, >= with a space on each side (\"[STATUS] == 200\")"
+        );
+        assert_eq!(
+            parse_error("[IP] == 127.0.0.1"),
+            "invalid condition at character 1: [IP] is a Gatus placeholder agent-ops does not support"
+        );
+        assert_eq!(
+            parse_error("[STATUS] == [STATSU]").split(": ").next().unwrap(),
+            "invalid condition at character 13"
+        );
         assert!(parse_error("[STATUS] == [STATSU]").contains("unknown placeholder [STATSU]"));
-        assert!(parse_error("[RESPONSE_TIME] < potato").starts_with("invalid condition at character 19: \"potato\" is not a number"));
-        assert!(parse_error("[BODY] == pat(*[ok*)").starts_with("invalid condition at character 16: [ is not closed"));
+        assert!(
+            parse_error("[RESPONSE_TIME] < potato")
+                .starts_with("invalid condition at character 19: \"potato\" is not a number")
+        );
+        assert!(
+            parse_error("[BODY] == pat(*[ok*)")
+                .starts_with("invalid condition at character 16: [ is not closed")
+        );
         assert!(parse_error("[STATUS] < pat(2*)").contains("pat() works only with == and !="));
         assert!(parse_error("len([BODY].users == 100").contains("len( is not closed with )"));
         assert!(parse_error("[BODY].a[x] == 1").contains("\"x\" is not an array index"));
@@ -987,8 +1105,11 @@ mod tests {
     fn a_cut_body_decides_no_body_condition() {
         let mut f = facts(200, r#"{"status": "UP""#);
         f.body_cut = Some("body cut at 1 MiB");
-        assert_eq!(eval("[BODY].status == UP", &f), (false, "[BODY].status (body cut at 1 MiB) == UP".into()));
-        assert_eq!(eval("[STATUS] == 200", &f).0, true);
+        assert_eq!(
+            eval("[BODY].status == UP", &f),
+            (false, "[BODY].status (body cut at 1 MiB) == UP".into())
+        );
+        assert!(eval("[STATUS] == 200", &f).0);
     }
 
     #[test]

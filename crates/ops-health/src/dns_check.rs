@@ -75,7 +75,9 @@ impl DnsCheck {
             parse_server(server).map_err(|r| invalid("server", r))?;
         }
         for (i, value) in self.expected.iter().enumerate() {
-            self.record_type.check_expected(value).map_err(|r| invalid("expected", format!("item {i}: {r}")))?;
+            self.record_type
+                .check_expected(value)
+                .map_err(|r| invalid("expected", format!("item {i}: {r}")))?;
         }
         Ok(())
     }
@@ -139,7 +141,9 @@ impl RecordType {
     fn check_expected(self, value: &str) -> Result<(), String> {
         let words: Vec<&str> = value.split_whitespace().collect();
         match self {
-            Self::A => value.parse::<Ipv4Addr>().map(drop).map_err(|_| format!("{value:?} is not an IPv4 address")),
+            Self::A => {
+                value.parse::<Ipv4Addr>().map(drop).map_err(|_| format!("{value:?} is not an IPv4 address"))
+            }
             Self::Aaaa => {
                 value.parse::<Ipv6Addr>().map(drop).map_err(|_| format!("{value:?} is not an IPv6 address"))
             }
@@ -238,7 +242,11 @@ pub(crate) fn parse_server(s: &str) -> Result<(String, u16), String> {
     };
     let port = match port {
         None => 53,
-        Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| format!("{p:?} is not a port (1 to 65535)"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("{p:?} is not a port (1 to 65535)"))?,
     };
     if s.starts_with('[') || s.matches(':').count() > 1 {
         host.parse::<Ipv6Addr>().map_err(|_| format!("{host:?} is not an IPv6 address"))?;
@@ -338,7 +346,8 @@ impl Value {
 
     /// Whether an `expected` value is this one.
     fn is(&self, expected: &str) -> bool {
-        let name_eq = |a: &str, b: &str| a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'));
+        let name_eq =
+            |a: &str, b: &str| a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'));
         let words: Vec<&str> = expected.split_whitespace().collect();
         match self {
             Self::Ip(ip) => expected.parse::<IpAddr>().is_ok_and(|e| e == *ip),
@@ -349,10 +358,13 @@ impl Value {
                 [pref, h] => pref.parse() == Ok(*p) && name_eq(host, h),
                 _ => false,
             },
-            Self::Srv(p, w, port, target) => match words.as_slice() {
-                [t] => name_eq(target, t),
-                [a, b, c, t] => {
-                    a.parse() == Ok(*p) && b.parse() == Ok(*w) && c.parse() == Ok(*port) && name_eq(target, t)
+            Self::Srv(priority, weight, port, target) => match words.as_slice() {
+                [name] => name_eq(target, name),
+                [p, w, n, name] => {
+                    p.parse() == Ok(*priority)
+                        && w.parse() == Ok(*weight)
+                        && n.parse() == Ok(*port)
+                        && name_eq(target, name)
                 }
                 _ => false,
             },
@@ -382,7 +394,8 @@ pub(crate) enum Rejected {
 fn query(id: u16, name: &str, kind: RecordType) -> Result<Vec<u8>, String> {
     let mut packet = Packet::new_query(id);
     packet.set_flags(PacketFlag::RECURSION_DESIRED);
-    let qname = Name::new(name.strip_suffix('.').unwrap_or(name)).map_err(|e| format!("invalid name: {e}"))?;
+    let qname =
+        Name::new(name.strip_suffix('.').unwrap_or(name)).map_err(|e| format!("invalid name: {e}"))?;
     packet.questions.push(Question::new(qname, QTYPE::TYPE(kind.wire()), QCLASS::CLASS(CLASS::IN), false));
     packet.build_bytes_vec().map_err(|e| format!("cannot build the query: {e}"))
 }
@@ -391,21 +404,29 @@ fn query(id: u16, name: &str, kind: RecordType) -> Result<Vec<u8>, String> {
 /// response to a standard query with our id, and carry our question (names compared without
 /// case). Counts that promise more than the bytes can hold are refused before parsing (a
 /// 12-byte message could otherwise have the parser reserve room for 65,535 records).
-pub(crate) fn read_response(bytes: &[u8], id: u16, name: &str, kind: RecordType) -> Result<Response, Rejected> {
+pub(crate) fn read_response(
+    bytes: &[u8],
+    id: u16,
+    name: &str,
+    kind: RecordType,
+) -> Result<Response, Rejected> {
     let Some(header) = bytes.get(..12) else { return Err(Rejected::Malformed) };
     let count = |i: usize| usize::from(u16::from_be_bytes([header[i], header[i + 1]]));
     // A question takes at least 5 bytes (a root name, type, class), a record at least 11.
     if count(4) * 5 + (count(6) + count(8) + count(10)) * 11 > bytes.len() - 12 {
         return Err(Rejected::Malformed);
     }
-    let truncated_header = || {
-        u16::from_be_bytes([header[0], header[1]]) == id && header[2] & 0x80 != 0 && header[2] & 0x02 != 0
-    };
+    let truncated_header =
+        || u16::from_be_bytes([header[0], header[1]]) == id && header[2] & 0x80 != 0 && header[2] & 0x02 != 0;
     let packet = match Packet::parse(bytes) {
         Ok(p) => p,
         // A truncated answer may be cut inside a record: its header is all we need.
         Err(_) if truncated_header() => {
-            return Ok(Response { rcode: RCODE::from(u16::from(header[3] & 0x0f)), truncated: true, answers: Vec::new() });
+            return Ok(Response {
+                rcode: RCODE::from(u16::from(header[3] & 0x0f)),
+                truncated: true,
+                answers: Vec::new(),
+            });
         }
         Err(_) => return Err(Rejected::Malformed),
     };
@@ -524,7 +545,12 @@ pub(crate) fn check_dns(name: &str, check: &DnsCheck) -> CheckResult {
             r.dns = Some(DnsAnswer {
                 server,
                 rcode: rcode_word(response.rcode).to_owned(),
-                records: response.answers.iter().filter(|a| a.kind == wanted).map(|a| a.value.shown()).collect(),
+                records: response
+                    .answers
+                    .iter()
+                    .filter(|a| a.kind == wanted)
+                    .map(|a| a.value.shown())
+                    .collect(),
                 tcp,
             });
             r
@@ -539,10 +565,11 @@ fn ask(check: &DnsCheck, deadline: Deadline) -> Result<(SocketAddr, Response, bo
     let server = match &check.server {
         None => system_server(),
         Some(s) => {
-            let (host, port) = parse_server(s).map_err(|r| Failure::down(FailureKind::Dns, format!("invalid server: {r}")))?;
-            *dns::resolve(&host, port, deadline)?.first().ok_or_else(|| {
-                Failure::down(FailureKind::Dns, format!("cannot resolve the server {host}"))
-            })?
+            let (host, port) = parse_server(s)
+                .map_err(|r| Failure::down(FailureKind::Dns, format!("invalid server: {r}")))?;
+            *dns::resolve(&host, port, deadline)?
+                .first()
+                .ok_or_else(|| Failure::down(FailureKind::Dns, format!("cannot resolve the server {host}")))?
         }
     };
     let id = random_u16();
@@ -563,11 +590,8 @@ fn over_udp(
     check: &DnsCheck,
     deadline: Deadline,
 ) -> Result<Response, Failure> {
-    let local: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let local: SocketAddr =
+        if server.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
     let fail = |e: &io::Error| io_failure(e, deadline);
     let sock = UdpSocket::bind(local).map_err(|e| fail(&e))?;
     sock.connect(server).map_err(|e| refused_or(server, &e, deadline))?;
@@ -589,7 +613,8 @@ fn over_udp(
                 format!("no answer from {server} within {}{}", secs(deadline.timeout()), ignored.words()),
             ));
         }
-        let wait = if sent < 3 { left.min(next_send.saturating_duration_since(Instant::now())) } else { left };
+        let wait =
+            if sent < 3 { left.min(next_send.saturating_duration_since(Instant::now())) } else { left };
         sock.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).map_err(|e| fail(&e))?;
         match sock.recv(&mut buf) {
             Ok(n) => match read_response(&buf[..n], id, &check.query, check.record_type) {
@@ -605,7 +630,10 @@ fn over_udp(
 /// ICMP port unreachable comes back as a refused connection: no DNS server at that port.
 fn refused_or(server: SocketAddr, e: &io::Error, deadline: Deadline) -> Failure {
     if resource_words(e).is_none() && e.kind() == io::ErrorKind::ConnectionRefused {
-        return Failure::down(FailureKind::Connect, format!("no DNS server at {server} (connection refused)"));
+        return Failure::down(
+            FailureKind::Connect,
+            format!("no DNS server at {server} (connection refused)"),
+        );
     }
     let f = io_failure(e, deadline);
     if f.outcome.is_unknown() {
@@ -623,7 +651,11 @@ fn over_tcp(
 ) -> Result<Response, Failure> {
     let tcp_failure = |e: &io::Error| {
         let f = refused_or(server, e, deadline);
-        if f.outcome.is_unknown() { f } else { Failure { detail: format!("answer truncated, over TCP: {}", f.detail), ..f } }
+        if f.outcome.is_unknown() {
+            f
+        } else {
+            Failure { detail: format!("answer truncated, over TCP: {}", f.detail), ..f }
+        }
     };
     if deadline.passed() {
         return Err(tcp_failure(&io::Error::from(io::ErrorKind::TimedOut)));
@@ -681,9 +713,15 @@ mod tests {
         let text = "# comment\n; nameserver 10.0.0.9\n nameserver 10.0.0.8\nnameserverx 1.1.1.1\n\
                     nameserver not-an-address\nnameserver\t127.0.0.53 # stub\nnameserver 10.0.0.1\n";
         assert_eq!(first_nameserver(text), Some(("127.0.0.53".parse().unwrap(), None)));
-        assert_eq!(first_nameserver("nameserver fe80::1%eth0\n"), Some(("fe80::1".parse().unwrap(), Some("eth0"))));
+        assert_eq!(
+            first_nameserver("nameserver fe80::1%eth0\n"),
+            Some(("fe80::1".parse().unwrap(), Some("eth0")))
+        );
         assert_eq!(first_nameserver("nameserver ::1;x\n"), Some(("::1".parse().unwrap(), None)));
-        assert_eq!(first_nameserver("nameserver 127.0.0.1%eth0\nnameserver 127.0.0.2\n"), Some(("127.0.0.2".parse().unwrap(), None)));
+        assert_eq!(
+            first_nameserver("nameserver 127.0.0.1%eth0\nnameserver 127.0.0.2\n"),
+            Some(("127.0.0.2".parse().unwrap(), None))
+        );
         assert_eq!(first_nameserver("search example.com\n"), None);
         assert_eq!(first_nameserver(""), None);
     }
@@ -696,7 +734,17 @@ mod tests {
         assert_eq!(parse_server("[::1]"), Ok(("::1".into(), 53)));
         assert_eq!(parse_server("::1"), Ok(("::1".into(), 53)));
         assert_eq!(parse_server("ns1.example.com:53"), Ok(("ns1.example.com".into(), 53)));
-        for bad in ["", ":53", "127.0.0.1:0", "127.0.0.1:99999", "[::1", "[::1]x", "a b:53", "[nope]:53", "host:port"] {
+        for bad in [
+            "",
+            ":53",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+            "[::1",
+            "[::1]x",
+            "a b:53",
+            "[nope]:53",
+            "host:port",
+        ] {
             assert!(parse_server(bad).is_err(), "{bad}");
         }
     }
@@ -707,7 +755,10 @@ mod tests {
         c.expected = vec!["10.1.2.3".into()];
         assert_eq!(c.validate(), Ok(()));
         c.expected.push("::1".into());
-        assert_eq!(c.validate().unwrap_err().to_string(), "invalid expected: item 1: \"::1\" is not an IPv4 address");
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid expected: item 1: \"::1\" is not an IPv4 address"
+        );
         for bad in ["", ".", "a..b", "bücher.example", "a b", &"x".repeat(64)] {
             assert!(DnsCheck::new(bad, RecordType::A).validate().is_err(), "{bad}");
         }
@@ -715,13 +766,24 @@ mod tests {
         assert!(RecordType::Mx.check_expected("ten mail.example.com").is_err());
         assert!(RecordType::Srv.check_expected("0 5 5060 sip.example.com").is_ok());
         assert_eq!("aaaa".parse::<RecordType>(), Ok(RecordType::Aaaa));
-        assert!("ANY".parse::<RecordType>().unwrap_err().to_string().contains("known: A, AAAA, CNAME, MX, TXT, NS, PTR, SRV"));
+        assert!(
+            "ANY"
+                .parse::<RecordType>()
+                .unwrap_err()
+                .to_string()
+                .contains("known: A, AAAA, CNAME, MX, TXT, NS, PTR, SRV")
+        );
     }
 
     fn answer(id: u16, name: &str, rdata: RData<'static>) -> Vec<u8> {
         let mut p = Packet::new_reply(id);
         let qname = Name::new_unchecked(name);
-        p.questions.push(Question::new(qname.clone(), QTYPE::TYPE(rdata.type_code()), QCLASS::CLASS(CLASS::IN), false));
+        p.questions.push(Question::new(
+            qname.clone(),
+            QTYPE::TYPE(rdata.type_code()),
+            QCLASS::CLASS(CLASS::IN),
+            false,
+        ));
         p.answers.push(simple_dns::ResourceRecord::new(qname, CLASS::IN, 60, rdata));
         p.build_bytes_vec().unwrap()
     }
@@ -729,14 +791,27 @@ mod tests {
     #[test]
     fn only_the_answer_to_our_question_is_believed() {
         let a = || RData::A(simple_dns::rdata::A { address: 0x0a01_0203 });
-        let ok = read_response(&answer(7, "api.example.com", a()), 7, "API.example.com.", RecordType::A).unwrap();
+        let ok =
+            read_response(&answer(7, "api.example.com", a()), 7, "API.example.com.", RecordType::A).unwrap();
         assert_eq!(ok.answers[0].value, Value::Ip("10.1.2.3".parse().unwrap()));
-        assert_eq!(read_response(&answer(8, "api.example.com", a()), 7, "api.example.com", RecordType::A), Err(Rejected::Stray));
-        assert_eq!(read_response(&answer(7, "evil.example.com", a()), 7, "api.example.com", RecordType::A), Err(Rejected::Stray));
-        assert_eq!(read_response(&answer(7, "api.example.com", a()), 7, "api.example.com", RecordType::Aaaa), Err(Rejected::Stray));
+        assert_eq!(
+            read_response(&answer(8, "api.example.com", a()), 7, "api.example.com", RecordType::A),
+            Err(Rejected::Stray)
+        );
+        assert_eq!(
+            read_response(&answer(7, "evil.example.com", a()), 7, "api.example.com", RecordType::A),
+            Err(Rejected::Stray)
+        );
+        assert_eq!(
+            read_response(&answer(7, "api.example.com", a()), 7, "api.example.com", RecordType::Aaaa),
+            Err(Rejected::Stray)
+        );
         let mut query_not_answer = answer(7, "api.example.com", a());
         query_not_answer[2] &= 0x7f;
-        assert_eq!(read_response(&query_not_answer, 7, "api.example.com", RecordType::A), Err(Rejected::Stray));
+        assert_eq!(
+            read_response(&query_not_answer, 7, "api.example.com", RecordType::A),
+            Err(Rejected::Stray)
+        );
         assert_eq!(read_response(b"garbage", 7, "a", RecordType::A), Err(Rejected::Malformed));
         // 12 bytes that promise 65,535 records of every section.
         let greedy = [0, 7, 0x81, 0x80, 255, 255, 255, 255, 255, 255, 255, 255];

@@ -12,13 +12,13 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use crate::conditions::{Condition, Facts, Subject};
 use crate::deadline::{Deadline, FOREVER};
 use crate::net::{io_failure, timed_out};
-use crate::conditions::{Condition, Facts, Subject};
 use crate::secret::{self, Redactor};
 use crate::{
-    Auth, CheckKind, CheckResult, Failure, FailureKind, HealthError, Outcome, RequestBody, Unchecked, UrlCheck,
-    dns, millis,
+    Auth, CheckKind, CheckResult, Failure, FailureKind, HealthError, Outcome, RequestBody, Unchecked,
+    UrlCheck, dns, millis,
 };
 
 /// How much of a body is read, for `body_contains` and conditions on `[BODY]`: 1 MiB. A body
@@ -156,7 +156,8 @@ fn request(name: &str, check: &UrlCheck, redactor: &Redactor) -> CheckResult {
         return CheckResult::failed(name, CheckKind::Url, no_tls());
     }
     let https_host = https_host(&check.url);
-    let wants_cert = https_host.is_some() && (check.cert_warning_days.is_some() || check.conditions.iter().any(Condition::needs_certificate));
+    let wants_cert = https_host.is_some()
+        && (check.cert_warning_days.is_some() || check.conditions.iter().any(Condition::needs_certificate));
     let response = send(check, deadline);
     let response_time = start.elapsed();
     let mut response = match response {
@@ -246,8 +247,15 @@ fn request(name: &str, check: &UrlCheck, redactor: &Redactor) -> CheckResult {
 
 /// Evaluates every condition into `result` (keeping a failure it already has, else the kind
 /// of the first failed condition) and returns the failed ones as shown.
-fn evaluate(result: &mut CheckResult, check: &UrlCheck, facts: &Facts<'_>, redactor: &Redactor) -> Vec<String> {
-    let shown = |s: &str| redactor.redact(s).chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+fn evaluate(
+    result: &mut CheckResult,
+    check: &UrlCheck,
+    facts: &Facts<'_>,
+    redactor: &Redactor,
+) -> Vec<String> {
+    let shown = |s: &str| {
+        redactor.redact(s).chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>()
+    };
     let mut failed = Vec::new();
     for condition in &check.conditions {
         let r = condition.evaluate(facts, &shown);
@@ -287,7 +295,9 @@ fn send(check: &UrlCheck, deadline: Deadline) -> Result<ureq::http::Response<ure
             let pair = format!("{user}:{}", password.expose());
             builder = builder.header("Authorization", format!("Basic {}", secret::base64(pair.as_bytes())));
         }
-        Some(Auth::Bearer(token)) => builder = builder.header("Authorization", format!("Bearer {}", token.expose())),
+        Some(Auth::Bearer(token)) => {
+            builder = builder.header("Authorization", format!("Bearer {}", token.expose()));
+        }
         None => {}
     }
     let invalid = |_| ureq::Error::BadUri("invalid request".into());
@@ -324,7 +334,11 @@ fn tls_config<S: ureq::AsSendBody>(
     req: ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>>,
     insecure: bool,
 ) -> ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>> {
-    if insecure { req.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build()) } else { req }
+    if insecure {
+        req.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build())
+    } else {
+        req
+    }
 }
 
 #[cfg(not(feature = "tls"))]
@@ -373,7 +387,11 @@ fn probe_cert(_: Option<&(String, u16)>, _: Deadline) -> Option<Probed> {
 fn cert_ms(probed: Option<&Probed>) -> i64 {
     probed.and_then(|p| p.cert.as_ref()).map_or(0, |c| {
         let left = c.not_after - time::OffsetDateTime::now_utc();
-        i64::try_from(left.whole_milliseconds()).unwrap_or(if left.is_negative() { i64::MIN } else { i64::MAX })
+        i64::try_from(left.whole_milliseconds()).unwrap_or(if left.is_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
     })
 }
 

@@ -60,9 +60,9 @@ pub use conditions::{Condition, ConditionResult};
 pub use dns_check::{DnsAnswer, DnsCheck, RecordType};
 pub use http::{BODY_LIMIT, Proxy};
 pub use ping::{PingCheck, PingSocket, PingStats, Rtt};
-pub use secret::{Credential, REDACTED};
 pub use process::ProcessCheck;
 pub use runner::{RunOptions, run, run_all};
+pub use secret::{Credential, REDACTED};
 
 /// A named check.
 #[derive(Debug, Clone)]
@@ -711,7 +711,10 @@ mod tests {
             assert_eq!(kind.as_str().parse::<CheckKind>(), Ok(*kind));
         }
         let e = "icmp".parse::<CheckKind>().unwrap_err();
-        assert_eq!(e.to_string(), "unknown check type \"icmp\" (known: url, port, process, disk, tls, dns, ping)");
+        assert_eq!(
+            e.to_string(),
+            "unknown check type \"icmp\" (known: url, port, process, disk, tls, dns, ping)"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! sees every ICMP packet of the host, other checks' included). [`judge`] is the one place a
 //! result's loss and round trips become a verdict.
 
+use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::OwnedFd;
@@ -47,7 +48,13 @@ pub struct PingCheck {
 impl PingCheck {
     /// Three requests to `host` within 5 s, failing at the first loss.
     pub fn new(host: impl Into<String>) -> Self {
-        Self { host: host.into(), count: 3, max_loss_percent: 0.0, max_rtt: None, timeout: Duration::from_secs(5) }
+        Self {
+            host: host.into(),
+            count: 3,
+            max_loss_percent: 0.0,
+            max_rtt: None,
+            timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -132,7 +139,8 @@ pub(crate) fn judge(check: &PingCheck, stats: &PingStats, why_lost: Option<&str>
         format!("{}: {}/{} replies, {loss_text} packet loss", stats.address, stats.received, stats.sent);
     if let Some(rtt) = stats.rtt {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        detail.push_str(&format!(", rtt min/avg/max {:.3}/{:.3}/{:.3} ms", ms(rtt.min), ms(rtt.avg), ms(rtt.max)));
+        let _ =
+            write!(detail, ", rtt min/avg/max {:.3}/{:.3}/{:.3} ms", ms(rtt.min), ms(rtt.avg), ms(rtt.max));
     }
     if stats.received == 0 {
         return match why_lost {
@@ -141,12 +149,18 @@ pub(crate) fn judge(check: &PingCheck, stats: &PingStats, why_lost: Option<&str>
         };
     }
     if loss > check.max_loss_percent {
-        return (Outcome::Down(FailureKind::PacketLoss), format!("{detail}, more than max_loss_percent {}", check.max_loss_percent));
+        return (
+            Outcome::Down(FailureKind::PacketLoss),
+            format!("{detail}, more than max_loss_percent {}", check.max_loss_percent),
+        );
     }
     if let (Some(max), Some(rtt)) = (check.max_rtt, stats.rtt)
         && rtt.avg > max
     {
-        return (Outcome::Down(FailureKind::Latency), format!("{detail}, average above max_rtt_ms {}", max.as_millis()));
+        return (
+            Outcome::Down(FailureKind::Latency),
+            format!("{detail}, average above max_rtt_ms {}", max.as_millis()),
+        );
     }
     (Outcome::Up, detail)
 }
@@ -205,7 +219,8 @@ fn request(v6: bool, id: u16, seq: u16, cookie: u64) -> [u8; 8 + PAYLOAD] {
 
 /// The Internet checksum (RFC 1071).
 fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))).sum();
+    let mut sum: u32 =
+        bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -241,7 +256,11 @@ pub(crate) fn read_reply(packet: &[u8], v6: bool, raw: bool, id: u16, cookie: u6
     let echo_reply = if v6 { 129 } else { 0 };
     if kind == echo_reply {
         let cookie_ok = icmp.get(8..16).is_some_and(|c| c == cookie.to_be_bytes());
-        return if cookie_ok && ours(header) { Reply::Echo(u16::from_be_bytes([header[6], header[7]])) } else { Reply::Other };
+        return if cookie_ok && ours(header) {
+            Reply::Echo(u16::from_be_bytes([header[6], header[7]]))
+        } else {
+            Reply::Other
+        };
     }
     // Destination unreachable quotes our packet: the IP header, then our ICMP header.
     let unreachable = if v6 { 1 } else { 3 };
@@ -255,7 +274,7 @@ pub(crate) fn read_reply(packet: &[u8], v6: bool, raw: bool, id: u16, cookie: u6
         let request = if v6 { 128 } else { 8 };
         if quoted.is_some_and(|q| q[0] == request && ours(q)) {
             return Reply::Unreachable(match (v6, code) {
-                (false, 0) | (true, 0) => "network unreachable",
+                (false | true, 0) => "network unreachable",
                 (false, 1) | (true, 3) => "host unreachable",
                 (false, 9 | 10 | 13) | (true, 1) => "administratively prohibited",
                 _ => "destination unreachable",
@@ -312,7 +331,13 @@ fn ping(check: &PingCheck, deadline: Deadline) -> Result<(PingStats, Option<Stri
             break;
         }
         let wait = if sent_at.len() < usize::from(count) { left.min(next_send - now) } else { left };
-        if rustix::net::sockopt::set_socket_timeout(&fd, rustix::net::sockopt::Timeout::Recv, Some(wait.max(Duration::from_millis(1)))).is_err() {
+        if rustix::net::sockopt::set_socket_timeout(
+            &fd,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(wait.max(Duration::from_millis(1))),
+        )
+        .is_err()
+        {
             return Err(Failure::unchecked(Unchecked::Resources, "cannot set a socket timeout"));
         }
         match recv(&fd, &mut buf[..], RecvFlags::empty()) {
@@ -343,13 +368,8 @@ fn ping(check: &PingCheck, deadline: Deadline) -> Result<(PingStats, Option<Stri
         max: rtts.iter().copied().max().unwrap_or_default(),
         avg: rtts.iter().sum::<Duration>() / rtts.len() as u32,
     });
-    let stats = PingStats {
-        address: ip,
-        sent: sent_at.len() as u16,
-        received: rtts.len() as u16,
-        rtt,
-        socket: kind,
-    };
+    let stats =
+        PingStats { address: ip, sent: sent_at.len() as u16, received: rtts.len() as u16, rtt, socket: kind };
     Ok((stats, why_lost))
 }
 
@@ -372,15 +392,24 @@ mod tests {
     fn the_verdict_by_loss_and_round_trip() {
         let mut check = PingCheck::new("127.0.0.1");
         let (o, d) = judge(&check, &stats(3, 3, 2), None);
-        assert_eq!((o, d.as_str()), (Outcome::Up, "127.0.0.1: 3/3 replies, 0% packet loss, rtt min/avg/max 2.000/2.000/2.000 ms"));
+        assert_eq!(
+            (o, d.as_str()),
+            (Outcome::Up, "127.0.0.1: 3/3 replies, 0% packet loss, rtt min/avg/max 2.000/2.000/2.000 ms")
+        );
         let (o, d) = judge(&check, &stats(3, 2, 2), None);
         assert_eq!(o, Outcome::Down(FailureKind::PacketLoss));
-        assert!(d.contains("2/3 replies, 33.3% packet loss") && d.ends_with("more than max_loss_percent 0"), "{d}");
+        assert!(
+            d.contains("2/3 replies, 33.3% packet loss") && d.ends_with("more than max_loss_percent 0"),
+            "{d}"
+        );
         check.max_loss_percent = 50.0;
         assert_eq!(judge(&check, &stats(3, 2, 2), None).0, Outcome::Up);
         check.max_loss_percent = 100.0;
         let (o, d) = judge(&check, &stats(3, 0, 0), None);
-        assert_eq!((o, d.as_str()), (Outcome::Down(FailureKind::PacketLoss), "127.0.0.1: 0/3 replies, 100% packet loss"));
+        assert_eq!(
+            (o, d.as_str()),
+            (Outcome::Down(FailureKind::PacketLoss), "127.0.0.1: 0/3 replies, 100% packet loss")
+        );
         let (o, d) = judge(&check, &stats(3, 0, 0), Some("network unreachable"));
         assert_eq!(o, Outcome::Down(FailureKind::Connect));
         assert!(d.ends_with("(network unreachable)"));

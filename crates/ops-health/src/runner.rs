@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Check, CheckResult, Failure, Probe, Unchecked, budget, disk, dns_check, http, net, ping, process};
+use crate::{
+    Check, CheckResult, Failure, Probe, Unchecked, budget, disk, dns_check, http, net, ping, process,
+};
 
 /// How [`run_all`] runs.
 ///

@@ -9,7 +9,7 @@
 //! the one place they are cleaned. (ops-alert's `Secrets` does the same for notifiers; a leaf
 //! crate cannot share it.)
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// What a redacted credential is replaced with.
 pub const REDACTED: &str = "[redacted]";
@@ -166,9 +166,9 @@ fn percent_encode(s: &str, upper: bool) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(char::from(b));
         } else if upper {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         } else {
-            out.push_str(&format!("%{b:02x}"));
+            let _ = write!(out, "%{b:02x}");
         }
     }
     out
@@ -202,7 +202,14 @@ mod tests {
 
     #[test]
     fn base64_is_rfc_4648() {
-        for (input, output) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ==")] {
+        for (input, output) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        ] {
             assert_eq!(base64(input.as_bytes()), output);
         }
     }
@@ -219,7 +226,10 @@ mod tests {
         let out = r.redact(&text);
         assert_eq!(out, "a [redacted] b [redacted] c [redacted] d [redacted] e [redacted] f [redacted] g");
         assert_eq!(r.redact("nothing here"), "nothing here");
-        assert_eq!(format!("{:?} {}", Credential::new("x"), Credential::new("x")), "Credential([redacted]) [redacted]");
+        assert_eq!(
+            format!("{:?} {}", Credential::new("x"), Credential::new("x")),
+            "Credential([redacted]) [redacted]"
+        );
     }
 
     #[test]

@@ -226,7 +226,12 @@ pub(crate) fn check_tls(name: &str, check: &TlsCheck) -> CheckResult {
 
 /// Adds what an https URL check's certificate probe found to its result: the certificate, and
 /// with `warning_days` its verdict (its trust too when `verify`).
-pub(crate) fn add_cert_check(result: &mut CheckResult, probed: Probed, warning_days: Option<f64>, verify: bool) {
+pub(crate) fn add_cert_check(
+    result: &mut CheckResult,
+    probed: Probed,
+    warning_days: Option<f64>,
+    verify: bool,
+) {
     if let Some(days) = warning_days {
         match (&probed.cert, probed.failure) {
             (Some(cert), _) => {

@@ -54,7 +54,12 @@ fn records_of_every_type_from_a_real_server() {
         ("mx.test", RecordType::Mx, &["mail.test.", "10 MAIL.test"], "MX mx.test: 10 mail.test"),
         ("alias.test", RecordType::Cname, &["api.test"], "CNAME alias.test: api.test"),
         ("3.2.1.10.in-addr.arpa", RecordType::Ptr, &["api.test"], "PTR 3.2.1.10.in-addr.arpa: api.test"),
-        ("_sip._udp.srv.test", RecordType::Srv, &["sip.test", "0 5 5060 sip.test"], "SRV _sip._udp.srv.test: 0 5 5060 sip.test"),
+        (
+            "_sip._udp.srv.test",
+            RecordType::Srv,
+            &["sip.test", "0 5 5060 sip.test"],
+            "SRV _sip._udp.srv.test: 0 5 5060 sip.test",
+        ),
     ];
     for &(query, kind, expected, detail) in cases {
         let r = check(&s, query, kind, expected);
@@ -68,13 +73,23 @@ fn nxdomain_an_empty_answer_and_a_missing_value_fail_of_kind_dns_and_say_which()
     let s = server.server();
     let dns = Outcome::Down(FailureKind::Dns);
     let r = check(&s, "nothing.test", RecordType::A, &[]);
-    assert_eq!((r.outcome, r.detail.clone()), (dns, format!("NXDOMAIN: nothing.test does not exist (asked {s})")));
+    assert_eq!(
+        (r.outcome, r.detail.clone()),
+        (dns, format!("NXDOMAIN: nothing.test does not exist (asked {s})"))
+    );
     assert_eq!(r.dns.as_ref().unwrap().rcode, "NXDOMAIN");
     let r = check(&s, "host.test", RecordType::Aaaa, &[]);
-    assert_eq!((r.outcome, r.detail.clone()), (dns, format!("no AAAA record for host.test (empty answer from {s})")));
+    assert_eq!(
+        (r.outcome, r.detail.clone()),
+        (dns, format!("no AAAA record for host.test (empty answer from {s})"))
+    );
     let r = check(&s, "api.test", RecordType::A, &["10.1.2.3", "10.9.9.9", "10.8.8.8"]);
     assert_eq!(r.outcome, dns);
-    assert!(r.detail.starts_with("\"10.9.9.9\", \"10.8.8.8\" not in the A answer for api.test (got 10.1.2."), "{}", r.detail);
+    assert!(
+        r.detail.starts_with("\"10.9.9.9\", \"10.8.8.8\" not in the A answer for api.test (got 10.1.2."),
+        "{}",
+        r.detail
+    );
     // A name outside the server's zones, without upstream servers: refused.
     let r = check(&s, "example.org", RecordType::A, &[]);
     assert_eq!((r.outcome, r.detail.clone()), (dns, format!("REFUSED from {s} for A example.org")));
@@ -84,7 +99,12 @@ fn nxdomain_an_empty_answer_and_a_missing_value_fail_of_kind_dns_and_say_which()
 fn an_answer_too_long_for_udp_is_asked_again_over_tcp() {
     let long = format!("--txt-record=big.test,{},{},{}", "a".repeat(200), "b".repeat(200), "c".repeat(200));
     let Some(server) = Dnsmasq::start(&[&long]) else { return };
-    let r = check(&server.server(), "big.test", RecordType::Txt, &[&format!("{}{}{}", "a".repeat(200), "b".repeat(200), "c".repeat(200))]);
+    let r = check(
+        &server.server(),
+        "big.test",
+        RecordType::Txt,
+        &[&format!("{}{}{}", "a".repeat(200), "b".repeat(200), "c".repeat(200))],
+    );
     assert_eq!(r.outcome, Outcome::Up, "{r:?}");
     assert!(r.dns.as_ref().unwrap().tcp, "the 600-byte answer came over TCP");
 }
@@ -93,7 +113,10 @@ fn an_answer_too_long_for_udp_is_asked_again_over_tcp() {
 fn a_server_that_never_answers_ends_the_check_by_its_timeout() {
     let fake = FakeDns::start(Behaviour::Silent);
     let r = check(&fake.server(), "api.test", RecordType::A, &[]);
-    assert_eq!((r.outcome, r.detail.clone()), (Outcome::Down(FailureKind::Timeout), format!("no answer from {} within 1.5s", fake.addr)));
+    assert_eq!(
+        (r.outcome, r.detail.clone()),
+        (Outcome::Down(FailureKind::Timeout), format!("no answer from {} within 1.5s", fake.addr))
+    );
     assert!(r.dns.is_none());
 }
 
@@ -102,7 +125,10 @@ fn answers_with_another_id_are_ignored_not_believed() {
     let fake = FakeDns::start(Behaviour::WrongId);
     let r = check(&fake.server(), "api.test", RecordType::A, &[]);
     assert_eq!(r.outcome, Outcome::Down(FailureKind::Timeout), "{r:?}");
-    assert_eq!(r.detail, format!("no answer from {} within 1.5s (ignored 3 answer(s) to another query)", fake.addr));
+    assert_eq!(
+        r.detail,
+        format!("no answer from {} within 1.5s (ignored 3 answer(s) to another query)", fake.addr)
+    );
     assert_eq!(fake.queries().len(), 3, "the query was sent three times in the timeout");
 }
 
@@ -134,7 +160,10 @@ fn garbage_is_ignored_and_said() {
 fn servfail_fails_of_kind_dns() {
     let fake = FakeDns::start(Behaviour::Rcode(2));
     let r = check(&fake.server(), "api.test", RecordType::A, &[]);
-    assert_eq!((r.outcome, r.detail.clone()), (Outcome::Down(FailureKind::Dns), format!("SERVFAIL from {} for A api.test", fake.addr)));
+    assert_eq!(
+        (r.outcome, r.detail.clone()),
+        (Outcome::Down(FailureKind::Dns), format!("SERVFAIL from {} for A api.test", fake.addr))
+    );
 }
 
 #[test]
@@ -171,11 +200,13 @@ const SYSTEM: &str = "dns: the system's nameserver from /etc/resolv.conf answere
 #[test]
 fn without_a_server_the_first_nameserver_of_resolv_conf_is_asked() {
     if !netns::inside() {
-        let Some(out) = netns::rerun_in_namespaces("without_a_server_the_first_nameserver_of_resolv_conf_is_asked")
+        let Some(out) =
+            netns::rerun_in_namespaces("without_a_server_the_first_nameserver_of_resolv_conf_is_asked")
         else {
             return;
         };
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success() && text.contains(SYSTEM), "the child failed:\n{text}");
         return;
     }
@@ -196,7 +227,11 @@ fn without_a_server_the_first_nameserver_of_resolv_conf_is_asked() {
         "search example.com\n",
     ] {
         let r = system(resolv_conf);
-        assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Up, "A api.test: 10.1.2.3"), "{resolv_conf:?}: {r:?}");
+        assert_eq!(
+            (r.outcome, r.detail.as_str()),
+            (Outcome::Up, "A api.test: 10.1.2.3"),
+            "{resolv_conf:?}: {r:?}"
+        );
         assert_eq!(r.dns.unwrap().server, "127.0.0.1:53".parse().unwrap());
     }
     // A nameserver with no server behind it.

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use ops_health::{Check, CheckResult, FailureKind, Outcome, PingCheck, PingSocket, Probe, Unchecked, run, run_all};
+use ops_health::{
+    Check, CheckResult, FailureKind, Outcome, PingCheck, PingSocket, Probe, Unchecked, run, run_all,
+};
+use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
 use test_support::netns;
 
 fn ping(host: &str, count: u16, timeout: Duration) -> CheckResult {
@@ -21,19 +24,27 @@ fn ping(host: &str, count: u16, timeout: Duration) -> CheckResult {
 fn up(r: &CheckResult, address: &str, socket: PingSocket) {
     assert_eq!(r.outcome, Outcome::Up, "{r:?}");
     let stats = r.ping.as_ref().unwrap();
-    assert_eq!((stats.address.to_string().as_str(), stats.sent, stats.received, stats.socket), (address, 3, 3, socket), "{r:?}");
+    assert_eq!(
+        (stats.address.to_string().as_str(), stats.sent, stats.received, stats.socket),
+        (address, 3, 3, socket),
+        "{r:?}"
+    );
     let rtt = stats.rtt.unwrap();
     assert!(rtt.min <= rtt.avg && rtt.avg <= rtt.max, "{rtt:?}");
-    assert!(r.detail.starts_with(&format!("{address}: 3/3 replies, 0% packet loss, rtt min/avg/max ")), "{}", r.detail);
+    assert!(
+        r.detail.starts_with(&format!("{address}: 3/3 replies, 0% packet loss, rtt min/avg/max ")),
+        "{}",
+        r.detail
+    );
     assert!(r.detail.ends_with(" ms"), "{}", r.detail);
 }
 
 /// Runs `test` again in new namespaces and checks that it said `done`.
 fn in_namespaces(test: &str, done: &str) {
     let Some(out) = netns::rerun_in_namespaces(test) else { return };
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the child failed:\n{text}");
-    assert!(text.contains(done), "the child did not run the checks:\n{text}");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the child failed:\n{said}");
+    assert!(said.contains(done), "the child did not run the checks:\n{said}");
 }
 
 #[test]
@@ -43,7 +54,7 @@ fn the_loopback_answers_over_ipv4_and_ipv6() {
         test_support::missing(&format!("an ICMP socket for this user ({})", r.detail));
         return;
     }
-    let socket = r.ping.as_ref().map(|p| p.socket).unwrap_or(PingSocket::Raw);
+    let socket = r.ping.as_ref().map_or(PingSocket::Raw, |p| p.socket);
     up(&r, "127.0.0.1", socket);
     up(&ping("::1", 3, Duration::from_secs(2)), "::1", socket);
     up(&ping("localhost", 3, Duration::from_secs(2)), "127.0.0.1", socket);
@@ -111,7 +122,10 @@ fn hosts_that_cannot_answer_in_a_namespace() {
             let r = ping(host, 3, Duration::from_millis(600));
             assert_eq!(r.outcome, Outcome::Down(FailureKind::PacketLoss), "{r:?}");
             assert_eq!(r.detail, format!("{host}: 0/3 replies, 100% packet loss"));
-            assert_eq!(r.ping.as_ref().unwrap().socket, if raw { PingSocket::Raw } else { PingSocket::Datagram });
+            assert_eq!(
+                r.ping.as_ref().unwrap().socket,
+                if raw { PingSocket::Raw } else { PingSocket::Datagram }
+            );
         }
         netns::sysctl("net/ipv6/icmp/echo_ignore_all", "0");
     }
@@ -125,7 +139,6 @@ fn no_icmp_socket_is_unknown_not_down() {
     if !netns::inside() {
         return in_namespaces("no_icmp_socket_is_unknown_not_down", FORBIDDEN);
     }
-    use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
     netns::loopback_up();
     // A new network namespace allows no group the datagram socket; this thread (and the check threads it starts) loses CAP_NET_RAW.
     let mut caps = capabilities(None).unwrap();

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use ops_health::{
-    Auth, Check, CheckResult, Condition, Credential, FailureKind, Outcome, Probe, RequestBody, RunOptions, UrlCheck,
-    run, run_all,
+    Auth, Check, CheckResult, Condition, Credential, FailureKind, Outcome, Probe, RequestBody, RunOptions,
+    UrlCheck, run, run_all,
 };
 use test_support::echo::{Echo, Reply};
 
@@ -66,7 +66,8 @@ fn a_request_carries_its_method_headers_body_and_credentials() {
 
 #[test]
 fn conditions_decide_the_verdict_and_name_every_failure() {
-    let server = json_server(200, r#"{"status": "UP", "items": [1, 2], "data": [{"id": 1}], "errors": null}"#);
+    let server =
+        json_server(200, r#"{"status": "UP", "items": [1, 2], "data": [{"id": 1}], "errors": null}"#);
     let ok = conditions(&[
         "[STATUS] == 200",
         "[BODY].status == UP",
@@ -88,7 +89,12 @@ fn conditions_decide_the_verdict_and_name_every_failure() {
     assert!(r.conditions.iter().all(|c| c.success));
 
     let r = url_check(&server.url(), |c| {
-        c.conditions = conditions(&["[STATUS] == 200", "[BODY].status == DOWN", "len([BODY].items) > 5", "[STATUS] == 204"]);
+        c.conditions = conditions(&[
+            "[STATUS] == 200",
+            "[BODY].status == DOWN",
+            "len([BODY].items) > 5",
+            "[STATUS] == 204",
+        ]);
     });
     assert_eq!(r.outcome, Outcome::Down(FailureKind::Content), "{r:?}");
     assert_eq!(
@@ -97,7 +103,10 @@ fn conditions_decide_the_verdict_and_name_every_failure() {
     );
     assert_eq!(r.conditions.iter().map(|c| c.success).collect::<Vec<_>>(), [true, false, false, false]);
     let r = url_check(&server.url(), |c| c.conditions = conditions(&["[STATUS] == 201"]));
-    assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Down(FailureKind::HttpStatus), "HTTP 200, failed: [STATUS] (200) == 201"));
+    assert_eq!(
+        (r.outcome, r.detail.as_str()),
+        (Outcome::Down(FailureKind::HttpStatus), "HTTP 200, failed: [STATUS] (200) == 201")
+    );
     let r = url_check(&server.url(), |c| c.conditions = conditions(&["[RESPONSE_TIME] < 0"]));
     assert_eq!(r.outcome, Outcome::Down(FailureKind::Latency), "{r:?}");
 }
@@ -119,14 +128,16 @@ fn the_body_cap_fails_only_a_condition_that_needs_the_body() {
     let server = json_server(200, &big);
     let r = url_check(&server.url(), |c| c.conditions = conditions(&["[STATUS] == 200"]));
     assert_eq!(r.outcome, Outcome::Up, "{r:?}");
-    let r = url_check(&server.url(), |c| c.conditions = conditions(&["[STATUS] == 200", "[BODY].status == UP"]));
+    let r =
+        url_check(&server.url(), |c| c.conditions = conditions(&["[STATUS] == 200", "[BODY].status == UP"]));
     assert_eq!(r.outcome, Outcome::Down(FailureKind::Content));
     assert_eq!(r.detail, "HTTP 200, failed: [BODY].status (body longer than the 1 MiB read) == UP");
 }
 
 #[test]
 fn a_redirect_is_seen_when_not_followed() {
-    let server = Echo::start(Reply::Fixed(302, vec![("Location".into(), "/elsewhere".into())], String::new()));
+    let server =
+        Echo::start(Reply::Fixed(302, vec![("Location".into(), "/elsewhere".into())], String::new()));
     let r = url_check(&server.url(), |c| {
         c.follow_redirects = Some(false);
         c.conditions = conditions(&["[STATUS] == 302"]);
@@ -148,7 +159,13 @@ fn a_hostile_body_cannot_overflow_the_check_threads_stack() {
         .collect();
     for r in run_all(&probes, &RunOptions::default()) {
         assert_eq!(r.outcome, Outcome::Down(FailureKind::Content), "{r:?}");
-        assert!(r.detail.starts_with("HTTP 200, failed: [BODY].a[0] (INVALID, not JSON) == 1; has([BODY].a) (false) == true"), "{}", r.detail);
+        assert!(
+            r.detail.starts_with(
+                "HTTP 200, failed: [BODY].a[0] (INVALID, not JSON) == 1; has([BODY].a) (false) == true"
+            ),
+            "{}",
+            r.detail
+        );
     }
 }
 
@@ -158,12 +175,18 @@ fn a_hostile_body_cannot_overflow_the_check_threads_stack() {
 fn credentials_never_come_back_out() {
     let leaks = |r: &CheckResult, extra: &str| {
         let all = format!("{r:?} {r} {extra}");
-        for secret in [PASSWORD, TOKEN, HEADER, "YWxpY2U6cGE1NTp3MHJkL3dpdGggc3BhY2Vz", "pa55%3Aw0rd", "w0rd/with"] {
+        for secret in
+            [PASSWORD, TOKEN, HEADER, "YWxpY2U6cGE1NTp3MHJkL3dpdGggc3BhY2Vz", "pa55%3Aw0rd", "w0rd/with"]
+        {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
     };
     for (header, auth, shown) in [
-        ("authorization", Auth::Basic { user: "alice".into(), password: Credential::new(PASSWORD) }, "Basic [redacted]"),
+        (
+            "authorization",
+            Auth::Basic { user: "alice".into(), password: Credential::new(PASSWORD) },
+            "Basic [redacted]",
+        ),
         ("authorization", Auth::Bearer(Credential::new(TOKEN)), "Bearer [redacted]"),
         ("x-api-key", Auth::Bearer(Credential::new(TOKEN)), "[redacted]"),
     ] {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ops_health::{
-    Auth, Check, CheckKind, Condition, Credential, DiskCheck, DnsCheck, HealthError, PingCheck, PortCheck, Probe,
-    ProcessCheck, Proxy, RecordType, RequestBody, TlsCheck, UrlCheck,
+    Auth, Check, CheckKind, Condition, Credential, DiskCheck, DnsCheck, HealthError, PingCheck, PortCheck,
+    Probe, ProcessCheck, Proxy, RecordType, RequestBody, TlsCheck, UrlCheck,
 };
 use serde_json::{Map, Value};
 
@@ -778,7 +778,8 @@ fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
         }
     }
     for (key, value) in o.object(r, "headers").into_iter().flatten() {
-        let is_token = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        let is_token = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         match value {
             Value::String(v) if is_token && !v.chars().any(|c| c.is_control() && c != '\t') => {
                 check.headers.push((key.clone(), Credential::new(v.clone())));
@@ -786,7 +787,11 @@ fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
             Value::String(_) if is_token => {
                 o.invalid(r, "headers", format!("the value of {key:?} holds a control character"));
             }
-            Value::String(_) => o.invalid(r, "headers", format!("{:?} is not a header name", key.chars().take(40).collect::<String>())),
+            Value::String(_) => o.invalid(
+                r,
+                "headers",
+                format!("{:?} is not a header name", key.chars().take(40).collect::<String>()),
+            ),
             _ => o.invalid(r, "headers", format!("the value of {key:?} must be a string")),
         }
     }
@@ -795,7 +800,11 @@ fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
         Some(Value::String(s)) => Some(RequestBody::Text(s.clone())),
         Some(v @ (Value::Object(_) | Value::Array(_))) => Some(RequestBody::Json(v.to_string())),
         Some(other) => {
-            o.invalid(r, "body", format!("must be a string, or an object or array sent as JSON, got {}", type_name(other)));
+            o.invalid(
+                r,
+                "body",
+                format!("must be a string, or an object or array sent as JSON, got {}", type_name(other)),
+            );
             None
         }
     };
@@ -812,12 +821,18 @@ fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
             o.invalid(r, "bearer_token", "set either basic_auth or bearer_token, not both".into());
             None
         }
-        (Some((Some(user), Some(password))), None) => Some(Auth::Basic { user, password: Credential::new(password) }),
+        (Some((Some(user), Some(password))), None) => {
+            Some(Auth::Basic { user, password: Credential::new(password) })
+        }
         (None, Some(token)) => Some(Auth::Bearer(Credential::new(token))),
         _ => None,
     };
     if check.auth.is_some() && check.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
-        o.invalid(r, "headers", "an Authorization header and basic_auth or bearer_token: set it in one place".into());
+        o.invalid(
+            r,
+            "headers",
+            "an Authorization header and basic_auth or bearer_token: set it in one place".into(),
+        );
     }
     check.insecure_tls = o.boolean(r, "insecure_tls", false);
     if o.has("follow_redirects") {
@@ -832,11 +847,16 @@ fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
                 Ok(c) => check.conditions.push(c),
                 Err(e) => o.invalid(r, "conditions", format!("item {i}: {e}")),
             },
-            other => o.invalid(r, "conditions", format!("item {i} must be a string like \"[STATUS] == 200\", got {}", type_name(other))),
+            other => o.invalid(
+                r,
+                "conditions",
+                format!("item {i} must be a string like \"[STATUS] == 200\", got {}", type_name(other)),
+            ),
         }
     }
     // With conditions, an expected_status written out is one of them.
-    if explicit_status && !check.conditions.is_empty()
+    if explicit_status
+        && !check.conditions.is_empty()
         && let Ok(c) = Condition::parse(&format!("[STATUS] == {}", check.expected_status))
     {
         check.conditions.insert(0, c);
@@ -890,7 +910,8 @@ fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
         o.invalid(r, "max_loss_percent", format!("must be at most 100, got {loss}"));
     }
     check.max_loss_percent = loss;
-    check.max_rtt = o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    check.max_rtt =
+        o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
     check.timeout = timeout(o, r, check.timeout);
     host.map(|_| Check::Ping(check))
 }

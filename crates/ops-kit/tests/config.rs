@@ -497,7 +497,10 @@ fn dns_ping_and_url_request_keys_load_with_their_defaults() {
     let Check::Dns(d) = &s[0].check else { panic!() };
     assert_eq!((d.record_type, d.server.as_deref(), d.timeout), (ops_health::RecordType::A, None, secs(5)));
     let Check::Dns(d) = &s[1].check else { panic!() };
-    assert_eq!((d.record_type, d.server.as_deref(), d.expected.len()), (ops_health::RecordType::Mx, Some("[2001:db8::53]:5353"), 1));
+    assert_eq!(
+        (d.record_type, d.server.as_deref(), d.expected.len()),
+        (ops_health::RecordType::Mx, Some("[2001:db8::53]:5353"), 1)
+    );
     let Check::Ping(p) = &s[2].check else { panic!() };
     assert_eq!((p.count, p.max_loss_percent, p.max_rtt, p.timeout), (3, 0.0, None, secs(5)));
     let Check::Ping(p) = &s[3].check else { panic!() };
@@ -537,16 +540,26 @@ fn bad_dns_ping_and_request_values_name_the_service_and_field() {
     for e in expected {
         assert!(p.iter().any(|x| x == e), "missing {e}\n{p:#?}");
     }
-    assert!(p.iter().any(|x| x.starts_with(r#"services[0] "R": field `query`: "a..b" has a label of 0 characters"#)), "{p:#?}");
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with(r#"services[0] "R": field `query`: "a..b" has a label of 0 characters"#)),
+        "{p:#?}"
+    );
 }
 
 #[test]
 fn url_credentials_never_appear_in_errors_warnings_or_debug() {
     const SECRET: &str = "zqxCREDENTIALzqx";
     for json in [
-        format!(r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "password": "{SECRET}"}}, "bearer_token": "{SECRET}"}}"#),
-        format!(r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "headers": {{"Authorization": "Bearer {SECRET}"}}}}"#),
-        format!(r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "pasword": "{SECRET}"}}}}"#),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "password": "{SECRET}"}}, "bearer_token": "{SECRET}"}}"#
+        ),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "headers": {{"Authorization": "Bearer {SECRET}"}}}}"#
+        ),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "pasword": "{SECRET}"}}}}"#
+        ),
         format!(r#"{{"name": "U", "target": "http://a.example", "headers": {{"X-Key": "{SECRET}"}}}}"#),
         format!(r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "timout": 1}}"#),
     ] {
@@ -556,6 +569,11 @@ fn url_credentials_never_appear_in_errors_warnings_or_debug() {
         };
         assert!(!shown.contains(SECRET), "{shown}");
     }
-    let p = problems(r#"{"services": [{"name": "U", "target": "http://a.example", "basic_auth": {"user": "u", "password": "p"}, "bearer_token": "t"}]}"#);
-    assert_eq!(p, [r#"services[0] "U": field `bearer_token`: set either basic_auth or bearer_token, not both"#]);
+    let p = problems(
+        r#"{"services": [{"name": "U", "target": "http://a.example", "basic_auth": {"user": "u", "password": "p"}, "bearer_token": "t"}]}"#,
+    );
+    assert_eq!(
+        p,
+        [r#"services[0] "U": field `bearer_token`: set either basic_auth or bearer_token, not both"#]
+    );
 }

@@ -134,7 +134,10 @@ fn serve_udp(sock: &UdpSocket, behaviour: Behaviour, seen: &Mutex<Vec<(u16, Sock
             Behaviour::Silent => Vec::new(),
             Behaviour::WrongId => vec![answer(id.wrapping_add(1), RESPONSE, q, &a)],
             Behaviour::StrayFirst => {
-                vec![answer(id.wrapping_add(7), RESPONSE, q, &[Ipv4Addr::new(10, 6, 6, 6)]), answer(id, RESPONSE, q, &a)]
+                vec![
+                    answer(id.wrapping_add(7), RESPONSE, q, &[Ipv4Addr::new(10, 6, 6, 6)]),
+                    answer(id, RESPONSE, q, &a),
+                ]
             }
             Behaviour::Truncating => vec![answer(id, RESPONSE | TRUNCATED, q, &[])],
             Behaviour::Garbage => {
@@ -251,7 +254,10 @@ fn answers(addr: SocketAddr, child: &mut Child) -> bool {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
     // A query for "ready.test", type A.
-    let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'r', b'e', b'a', b'd', b'y', 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1];
+    let query = [
+        0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'r', b'e', b'a', b'd', b'y', 4, b't', b'e', b's', b't',
+        0, 0, 1, 0, 1,
+    ];
     let started = Instant::now();
     let mut buf = [0u8; 512];
     while started.elapsed() < Duration::from_secs(20) {

@@ -2,6 +2,7 @@
 //! with a status and either a fixed body or the request itself, as a server that echoes what
 //! it was sent (credentials included) would.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -66,9 +67,10 @@ impl Echo {
                         (*status, Vec::new(), values.join("\n"))
                     }
                 };
-                let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                let mut head =
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
                 for (k, v) in headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
+                    let _ = write!(head, "{k}: {v}\r\n");
                 }
                 let _ = stream.write_all(format!("{head}\r\n{body}").as_bytes());
                 let _ = stream.flush();
