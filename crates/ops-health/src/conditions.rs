@@ -728,7 +728,23 @@ impl Token {
 impl Glob {
     /// Parses a pattern; the error is the character index (in the pattern) and why.
     fn parse(pattern: &str) -> Result<Self, (usize, String)> {
-        let chars: Vec<(usize, char)> = pattern.chars().enumerate().filter(|&(_, c)| c != '/').collect();
+        // `/` goes, and so does a `\\` before it (the text has no `/` left to match).
+        let mut chars: Vec<(usize, char)> = Vec::new();
+        let mut raw = pattern.chars().enumerate().peekable();
+        while let Some((i, c)) = raw.next() {
+            match (c, raw.peek()) {
+                ('/', _) => {}
+                ('\\', Some(&(_, '/'))) => {
+                    raw.next();
+                }
+                ('\\', Some(&next)) => {
+                    chars.push((i, c));
+                    chars.push(next);
+                    raw.next();
+                }
+                _ => chars.push((i, c)),
+            }
+        }
         let mut tokens = Vec::new();
         let mut i = 0;
         let escaped = |i: usize| -> Result<(char, usize), (usize, String)> {
@@ -1057,6 +1073,8 @@ mod tests {
         assert!(m("ab*ab", "abab") && !m("ab*ab", "aba"));
         assert!(m("10.*", "10.0.0.1"), "slashes are removed first");
         assert!(m("*/health*", "/api/health/live"));
+        assert!(m("*a\\/b*", "x a/b y"), "an escaped slash goes with the slash");
+        assert!(m("\\\\", "\\"), "an escaped backslash");
         for bad in ["[abc", "a\\", "[]", "[z-a]", "[a-]"] {
             assert!(Glob::parse(bad).is_err(), "{bad}");
         }
@@ -1136,5 +1154,43 @@ mod tests {
         let body = format!("secret-token {}", "x".repeat(100));
         let r = c.evaluate(&facts(200, &body), &|s| s.replace("secret-token", "[redacted]"));
         assert_eq!(r.condition, format!("[BODY] ([redacted] {}...) == ok", "x".repeat(39)));
+    }
+
+    /// A plain backtracking glob matcher, the oracle for the leftmost-run one.
+    fn naive(tokens: &[Token], text: &[char]) -> bool {
+        match tokens.split_first() {
+            None => text.is_empty(),
+            Some((Token::Star, rest)) => (0..=text.len()).any(|i| naive(rest, &text[i..])),
+            Some((t, rest)) => text.split_first().is_some_and(|(c, tail)| t.matches(*c) && naive(rest, tail)),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn globs_agree_with_backtracking(pattern in "[ab*?\\\\]{0,8}", text in "[ab/]{0,10}") {
+            if let Ok(glob) = Glob::parse(&pattern) {
+                let chars: Vec<char> = text.chars().filter(|&c| c != '/').collect();
+                proptest::prop_assert_eq!(glob.matches(&text), naive(&glob.tokens, &chars), "{} on {}", pattern, text);
+            }
+        }
+
+        #[test]
+        fn any_text_matches_itself_escaped_and_inside_stars(text in "\\PC{0,20}", around in "\\PC{0,5}") {
+            let escaped: String = text.chars().flat_map(|c| ['\\', c]).collect();
+            let glob = Glob::parse(&escaped).unwrap();
+            proptest::prop_assert!(glob.matches(&text));
+            let inside = Glob::parse(&format!("*{escaped}*")).unwrap();
+            let framed = format!("{around}{text}{around}");
+            proptest::prop_assert!(inside.matches(&framed));
+        }
+
+        #[test]
+        fn go_integers_in_every_base(n in proptest::num::i64::ANY) {
+            let sign = if n < 0 { "-" } else { "" };
+            let m = n.unsigned_abs();
+            for text in [n.to_string(), format!("{sign}0x{m:x}"), format!("{sign}0o{m:o}"), format!("{sign}0b{m:b}")] {
+                proptest::prop_assert_eq!(go_int(&text), Some(n), "{}", text);
+            }
+        }
     }
 }

@@ -239,4 +239,25 @@ mod tests {
         assert!(r.is_empty());
         assert_eq!(r.redact("abc"), "abc");
     }
+
+    proptest::proptest! {
+        /// Whatever the secret and the text around it, no form of it survives, and text
+        /// without one is left alone.
+        #[test]
+        fn no_form_of_a_secret_survives(secret in "[ -~]{4,24}", user in "[a-z]{1,8}", before in "\\PC{0,20}", after in "\\PC{0,20}") {
+            let mut r = Redactor::default();
+            r.add_basic(&user, &secret);
+            r.add_value(&secret);
+            let pair = format!("{user}:{secret}");
+            let json = serde_json::to_string(&secret).unwrap();
+            for form in [secret.clone(), percent_encode(&secret, true), percent_encode(&secret, false), json[1..json.len() - 1].to_owned(), base64(pair.as_bytes())] {
+                let out = r.redact(&format!("{before}{form}{after}"));
+                proptest::prop_assert!(!out.contains(&form), "{:?} survived in {:?}", form, out);
+                proptest::prop_assert!(out.contains(REDACTED));
+            }
+            if !before.contains(&secret) && r.forms.iter().all(|f| !before.contains(f.as_str())) {
+                proptest::prop_assert_eq!(r.redact(&before), before.clone());
+            }
+        }
+    }
 }
