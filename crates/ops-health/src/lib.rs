@@ -3,7 +3,8 @@
 //! them at once on std threads.
 //!
 //! It never reads configuration files or the environment (no proxy variables either: a proxy
-//! is used only when the caller passes one), never writes metrics or state, never alerts and
+//! is used only when the caller passes one; a `dns` check without a server reads the system's
+//! nameserver from /etc/resolv.conf, as the system resolver does), never writes metrics or state, never alerts and
 //! never prints: callers build [`Probe`]s and get [`CheckResult`]s back, in the order they
 //! were given. A check never fails with an error and never panics: its [`Outcome`] is up,
 //! down (with a [`FailureKind`]) or unknown (agent-ops could not make the check: no file
