@@ -35,6 +35,9 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("telegram_answer", "ops-alert"),
     ("outbox", "ops-alert"),
     ("plugin_output", "ops-health"),
+    ("resolv_conf", "ops-health"),
+    ("dns_answer", "ops-health"),
+    ("condition", "ops-health"),
 ];
 
 /// The flags cargo-bolero passes for its libFuzzer engine without a sanitizer.

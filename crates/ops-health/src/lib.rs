@@ -1,9 +1,10 @@
-//! ops-health owns the checks (HTTP URL, TCP port, process, disk space, TLS certificate
-//! expiry, a command by the Nagios plugin convention) and the runner that executes many of them
-//! at once on std threads.
+//! ops-health owns the checks (HTTP URL with Gatus-style conditions, TCP port, process, disk
+//! space, TLS certificate expiry, DNS records, ICMP ping, a command by the Nagios plugin
+//! convention) and the runner that executes many of them at once on std threads.
 //!
 //! It never reads configuration files or the environment (no proxy variables either: a proxy
-//! is used only when the caller passes one), never writes metrics or state, never alerts and
+//! is used only when the caller passes one; a `dns` check without a server reads the system's
+//! nameserver from /etc/resolv.conf, as the system resolver does), never writes metrics or state, never alerts and
 //! never prints: callers build [`Probe`]s and get [`CheckResult`]s back, in the order they
 //! were given. A check never fails with an error and never panics: its [`Outcome`] is up, a
 //! warning (up, but past a degraded threshold), down (with a [`FailureKind`]) or unknown
@@ -29,21 +30,25 @@
 
 mod budget;
 mod command;
+mod conditions;
 mod deadline;
 mod disk;
 mod dns;
+mod dns_check;
 mod http;
 mod net;
 mod perfdata;
+mod ping;
 mod process;
 mod runner;
-#[cfg(feature = "tls")]
-mod tls;
+mod secret;
 
 /// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
 #[cfg(test)]
 #[path = "../fuzz/targets.rs"]
 mod fuzz;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -56,12 +61,16 @@ use time::OffsetDateTime;
 
 pub use budget::raise_nofile_limit;
 pub use command::{CommandCheck, KILL_GRACE, OUTPUT_LIMIT};
-pub use http::Proxy;
+pub use conditions::{Condition, ConditionResult};
+pub use dns_check::{DnsAnswer, DnsCheck, RecordType};
+pub use http::{BODY_LIMIT, Proxy};
 /// What a command check runs: an argv (no shell) or a `/bin/sh -c` line.
 pub use ops_proc::Program;
 pub use perfdata::PerfValue;
+pub use ping::{PingCheck, PingSocket, PingStats, Rtt};
 pub use process::ProcessCheck;
 pub use runner::{RunOptions, run, run_all};
+pub use secret::{Credential, REDACTED};
 
 /// A named check.
 #[derive(Debug, Clone)]
@@ -93,6 +102,10 @@ pub enum Check {
     Disk(DiskCheck),
     /// A TLS certificate's expiry.
     Tls(TlsCheck),
+    /// A DNS query.
+    Dns(DnsCheck),
+    /// ICMP echo requests.
+    Ping(PingCheck),
     /// A program by the Nagios plugin convention.
     Command(CommandCheck),
 }
@@ -106,6 +119,8 @@ impl Check {
             Self::Process(_) => CheckKind::Process,
             Self::Disk(_) => CheckKind::Disk,
             Self::Tls(_) => CheckKind::Tls,
+            Self::Dns(_) => CheckKind::Dns,
+            Self::Ping(_) => CheckKind::Ping,
             Self::Command(_) => CheckKind::Command,
         }
     }
@@ -125,6 +140,10 @@ pub enum CheckKind {
     Disk,
     /// `tls`
     Tls,
+    /// `dns`
+    Dns,
+    /// `ping`
+    Ping,
     /// `command`
     Command,
 }
@@ -132,7 +151,7 @@ pub enum CheckKind {
 impl CheckKind {
     /// Every kind, in the order the documentation lists them.
     pub const ALL: &'static [CheckKind] =
-        &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls, Self::Command];
+        &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls, Self::Dns, Self::Ping, Self::Command];
 
     /// The `type` word.
     pub fn as_str(self) -> &'static str {
@@ -142,6 +161,8 @@ impl CheckKind {
             Self::Process => "process",
             Self::Disk => "disk",
             Self::Tls => "tls",
+            Self::Dns => "dns",
+            Self::Ping => "ping",
             Self::Command => "command",
         }
     }
@@ -168,13 +189,31 @@ impl FromStr for CheckKind {
 /// An HTTP(S) check.
 ///
 /// Redirects are followed (up to 10, as Python's urllib does) unless `expected_status` is a
-/// 3xx, in which case the first response is the one compared.
+/// 3xx, in which case the first response is the one compared (`follow_redirects` decides
+/// when set).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UrlCheck {
-    /// The URL to GET.
+    /// The URL to request.
     pub url: String,
-    /// The status that counts as up (any status, 404 and 301 included). Default 200.
+    /// The request method, one of [`METHODS`]. Default `GET`.
+    pub method: String,
+    /// Request headers; the values are credentials (never shown).
+    pub headers: Vec<(String, Credential)>,
+    /// The request body.
+    pub body: Option<RequestBody>,
+    /// HTTP Basic or bearer authentication.
+    pub auth: Option<Auth>,
+    /// Accept any certificate (self-signed, expired, another name). The certificate's expiry
+    /// is still read and judged by `cert_warning_days` and `[CERTIFICATE_EXPIRATION]`.
+    pub insecure_tls: bool,
+    /// Follow redirects (up to 10); `None`: unless `expected_status` is a 3xx.
+    pub follow_redirects: Option<bool>,
+    /// When not empty, these decide the verdict instead of `expected_status` (a caller that
+    /// wants both adds `[STATUS] == N` among them). Every failed one is named in the detail.
+    pub conditions: Vec<Condition>,
+    /// The status that counts as up (any status, 404 and 301 included) when there are no
+    /// conditions. Default 200.
     pub expected_status: u16,
     /// The whole check, from DNS to the last body byte read and the certificate check, ends
     /// within this. Default 10 s.
@@ -184,7 +223,7 @@ pub struct UrlCheck {
     /// Slower than this (and not slower than `max_latency`) is a warning of kind
     /// [`FailureKind::Latency`].
     pub warn_latency: Option<Duration>,
-    /// The body must contain this text (the first 1 MiB of it is read).
+    /// The body must contain this text (the first [`BODY_LIMIT`] bytes of it are read).
     pub body_contains: Option<String>,
     /// For https URLs: also check the certificate and fail when it expires within this
     /// many days. The certificate is read on a direct connection, also when `proxy` is set.
@@ -202,6 +241,13 @@ impl UrlCheck {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            method: "GET".to_owned(),
+            headers: Vec::new(),
+            body: None,
+            auth: None,
+            insecure_tls: false,
+            follow_redirects: None,
+            conditions: Vec::new(),
             expected_status: 200,
             timeout: Duration::from_secs(10),
             max_latency: None,
@@ -212,6 +258,34 @@ impl UrlCheck {
             proxy: None,
         }
     }
+}
+
+/// The request methods a URL check may use.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A URL check's request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestBody {
+    /// Sent as it is.
+    Text(String),
+    /// JSON text, sent with `Content-Type: application/json` unless a header says otherwise.
+    Json(String),
+}
+
+/// How a URL check authenticates; the secrets are never shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// `Authorization: Basic base64(user:password)`.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: Credential,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer(Credential),
 }
 
 /// A TCP connect check.
@@ -448,6 +522,8 @@ pub enum Unchecked {
     Panic,
     /// This build cannot make the check (the `tls` feature is off).
     Unsupported,
+    /// The system does not let agent-ops make this kind of check (no ICMP socket).
+    Forbidden,
 }
 
 /// Why a service is down.
@@ -474,6 +550,8 @@ pub enum FailureKind {
     Process,
     /// Free space below the threshold, or the filesystem could not be queried.
     Disk,
+    /// More echo requests went unanswered than a ping check allows.
+    PacketLoss,
     /// A command check's plugin said CRITICAL (exit 2), or WARNING (exit 1) for a warning.
     Command,
     /// A command check's plugin could not judge the service: UNKNOWN (exit 3), another exit
@@ -497,6 +575,7 @@ impl FailureKind {
             Self::Tls => "tls",
             Self::Process => "process",
             Self::Disk => "disk",
+            Self::PacketLoss => "packet_loss",
             Self::Command => "command",
             Self::Unknown => "unknown",
         }
@@ -545,6 +624,12 @@ pub struct CheckResult {
     pub cert: Option<CertInfo>,
     /// Bytes available to unprivileged users, for disk checks.
     pub disk_free_bytes: Option<u64>,
+    /// What the server answered, for DNS checks that got an answer.
+    pub dns: Option<DnsAnswer>,
+    /// Replies and round trips, for ping checks that sent a request.
+    pub ping: Option<PingStats>,
+    /// Each condition of a URL check with conditions, in order, and whether it held.
+    pub conditions: Vec<ConditionResult>,
     /// A command check's performance data, in the order printed, each label once.
     pub perfdata: Vec<PerfValue>,
     /// What of a command's output was ignored, and why (bad performance data, output past the
@@ -565,6 +650,9 @@ impl CheckResult {
             http_status: None,
             cert: None,
             disk_free_bytes: None,
+            dns: None,
+            ping: None,
+            conditions: Vec::new(),
             perfdata: Vec::new(),
             perfdata_problems: Vec::new(),
         }
@@ -625,6 +713,22 @@ pub enum HealthError {
     /// A proxy URL that cannot be used (its text is not repeated: it may hold a password).
     #[error("invalid proxy: {reason}")]
     Proxy {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A condition of a URL check that does not parse.
+    #[error("invalid condition at character {position}: {reason}")]
+    Condition {
+        /// Where the problem is: a 1-based character index into the condition.
+        position: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value a check cannot use, by the name of its field (`record_type`, `server` ...).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
         /// What is wrong with it.
         reason: String,
     },
@@ -788,10 +892,10 @@ mod tests {
         for kind in CheckKind::ALL {
             assert_eq!(kind.as_str().parse::<CheckKind>(), Ok(*kind));
         }
-        let e = "ping".parse::<CheckKind>().unwrap_err();
+        let e = "icmp".parse::<CheckKind>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown check type \"ping\" (known: url, port, process, disk, tls, command)"
+            "unknown check type \"icmp\" (known: url, port, process, disk, tls, dns, ping, command)"
         );
     }
 

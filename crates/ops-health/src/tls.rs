@@ -84,14 +84,14 @@ impl ServerCertVerifier for Recorder {
 
 /// What a handshake taught us: the certificate if one was presented, and the failure if the
 /// handshake did not complete.
-struct Probed {
-    cert: Option<CertInfo>,
-    failure: Option<Failure>,
+pub(crate) struct Probed {
+    pub cert: Option<CertInfo>,
+    pub failure: Option<Failure>,
 }
 
 /// Connects and shakes hands by `deadline`: every read and write gets what is left of it, so
 /// a server that drips its handshake cannot hold the check past its timeout.
-fn probe(host: &str, port: u16, deadline: Deadline) -> Probed {
+pub(crate) fn probe(host: &str, port: u16, deadline: Deadline) -> Probed {
     let fail = |failure| Probed { cert: None, failure: Some(failure) };
     let verifier = match web_verifier() {
         Ok(v) => v,
@@ -233,26 +233,22 @@ pub(crate) fn check_tls(name: &str, check: &TlsCheck) -> CheckResult {
     result
 }
 
-/// Adds a certificate verdict to an https URL check's result, by the URL check's deadline.
-pub(crate) fn add_cert_check(
-    result: &mut CheckResult,
-    host: &str,
-    port: u16,
-    days: Days,
-    deadline: Deadline,
-) {
-    let probed = probe(host, port, deadline);
-    match (&probed.cert, probed.failure) {
-        (Some(cert), _) => {
-            let (outcome, detail) = judge(cert, days, true);
-            result.worsen(outcome);
-            result.detail = format!("{}, {detail}", result.detail);
+/// Adds what an https URL check's certificate probe found to its result: the certificate, and
+/// with a threshold of days its verdict (its trust too when `verify`).
+pub(crate) fn add_cert_check(result: &mut CheckResult, probed: Probed, days: Days, verify: bool) {
+    if days.failure.is_some() || days.warning.is_some() {
+        match (&probed.cert, probed.failure) {
+            (Some(cert), _) => {
+                let (outcome, detail) = judge(cert, days, verify);
+                result.worsen(outcome);
+                result.detail = format!("{}, {detail}", result.detail);
+            }
+            (None, Some(f)) => {
+                result.worsen(f.outcome);
+                result.detail = format!("{}, certificate check failed: {}", result.detail, f.detail);
+            }
+            (None, None) => {}
         }
-        (None, Some(f)) => {
-            result.worsen(f.outcome);
-            result.detail = format!("{}, certificate check failed: {}", result.detail, f.detail);
-        }
-        (None, None) => {}
     }
     result.cert = probed.cert;
 }

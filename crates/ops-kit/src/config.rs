@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ops_health::{
-    Check, CheckKind, CommandCheck, DiskCheck, HealthError, PortCheck, Probe, ProcessCheck, Program, Proxy,
-    TlsCheck, UrlCheck,
+    Auth, Check, CheckKind, CommandCheck, Condition, Credential, DiskCheck, DnsCheck, HealthError, PingCheck,
+    PortCheck, Probe, ProcessCheck, Program, Proxy, RecordType, RequestBody, TlsCheck, UrlCheck,
 };
 use serde_json::{Map, Value};
 
@@ -20,11 +20,11 @@ use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 /// Keys of a service, by the check kinds that use them (`None`: every kind).
 const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
-    use CheckKind::{Command, Disk, Port, Process, Tls, Url};
+    use CheckKind::{Command, Disk, Dns, Ping, Port, Process, Tls, Url};
     &[
         ("name", None),
         ("type", None),
-        ("timeout_seconds", Some(&[Url, Port, Process, Tls, Command])),
+        ("timeout_seconds", Some(&[Url, Port, Process, Tls, Dns, Ping, Command])),
         ("restart_command", None),
         ("restart_cooldown_seconds", None),
         ("max_restart_attempts", None),
@@ -37,12 +37,27 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("cert_warning_days", Some(&[Url, Tls])),
         ("cert_notice_days", Some(&[Url, Tls])),
         ("proxy", Some(&[Url])),
-        ("host", Some(&[Port, Tls])),
+        ("method", Some(&[Url])),
+        ("headers", Some(&[Url])),
+        ("body", Some(&[Url])),
+        ("basic_auth", Some(&[Url])),
+        ("bearer_token", Some(&[Url])),
+        ("insecure_tls", Some(&[Url])),
+        ("follow_redirects", Some(&[Url])),
+        ("conditions", Some(&[Url])),
+        ("host", Some(&[Port, Tls, Ping])),
         ("port", Some(&[Port, Tls])),
         ("tls_verify", Some(&[Tls])),
         ("process_name", Some(&[Process])),
         ("path", Some(&[Disk])),
         ("disk_warning_gb", Some(&[Disk])),
+        ("query", Some(&[Dns])),
+        ("record_type", Some(&[Dns])),
+        ("server", Some(&[Dns])),
+        ("expected", Some(&[Dns])),
+        ("count", Some(&[Ping])),
+        ("max_loss_percent", Some(&[Ping])),
+        ("max_rtt_ms", Some(&[Ping])),
         ("disk_notice_gb", Some(&[Disk])),
         ("command", Some(&[Command])),
         ("env", Some(&[Command])),
@@ -697,6 +712,8 @@ fn read_service(
         Some(CheckKind::Process) => process_check(&mut o, r),
         Some(CheckKind::Disk) => Some(disk_check(&mut o, r, disk)),
         Some(CheckKind::Tls) => tls_check(&mut o, r),
+        Some(CheckKind::Dns) => dns_check(&mut o, r),
+        Some(CheckKind::Ping) => ping_check(&mut o, r),
         Some(CheckKind::Command) => command_check(&mut o, r),
         _ => None,
     };
@@ -768,7 +785,159 @@ fn url_check(o: &mut Obj<'_>, r: &mut Report, proxy: Option<&Proxy>) -> Option<C
     check.cert_warning_days = o.opt_number(r, "cert_warning_days", Min::AtLeast(0.0));
     check.cert_notice_days = notice(o, r, "cert_notice_days", ("cert_warning_days", check.cert_warning_days));
     check.proxy = proxy.cloned();
+    read_request(o, r, &mut check);
     Some(Check::Url(check))
+}
+
+/// The request keys of a url check (`method`, `headers`, `body`, `basic_auth`, `bearer_token`,
+/// `insecure_tls`, `follow_redirects`) and its `conditions`. No message repeats a header value,
+/// a password or a token.
+fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
+    if let Some(method) = o.string(r, "method") {
+        let upper = method.to_ascii_uppercase();
+        if ops_health::METHODS.contains(&upper.as_str()) {
+            check.method = upper;
+        } else {
+            o.invalid(r, "method", format!("must be one of {}", ops_health::METHODS.join(", ")));
+        }
+    }
+    for (key, value) in o.object(r, "headers").into_iter().flatten() {
+        let is_token = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        match value {
+            Value::String(v) if is_token && !v.chars().any(|c| c.is_control() && c != '\t') => {
+                check.headers.push((key.clone(), Credential::new(v.clone())));
+            }
+            Value::String(_) if is_token => {
+                o.invalid(r, "headers", format!("the value of {key:?} holds a control character"));
+            }
+            Value::String(_) => o.invalid(
+                r,
+                "headers",
+                format!("{:?} is not a header name", key.chars().take(40).collect::<String>()),
+            ),
+            _ => o.invalid(r, "headers", format!("the value of {key:?} must be a string")),
+        }
+    }
+    check.body = match o.get("body") {
+        None => None,
+        Some(Value::String(s)) => Some(RequestBody::Text(s.clone())),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(RequestBody::Json(v.to_string())),
+        Some(other) => {
+            o.invalid(
+                r,
+                "body",
+                format!("must be a string, or an object or array sent as JSON, got {}", type_name(other)),
+            );
+            None
+        }
+    };
+    let basic = o.object(r, "basic_auth").map(|map| {
+        let mut auth = Obj::new(map, "services.basic_auth", format!("{} basic_auth", o.place));
+        let user = if auth.required(r, "user") { auth.string(r, "user") } else { None };
+        let password = if auth.required(r, "password") { auth.string(r, "password") } else { None };
+        auth.finish(r, &[], "");
+        (user, password)
+    });
+    let bearer = o.string(r, "bearer_token");
+    check.auth = match (basic, bearer) {
+        (Some(_), Some(_)) => {
+            o.invalid(r, "bearer_token", "set either basic_auth or bearer_token, not both".into());
+            None
+        }
+        (Some((Some(user), Some(password))), None) => {
+            Some(Auth::Basic { user, password: Credential::new(password) })
+        }
+        (None, Some(token)) => Some(Auth::Bearer(Credential::new(token))),
+        _ => None,
+    };
+    if check.auth.is_some() && check.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+        o.invalid(
+            r,
+            "headers",
+            "an Authorization header and basic_auth or bearer_token: set it in one place".into(),
+        );
+    }
+    check.insecure_tls = o.boolean(r, "insecure_tls", false);
+    if o.has("follow_redirects") {
+        check.follow_redirects = Some(o.boolean(r, "follow_redirects", true));
+    } else {
+        o.get("follow_redirects");
+    }
+    let explicit_status = o.has("expected_status");
+    for (i, v) in o.array(r, "conditions").into_iter().flatten().enumerate() {
+        match v {
+            Value::String(text) => match Condition::parse(text) {
+                Ok(c) => check.conditions.push(c),
+                Err(e) => o.invalid(r, "conditions", format!("item {i}: {e}")),
+            },
+            other => o.invalid(
+                r,
+                "conditions",
+                format!("item {i} must be a string like \"[STATUS] == 200\", got {}", type_name(other)),
+            ),
+        }
+    }
+    // With conditions, an expected_status written out is one of them.
+    if explicit_status
+        && !check.conditions.is_empty()
+        && let Ok(c) = Condition::parse(&format!("[STATUS] == {}", check.expected_status))
+    {
+        check.conditions.insert(0, c);
+    }
+}
+
+fn dns_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let query = if o.required(r, "query") { o.string(r, "query") } else { None };
+    let record_type = match o.string(r, "record_type").map(|t| t.parse::<RecordType>()) {
+        None => Some(RecordType::A),
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            invalid_by_field(o, r, "record_type", &e);
+            None
+        }
+    };
+    let mut check = DnsCheck::new(query.unwrap_or_default(), record_type.unwrap_or(RecordType::A));
+    check.server = o.string(r, "server");
+    for (i, v) in o.array(r, "expected").into_iter().flatten().enumerate() {
+        match v {
+            Value::String(s) => check.expected.push(s.clone()),
+            other => o.invalid(r, "expected", format!("item {i} must be a string, got {}", type_name(other))),
+        }
+    }
+    check.timeout = timeout(o, r, check.timeout);
+    if !check.query.is_empty()
+        && let Err(e) = check.validate()
+    {
+        invalid_by_field(o, r, "query", &e);
+        return None;
+    }
+    (!check.query.is_empty() && record_type.is_some()).then_some(Check::Dns(check))
+}
+
+/// A check's own error, reported on the field it names (or `fallback`).
+fn invalid_by_field(o: &Obj<'_>, r: &mut Report, fallback: &'static str, e: &HealthError) {
+    match e {
+        HealthError::Invalid { field, reason } => o.invalid(r, field, reason.clone()),
+        other => o.invalid(r, fallback, other.to_string()),
+    }
+}
+
+fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let host = if o.required(r, "host") { o.string(r, "host") } else { None };
+    let mut check = PingCheck::new(host.clone().unwrap_or_default());
+    if let Some(count) = o.integer(r, "count", 1, 100) {
+        check.count = u16::try_from(count).unwrap_or(check.count);
+    }
+    let loss = o.number(r, "max_loss_percent", Min::AtLeast(0.0), check.max_loss_percent);
+    if loss > 100.0 {
+        o.invalid(r, "max_loss_percent", format!("must be at most 100, got {loss}"));
+    }
+    check.max_loss_percent = loss;
+    check.max_rtt =
+        o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    check.timeout = timeout(o, r, check.timeout);
+    host.map(|_| Check::Ping(check))
 }
 
 fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
@@ -991,6 +1160,9 @@ mod tests {
         };
         add("", v);
         add("alerting", &v["alerting"]);
+        for service in v["services"].as_array().into_iter().flatten() {
+            add("services.basic_auth", &service["basic_auth"]);
+        }
         for (section, list) in [
             ("services", &v["services"]),
             ("maintenance", &v["maintenance"]),

@@ -127,6 +127,32 @@ pub fn json_report(results: &[CheckResult]) -> Value {
             if !r.perfdata_problems.is_empty() {
                 v["perfdata_problems"] = json!(r.perfdata_problems);
             }
+            if let Some(dns) = &r.dns {
+                v["dns"] = json!({
+                    "server": dns.server.to_string(),
+                    "rcode": dns.rcode,
+                    "records": dns.records,
+                    "tcp": dns.tcp,
+                });
+            }
+            if let Some(ping) = &r.ping {
+                let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+                v["ping"] = json!({
+                    "address": ping.address.to_string(),
+                    "sent": ping.sent,
+                    "received": ping.received,
+                    "loss_percent": ping.loss_percent(),
+                    "rtt_ms": ping.rtt.map(|rtt| json!({"min": ms(rtt.min), "avg": ms(rtt.avg), "max": ms(rtt.max)})),
+                    "socket": ping.socket.as_str(),
+                });
+            }
+            if !r.conditions.is_empty() {
+                v["conditions"] = r
+                    .conditions
+                    .iter()
+                    .map(|c| json!({"condition": c.condition, "ok": c.success}))
+                    .collect();
+            }
             v
         })
         .collect();
@@ -153,6 +179,16 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
         "Unix time at which the server certificate expires.",
     );
     let mut disk = Family::gauge("agent_ops_disk_free_bytes", "Bytes available to unprivileged users.");
+    let mut loss = Family::gauge(
+        "agent_ops_ping_packet_loss_ratio",
+        "Share of the ping check's echo requests that got no reply (0 to 1).",
+    );
+    let mut rtt = Family::gauge(
+        "agent_ops_ping_rtt_seconds",
+        "Round trip of the ping check's replies: the shortest, average and longest (label stat).",
+    );
+    let mut answers =
+        Family::gauge("agent_ops_dns_answer_records", "Records of the type asked for in the DNS answer.");
     let mut last_run =
         Family::gauge("agent_ops_last_run_timestamp_seconds", "Unix time of this health-check run.");
     for r in results {
@@ -169,11 +205,24 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
         if let Some(free) = r.disk_free_bytes {
             disk.push(labels(), free as f64);
         }
+        if let Some(ping) = &r.ping {
+            loss.push(labels(), ping.loss_percent() / 100.0);
+            if let Some(stats) = ping.rtt {
+                for (stat, d) in [("min", stats.min), ("avg", stats.avg), ("max", stats.max)] {
+                    let mut l = labels();
+                    l.push(("stat", stat.to_owned()));
+                    rtt.push(l, d.as_secs_f64());
+                }
+            }
+        }
+        if let Some(dns) = &r.dns {
+            answers.push(labels(), dns.records.len() as f64);
+        }
     }
     last_run.push(Vec::new(), now.unix_timestamp() as f64);
     let perfdata: Vec<(&str, Perf)> =
         results.iter().flat_map(|r| r.perfdata.iter().map(|p| (r.name.as_str(), perf(p)))).collect();
-    let mut families = vec![success, warning, duration, status, expiry, disk, last_run];
+    let mut families = vec![success, warning, duration, status, expiry, disk, loss, rtt, answers, last_run];
     families.extend(perfdata_families(perfdata.iter().map(|(name, p)| (*name, p))));
     render(&families)
 }

@@ -155,7 +155,7 @@ fn wrong_types_and_ranges() {
 fn unknown_type_is_an_error_not_a_silent_skip() {
     assert_eq!(
         one_problem(r#"{"services": [{"name": "PG", "type": "postgres", "port": 5432}]}"#),
-        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls, command)"
+        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls, dns, ping, command)"
     );
 }
 
@@ -611,4 +611,105 @@ fn a_bad_proxy_names_the_field_and_never_echoes_it() {
         one_problem(r#"{"services": [{"name": "A", "target": "http://a/", "proxy": "user:s3cret@proxy"}]}"#);
     assert!(p.starts_with("services[0] \"A\": field `proxy`: must be an http:// or https:// URL"), "{p}");
     assert!(!p.contains("s3cret"), "{p}");
+}
+
+#[test]
+fn dns_ping_and_url_request_keys_load_with_their_defaults() {
+    let loaded = parse(
+        r#"{"services": [
+            {"name": "R", "type": "dns", "query": "api.example.com"},
+            {"name": "R2", "type": "dns", "query": "example.com", "record_type": "mx", "server": "[2001:db8::53]:5353",
+             "expected": ["10 mail.example.com"], "timeout_seconds": 2},
+            {"name": "G", "type": "ping", "host": "gw.example.com"},
+            {"name": "G2", "type": "ping", "host": "::1", "count": 10, "max_loss_percent": 20, "max_rtt_ms": 50},
+            {"name": "U", "target": "https://a.example.com", "method": "post", "headers": {"X-K": "v1"},
+             "body": {"a": [1]}, "bearer_token": "tok", "insecure_tls": true, "follow_redirects": false,
+             "expected_status": 201, "conditions": ["[BODY].ok == true"]}
+        ], "disk_paths": []}"#,
+    )
+    .unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let s = &loaded.config.services;
+    let Check::Dns(d) = &s[0].check else { panic!() };
+    assert_eq!((d.record_type, d.server.as_deref(), d.timeout), (ops_health::RecordType::A, None, secs(5)));
+    let Check::Dns(d) = &s[1].check else { panic!() };
+    assert_eq!(
+        (d.record_type, d.server.as_deref(), d.expected.len()),
+        (ops_health::RecordType::Mx, Some("[2001:db8::53]:5353"), 1)
+    );
+    let Check::Ping(p) = &s[2].check else { panic!() };
+    assert_eq!((p.count, p.max_loss_percent, p.max_rtt, p.timeout), (3, 0.0, None, secs(5)));
+    let Check::Ping(p) = &s[3].check else { panic!() };
+    assert_eq!((p.count, p.max_loss_percent, p.max_rtt), (10, 20.0, Some(Duration::from_millis(50))));
+    let Check::Url(u) = &s[4].check else { panic!() };
+    assert_eq!((u.method.as_str(), u.insecure_tls, u.follow_redirects), ("POST", true, Some(false)));
+    assert_eq!(u.body, Some(ops_health::RequestBody::Json(r#"{"a":[1]}"#.into())));
+    // An expected_status written out is a condition among the others.
+    let conditions: Vec<&str> = u.conditions.iter().map(ops_health::Condition::text).collect();
+    assert_eq!(conditions, ["[STATUS] == 201", "[BODY].ok == true"]);
+}
+
+#[test]
+fn bad_dns_ping_and_request_values_name_the_service_and_field() {
+    let p = problems(
+        r#"{"services": [
+            {"name": "R", "type": "dns", "query": "a..b", "record_type": "ANY"},
+            {"name": "R2", "type": "dns", "query": "ok.example", "server": "x:0", "expected": ["nope"]},
+            {"name": "G", "type": "ping", "count": 0, "max_loss_percent": 101},
+            {"name": "U", "target": "http://a.example", "method": "BREW", "conditions": ["[STATUS] == 200", "[STATUS] == [STATSU]", 7]},
+            {"name": "U2", "target": "http://a.example", "body": 5, "headers": {"Bad Name": "v", "X": 1}}
+        ], "disk_paths": []}"#,
+    );
+    let expected = [
+        r#"services[0] "R": field `record_type`: "ANY" is not a record type agent-ops asks for (known: A, AAAA, CNAME, MX, TXT, NS, PTR, SRV)"#,
+        r#"services[1] "R2": field `server`: "0" is not a port (1 to 65535)"#,
+        r#"services[2] "G": field `host`: is required"#,
+        r#"services[2] "G": field `count`: must be an integer from 1 to 100, got 0"#,
+        r#"services[2] "G": field `max_loss_percent`: must be at most 100, got 101"#,
+        r#"services[3] "U": field `method`: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"#,
+        r#"services[3] "U": field `conditions`: item 1: invalid condition at character 13: unknown placeholder [STATSU] (known: [STATUS], [RESPONSE_TIME], [BODY], [CERTIFICATE_EXPIRATION], [CONNECTED])"#,
+        r#"services[3] "U": field `conditions`: item 2 must be a string like "[STATUS] == 200", got a number"#,
+        r#"services[4] "U2": field `headers`: "Bad Name" is not a header name"#,
+        r#"services[4] "U2": field `headers`: the value of "X" must be a string"#,
+        r#"services[4] "U2": field `body`: must be a string, or an object or array sent as JSON, got a number"#,
+    ];
+    for e in expected {
+        assert!(p.iter().any(|x| x == e), "missing {e}\n{p:#?}");
+    }
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with(r#"services[0] "R": field `query`: "a..b" has a label of 0 characters"#)),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn url_credentials_never_appear_in_errors_warnings_or_debug() {
+    const SECRET: &str = "zqxCREDENTIALzqx";
+    for json in [
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "password": "{SECRET}"}}, "bearer_token": "{SECRET}"}}"#
+        ),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "headers": {{"Authorization": "Bearer {SECRET}"}}}}"#
+        ),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "pasword": "{SECRET}"}}}}"#
+        ),
+        format!(r#"{{"name": "U", "target": "http://a.example", "headers": {{"X-Key": "{SECRET}"}}}}"#),
+        format!(r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "timout": 1}}"#),
+    ] {
+        let shown = match parse(&format!(r#"{{"services": [{json}]}}"#)) {
+            Ok(loaded) => format!("{loaded:?} {}", loaded.warning_lines()),
+            Err(e) => e.to_string(),
+        };
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+    let p = problems(
+        r#"{"services": [{"name": "U", "target": "http://a.example", "basic_auth": {"user": "u", "password": "p"}, "bearer_token": "t"}]}"#,
+    );
+    assert_eq!(
+        p,
+        [r#"services[0] "U": field `bearer_token`: set either basic_auth or bearer_token, not both"#]
+    );
 }
