@@ -237,3 +237,32 @@ fn insecure_tls_accepts_a_self_signed_certificate_and_still_reads_its_expiry() {
     assert!(r.detail.starts_with("HTTP 200, failed: [CERTIFICATE_EXPIRATION] ("), "{}", r.detail);
     assert!(r.detail.ends_with(") < 48h"), "{}", r.detail);
 }
+
+/// An https URL's certificate within `cert_notice_days` is a warning (up); within
+/// `cert_warning_days` a failure, as before (the test certificate runs until 4096).
+#[test]
+#[cfg(feature = "tls")]
+fn a_url_certificate_within_the_notice_days_is_a_warning() {
+    let server = Echo::start_tls(Reply::Fixed(200, Vec::new(), "ok".into()));
+    let r = url_check(&server.https_url(), |c| {
+        c.insecure_tls = true;
+        (c.cert_warning_days, c.cert_notice_days) = (Some(1.0), Some(1e7));
+    });
+    assert_eq!(r.outcome, Outcome::Warning(FailureKind::Tls), "{r:?}");
+    assert!(r.detail.starts_with("HTTP 200, certificate expires in "), "{}", r.detail);
+    assert!(r.to_string().starts_with("[WARN] "), "{r}");
+    let r = url_check(&server.https_url(), |c| {
+        c.insecure_tls = true;
+        c.cert_notice_days = Some(1e7);
+    });
+    assert_eq!(
+        r.outcome,
+        Outcome::Warning(FailureKind::Tls),
+        "the notice alone probes the certificate: {r:?}"
+    );
+    let r = url_check(&server.https_url(), |c| {
+        c.insecure_tls = true;
+        (c.cert_warning_days, c.cert_notice_days) = (Some(9e6), Some(1e7));
+    });
+    assert_eq!(r.outcome, Outcome::Down(FailureKind::Tls), "{r:?}");
+}
