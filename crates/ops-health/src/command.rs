@@ -30,6 +30,9 @@ pub struct CommandCheck {
     pub program: Program,
     /// Variables added to the inherited environment.
     pub env: Vec<(String, String)>,
+    /// Variables taken out of the inherited environment (secrets the plugin must not see:
+    /// what it prints becomes a detail, and details are recorded and logged).
+    pub env_remove: Vec<String>,
     /// The working directory; `None` keeps agent-ops'.
     pub cwd: Option<PathBuf>,
     /// The plugin's whole process group is stopped after this long (SIGTERM, then SIGKILL
@@ -40,13 +43,14 @@ pub struct CommandCheck {
 impl CommandCheck {
     /// `program` with a 10 s timeout, in agent-ops' environment and directory.
     pub fn new(program: Program) -> Self {
-        Self { program, env: Vec::new(), cwd: None, timeout: Duration::from_secs(10) }
+        Self { program, env: Vec::new(), env_remove: Vec::new(), cwd: None, timeout: Duration::from_secs(10) }
     }
 }
 
 pub(crate) fn check_command(name: &str, check: &CommandCheck) -> CheckResult {
     let mut spec = Spec::new(check.program.clone(), Output::Capture { limit: OUTPUT_LIMIT });
     spec.env.clone_from(&check.env);
+    spec.env_remove.clone_from(&check.env_remove);
     spec.cwd.clone_from(&check.cwd);
     spec.timeout = check.timeout;
     spec.kill_grace = KILL_GRACE;

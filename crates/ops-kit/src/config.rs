@@ -1088,6 +1088,7 @@ fn command_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     });
     let mut check = CommandCheck::new(program?);
     check.env = env;
+    check.env_remove = crate::env::SECRET_VARIABLES.iter().map(|&v| v.to_owned()).collect();
     check.cwd = cwd;
     check.timeout = timeout(o, r, check.timeout);
     Some(Check::Command(check))

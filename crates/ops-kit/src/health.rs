@@ -39,11 +39,19 @@ pub fn run(config: &Config, probes: &[Probe]) -> Vec<CheckResult> {
     run_all(probes, &RunOptions::with_max_concurrency(config.max_concurrency))
 }
 
-/// The metrics line of each result: up (a warning too) or down.
+/// The metrics line of each result: up (a warning too), down, or unknown (a check agent-ops could not make).
 pub fn metric_records(results: &[CheckResult]) -> Vec<MetricRecord> {
     results
         .iter()
-        .map(|r| metric_record(r, if r.outcome.is_up() { Status::Up } else { Status::Down }))
+        .map(|r| {
+            // A check agent-ops could not make says nothing of the service: neither up nor down.
+            let status = match r.outcome {
+                o if o.is_up() => Status::Up,
+                o if o.is_unknown() => Status::Unknown,
+                _ => Status::Down,
+            };
+            metric_record(r, status)
+        })
         .collect()
 }
 

@@ -99,6 +99,8 @@ pub struct Spec {
     pub program: Program,
     /// Variables added to (or replaced in) the inherited environment.
     pub env: Vec<(String, String)>,
+    /// Variables taken out of the inherited environment (secrets the command must not see).
+    pub env_remove: Vec<String>,
     /// The working directory; `None` keeps the caller's.
     pub cwd: Option<PathBuf>,
     /// Where stdout and stderr go.
@@ -116,6 +118,7 @@ impl Spec {
         Self {
             program,
             env: Vec::new(),
+            env_remove: Vec::new(),
             cwd: None,
             output,
             timeout: Duration::from_secs(30),
@@ -257,6 +260,9 @@ fn command(spec: &Spec) -> Result<Command, ProcError> {
             c
         }
     };
+    for name in &spec.env_remove {
+        c.env_remove(name);
+    }
     c.stdin(Stdio::null()).process_group(0).envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &spec.cwd {
         // Checked here so that a missing directory is not reported as a missing program.

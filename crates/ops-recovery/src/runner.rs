@@ -26,6 +26,8 @@ pub struct RestartSpec {
     pub kill_grace: Duration,
     /// Extra environment variables (e.g. a PATH that also has /usr/sbin under cron).
     pub env: Vec<(String, String)>,
+    /// Variables taken out of the inherited environment (secrets the command must not see).
+    pub env_remove: Vec<String>,
     /// How much of the end of this run's output to keep for the log.
     pub tail_bytes: usize,
 }
@@ -40,6 +42,7 @@ impl RestartSpec {
             timeout: Duration::from_secs(30),
             kill_grace: Duration::from_secs(5),
             env: Vec::new(),
+            env_remove: Vec::new(),
             tail_bytes: 2048,
         }
     }
@@ -100,6 +103,7 @@ pub fn run_restart(spec: &RestartSpec) -> RestartRun {
     };
     let mut command = Spec::new(Program::Shell(spec.command.clone()), Output::Append(output));
     command.env.clone_from(&spec.env);
+    command.env_remove.clone_from(&spec.env_remove);
     command.timeout = spec.timeout;
     command.kill_grace = spec.kill_grace;
     let outcome = match ops_proc::run(&command) {
