@@ -1,8 +1,9 @@
 //! `cargo xtask bench-health`: whole-process timings of `health-check` and the Python kit's
-//! `agent_ops_health.py`, in the same hyperfine invocation, on loopback services; and
-//! scenario `d`, the scale goal of issue 11: 2,000 checks with 500 hanging at a 2 s timeout,
-//! wall time and peak RSS (`/usr/bin/time -v`), also under `ulimit -n 256`, where no healthy
-//! service may be reported failing.
+//! `agent_ops_health.py`, in the same hyperfine invocation, on loopback services; scenario
+//! `d`, the scale goal of issue 11: 2,000 checks with 500 hanging at a 2 s timeout, wall time
+//! and peak RSS (`/usr/bin/time -v`), also under `ulimit -n 256`, where no healthy service may
+//! be reported failing; and scenario `e`, the goal of issue 13: 100 `command` checks running
+//! the Nagios plugin `check_dummy 0` (the Python kit has no such check).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -100,6 +101,45 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if wanted("d") {
         scale(&servers, if quick { 1 } else { 3 }, &release, &seed)?;
     }
+    if wanted("e") {
+        plugins(if quick { 3 } else { 10 }, &release)?;
+    }
+    Ok(())
+}
+
+/// Debian's `check_dummy` (monitoring-plugins-basic).
+const CHECK_DUMMY: &str = "/usr/lib/nagios/plugins/check_dummy";
+
+/// e. 100 `command` checks of `check_dummy 0`, each a process of its own: wall time and peak
+/// RSS of `health-check` over `runs` runs.
+fn plugins(runs: u32, release: &Path) -> Result<(), String> {
+    if !Path::new(CHECK_DUMMY).is_file() {
+        return Err(format!("{CHECK_DUMMY} is missing (apt-get install monitoring-plugins-basic)"));
+    }
+    let home = bench::sandbox_home("e")?;
+    let path = home.join(".agent-ops/config/services.json");
+    let services: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                "  {{\"name\": \"plugin-{i}\", \"type\": \"command\", \"command\": [\"{CHECK_DUMMY}\", \"0\", \"fine\"]}}"
+            )
+        })
+        .collect();
+    let config = format!("{{\"services\": [\n{}\n], \"disk_paths\": []}}\n", services.join(",\n"));
+    std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
+    let command = release.join("health-check").display().to_string();
+    let results = (0..runs).map(|_| measure(&command, &home)).collect::<Result<Vec<Run>, String>>()?;
+    let _ = std::fs::remove_dir_all(&home);
+    let n = results.len() as f64;
+    let wall_mean = results.iter().map(|r| r.wall).sum::<f64>() / n;
+    let wall_max = results.iter().map(|r| r.wall).fold(0.0, f64::max);
+    let rss = results.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
+    let failed = results.iter().map(|r| r.failed).max().unwrap_or(0);
+    println!("\n### e. 100 command checks: check_dummy 0 (a process each)\n");
+    println!("| command | runs | wall mean (s) | wall max (s) | peak RSS max (MiB) | [FAIL] lines |");
+    println!("|---|---|---|---|---|---|");
+    println!("| agent-ops health-check | {runs} | {wall_mean:.3} | {wall_max:.3} | {rss:.1} | {failed} |");
+    println!("\nGoal (issue 13): the 100 in <= 0.5 s with peak RSS <= 32 MiB.");
     Ok(())
 }
 

@@ -96,7 +96,15 @@ fn generate(shape: &Shape) -> Result<(u64, u64), String> {
                     let spike = if rng.below(100) == 0 { rng.below(800) } else { 0 };
                     (Status::Up, "HTTP 200".to_owned(), s.base_ms + rng.below(s.base_ms / 2 + 5) + spike)
                 };
-                let record = MetricRecord { name: s.name.clone(), status, detail, latency_ms, timestamp: at };
+                let record = MetricRecord {
+                    name: s.name.clone(),
+                    status,
+                    detail,
+                    latency_ms,
+                    timestamp: at,
+                    warning: false,
+                    perfdata: Vec::new(),
+                };
                 let line = record.to_line();
                 out.write_all(line.as_bytes())
                     .and_then(|()| out.write_all(b"\n"))

@@ -34,6 +34,10 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("recovery_json", "ops-recovery"),
     ("telegram_answer", "ops-alert"),
     ("outbox", "ops-alert"),
+    ("plugin_output", "ops-health"),
+    ("resolv_conf", "ops-health"),
+    ("dns_answer", "ops-health"),
+    ("condition", "ops-health"),
 ];
 
 /// The flags cargo-bolero passes for its libFuzzer engine without a sanitizer.

@@ -29,7 +29,7 @@ type Task = fn(&[String]) -> Result<(), String>;
 const TASKS: &[(&str, &str, Task)] = &[
     (
         "bench-health",
-        "health-check vs the seed's agent_ops_health.py: [a] [b] [c] scenarios (default all) [--quick]",
+        "health-check vs the seed's agent_ops_health.py: [a] [b] [c] [d] scenarios, [e] 100 Nagios plugins (default all) [--quick]",
         bench_health::run,
     ),
     (

@@ -16,8 +16,13 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The leaf crates: each owns one concern and depends on no other crate of ours but ops-state.
+/// The leaf crates: each owns one concern and depends on no other crate of ours but the shared
+/// ones.
 const LEAVES: [&str; 5] = ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board"];
+
+/// The shared leaves, below every leaf: how bytes reach the disk (ops-state) and how a command
+/// runs (ops-proc). They depend on no crate of ours, and using them is not joining crates.
+const SHARED: [&str; 2] = ["ops-state", "ops-proc"];
 
 /// The only crate of ours xtask links: `bench-metrics` writes its day files with ops-metrics' own
 /// writer, so the benchmark reads exactly the product's format.
@@ -120,8 +125,8 @@ fn metadata() -> &'static Value {
 /// What a package is to the architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    /// ops-state: how bytes reach the disk, shared by every leaf.
-    State,
+    /// One of [`SHARED`]: ops-state (files) and ops-proc (processes), shared by every leaf.
+    Shared,
     /// One of [`LEAVES`].
     Leaf,
     /// ops-cli: the binaries' crate over the engine (ops-kit), sharing ops-state.
@@ -172,7 +177,7 @@ fn packages(meta: &Value) -> Result<Vec<Package<'_>>, String> {
         let name = json["name"].as_str().unwrap();
         let manifest = Path::new(json["manifest_path"].as_str().unwrap());
         let role = match name {
-            "ops-state" => Role::State,
+            _ if SHARED.contains(&name) => Role::Shared,
             "ops-cli" => Role::Cli,
             "ops-kit" => Role::Kit,
             "xtask" => Role::Xtask,
@@ -196,17 +201,18 @@ fn packages(meta: &Value) -> Result<Vec<Package<'_>>, String> {
 fn allowed(role: Role, dep: &str) -> bool {
     let leaf = LEAVES.contains(&dep);
     match role {
-        Role::State | Role::TestSupport => false,
+        Role::Shared | Role::TestSupport => false,
         Role::Cli => dep == "ops-kit" || dep == "ops-state",
-        Role::Leaf => dep == "ops-state",
-        Role::Kit => leaf || dep == "ops-state",
+        Role::Leaf => SHARED.contains(&dep),
+        Role::Kit => leaf || SHARED.contains(&dep),
         Role::Bin => dep != "test-support" && dep != "xtask",
         Role::Xtask => XTASK_LINKS.contains(&dep),
     }
 }
 
 /// The dependency rules of ARCHITECTURE.md: leaf crates depend on no other crate of ours but
-/// ops-state; only ops-kit and the binaries join several of ours; xtask links exactly
+/// the shared ones; only ops-kit and the binaries join several of ours (the shared leaves not
+/// counted); xtask links exactly
 /// [`XTASK_LINKS`]; test-support is only ever a dev-dependency.
 fn dependency_problems(meta: &Value) -> Vec<String> {
     let packages = match packages(meta) {
@@ -225,7 +231,7 @@ fn dependency_problems(meta: &Value) -> Vec<String> {
             if !ok {
                 problems.push(format!(
                     "{} ({:?}) has a {kind} dependency on {dep}: leaf crates depend on no crate of ours \
-                     but ops-state, only ops-kit joins them, and test-support is for tests; join them in \
+                     but ops-state and ops-proc, only ops-kit joins them, and test-support is for tests; join them in \
                      ops-kit, or change docs/ARCHITECTURE.md and this test first",
                     p.name, p.role
                 ));
@@ -234,9 +240,10 @@ fn dependency_problems(meta: &Value) -> Vec<String> {
                 linked.insert(dep);
             }
         }
-        if linked.len() > 1 && !matches!(p.role, Role::Kit | Role::Bin | Role::Cli) {
+        let joined: BTreeSet<&str> = linked.iter().copied().filter(|d| !SHARED.contains(d)).collect();
+        if joined.len() > 1 && !matches!(p.role, Role::Kit | Role::Bin | Role::Cli) {
             problems.push(format!(
-                "{} depends on {linked:?}: only ops-kit, ops-cli and the binaries join several crates of ours",
+                "{} depends on {joined:?}: only ops-kit, ops-cli and the binaries join several crates of ours",
                 p.name
             ));
         }
@@ -266,7 +273,7 @@ fn packaging_problems(meta: &Value) -> Vec<String> {
         ));
     }
     for p in &packages {
-        let library = matches!(p.role, Role::State | Role::Leaf | Role::Cli | Role::Kit);
+        let library = matches!(p.role, Role::Shared | Role::Leaf | Role::Cli | Role::Kit);
         if p.publishable() != library {
             problems.push(format!(
                 "{}: publish = {} but it is {}: the library crates (ops-*) are publishable; the \
@@ -517,12 +524,11 @@ fn only(problems: &[String], wanted: &str) {
 #[test]
 fn the_dependency_checks_catch_drift() {
     let leaf = dependency_problems(&with_dependency("ops-board", "ops-health", None));
-    has(&leaf, "ops-board (Leaf) has a normal dependency on ops-health");
-    has(
-        &leaf,
-        "ops-board depends on {\"ops-health\", \"ops-state\"}: only ops-kit, ops-cli and the binaries join",
-    );
-    only(&dependency_problems(&with_dependency("ops-state", "ops-cli", Some("build"))), "ops-state (State)");
+    only(&leaf, "ops-board (Leaf) has a normal dependency on ops-health");
+    // The shared leaves are every leaf's, and depend on nothing of ours.
+    assert!(dependency_problems(&with_dependency("ops-board", "ops-proc", None)).is_empty());
+    only(&dependency_problems(&with_dependency("ops-proc", "ops-state", None)), "ops-proc (Shared)");
+    only(&dependency_problems(&with_dependency("ops-state", "ops-cli", Some("build"))), "ops-state (Shared)");
     only(&dependency_problems(&with_dependency("ops-alert", "ops-metrics", Some("dev"))), "dev dependency");
     only(&dependency_problems(&with_dependency("ops-kit", "ops-cli", None)), "ops-kit (Kit)");
     only(&dependency_problems(&with_dependency("ops-kit", "test-support", None)), "on test-support");

@@ -1,6 +1,7 @@
 //! `health-check`: runs every check in services.json concurrently, prints the Python kit's
-//! report, appends one metrics line per check, and exits 0 (all passed), 1 (a check failed) or
-//! 2 (usage or configuration error, nothing written).
+//! report, appends one metrics line per check, and exits 0 (all passed, warnings too), 1 (a
+//! check failed, or warned under `--fail-on-warning`) or 2 (usage or configuration error,
+//! nothing written).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,9 +14,10 @@ use ops_kit::health;
 
 /// Check every service in services.json at once.
 ///
-/// Prints one line per check ("[OK] Name - detail (12ms)" or "[FAIL] ..."), then a summary,
-/// and appends the results to the metrics day file. Exit status: 0 all passed, 1 a check
-/// failed, 2 usage or configuration error.
+/// Prints one line per check ("[OK] Name - detail (12ms)", "[WARN] ..." or "[FAIL] ..."), then
+/// a summary, and appends the results to the metrics day file. Exit status: 0 all passed (with
+/// or without warnings), 1 a check failed (or warned, with --fail-on-warning), 2 usage or
+/// configuration error.
 #[derive(Parser)]
 #[command(
     version,
@@ -37,6 +39,9 @@ struct Args {
     /// Do not append the results to the metrics files.
     #[arg(long)]
     no_metrics: bool,
+    /// Exit 1 when a check passed with a warning, as when one failed.
+    #[arg(long)]
+    fail_on_warning: bool,
 }
 
 fn main() -> ExitCode {
@@ -44,7 +49,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode, Failure> {
-    let Args { config, json, only, prometheus_textfile, no_metrics } = args;
+    let Args { config, json, only, prometheus_textfile, no_metrics, fail_on_warning } = args;
     let started = ops_cli::start(config.as_deref())?;
     let config = started.config()?;
     let probes = health::select(&config, &only)?;
@@ -55,7 +60,15 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         return Err(Failure::failed(why));
     }
     let results = health::run(&config, &probes);
-    let mut code = if results.iter().all(|r| r.outcome.is_up()) { exit::OK } else { exit::FAILED };
+    let warned = |r: &CheckResult| fail_on_warning && r.outcome.is_warning();
+    let passed = results.iter().all(|r| r.outcome.is_up() && !warned(r));
+    let mut code = if passed { exit::OK } else { exit::FAILED };
+    for r in &results {
+        for problem in &r.perfdata_problems {
+            let line = format!("warning: {}: performance data ignored: {problem}", r.name);
+            ops_cli::err(&format!("{}\n", ops_state::printable(&line)));
+        }
+    }
     let written = if json {
         ops_cli::out_document(&format!("{:#}\n", health::json_report(&results)))
     } else {
@@ -78,7 +91,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
 }
 
 /// The Python kit's report: one line per result, a blank line, then `All N checks passed.` or
-/// `K failure(s) detected.`
+/// `K failure(s) detected.`, with `, W warning(s)` before the period when some checks warned.
 fn text_report(results: &[CheckResult]) -> String {
     let mut out = String::new();
     for r in results {
@@ -86,10 +99,14 @@ fn text_report(results: &[CheckResult]) -> String {
         let _ = writeln!(out, "{}", ops_state::printable(&r.to_string()));
     }
     let failures = results.iter().filter(|r| !r.outcome.is_up()).count();
+    let warnings = match results.iter().filter(|r| r.outcome.is_warning()).count() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    };
     if failures == 0 {
-        let _ = write!(out, "\nAll {} checks passed.\n", results.len());
+        let _ = write!(out, "\nAll {} checks passed{warnings}.\n", results.len());
     } else {
-        let _ = write!(out, "\n{failures} failure(s) detected.\n");
+        let _ = write!(out, "\n{failures} failure(s) detected{warnings}.\n");
     }
     out
 }

@@ -292,7 +292,8 @@ fn usage_errors_exit_2_and_help_exits_0() {
     let out = sb.run(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = stdout(&out);
-    for flag in ["--config", "--json", "--only", "--prometheus-textfile", "--no-metrics"] {
+    for flag in ["--config", "--json", "--only", "--prometheus-textfile", "--no-metrics", "--fail-on-warning"]
+    {
         assert!(help.contains(flag), "{flag} in --help");
     }
 }
@@ -404,6 +405,190 @@ print(json.dumps({"ours": our_view, "seed": seed_view}, sort_keys=True))
             .collect()
     };
     assert_eq!(read(&ours), read(&theirs.join(".agent-ops/metrics")));
+}
+
+/// Command checks with a warning and performance data, through the whole binary: the report,
+/// the summary, the exit status with and without `--fail-on-warning`, `--json`, the metrics
+/// lines, the Prometheus textfile (promtool), and a warning on stderr for bad performance data.
+#[test]
+fn warnings_are_up_reported_apart_and_exit_0_unless_asked() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        r#"{"services": [
+            {"name": "Plain", "type": "command", "command": ["sh", "-c", "echo 'OK - fine | rta=12.5ms;100;200;0 free=2GB used=91%;90;95 procs=74 octets=1000c temp=45C'"]},
+            {"name": "Slow", "type": "command", "command": "echo 'WARNING - slow | t=5s'; exit 1"},
+            {"name": "Junk", "type": "command", "command": "echo \"OK - junk perf | good=1 bad=x\""}
+        ], "disk_paths": []}"#,
+    );
+    let prom = sb.dir.path().join("agent_ops.prom");
+    let out = sb.run(&["--prometheus-textfile", prom.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a warning is not a failure: {}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(without_latency).collect();
+    assert_eq!(
+        lines,
+        [
+            "[OK] Plain - OK - fine",
+            "[WARN] Slow - WARNING - slow",
+            "[OK] Junk - OK - junk perf",
+            "",
+            "All 3 checks passed, 1 warning(s)."
+        ]
+    );
+    assert_eq!(
+        stderr(&out),
+        "warning: Junk: performance data ignored: \"bad=x\": the value is not a number or U\n"
+    );
+
+    let records = sb.metric_lines();
+    assert_eq!(records.len(), 3);
+    assert_eq!((records[1]["status"].as_str(), records[1]["state"].as_str()), (Some("up"), Some("warning")));
+    assert!(records[0].get("state").is_none(), "{}", records[0]);
+    assert_eq!(
+        records[0]["perfdata"][0],
+        serde_json::json!({"label": "rta", "value": 12.5, "uom": "ms", "warn": "100", "crit": "200", "min": 0.0})
+    );
+    assert_eq!(records[2]["perfdata"], serde_json::json!([{"label": "good", "value": 1.0, "uom": ""}]));
+
+    let text = fs::read_to_string(&prom).unwrap();
+    for line in [
+        r#"agent_ops_probe_success{service="Slow",type="command"} 1"#,
+        r#"agent_ops_probe_warning{service="Slow",type="command"} 1"#,
+        r#"agent_ops_probe_warning{service="Plain",type="command"} 0"#,
+        r#"agent_ops_perfdata_seconds{service="Plain",label="rta"} 0.0125"#,
+        r#"agent_ops_perfdata_seconds{service="Slow",label="t"} 5"#,
+        r#"agent_ops_perfdata_bytes{service="Plain",label="free"} 2147483648"#,
+        r#"agent_ops_perfdata_ratio{service="Plain",label="used"} 0.91"#,
+        r#"agent_ops_perfdata{service="Plain",label="procs"} 74"#,
+        r#"agent_ops_perfdata{service="Plain",label="temp",uom="C"} 45"#,
+        r#"agent_ops_perfdata_total{service="Plain",label="octets"} 1000"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    if let Some(promtool) = test_support::require_tool("promtool") {
+        let check = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(fs::File::open(&prom).unwrap())
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "promtool: {}{}", stdout(&check), stderr(&check));
+    }
+
+    let out = sb.run(&["--json", "--no-metrics"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["total"].as_u64(), v["passed"].as_u64(), v["failed"].as_u64(), v["warnings"].as_u64()),
+        (Some(3), Some(3), Some(0), Some(1))
+    );
+    let slow = &v["checks"][1];
+    assert_eq!(
+        (
+            slow["ok"].as_bool(),
+            slow["state"].as_str(),
+            slow["status"].as_str(),
+            slow["failure"].as_null(),
+            slow["warning"].as_str()
+        ),
+        (Some(true), Some("warning"), Some("up"), Some(()), Some("command"))
+    );
+    assert_eq!(v["checks"][0]["state"], "ok");
+    assert_eq!(v["checks"][0]["warning"], Value::Null);
+    assert_eq!(
+        v["checks"][0]["perfdata"][1],
+        serde_json::json!({"label": "free", "value": 2.0, "uom": "GB", "warn": null, "crit": null, "min": null, "max": null})
+    );
+    assert_eq!(
+        v["checks"][2]["perfdata_problems"],
+        serde_json::json!(["\"bad=x\": the value is not a number or U"])
+    );
+
+    let out = sb.run(&["--fail-on-warning", "--no-metrics"]);
+    assert_eq!(out.status.code(), Some(1), "--fail-on-warning");
+    assert!(stdout(&out).ends_with("\nAll 3 checks passed, 1 warning(s).\n"), "{}", stdout(&out));
+}
+
+/// With a failure too, both are counted; the Python kit's line when nothing warns.
+#[test]
+fn the_summary_counts_failures_and_warnings_apart() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        r#"{"services": [
+            {"name": "Slow", "type": "command", "command": "echo 'WARNING - slow'; exit 1"},
+            {"name": "Down", "type": "command", "command": "echo 'CRITICAL - down'; exit 2"}
+        ], "disk_paths": []}"#,
+    );
+    let out = sb.run(&["--no-metrics"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).ends_with("\n\n1 failure(s) detected, 1 warning(s).\n"), "{}", stdout(&out));
+    sb.write_config(
+        r#"{"services": [{"name": "Down", "type": "command", "command": "exit 2"}], "disk_paths": []}"#,
+    );
+    let out = sb.run(&["--no-metrics", "--fail-on-warning"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).ends_with("\n\n1 failure(s) detected.\n"), "{}", stdout(&out));
+}
+
+/// The Python kit's `calculate_uptime` counts a warning as up: on our day file with warnings
+/// and performance data it gives what it gives on the same results written by its own
+/// `_save_metrics` (no extra keys), and the numbers the warnings-as-up rule predicts.
+#[test]
+fn seed_calculate_uptime_counts_our_warnings_as_up() {
+    let Some((python, seed)) = test_support::require_seed() else { return };
+    let sb = Sandbox::new();
+    let counter = sb.dir.path().join("runs");
+    // Runs 1 and 2 warn, run 3 fails, run 4 is ok: 3 up of 4 for "Flaky"; "Warn" always warns.
+    sb.write_config(&format!(
+        r#"{{"services": [
+            {{"name": "Flaky", "type": "command", "command": "n=$(($(cat {c} 2>/dev/null || echo 0) + 1)); echo $n > {c}; case $n in 1|2) echo 'WARN | t=1s'; exit 1;; 3) echo CRIT; exit 2;; *) echo OK; exit 0;; esac"}},
+            {{"name": "Warn", "type": "command", "command": ["sh", "-c", "echo 'WARNING - slow | t=2s;1;3'; exit 1"]}}
+        ], "disk_paths": []}}"#,
+        c = counter.display()
+    ));
+    for _ in 0..4 {
+        sb.run(&[]);
+    }
+    let ours = sb.base().join("metrics");
+    let theirs = sb.dir.path().join("seed-home");
+    let script = r#"
+import json, os, sys, glob
+sys.path.insert(0, sys.argv[1])
+ours, home = sys.argv[2], sys.argv[3]
+os.environ["HOME"] = home
+import agent_ops_health as h, agent_ops_metrics as m
+os.makedirs(h.METRICS_DIR, exist_ok=True)
+for path in sorted(glob.glob(os.path.join(ours, "*.jsonl"))):
+    for line in open(path):
+        d = json.loads(line)
+        r = h.HealthResult(d["name"], d["status"] == "up", d["detail"], d["latency_ms"])
+        r.timestamp = d["timestamp"]
+        with open(os.path.join(h.METRICS_DIR, os.path.basename(path)), "a") as f:
+            f.write(json.dumps(r.to_dict()) + "\n")
+seed_view = m.calculate_uptime(7)
+m.METRICS_DIR = ours
+our_view = m.calculate_uptime(7)
+print(json.dumps({"ours": our_view, "seed": seed_view}, sort_keys=True))
+"#;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&seed)
+        .arg(&ours)
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ours"], v["seed"]);
+    let uptime = |name: &str| {
+        (
+            v["ours"][name]["uptime_percent"].as_f64(),
+            v["ours"][name]["failures"].as_u64(),
+            v["ours"][name]["total_checks"].as_u64(),
+        )
+    };
+    assert_eq!(uptime("Flaky"), (Some(75.0), Some(1), Some(4)));
+    assert_eq!(uptime("Warn"), (Some(100.0), Some(0), Some(4)));
+    assert_eq!(sb.metric_lines().iter().filter(|l| l["state"] == "warning").count(), 6);
 }
 
 #[test]

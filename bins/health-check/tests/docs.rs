@@ -5,7 +5,8 @@ use std::fs;
 
 use assert_cmd::Command;
 
-const OPTIONS: [&str; 5] = ["--config", "--json", "--only", "--prometheus-textfile", "--no-metrics"];
+const OPTIONS: [&str; 6] =
+    ["--config", "--json", "--only", "--prometheus-textfile", "--no-metrics", "--fail-on-warning"];
 
 #[test]
 fn generate_docs_writes_the_man_page_and_completions_for_every_option() {

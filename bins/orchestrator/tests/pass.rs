@@ -668,3 +668,23 @@ fn control_characters_in_names_and_output_never_reach_a_terminal_or_the_log() {
     // The alert keeps the names as they are (Telegram shows them as text).
     assert!(sb.shown().iter().any(|m| m.contains("forged\n[OK] Fake - fine")), "{:?}", sb.shown());
 }
+
+/// Restart commands and check plugins never inherit the bot token: what a plugin prints is a
+/// detail, recorded and logged, and a restart script has no need of it.
+#[test]
+fn restart_commands_and_plugins_never_see_the_bot_token() {
+    let sb = Sandbox::new();
+    let seen = sb.dir.path().join("restart-saw");
+    let services = [
+        serde_json::json!({"name": "Plugin", "type": "command",
+            "command": "echo \"token=${TELEGRAM_BOT_TOKEN:-none}\"; exit 2"}),
+        serde_json::json!({"name": "API", "type": "port", "port": test_support::closed_port(),
+            "restart_command": format!("echo \"token=${{TELEGRAM_BOT_TOKEN:-none}}\" > {}", seen.display())}),
+    ];
+    sb.config(&services.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "");
+    let out = sb.command().env("TELEGRAM_BOT_TOKEN", TOKEN).output().unwrap();
+    let t = text(&out);
+    assert!(t.contains("[FAIL] Plugin - token=none"), "{t}");
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "token=none\n");
+    assert!(!t.contains(TOKEN), "{t}");
+}

@@ -64,9 +64,16 @@ fn at(date: Date, minute: i64) -> OffsetDateTime {
 }
 
 fn record(name: &str, status: Status, latency_ms: u64, when: OffsetDateTime) -> String {
-    MetricRecord { name: name.into(), status, detail: "HTTP 200".into(), latency_ms, timestamp: when }
-        .to_line()
-        + "\n"
+    let record = MetricRecord {
+        name: name.into(),
+        status,
+        detail: "HTTP 200".into(),
+        latency_ms,
+        timestamp: when,
+        warning: false,
+        perfdata: Vec::new(),
+    };
+    record.to_line() + "\n"
 }
 
 /// `up` and `down` checks of `name` spread over the last `days` days, 5 minutes apart.
@@ -210,6 +217,56 @@ fn the_default_report_equals_the_seeds_byte_for_byte() {
                 "--days {days}"
             );
         }
+    });
+}
+
+/// Lines with a warning (`"status": "up"` and `"state": "warning"`) and a command check's
+/// performance data, as our writer writes them: the seed's report over them is ours byte for
+/// byte, and both count a warning as up.
+#[test]
+fn warnings_count_as_up_for_the_seed_and_for_us() {
+    on_one_day(|| {
+        let home = Home::new();
+        let t = today();
+        let perf = |value| ops_metrics::Perf {
+            label: "time".into(),
+            value,
+            uom: "ms".into(),
+            warn: Some("100".into()),
+            crit: Some("200".into()),
+            min: Some(0.0),
+            max: None,
+        };
+        let mut lines = String::new();
+        for (i, (status, warning)) in
+            [(Status::Up, false), (Status::Up, true), (Status::Up, true), (Status::Down, false)]
+                .into_iter()
+                .enumerate()
+        {
+            let record = MetricRecord {
+                name: "plugin".into(),
+                status,
+                detail: "WARNING - slow".into(),
+                latency_ms: 10 * (i as u64 + 1),
+                timestamp: at(t, i64::try_from(i).unwrap()),
+                warning,
+                perfdata: vec![perf(Some(150.0)), ops_metrics::Perf { label: "u".into(), ..perf(None) }],
+            };
+            lines.push_str(&record.to_line());
+            lines.push('\n');
+        }
+        assert_eq!(lines.matches("\"state\": \"warning\"").count(), 2, "{lines}");
+        home.append(t, &lines);
+        let ours = home.ours(&[]);
+        assert_eq!(ours.status.code(), Some(0));
+        let text = String::from_utf8(ours.stdout.clone()).unwrap();
+        assert!(
+            text.contains("[CRITICAL] plugin: 75.0% uptime (1 failures in 4 checks, avg 25.0ms)"),
+            "{text}"
+        );
+        assert_eq!(String::from_utf8(ours.stderr).unwrap(), "", "no bad lines");
+        let Some(theirs) = seed_report(&home, 7) else { return };
+        assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs));
     });
 }
 

@@ -4,7 +4,9 @@
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// Descriptors one check may hold at once: its socket, and one more for the name lookup it
-/// may start (getaddrinfo's socket, /etc/hosts) or the /proc file a process scan reads.
+/// may start (getaddrinfo's socket, /etc/hosts) or the /proc file a process scan reads; or a
+/// command's two pipes (ops-proc starts one command at a time, so the few more a start takes
+/// for a moment are taken once, within the reserve).
 pub(crate) const FDS_PER_CHECK: usize = 2;
 
 /// How many checks may be in flight with `reserve` descriptors left to the caller:

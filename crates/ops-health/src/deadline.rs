@@ -2,9 +2,7 @@
 //! the certificate probe of a URL check) gets what is left of it, so no peer can keep a
 //! check alive past its timeout by answering slowly.
 
-#[cfg(feature = "tls")]
 use std::io::{self, Read, Write};
-#[cfg(feature = "tls")]
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -45,13 +43,11 @@ impl Deadline {
 /// A socket whose every read and write ends by the deadline: each gets what is left of it
 /// as its socket timeout, and once it has passed they fail with `TimedOut` at once. A peer
 /// dripping one byte at a time cannot stretch the check.
-#[cfg(feature = "tls")]
 pub(crate) struct Deadlined<'a> {
     pub sock: &'a TcpStream,
     pub deadline: Deadline,
 }
 
-#[cfg(feature = "tls")]
 impl Deadlined<'_> {
     fn left(&self) -> io::Result<Duration> {
         let left = self.deadline.left();
@@ -62,7 +58,6 @@ impl Deadlined<'_> {
     }
 }
 
-#[cfg(feature = "tls")]
 impl Read for Deadlined<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.set_read_timeout(Some(self.left()?))?;
@@ -71,7 +66,6 @@ impl Read for Deadlined<'_> {
     }
 }
 
-#[cfg(feature = "tls")]
 impl Write for Deadlined<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.sock.set_write_timeout(Some(self.left()?))?;
@@ -85,7 +79,6 @@ impl Write for Deadlined<'_> {
 }
 
 /// A socket timeout shows as `WouldBlock` (EAGAIN) on Linux: say what it is.
-#[cfg(feature = "tls")]
 fn timed_out(e: io::Error) -> io::Error {
     if e.kind() == io::ErrorKind::WouldBlock { io::Error::from(io::ErrorKind::TimedOut) } else { e }
 }

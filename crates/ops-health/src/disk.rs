@@ -1,17 +1,18 @@
 //! Free disk space through statvfs(3).
 
-use crate::{CheckKind, CheckResult, DiskCheck, Failure, FailureKind, Outcome, Unchecked, net};
+use crate::{CheckKind, CheckResult, DiskCheck, Failure, FailureKind, Level, Unchecked, net};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// `41.3 GB free` (GiB, one decimal, as the Python kit prints it); fails at or below the threshold.
+/// `41.3 GB free` (GiB, one decimal, as the Python kit prints it); fails at or below the
+/// failure threshold, warns at or below the notice one.
 pub(crate) fn check_disk(name: &str, check: &DiskCheck) -> CheckResult {
     match rustix::fs::statvfs(&check.path) {
         Ok(st) => {
             let free = st.f_bavail.saturating_mul(st.f_frsize);
             let free_gb = free as f64 / GIB;
-            let outcome =
-                if free_gb <= check.warning_gb { Outcome::Down(FailureKind::Disk) } else { Outcome::Up };
+            let outcome = Level::of(free_gb, check.notice_gb, Some(check.warning_gb), |v, t| v <= t)
+                .outcome(FailureKind::Disk);
             let mut result =
                 CheckResult::new(name, CheckKind::Disk, outcome, format!("{free_gb:.1} GB free"));
             result.disk_free_bytes = Some(free);

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, Read as _};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ureq::Agent;
 use ureq::config::Config;
@@ -12,14 +12,18 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use crate::conditions::{Condition, Facts, Subject};
 use crate::deadline::{Deadline, FOREVER};
 use crate::net::{io_failure, timed_out};
+use crate::secret::{self, Redactor};
 use crate::{
-    CheckKind, CheckResult, Failure, FailureKind, HealthError, Outcome, Unchecked, UrlCheck, dns, millis,
+    Auth, CheckKind, CheckResult, Failure, FailureKind, HealthError, Level, Outcome, RequestBody, Unchecked,
+    UrlCheck, dns, millis,
 };
 
-/// How much of a body `body_contains` searches.
-const BODY_LIMIT: u64 = 1 << 20;
+/// How much of a body is read, for `body_contains` and conditions on `[BODY]`: 1 MiB. A body
+/// longer than this is no failure unless a condition reads the body.
+pub const BODY_LIMIT: u64 = 1 << 20;
 
 /// The largest response head (status line and headers) read: a health endpoint's is a few
 /// hundred bytes, and a hanging check holds its buffer (ureq's default is 128 KiB).
@@ -116,105 +120,320 @@ fn agent() -> &'static Agent {
 }
 
 /// The URL check. Details follow the Python kit: `HTTP 200`, `HTTP 201 (expected 200)`, and for
-/// 4xx/5xx that were not expected just `HTTP 503`. One deadline covers the request, the
-/// body and the certificate probe.
+/// 4xx/5xx that were not expected just `HTTP 503`; with conditions, every failed one follows
+/// (`HTTP 200, failed: [BODY].status (DOWN) == UP`). One deadline covers the request, the
+/// body and the certificate probe. The detail has every form of the check's credentials
+/// removed before it leaves here.
 pub(crate) fn check_url(name: &str, check: &UrlCheck) -> CheckResult {
+    let redactor = redactor(check);
+    let mut result = request(name, check, &redactor);
+    result.detail = redactor.redact(&result.detail);
+    for c in &mut result.conditions {
+        c.condition = redactor.redact(&c.condition);
+    }
+    result
+}
+
+/// Every credential of a URL check, in every form a server could echo.
+fn redactor(check: &UrlCheck) -> Redactor {
+    let mut r = Redactor::default();
+    r.add_url(&check.url);
+    for (_, value) in &check.headers {
+        r.add_value(value.expose());
+    }
+    match &check.auth {
+        Some(Auth::Basic { user, password }) => r.add_basic(user, password.expose()),
+        Some(Auth::Bearer(token)) => r.add_value(token.expose()),
+        None => {}
+    }
+    r
+}
+
+fn request(name: &str, check: &UrlCheck, redactor: &Redactor) -> CheckResult {
     let start = Instant::now();
     let deadline = Deadline::after(check.timeout);
     if !cfg!(feature = "tls") && check.url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
         return CheckResult::failed(name, CheckKind::Url, no_tls());
     }
-    let follow = !(300..400).contains(&check.expected_status);
-    let response = agent()
-        .get(&check.url)
-        .config()
-        .timeout_global(Some(deadline.left()))
-        .max_redirects(if follow { 10 } else { 0 })
-        .proxy(check.proxy.as_ref().map(|p| p.0.clone()))
-        .build()
-        .call();
+    let https_host = https_host(&check.url);
+    let wants_cert = https_host.is_some()
+        && (check.cert_warning_days.is_some()
+            || check.cert_notice_days.is_some()
+            || check.conditions.iter().any(Condition::needs_certificate));
+    let response = send(check, deadline);
+    let response_time = start.elapsed();
     let mut response = match response {
         Ok(r) => r,
         Err(e) => {
-            let mut result = CheckResult::failed(name, CheckKind::Url, classify(&e, deadline));
+            let failure = classify(&e, deadline, redactor);
+            let mut result = CheckResult::failed(name, CheckKind::Url, failure);
             result.latency_ms = millis(start.elapsed());
-            add_cert_check(&mut result, check, deadline);
+            let cert = if wants_cert { probe_cert(https_host.as_ref(), deadline) } else { None };
+            if !check.conditions.is_empty() {
+                let mut facts = Facts::new(0, millis_i64(response_time), false);
+                facts.cert_expiration_ms = cert_ms(cert.as_ref());
+                let failed = evaluate(&mut result, check, &facts, redactor);
+                if failed.is_empty() {
+                    result.outcome = Outcome::Up;
+                    result.detail = format!("{}, conditions met", result.detail);
+                } else {
+                    result.detail = format!("{}, failed: {}", result.detail, failed.join("; "));
+                }
+            }
+            add_cert_check(&mut result, check, cert);
             return result;
         }
     };
     let status = response.status().as_u16();
-    let mut outcome = Outcome::Up;
-    let mut detail = if status == check.expected_status {
-        format!("HTTP {status}")
-    } else {
-        outcome = Outcome::Down(FailureKind::HttpStatus);
-        if status >= 400 {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status} (expected {})", check.expected_status)
-        }
-    };
-    if let (Outcome::Up, Some(needle)) = (outcome, &check.body_contains) {
-        let mut body = Vec::new();
-        match response.body_mut().as_reader().take(BODY_LIMIT).read_to_end(&mut body) {
-            Ok(_) if String::from_utf8_lossy(&body).contains(needle.as_str()) => {}
+    let needs_body = check.body_contains.is_some() || check.conditions.iter().any(Condition::needs_body);
+    let mut body = Vec::new();
+    let mut body_failure = None;
+    let mut body_cut = false;
+    if needs_body {
+        match response.body_mut().as_reader().take(BODY_LIMIT + 1).read_to_end(&mut body) {
             Ok(_) => {
-                outcome = Outcome::Down(FailureKind::Content);
-                detail = format!("{detail}, body does not contain {needle:?}");
+                body_cut = body.len() as u64 > BODY_LIMIT;
+                body.truncate(BODY_LIMIT as usize);
             }
-            Err(e) => {
-                let f = body_failure(&e, deadline);
-                outcome = f.outcome;
-                detail = format!("{detail}, reading body: {}", f.detail);
-            }
+            Err(e) => body_failure = Some(body_failure_of(&e, deadline)),
         }
     }
     let elapsed = start.elapsed();
     drop(response);
-    if let (Outcome::Up, Some(max)) = (outcome, check.max_latency)
-        && elapsed > max
-    {
-        outcome = Outcome::Down(FailureKind::Latency);
-        detail = format!("{detail}, slower than max_latency_ms {}", max.as_millis());
-    }
-    let mut result = CheckResult::new(name, CheckKind::Url, outcome, detail);
+    let cert = if wants_cert { probe_cert(https_host.as_ref(), deadline) } else { None };
+    let mut result = CheckResult::new(name, CheckKind::Url, Outcome::Up, format!("HTTP {status}"));
     result.http_status = Some(status);
     result.latency_ms = millis(elapsed);
-    add_cert_check(&mut result, check, deadline);
+    if check.conditions.is_empty() {
+        if status != check.expected_status {
+            result.outcome = Outcome::Down(FailureKind::HttpStatus);
+            if status < 400 {
+                result.detail = format!("HTTP {status} (expected {})", check.expected_status);
+            }
+        }
+    } else {
+        let mut facts = Facts::new(status, millis_i64(response_time), true);
+        facts.cert_expiration_ms = cert_ms(cert.as_ref());
+        facts.body = Some(&body);
+        let cut_words = format!("body longer than the {} MiB read", BODY_LIMIT >> 20);
+        if body_failure.is_some() {
+            facts.body_cut = Some("body not read");
+        } else if body_cut {
+            facts.body_cut = Some(&cut_words);
+        }
+        let failed = evaluate(&mut result, check, &facts, redactor);
+        if !failed.is_empty() {
+            result.detail = format!("HTTP {status}, failed: {}", failed.join("; "));
+        }
+    }
+    if result.outcome.is_up() {
+        if let Some(f) = body_failure {
+            result.outcome = f.outcome;
+            result.detail = format!("{}, reading body: {}", result.detail, f.detail);
+        } else if let Some(needle) = &check.body_contains
+            && !String::from_utf8_lossy(&body).contains(needle.as_str())
+        {
+            result.outcome = Outcome::Down(FailureKind::Content);
+            result.detail = format!("{}, body does not contain {needle:?}", result.detail);
+        }
+    }
+    judge_latency(&mut result, check, elapsed);
+    add_cert_check(&mut result, check, cert);
     result
 }
 
-/// ureq's body reader reports its errors as `io::Error`s wrapping a `ureq::Error`.
-fn body_failure(e: &io::Error, deadline: Deadline) -> Failure {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>()) {
-        Some(inner) => classify(inner, deadline),
-        None => io_failure(e, deadline),
+/// An answer that is otherwise up, slower than `max_latency_ms`, fails; slower than
+/// `warn_latency_ms`, warns.
+fn judge_latency(result: &mut CheckResult, check: &UrlCheck, elapsed: Duration) {
+    if result.outcome != Outcome::Up {
+        return;
+    }
+    let level = Level::of(elapsed, check.warn_latency, check.max_latency, |v, t| v > t);
+    let over = match level {
+        Level::Ok => None,
+        Level::Warning => check.warn_latency.map(|t| ("warn_latency_ms", t)),
+        Level::Failed => check.max_latency.map(|t| ("max_latency_ms", t)),
+    };
+    if let Some((key, threshold)) = over {
+        result.outcome = level.outcome(FailureKind::Latency);
+        result.detail = format!("{}, slower than {key} {}", result.detail, threshold.as_millis());
     }
 }
 
-/// For https URLs with `cert_warning_days`: the certificate's expiry too, even when the
-/// request itself failed (an untrusted or expired certificate still has a date to report),
-/// in what is left of the check's deadline.
+/// Evaluates every condition into `result` (keeping a failure it already has, else the kind
+/// of the first failed condition) and returns the failed ones as shown.
+fn evaluate(
+    result: &mut CheckResult,
+    check: &UrlCheck,
+    facts: &Facts<'_>,
+    redactor: &Redactor,
+) -> Vec<String> {
+    let shown = |s: &str| {
+        redactor.redact(s).chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>()
+    };
+    let mut failed = Vec::new();
+    for condition in &check.conditions {
+        let r = condition.evaluate(facts, &shown);
+        if !r.success {
+            if result.outcome.is_up() {
+                result.outcome = Outcome::Down(match condition.subject() {
+                    Some(Subject::Status) => FailureKind::HttpStatus,
+                    Some(Subject::ResponseTime) => FailureKind::Latency,
+                    Some(Subject::Connected) => FailureKind::Connect,
+                    Some(Subject::Certificate) => FailureKind::Tls,
+                    Some(Subject::Body) | None => FailureKind::Content,
+                });
+            }
+            failed.push(r.condition.clone());
+        }
+        result.conditions.push(r);
+    }
+    failed
+}
+
+fn millis_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Sends the check's request: its method, headers, authentication and body, by the deadline,
+/// through its proxy, following redirects as it says.
+fn send(check: &UrlCheck, deadline: Deadline) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let follow = check.follow_redirects.unwrap_or(!(300..400).contains(&check.expected_status));
+    let mut builder = ureq::http::Request::builder().method(check.method.as_str()).uri(check.url.as_str());
+    let mut has_content_type = false;
+    for (key, value) in &check.headers {
+        has_content_type |= key.eq_ignore_ascii_case("content-type");
+        builder = builder.header(key.as_str(), value.expose());
+    }
+    match &check.auth {
+        Some(Auth::Basic { user, password }) => {
+            let pair = format!("{user}:{}", password.expose());
+            builder = builder.header("Authorization", format!("Basic {}", secret::base64(pair.as_bytes())));
+        }
+        Some(Auth::Bearer(token)) => {
+            builder = builder.header("Authorization", format!("Bearer {}", token.expose()));
+        }
+        None => {}
+    }
+    let invalid = |_| ureq::Error::BadUri("invalid request".into());
+    let body = match &check.body {
+        None => return run_request(builder.body(()).map_err(invalid)?, check, deadline, follow),
+        Some(RequestBody::Text(text)) => text,
+        Some(RequestBody::Json(text)) => {
+            if !has_content_type {
+                builder = builder.header("Content-Type", "application/json");
+            }
+            text
+        }
+    };
+    run_request(builder.body(body.as_bytes()).map_err(invalid)?, check, deadline, follow)
+}
+
+/// Runs a built request on the agent with the check's deadline, redirects, proxy and TLS.
+fn run_request<B: ureq::AsSendBody>(
+    request: ureq::http::Request<B>,
+    check: &UrlCheck,
+    deadline: Deadline,
+    follow: bool,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let request = agent()
+        .configure_request(request)
+        .timeout_global(Some(deadline.left()))
+        .max_redirects(if follow { 10 } else { 0 })
+        .proxy(check.proxy.as_ref().map(|p| p.0.clone()));
+    agent().run(tls_config(request, check.insecure_tls).build())
+}
+
 #[cfg(feature = "tls")]
-fn add_cert_check(result: &mut CheckResult, check: &UrlCheck, deadline: Deadline) {
-    if let Some(days) = check.cert_warning_days
-        && let Ok(uri) = check.url.parse::<Uri>()
-        && uri.scheme_str() == Some("https")
-        && let Some(host) = uri.host()
-    {
-        crate::tls::add_cert_check(result, host, uri.port_u16().unwrap_or(443), days, deadline);
+fn tls_config<S: ureq::AsSendBody>(
+    req: ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>>,
+    insecure: bool,
+) -> ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>> {
+    if insecure {
+        req.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build())
+    } else {
+        req
     }
 }
 
 #[cfg(not(feature = "tls"))]
-fn add_cert_check(_: &mut CheckResult, _: &UrlCheck, _: Deadline) {}
+fn tls_config<S: ureq::AsSendBody>(
+    req: ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>>,
+    _: bool,
+) -> ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>> {
+    req
+}
+
+/// The host and port of an https URL.
+fn https_host(url: &str) -> Option<(String, u16)> {
+    let uri = url.parse::<Uri>().ok()?;
+    (uri.scheme_str() == Some("https")).then_some(())?;
+    Some((uri.host()?.to_owned(), uri.port_u16().unwrap_or(443)))
+}
+
+/// ureq's body reader reports its errors as `io::Error`s wrapping a `ureq::Error`.
+fn body_failure_of(e: &io::Error, deadline: Deadline) -> Failure {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>()) {
+        Some(inner) => classify(inner, deadline, &Redactor::default()),
+        None => io_failure(e, deadline),
+    }
+}
+
+/// The certificate of an https URL, read on a direct connection in what is left of the check's
+/// deadline (also when the request itself failed: an untrusted or expired certificate still
+/// has a date to report).
+#[cfg(feature = "tls")]
+type Probed = crate::tls::Probed;
+#[cfg(not(feature = "tls"))]
+type Probed = ();
+
+#[cfg(feature = "tls")]
+fn probe_cert(host: Option<&(String, u16)>, deadline: Deadline) -> Option<Probed> {
+    host.map(|(host, port)| crate::tls::probe(host, *port, deadline))
+}
+
+#[cfg(not(feature = "tls"))]
+fn probe_cert(_: Option<&(String, u16)>, _: Deadline) -> Option<Probed> {
+    None
+}
+
+/// `[CERTIFICATE_EXPIRATION]`: milliseconds to notAfter, 0 without a certificate.
+#[cfg(feature = "tls")]
+fn cert_ms(probed: Option<&Probed>) -> i64 {
+    probed.and_then(|p| p.cert.as_ref()).map_or(0, |c| {
+        let left = c.not_after - time::OffsetDateTime::now_utc();
+        i64::try_from(left.whole_milliseconds()).unwrap_or(if left.is_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+fn cert_ms(_: Option<&Probed>) -> i64 {
+    0
+}
+
+/// With `cert_warning_days` or `cert_notice_days`: the certificate's verdict too (trust is not
+/// judged with `insecure_tls`); the certificate is kept in the result either way.
+#[cfg(feature = "tls")]
+fn add_cert_check(result: &mut CheckResult, check: &UrlCheck, probed: Option<Probed>) {
+    if let Some(probed) = probed {
+        let days = crate::tls::Days { failure: check.cert_warning_days, warning: check.cert_notice_days };
+        crate::tls::add_cert_check(result, probed, days, !check.insecure_tls);
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn add_cert_check(_: &mut CheckResult, _: &UrlCheck, _: Option<Probed>) {}
 
 /// An https URL in a build without TLS.
 fn no_tls() -> Failure {
     Failure::unchecked(Unchecked::Unsupported, "https needs agent-ops built with the `tls` feature")
 }
 
-fn classify(e: &ureq::Error, deadline: Deadline) -> Failure {
+fn classify(e: &ureq::Error, deadline: Deadline, redactor: &Redactor) -> Failure {
     use ureq::Error as E;
     let down = |kind, detail: String| Failure::down(kind, detail);
     match e {
@@ -232,7 +451,8 @@ fn classify(e: &ureq::Error, deadline: Deadline) -> Failure {
         E::LargeResponseHeader(..) => {
             down(FailureKind::Protocol, format!("response head larger than {} KiB", HEAD_LIMIT / 1024))
         }
-        other => down(FailureKind::Protocol, truncate(&other.to_string(), 100)),
+        // The text may hold the URL: redacted before it is cut, so no half of a secret stays.
+        other => down(FailureKind::Protocol, truncate(&redactor.redact(&other.to_string()), 100)),
     }
 }
 

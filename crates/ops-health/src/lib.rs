@@ -1,13 +1,16 @@
-//! ops-health owns the checks (HTTP URL, TCP port, process, disk space, TLS certificate
-//! expiry) and the runner that executes many of them at once on std threads.
+//! ops-health owns the checks (HTTP URL with Gatus-style conditions, TCP port, process, disk
+//! space, TLS certificate expiry, DNS records, ICMP ping, a command by the Nagios plugin
+//! convention) and the runner that executes many of them at once on std threads.
 //!
 //! It never reads configuration files or the environment (no proxy variables either: a proxy
-//! is used only when the caller passes one), never writes metrics or state, never alerts and
+//! is used only when the caller passes one; a `dns` check without a server reads the system's
+//! nameserver from /etc/resolv.conf, as the system resolver does), never writes metrics or state, never alerts and
 //! never prints: callers build [`Probe`]s and get [`CheckResult`]s back, in the order they
-//! were given. A check never fails with an error and never panics: its [`Outcome`] is up,
-//! down (with a [`FailureKind`]) or unknown (agent-ops could not make the check: no file
-//! descriptor, no thread, a bug), with a human detail. Every check ends by its own timeout,
-//! whatever the other side does.
+//! were given. A check never fails with an error and never panics: its [`Outcome`] is up, a
+//! warning (up, but past a degraded threshold), down (with a [`FailureKind`]) or unknown
+//! (agent-ops could not make the check: no file descriptor, no thread, a bug), with a human
+//! detail. Every check ends by its own timeout, whatever the other side does; a command's
+//! whole process group is stopped at its deadline (ops-proc).
 //!
 //! The default feature `tls` brings the TLS stack (rustls, ring, the web roots); without it
 //! `tls` checks and https URLs are [`Outcome::Unknown`] with [`Unchecked::Unsupported`].
@@ -26,13 +29,24 @@
 #![forbid(unsafe_code)]
 
 mod budget;
+mod command;
+mod conditions;
 mod deadline;
 mod disk;
 mod dns;
+mod dns_check;
 mod http;
 mod net;
+mod perfdata;
+mod ping;
 mod process;
 mod runner;
+mod secret;
+
+/// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
+#[cfg(test)]
+#[path = "../fuzz/targets.rs"]
+mod fuzz;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -46,9 +60,17 @@ pub use time;
 use time::OffsetDateTime;
 
 pub use budget::raise_nofile_limit;
-pub use http::Proxy;
+pub use command::{CommandCheck, KILL_GRACE, OUTPUT_LIMIT};
+pub use conditions::{Condition, ConditionResult};
+pub use dns_check::{DnsAnswer, DnsCheck, RecordType};
+pub use http::{BODY_LIMIT, Proxy};
+/// What a command check runs: an argv (no shell) or a `/bin/sh -c` line.
+pub use ops_proc::Program;
+pub use perfdata::PerfValue;
+pub use ping::{PingCheck, PingSocket, PingStats, Rtt};
 pub use process::ProcessCheck;
 pub use runner::{RunOptions, run, run_all};
+pub use secret::{Credential, REDACTED};
 
 /// A named check.
 #[derive(Debug, Clone)]
@@ -80,6 +102,12 @@ pub enum Check {
     Disk(DiskCheck),
     /// A TLS certificate's expiry.
     Tls(TlsCheck),
+    /// A DNS query.
+    Dns(DnsCheck),
+    /// ICMP echo requests.
+    Ping(PingCheck),
+    /// A program by the Nagios plugin convention.
+    Command(CommandCheck),
 }
 
 impl Check {
@@ -91,6 +119,9 @@ impl Check {
             Self::Process(_) => CheckKind::Process,
             Self::Disk(_) => CheckKind::Disk,
             Self::Tls(_) => CheckKind::Tls,
+            Self::Dns(_) => CheckKind::Dns,
+            Self::Ping(_) => CheckKind::Ping,
+            Self::Command(_) => CheckKind::Command,
         }
     }
 }
@@ -109,11 +140,18 @@ pub enum CheckKind {
     Disk,
     /// `tls`
     Tls,
+    /// `dns`
+    Dns,
+    /// `ping`
+    Ping,
+    /// `command`
+    Command,
 }
 
 impl CheckKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: &'static [CheckKind] = &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls];
+    pub const ALL: &'static [CheckKind] =
+        &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls, Self::Dns, Self::Ping, Self::Command];
 
     /// The `type` word.
     pub fn as_str(self) -> &'static str {
@@ -123,6 +161,9 @@ impl CheckKind {
             Self::Process => "process",
             Self::Disk => "disk",
             Self::Tls => "tls",
+            Self::Dns => "dns",
+            Self::Ping => "ping",
+            Self::Command => "command",
         }
     }
 }
@@ -148,24 +189,48 @@ impl FromStr for CheckKind {
 /// An HTTP(S) check.
 ///
 /// Redirects are followed (up to 10, as Python's urllib does) unless `expected_status` is a
-/// 3xx, in which case the first response is the one compared.
+/// 3xx, in which case the first response is the one compared (`follow_redirects` decides
+/// when set).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UrlCheck {
-    /// The URL to GET.
+    /// The URL to request.
     pub url: String,
-    /// The status that counts as up (any status, 404 and 301 included). Default 200.
+    /// The request method, one of [`METHODS`]. Default `GET`.
+    pub method: String,
+    /// Request headers; the values are credentials (never shown).
+    pub headers: Vec<(String, Credential)>,
+    /// The request body.
+    pub body: Option<RequestBody>,
+    /// HTTP Basic or bearer authentication.
+    pub auth: Option<Auth>,
+    /// Accept any certificate (self-signed, expired, another name). The certificate's expiry
+    /// is still read and judged by `cert_warning_days` and `[CERTIFICATE_EXPIRATION]`.
+    pub insecure_tls: bool,
+    /// Follow redirects (up to 10); `None`: unless `expected_status` is a 3xx.
+    pub follow_redirects: Option<bool>,
+    /// When not empty, these decide the verdict instead of `expected_status` (a caller that
+    /// wants both adds `[STATUS] == N` among them). Every failed one is named in the detail.
+    pub conditions: Vec<Condition>,
+    /// The status that counts as up (any status, 404 and 301 included) when there are no
+    /// conditions. Default 200.
     pub expected_status: u16,
     /// The whole check, from DNS to the last body byte read and the certificate check, ends
     /// within this. Default 10 s.
     pub timeout: Duration,
     /// Slower than this is a failure of kind [`FailureKind::Latency`].
     pub max_latency: Option<Duration>,
-    /// The body must contain this text (the first 1 MiB of it is read).
+    /// Slower than this (and not slower than `max_latency`) is a warning of kind
+    /// [`FailureKind::Latency`].
+    pub warn_latency: Option<Duration>,
+    /// The body must contain this text (the first [`BODY_LIMIT`] bytes of it are read).
     pub body_contains: Option<String>,
     /// For https URLs: also check the certificate and fail when it expires within this
     /// many days. The certificate is read on a direct connection, also when `proxy` is set.
     pub cert_warning_days: Option<f64>,
+    /// For https URLs: also check the certificate, and warn when it expires within this many
+    /// days (but not within `cert_warning_days`).
+    pub cert_notice_days: Option<f64>,
     /// Go through this proxy; `None` (the default) connects directly. The environment's
     /// `HTTP_PROXY` and friends are never read.
     pub proxy: Option<Proxy>,
@@ -176,14 +241,51 @@ impl UrlCheck {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            method: "GET".to_owned(),
+            headers: Vec::new(),
+            body: None,
+            auth: None,
+            insecure_tls: false,
+            follow_redirects: None,
+            conditions: Vec::new(),
             expected_status: 200,
             timeout: Duration::from_secs(10),
             max_latency: None,
+            warn_latency: None,
             body_contains: None,
             cert_warning_days: None,
+            cert_notice_days: None,
             proxy: None,
         }
     }
+}
+
+/// The request methods a URL check may use.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A URL check's request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestBody {
+    /// Sent as it is.
+    Text(String),
+    /// JSON text, sent with `Content-Type: application/json` unless a header says otherwise.
+    Json(String),
+}
+
+/// How a URL check authenticates; the secrets are never shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// `Authorization: Basic base64(user:password)`.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: Credential,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer(Credential),
 }
 
 /// A TCP connect check.
@@ -206,20 +308,22 @@ impl PortCheck {
 }
 
 /// A free-space check: fails when the space available to unprivileged users is at or below
-/// `warning_gb` GiB (the Python kit's `disk_warning_gb`).
+/// `warning_gb` GiB (the Python kit's `disk_warning_gb`), warns at or below `notice_gb`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DiskCheck {
     /// Any path on the filesystem to check.
     pub path: PathBuf,
-    /// The threshold in GiB. Default 5.
+    /// The failure threshold in GiB. Default 5.
     pub warning_gb: f64,
+    /// The warning threshold in GiB; none by default.
+    pub notice_gb: Option<f64>,
 }
 
 impl DiskCheck {
     /// A check of the filesystem holding `path`, failing at 5 GiB free or less.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), warning_gb: 5.0 }
+        Self { path: path.into(), warning_gb: 5.0, notice_gb: None }
     }
 }
 
@@ -234,6 +338,9 @@ pub struct TlsCheck {
     pub port: u16,
     /// Fail when the certificate expires within this many days. Default 14.
     pub warning_days: f64,
+    /// Warn when the certificate expires within this many days (but not within
+    /// `warning_days`); none by default.
+    pub notice_days: Option<f64>,
     /// Fail when the certificate does not verify against the public web roots (default).
     /// Turn off for self-signed internal services whose expiry is all you want to watch.
     pub verify: bool,
@@ -248,6 +355,7 @@ impl TlsCheck {
             host: host.into(),
             port: 443,
             warning_days: 14.0,
+            notice_days: None,
             verify: true,
             timeout: Duration::from_secs(10),
         }
@@ -255,11 +363,19 @@ impl TlsCheck {
 }
 
 /// What a check found.
+///
+/// A warning is up: the service answered, but a degraded threshold was crossed (a latency, a
+/// certificate's days, free space, a plugin's exit 1). It counts as up for uptime, is never
+/// restarted and never alerted as down; [`Outcome::is_up`] is true for it, and
+/// [`Outcome::is_warning`] tells it apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
     /// The service answered as expected.
     Up,
+    /// The service answered, but degraded, and in what ([`FailureKind`] names the measure:
+    /// `Latency`, `Tls`, `Disk`, `Command` ...).
+    Warning(FailureKind),
     /// The service is down or answered wrongly, and why.
     Down(FailureKind),
     /// The check could not be made, for a reason of agent-ops' own: nothing is known about
@@ -268,9 +384,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the service is up.
+    /// Whether the service is up, with or without a warning.
     pub fn is_up(self) -> bool {
-        self == Self::Up
+        matches!(self, Self::Up | Self::Warning(_))
+    }
+
+    /// Whether the service is up with a warning.
+    pub fn is_warning(self) -> bool {
+        matches!(self, Self::Warning(_))
     }
 
     /// Whether the service was found down (not merely unknown).
@@ -283,7 +404,7 @@ impl Outcome {
         matches!(self, Self::Unknown(_))
     }
 
-    /// Why the service is down; `None` when it is up or unknown.
+    /// Why the service is down; `None` when it is up (with or without a warning) or unknown.
     pub fn failure(self) -> Option<FailureKind> {
         match self {
             Self::Down(kind) => Some(kind),
@@ -291,22 +412,101 @@ impl Outcome {
         }
     }
 
-    /// `up`, `down` or `unknown`.
+    /// What the warning is about; `None` unless it is one.
+    pub fn warning(self) -> Option<FailureKind> {
+        match self {
+            Self::Warning(kind) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// `up` (a warning too), `down` or `unknown`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Up => "up",
+            Self::Up | Self::Warning(_) => "up",
             Self::Down(_) => "down",
             Self::Unknown(_) => "unknown",
         }
     }
 
     /// The word for why it is not up: the [`FailureKind`]'s, or `internal` for an unknown
-    /// outcome (the `failure` of JSON output); `None` when up.
+    /// outcome (the `failure` of JSON output); `None` when up, with or without a warning.
     pub fn reason(self) -> Option<&'static str> {
         match self {
-            Self::Up => None,
+            Self::Up | Self::Warning(_) => None,
             Self::Down(kind) => Some(kind.as_str()),
             Self::Unknown(_) => Some("internal"),
+        }
+    }
+
+    /// Ok, warning or failed (down, or unknown: a check that could not be made is not ok).
+    pub fn level(self) -> Level {
+        match self {
+            Self::Up => Level::Ok,
+            Self::Warning(_) => Level::Warning,
+            Self::Down(_) | Self::Unknown(_) => Level::Failed,
+        }
+    }
+}
+
+/// How a check came out, in three words: ok, warning, failed (the `state` of JSON output).
+///
+/// It is also the judge of a measure against two thresholds, one for a warning and one for a
+/// failure ([`Level::of`]), which a check turns into its outcome ([`Level::outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// Up, nothing to say.
+    Ok,
+    /// Up, but degraded.
+    Warning,
+    /// Down, or not checked.
+    Failed,
+}
+
+impl Level {
+    /// Where `value` stands: failed when it is past `failure`, else a warning when it is past
+    /// `warning`, else ok; an absent threshold is never passed. `past(value, threshold)` says
+    /// what past means for this measure (`>` for a latency, `<` for a certificate's days,
+    /// `<=` for free space).
+    ///
+    /// ```
+    /// use ops_health::Level;
+    ///
+    /// let latency = |ms: u64| Level::of(ms, Some(200), Some(1000), |v, t| v > t);
+    /// assert_eq!([latency(150), latency(201), latency(1001)], [Level::Ok, Level::Warning, Level::Failed]);
+    /// let free_gb = |gb: f64| Level::of(gb, Some(20.0), None, |v, t| v <= t);
+    /// assert_eq!([free_gb(21.0), free_gb(20.0)], [Level::Ok, Level::Warning]);
+    /// ```
+    pub fn of<T: Copy>(
+        value: T,
+        warning: Option<T>,
+        failure: Option<T>,
+        past: impl Fn(T, T) -> bool,
+    ) -> Self {
+        if failure.is_some_and(|t| past(value, t)) {
+            Self::Failed
+        } else if warning.is_some_and(|t| past(value, t)) {
+            Self::Warning
+        } else {
+            Self::Ok
+        }
+    }
+
+    /// The outcome of a check at this level, `kind` naming the measure.
+    pub fn outcome(self, kind: FailureKind) -> Outcome {
+        match self {
+            Self::Ok => Outcome::Up,
+            Self::Warning => Outcome::Warning(kind),
+            Self::Failed => Outcome::Down(kind),
+        }
+    }
+
+    /// `ok`, `warning` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Failed => "failed",
         }
     }
 }
@@ -322,6 +522,8 @@ pub enum Unchecked {
     Panic,
     /// This build cannot make the check (the `tls` feature is off).
     Unsupported,
+    /// The system does not let agent-ops make this kind of check (no ICMP socket).
+    Forbidden,
 }
 
 /// Why a service is down.
@@ -348,6 +550,15 @@ pub enum FailureKind {
     Process,
     /// Free space below the threshold, or the filesystem could not be queried.
     Disk,
+    /// More echo requests went unanswered than a ping check allows.
+    PacketLoss,
+    /// A command check's plugin said CRITICAL (exit 2), or WARNING (exit 1) for a warning.
+    Command,
+    /// A command check's plugin could not judge the service: UNKNOWN (exit 3), another exit
+    /// code, a signal, the deadline, or a program that cannot be run. Unlike
+    /// [`Outcome::Unknown`] (agent-ops' own trouble), this is the check's verdict: the service
+    /// is not known to be working, so it counts as down and alerts.
+    Unknown,
 }
 
 impl FailureKind {
@@ -364,6 +575,9 @@ impl FailureKind {
             Self::Tls => "tls",
             Self::Process => "process",
             Self::Disk => "disk",
+            Self::PacketLoss => "packet_loss",
+            Self::Command => "command",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -388,7 +602,7 @@ pub struct CertInfo {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CheckResult {
     /// The probe's name.
@@ -410,6 +624,17 @@ pub struct CheckResult {
     pub cert: Option<CertInfo>,
     /// Bytes available to unprivileged users, for disk checks.
     pub disk_free_bytes: Option<u64>,
+    /// What the server answered, for DNS checks that got an answer.
+    pub dns: Option<DnsAnswer>,
+    /// Replies and round trips, for ping checks that sent a request.
+    pub ping: Option<PingStats>,
+    /// Each condition of a URL check with conditions, in order, and whether it held.
+    pub conditions: Vec<ConditionResult>,
+    /// A command check's performance data, in the order printed, each label once.
+    pub perfdata: Vec<PerfValue>,
+    /// What of a command's output was ignored, and why (bad performance data, output past the
+    /// limit): for a warning beside the result, never a failure.
+    pub perfdata_problems: Vec<String>,
 }
 
 impl CheckResult {
@@ -425,6 +650,11 @@ impl CheckResult {
             http_status: None,
             cert: None,
             disk_free_bytes: None,
+            dns: None,
+            ping: None,
+            conditions: Vec::new(),
+            perfdata: Vec::new(),
+            perfdata_problems: Vec::new(),
         }
     }
 
@@ -433,23 +663,30 @@ impl CheckResult {
         Self::new(name, check_type, failure.outcome, failure.detail)
     }
 
-    /// Records a later finding, keeping the first one that was not up.
+    /// Records a later finding when it is worse (a warning over up, a failure over either),
+    /// keeping the first of equally bad ones.
     #[cfg(feature = "tls")]
     pub(crate) fn worsen(&mut self, outcome: Outcome) {
-        if self.outcome.is_up() {
+        if outcome.level() > self.outcome.level() {
             self.outcome = outcome;
         }
     }
 }
 
 /// The Python kit's line: `[OK] Name - detail (12ms)` or `[FAIL] ...`; the detail and latency
-/// parts are left out when empty or zero, exactly as the Python kit does. An unknown outcome is a
-/// `[FAIL]` line too (scripts that look for `[FAIL]`, or for lines that are not `[OK]`, must
-/// not miss a check that could not be made), whose detail says it is agent-ops' trouble:
-/// `[FAIL] API - agent-ops could not run this check: too many open files`.
+/// parts are left out when empty or zero, exactly as the Python kit does. A warning is
+/// `[WARN] ...`. An unknown outcome is a `[FAIL]` line too (scripts that look for `[FAIL]`, or
+/// for lines that are not `[OK]`, must not miss a check that could not be made), whose detail
+/// says it is agent-ops' trouble: `[FAIL] API - agent-ops could not run this check: too many
+/// open files`.
 impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] {}", if self.outcome.is_up() { "OK" } else { "FAIL" }, self.name)?;
+        let tag = match self.outcome.level() {
+            Level::Ok => "OK",
+            Level::Warning => "WARN",
+            Level::Failed => "FAIL",
+        };
+        write!(f, "[{tag}] {}", self.name)?;
         if !self.detail.is_empty() {
             write!(f, " - {}", self.detail)?;
         }
@@ -476,6 +713,22 @@ pub enum HealthError {
     /// A proxy URL that cannot be used (its text is not repeated: it may hold a password).
     #[error("invalid proxy: {reason}")]
     Proxy {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A condition of a URL check that does not parse.
+    #[error("invalid condition at character {position}: {reason}")]
+    Condition {
+        /// Where the problem is: a 1-based character index into the condition.
+        position: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value a check cannot use, by the name of its field (`record_type`, `server` ...).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
         /// What is wrong with it.
         reason: String,
     },
@@ -565,6 +818,14 @@ mod tests {
         let f = Failure::unchecked(Unchecked::Resources, "too many open files");
         let r = CheckResult::failed("DB", CheckKind::Port, f);
         assert_eq!(r.to_string(), "[FAIL] DB - agent-ops could not run this check: too many open files");
+        let mut r = CheckResult::new(
+            "API",
+            CheckKind::Url,
+            Outcome::Warning(FailureKind::Latency),
+            "HTTP 200, slower than warn_latency_ms 200".into(),
+        );
+        r.latency_ms = 250;
+        assert_eq!(r.to_string(), "[WARN] API - HTTP 200, slower than warn_latency_ms 200 (250ms)");
     }
 
     #[test]
@@ -584,14 +845,45 @@ mod tests {
             (unknown.as_str(), unknown.reason(), unknown.failure()),
             ("unknown", Some("internal"), None)
         );
+        // A warning is up: counted as up, never a failure, and says what it is about.
+        let warning = Outcome::Warning(FailureKind::Disk);
+        assert!(warning.is_up() && warning.is_warning() && !warning.is_down() && !warning.is_unknown());
+        assert_eq!(
+            (warning.as_str(), warning.reason(), warning.failure(), warning.warning()),
+            ("up", None, None, Some(FailureKind::Disk))
+        );
+        let levels = [up, warning, down, unknown].map(|o| o.level().as_str());
+        assert_eq!(levels, ["ok", "warning", "failed", "failed"]);
+        assert!(!up.is_warning() && up.warning().is_none() && down.warning().is_none());
+    }
+
+    #[test]
+    fn levels_judge_a_measure_against_two_thresholds() {
+        let free = |gb: f64| Level::of(gb, Some(20.0), Some(5.0), |v, t| v <= t);
+        assert_eq!(
+            [free(30.0), free(20.0), free(5.0), free(0.0)],
+            [Level::Ok, Level::Warning, Level::Failed, Level::Failed]
+        );
+        // A warning threshold past the failure one is reached by failures first.
+        let odd = |gb: f64| Level::of(gb, Some(5.0), Some(20.0), |v, t| v <= t);
+        assert_eq!([odd(30.0), odd(10.0), odd(1.0)], [Level::Ok, Level::Failed, Level::Failed]);
+        assert_eq!(Level::of(1, None, None, |v, t| v > t), Level::Ok);
+        assert_eq!(Level::Warning.outcome(FailureKind::Latency), Outcome::Warning(FailureKind::Latency));
+        assert_eq!(Level::Failed.outcome(FailureKind::Latency), Outcome::Down(FailureKind::Latency));
+        assert_eq!(Level::Ok.outcome(FailureKind::Latency), Outcome::Up);
     }
 
     #[test]
     #[cfg(feature = "tls")]
     fn a_later_finding_never_hides_the_first() {
         let mut r = CheckResult::new("API", CheckKind::Url, Outcome::Up, "HTTP 200".into());
+        r.worsen(Outcome::Warning(FailureKind::Latency));
+        r.worsen(Outcome::Up);
+        r.worsen(Outcome::Warning(FailureKind::Tls));
+        assert_eq!(r.outcome, Outcome::Warning(FailureKind::Latency), "a warning over up, the first kept");
         r.worsen(Outcome::Down(FailureKind::Tls));
         r.worsen(Outcome::Down(FailureKind::Timeout));
+        r.worsen(Outcome::Warning(FailureKind::Latency));
         assert_eq!(r.outcome, Outcome::Down(FailureKind::Tls));
     }
 
@@ -600,8 +892,11 @@ mod tests {
         for kind in CheckKind::ALL {
             assert_eq!(kind.as_str().parse::<CheckKind>(), Ok(*kind));
         }
-        let e = "ping".parse::<CheckKind>().unwrap_err();
-        assert_eq!(e.to_string(), "unknown check type \"ping\" (known: url, port, process, disk, tls)");
+        let e = "icmp".parse::<CheckKind>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown check type \"icmp\" (known: url, port, process, disk, tls, dns, ping, command)"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Check, CheckResult, Failure, Probe, Unchecked, budget, disk, http, net, process};
+use crate::{
+    Check, CheckResult, Failure, Probe, Unchecked, budget, command, disk, dns_check, http, net, ping, process,
+};
 
 /// How [`run_all`] runs.
 ///
@@ -79,6 +81,9 @@ fn run_check(probe: &Probe) -> CheckResult {
         Check::Port(c) => net::check_port(name, c),
         Check::Process(c) => process::check_process(name, c),
         Check::Disk(c) => disk::check_disk(name, c),
+        Check::Dns(c) => dns_check::check_dns(name, c),
+        Check::Ping(c) => ping::check_ping(name, c),
+        Check::Command(c) => command::check_command(name, c),
         #[cfg(feature = "tls")]
         Check::Tls(c) => crate::tls::check_tls(name, c),
         #[cfg(not(feature = "tls"))]

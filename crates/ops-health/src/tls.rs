@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use x509_cert::der::Decode as _;
 
 use crate::deadline::{Deadline, Deadlined};
-use crate::{CertInfo, CheckKind, CheckResult, Failure, FailureKind, Outcome, TlsCheck, millis, net};
+use crate::{CertInfo, CheckKind, CheckResult, Failure, FailureKind, Level, Outcome, TlsCheck, millis, net};
 
 fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
@@ -84,14 +84,14 @@ impl ServerCertVerifier for Recorder {
 
 /// What a handshake taught us: the certificate if one was presented, and the failure if the
 /// handshake did not complete.
-struct Probed {
-    cert: Option<CertInfo>,
-    failure: Option<Failure>,
+pub(crate) struct Probed {
+    pub cert: Option<CertInfo>,
+    pub failure: Option<Failure>,
 }
 
 /// Connects and shakes hands by `deadline`: every read and write gets what is left of it, so
 /// a server that drips its handshake cannot hold the check past its timeout.
-fn probe(host: &str, port: u16, deadline: Deadline) -> Probed {
+pub(crate) fn probe(host: &str, port: u16, deadline: Deadline) -> Probed {
     let fail = |failure| Probed { cert: None, failure: Some(failure) };
     let verifier = match web_verifier() {
         Ok(v) => v,
@@ -181,8 +181,16 @@ fn date(t: OffsetDateTime) -> String {
     format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
+/// A certificate's thresholds in days left: below `failure` it fails (`cert_warning_days`),
+/// below `warning` it warns (`cert_notice_days`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Days {
+    pub failure: Option<f64>,
+    pub warning: Option<f64>,
+}
+
 /// Judges a certificate: its outcome and detail.
-fn judge(cert: &CertInfo, warning_days: f64, verify: bool) -> (Outcome, String) {
+fn judge(cert: &CertInfo, days: Days, verify: bool) -> (Outcome, String) {
     let when = date(cert.not_after);
     let n = cert.days_left;
     let now = OffsetDateTime::now_utc();
@@ -197,10 +205,10 @@ fn judge(cert: &CertInfo, warning_days: f64, verify: bool) -> (Outcome, String) 
     if verify && let Some(why) = &cert.untrusted {
         return (tls, format!("certificate not trusted ({why}), expires {when} ({n} days)"));
     }
-    if (n as f64) < warning_days {
-        return (tls, format!("certificate expires in {n} days ({when})"));
+    match Level::of(n as f64, days.warning, days.failure, |v, t| v < t) {
+        Level::Ok => (Outcome::Up, format!("certificate valid for {n} days (expires {when})")),
+        level => (level.outcome(FailureKind::Tls), format!("certificate expires in {n} days ({when})")),
     }
-    (Outcome::Up, format!("certificate valid for {n} days (expires {when})"))
 }
 
 /// The tls check.
@@ -210,7 +218,8 @@ pub(crate) fn check_tls(name: &str, check: &TlsCheck) -> CheckResult {
     let latency_ms = millis(start.elapsed());
     let mut result = match (&probed.cert, probed.failure) {
         (Some(cert), _) => {
-            let (outcome, detail) = judge(cert, check.warning_days, check.verify);
+            let days = Days { failure: Some(check.warning_days), warning: check.notice_days };
+            let (outcome, detail) = judge(cert, days, check.verify);
             CheckResult::new(name, CheckKind::Tls, outcome, detail)
         }
         (None, failure) => CheckResult::failed(
@@ -224,26 +233,22 @@ pub(crate) fn check_tls(name: &str, check: &TlsCheck) -> CheckResult {
     result
 }
 
-/// Adds a certificate verdict to an https URL check's result, by the URL check's deadline.
-pub(crate) fn add_cert_check(
-    result: &mut CheckResult,
-    host: &str,
-    port: u16,
-    warning_days: f64,
-    deadline: Deadline,
-) {
-    let probed = probe(host, port, deadline);
-    match (&probed.cert, probed.failure) {
-        (Some(cert), _) => {
-            let (outcome, detail) = judge(cert, warning_days, true);
-            result.worsen(outcome);
-            result.detail = format!("{}, {detail}", result.detail);
+/// Adds what an https URL check's certificate probe found to its result: the certificate, and
+/// with a threshold of days its verdict (its trust too when `verify`).
+pub(crate) fn add_cert_check(result: &mut CheckResult, probed: Probed, days: Days, verify: bool) {
+    if days.failure.is_some() || days.warning.is_some() {
+        match (&probed.cert, probed.failure) {
+            (Some(cert), _) => {
+                let (outcome, detail) = judge(cert, days, verify);
+                result.worsen(outcome);
+                result.detail = format!("{}, {detail}", result.detail);
+            }
+            (None, Some(f)) => {
+                result.worsen(f.outcome);
+                result.detail = format!("{}, certificate check failed: {}", result.detail, f.detail);
+            }
+            (None, None) => {}
         }
-        (None, Some(f)) => {
-            result.worsen(f.outcome);
-            result.detail = format!("{}, certificate check failed: {}", result.detail, f.detail);
-        }
-        (None, None) => {}
     }
     result.cert = probed.cert;
 }
@@ -258,20 +263,44 @@ mod tests {
         CertInfo { not_after, days_left: days, untrusted: untrusted.map(Into::into) }
     }
 
+    const FOURTEEN: Days = Days { failure: Some(14.0), warning: None };
+
     #[test]
     fn judgement() {
         let tls = Outcome::Down(FailureKind::Tls);
-        assert_eq!(judge(&cert(30, None), 14.0, true).0, Outcome::Up);
-        assert!(judge(&cert(30, None), 14.0, true).1.starts_with("certificate valid for 30 days (expires "));
-        let (f, d) = judge(&cert(5, None), 14.0, true);
+        assert_eq!(judge(&cert(30, None), FOURTEEN, true).0, Outcome::Up);
+        assert!(
+            judge(&cert(30, None), FOURTEEN, true).1.starts_with("certificate valid for 30 days (expires ")
+        );
+        let (f, d) = judge(&cert(5, None), FOURTEEN, true);
         assert_eq!(f, tls);
         assert!(d.starts_with("certificate expires in 5 days ("), "{d}");
-        let (f, d) = judge(&cert(30, Some("unknown issuer, self-signed?")), 14.0, true);
+        let (f, d) = judge(&cert(30, Some("unknown issuer, self-signed?")), FOURTEEN, true);
         assert_eq!(f, tls);
         assert!(d.contains("not trusted (unknown issuer, self-signed?)") && d.contains("30 days"), "{d}");
-        assert_eq!(judge(&cert(30, Some("x")), 14.0, false).0, Outcome::Up, "verify off: only expiry counts");
-        let (f, d) = judge(&cert(-3, Some("expired")), 14.0, false);
+        assert_eq!(
+            judge(&cert(30, Some("x")), FOURTEEN, false).0,
+            Outcome::Up,
+            "verify off: only expiry counts"
+        );
+        let (f, d) = judge(&cert(-3, Some("expired")), FOURTEEN, false);
         assert_eq!(f, tls);
         assert!(d.starts_with("certificate expired 2 day(s) ago ("), "{d}");
+    }
+
+    /// `cert_notice_days` warns above `cert_warning_days`, which keeps its meaning (fails below),
+    /// and an expired or untrusted certificate fails whatever the thresholds.
+    #[test]
+    fn notice_days_warn_between_the_thresholds() {
+        let days = Days { failure: Some(14.0), warning: Some(30.0) };
+        let (o, d) = judge(&cert(20, None), days, true);
+        assert_eq!(o, Outcome::Warning(FailureKind::Tls));
+        assert!(d.starts_with("certificate expires in 20 days ("), "{d}");
+        assert_eq!(judge(&cert(10, None), days, true).0, Outcome::Down(FailureKind::Tls));
+        assert_eq!(judge(&cert(30, None), days, true).0, Outcome::Up, "30 days left is not fewer than 30");
+        let only_notice = Days { failure: None, warning: Some(30.0) };
+        assert_eq!(judge(&cert(1, None), only_notice, true).0, Outcome::Warning(FailureKind::Tls));
+        assert_eq!(judge(&cert(-1, None), only_notice, true).0, Outcome::Down(FailureKind::Tls));
+        assert_eq!(judge(&cert(20, Some("x")), days, true).0, Outcome::Down(FailureKind::Tls));
     }
 }

@@ -104,6 +104,34 @@ fn a_slow_answer_fails_max_latency_or_the_timeout() {
     assert_eq!(check("Slow", Check::Url(c)).outcome, Outcome::Down(FailureKind::Timeout));
 }
 
+/// `warn_latency_ms` below `max_latency_ms`: slower than the first is a warning (up), slower
+/// than the second a failure.
+#[test]
+fn a_slow_answer_warns_past_warn_latency() {
+    let slow = Answer::status(200).delay(Duration::from_millis(300)).start();
+    let mut c = url(&slow.url(), 200);
+    (c.warn_latency, c.max_latency) = (Some(Duration::from_millis(100)), Some(Duration::from_secs(60)));
+    let r = check("Slow", Check::Url(c.clone()));
+    assert_eq!(r.outcome, Outcome::Warning(FailureKind::Latency), "{r:?}");
+    assert!(r.outcome.is_up());
+    assert_eq!(r.detail, "HTTP 200, slower than warn_latency_ms 100");
+    assert_eq!(
+        r.to_string(),
+        format!("[WARN] Slow - HTTP 200, slower than warn_latency_ms 100 ({}ms)", r.latency_ms)
+    );
+    c.max_latency = Some(Duration::from_millis(200));
+    let r = check("Slow", Check::Url(c.clone()));
+    assert_eq!(r.outcome, Outcome::Down(FailureKind::Latency), "the failure wins: {r:?}");
+    assert_eq!(r.detail, "HTTP 200, slower than max_latency_ms 200");
+    (c.warn_latency, c.max_latency) = (Some(Duration::from_secs(60)), None);
+    assert_eq!(check("Slow", Check::Url(c.clone())).outcome, Outcome::Up);
+    // A failed request is a failure whatever the latency thresholds say.
+    let broken = Answer::status(500).delay(Duration::from_millis(300)).start();
+    let mut c = url(&broken.url(), 200);
+    c.warn_latency = Some(Duration::from_millis(100));
+    assert_eq!(check("Broken", Check::Url(c)).outcome, Outcome::Down(FailureKind::HttpStatus));
+}
+
 #[test]
 fn body_contains() {
     let server = Answer::status(200).body("{\"status\": \"healthy\"}").start();
@@ -219,6 +247,18 @@ fn disk_space() {
     let r = check("Disk Space", disk(dir.path(), 1e12));
     assert_eq!(r.outcome, Outcome::Down(FailureKind::Disk));
     assert!(r.detail.ends_with(" GB free"), "the seed's detail also when failing: {}", r.detail);
+
+    // `disk_notice_gb` above `disk_warning_gb`: less free than the notice is a warning, with
+    // the Python kit's detail.
+    let mut c = DiskCheck::new(dir.path());
+    (c.warning_gb, c.notice_gb) = (0.0, Some(1e12));
+    let r = check("Disk Space", Check::Disk(c.clone()));
+    assert_eq!(r.outcome, Outcome::Warning(FailureKind::Disk), "{r:?}");
+    assert!(r.detail.ends_with(" GB free") && r.to_string().starts_with("[WARN] Disk Space - "), "{r}");
+    c.warning_gb = 1e12;
+    assert_eq!(check("Disk Space", Check::Disk(c.clone())).outcome, Outcome::Down(FailureKind::Disk));
+    (c.warning_gb, c.notice_gb) = (0.0, Some(0.0));
+    assert_eq!(check("Disk Space", Check::Disk(c)).outcome, Outcome::Up);
 
     let missing = dir.path().join("nope");
     let r = check("Disk Space", disk(&missing, 0.0));
@@ -451,6 +491,19 @@ mod tls {
         let r = check("Cert", tls(server.port, false));
         assert_eq!(r.outcome, Outcome::Down(FailureKind::Tls));
         assert!(r.detail.starts_with("certificate expires in 5 days ("), "{}", r.detail);
+    }
+
+    /// `cert_notice_days` warns before `cert_warning_days` fails.
+    #[test]
+    fn a_certificate_within_the_notice_days_is_a_warning() {
+        let server = tls_server(-60, 20);
+        let Check::Tls(mut c) = tls(server.port, false) else { unreachable!() };
+        c.notice_days = Some(30.0);
+        let r = check("Cert", Check::Tls(c.clone()));
+        assert_eq!(r.outcome, Outcome::Warning(FailureKind::Tls), "{r:?}");
+        assert!(r.detail.starts_with("certificate expires in 20 days ("), "{}", r.detail);
+        c.warning_days = 21.0;
+        assert_eq!(check("Cert", Check::Tls(c)).outcome, Outcome::Down(FailureKind::Tls));
     }
 
     #[test]

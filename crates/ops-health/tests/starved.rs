@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use ops_health::{
-    Check, CheckResult, DiskCheck, Outcome, PortCheck, Probe, ProcessCheck, RunOptions, TlsCheck, Unchecked,
-    UrlCheck, run, run_all,
+    Check, CheckResult, CommandCheck, DiskCheck, Outcome, PortCheck, Probe, ProcessCheck, Program,
+    RunOptions, TlsCheck, Unchecked, UrlCheck, run, run_all,
 };
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -58,6 +58,7 @@ fn with_no_descriptor_left_the_checks_are_unknown_never_down() {
         ("port", Check::Port(PortCheck::new("127.0.0.1", port))),
         ("url", Check::Url(UrlCheck::new(format!("http://127.0.0.1:{port}/")))),
         ("process", Check::Process(ProcessCheck::new("sh|init|cargo|systemd", timeout).unwrap())),
+        ("command", Check::Command(CommandCheck::new(Program::Argv(vec!["true".into()])))),
     ]
     .into_iter()
     .chain(tls)
@@ -81,6 +82,30 @@ fn with_no_descriptor_left_the_checks_are_unknown_never_down() {
     println!("{DONE}");
 }
 
+/// Under `ulimit -n 256` three hundred plugins all run, some hundred at once: the runner
+/// affords each check two descriptors (a command's two pipes), and the few more a start takes
+/// for a moment are taken by one start at a time (without that, starts that coincide run out).
+#[test]
+fn many_plugins_under_a_low_descriptor_limit_all_run() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_child("many_plugins_under_a_low_descriptor_limit_all_run");
+    }
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(Resource::Nofile, Rlimit { current: Some(256), maximum: old.maximum }).unwrap();
+    // Plugins that take a moment, so that as many run at once as the descriptors afford.
+    let probes: Vec<Probe> = (0..300)
+        .map(|i| {
+            let plugin = CommandCheck::new(Program::Shell("sleep 0.2; echo 'OK - fine | n=1'".into()));
+            Probe::new(format!("plugin-{i}"), Check::Command(plugin))
+        })
+        .collect();
+    let results = run_all(&probes, &RunOptions::default());
+    for r in &results {
+        assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Up, "OK - fine"), "{r:?}");
+    }
+    println!("{DONE}");
+}
+
 #[test]
 fn with_no_thread_to_start_the_runner_returns_and_lookups_are_unknown() {
     if std::env::var_os(CHILD).is_none() {
@@ -93,6 +118,8 @@ fn with_no_thread_to_start_the_runner_returns_and_lookups_are_unknown() {
         .collect();
     // A host name takes a lookup thread.
     probes.push(Probe::new("named", Check::Port(PortCheck::new("service.example", port))));
+    // A plugin takes a process.
+    probes.push(Probe::new("plugin", Check::Command(CommandCheck::new(Program::Shell("exit 0".into())))));
     // No new thread for this user: root is exempt from the limit, so this thread (threads
     // start with the credentials of the one that starts them) becomes nobody first.
     if rustix::process::geteuid().is_root() {
@@ -111,6 +138,12 @@ fn with_no_thread_to_start_the_runner_returns_and_lookups_are_unknown() {
     assert_eq!(
         named.detail,
         "agent-ops could not run this check: cannot start a thread (resource temporarily unavailable)"
+    );
+    let plugin = &results[21];
+    assert_eq!(plugin.outcome, Outcome::Unknown(Unchecked::Resources), "{plugin:?}");
+    assert_eq!(
+        plugin.detail,
+        "agent-ops could not run this check: cannot start a process (resource temporarily unavailable)"
     );
     println!("{DONE}");
 }

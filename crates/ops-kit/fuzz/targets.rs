@@ -12,7 +12,8 @@ use crate::{Config, ConfigError, Env};
 const MARKER: &str = "zqxSECRETzqx";
 
 /// The configuration with a marker planted in every secret that is a string: the bot token,
-/// webhook URLs (keeping an `http(s)://` prefix, so valid URLs stay valid) and header values.
+/// webhook URLs (keeping an `http(s)://` prefix, so valid URLs stay valid) and header values,
+/// and a url service's header values, `bearer_token` and `basic_auth` password.
 /// `None` when there is no secret to plant.
 fn planted(value: &Value) -> Option<Value> {
     let mut value = value.clone();
@@ -23,16 +24,28 @@ fn planted(value: &Value) -> Option<Value> {
         *s = scheme.map_or_else(|| format!("1:{MARKER}"), |p| format!("{p}{MARKER}.example/hook"));
         planted = true;
     };
-    let alerting = value.get_mut("alerting").and_then(Value::as_object_mut)?;
-    if let Some(token) = alerting.get_mut("telegram_bot_token") {
-        plant(token, false);
-    }
-    for hook in alerting.get_mut("webhooks").and_then(Value::as_array_mut).into_iter().flatten() {
-        if let Some(url) = hook.get_mut("url") {
-            plant(url, true);
+    for service in value.get_mut("services").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(token) = service.get_mut("bearer_token") {
+            plant(token, false);
         }
-        for (_, v) in hook.get_mut("headers").and_then(Value::as_object_mut).into_iter().flatten() {
+        if let Some(password) = service.get_mut("basic_auth").and_then(|a| a.get_mut("password")) {
+            plant(password, false);
+        }
+        for (_, v) in service.get_mut("headers").and_then(Value::as_object_mut).into_iter().flatten() {
             plant(v, false);
+        }
+    }
+    if let Some(alerting) = value.get_mut("alerting").and_then(Value::as_object_mut) {
+        if let Some(token) = alerting.get_mut("telegram_bot_token") {
+            plant(token, false);
+        }
+        for hook in alerting.get_mut("webhooks").and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(url) = hook.get_mut("url") {
+                plant(url, true);
+            }
+            for (_, v) in hook.get_mut("headers").and_then(Value::as_object_mut).into_iter().flatten() {
+                plant(v, false);
+            }
         }
     }
     planted.then_some(value)

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ops_health::{
-    Check, CheckKind, DiskCheck, HealthError, PortCheck, Probe, ProcessCheck, Proxy, TlsCheck, UrlCheck,
+    Auth, Check, CheckKind, CommandCheck, Condition, Credential, DiskCheck, DnsCheck, HealthError, PingCheck,
+    PortCheck, Probe, ProcessCheck, Program, Proxy, RecordType, RequestBody, TlsCheck, UrlCheck,
 };
 use serde_json::{Map, Value};
 
@@ -19,11 +20,11 @@ use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 /// Keys of a service, by the check kinds that use them (`None`: every kind).
 const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
-    use CheckKind::{Disk, Port, Process, Tls, Url};
+    use CheckKind::{Command, Disk, Dns, Ping, Port, Process, Tls, Url};
     &[
         ("name", None),
         ("type", None),
-        ("timeout_seconds", Some(&[Url, Port, Process, Tls])),
+        ("timeout_seconds", Some(&[Url, Port, Process, Tls, Dns, Ping, Command])),
         ("restart_command", None),
         ("restart_cooldown_seconds", None),
         ("max_restart_attempts", None),
@@ -41,15 +42,36 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("target", Some(&[Url])),
         ("expected_status", Some(&[Url])),
         ("max_latency_ms", Some(&[Url])),
+        ("warn_latency_ms", Some(&[Url])),
         ("body_contains", Some(&[Url])),
         ("cert_warning_days", Some(&[Url, Tls])),
+        ("cert_notice_days", Some(&[Url, Tls])),
         ("proxy", Some(&[Url])),
-        ("host", Some(&[Port, Tls])),
+        ("method", Some(&[Url])),
+        ("headers", Some(&[Url])),
+        ("body", Some(&[Url])),
+        ("basic_auth", Some(&[Url])),
+        ("bearer_token", Some(&[Url])),
+        ("insecure_tls", Some(&[Url])),
+        ("follow_redirects", Some(&[Url])),
+        ("conditions", Some(&[Url])),
+        ("host", Some(&[Port, Tls, Ping])),
         ("port", Some(&[Port, Tls])),
         ("tls_verify", Some(&[Tls])),
         ("process_name", Some(&[Process])),
         ("path", Some(&[Disk])),
         ("disk_warning_gb", Some(&[Disk])),
+        ("query", Some(&[Dns])),
+        ("record_type", Some(&[Dns])),
+        ("server", Some(&[Dns])),
+        ("expected", Some(&[Dns])),
+        ("count", Some(&[Ping])),
+        ("max_loss_percent", Some(&[Ping])),
+        ("max_rtt_ms", Some(&[Ping])),
+        ("disk_notice_gb", Some(&[Disk])),
+        ("command", Some(&[Command])),
+        ("env", Some(&[Command])),
+        ("cwd", Some(&[Command])),
     ]
 };
 
@@ -76,6 +98,9 @@ pub struct Config {
     pub check_interval: Duration,
     /// Free space (GiB) at or below which a disk check fails. Default 5.
     pub disk_warning_gb: f64,
+    /// Free space (GiB) at or below which a disk check is a warning (`disk_notice_gb`); none by
+    /// default.
+    pub disk_notice_gb: Option<f64>,
     /// Filesystems the built-in disk check watches. Default `["/"]`; `[]` turns it off.
     pub disk_paths: Vec<PathBuf>,
     /// How long in progress before a task is stalled (`stalled_task_hours`, default 24).
@@ -449,7 +474,7 @@ impl Config {
     fn disk_probes(&self) -> impl Iterator<Item = Probe> + '_ {
         self.disk_paths.iter().map(|path| Probe {
             name: disk_check_name(path),
-            check: Check::Disk(disk(path.clone(), self.disk_warning_gb)),
+            check: Check::Disk(disk(path.clone(), self.disk_warning_gb, self.disk_notice_gb)),
         })
     }
 }
@@ -475,9 +500,11 @@ fn syntax_message(e: &serde_json::Error) -> String {
 fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report) -> Config {
     let mut o = Obj::new(top, "", "");
     let disk_warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), 5.0);
+    let disk_notice_gb = notice(&mut o, r, "disk_notice_gb", ("disk_warning_gb", Some(disk_warning_gb)));
+    let disk = Thresholds { warning_gb: disk_warning_gb, notice_gb: disk_notice_gb };
     let proxy = read_proxy(&mut o, r);
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
-    let read = read_services(list, disk_warning_gb, proxy.as_ref(), r);
+    let read = read_services(list, disk, proxy.as_ref(), r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
     let disk_paths = match o.array(r, "disk_paths") {
         None => vec![PathBuf::from("/")],
@@ -512,6 +539,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
         services: Vec::new(),
         alerting,
         disk_warning_gb,
+        disk_notice_gb,
         disk_paths,
     };
     o.finish(r, &[], "");
@@ -973,9 +1001,16 @@ fn read_proxy(o: &mut Obj<'_>, r: &mut Report) -> Option<Proxy> {
     }
 }
 
+/// The top-level free-space thresholds, which disk services inherit.
+#[derive(Debug, Clone, Copy)]
+struct Thresholds {
+    warning_gb: f64,
+    notice_gb: Option<f64>,
+}
+
 fn read_services(
     list: &[Value],
-    disk_warning_gb: f64,
+    disk: Thresholds,
     proxy: Option<&Proxy>,
     r: &mut Report,
 ) -> Vec<(Service, Overrides)> {
@@ -990,7 +1025,7 @@ fn read_services(
                 });
                 return None;
             };
-            read_service(i, map, disk_warning_gb, proxy, r)
+            read_service(i, map, disk, proxy, r)
         })
         .collect()
 }
@@ -998,7 +1033,7 @@ fn read_services(
 fn read_service(
     i: usize,
     map: &Map<String, Value>,
-    disk_warning_gb: f64,
+    disk: Thresholds,
     proxy: Option<&Proxy>,
     r: &mut Report,
 ) -> Option<(Service, Overrides)> {
@@ -1026,8 +1061,11 @@ fn read_service(
         }
         Some(CheckKind::Port) => port_check(&mut o, r),
         Some(CheckKind::Process) => process_check(&mut o, r),
-        Some(CheckKind::Disk) => Some(disk_check(&mut o, r, disk_warning_gb)),
+        Some(CheckKind::Disk) => Some(disk_check(&mut o, r, disk)),
         Some(CheckKind::Tls) => tls_check(&mut o, r),
+        Some(CheckKind::Dns) => dns_check(&mut o, r),
+        Some(CheckKind::Ping) => ping_check(&mut o, r),
+        Some(CheckKind::Command) => command_check(&mut o, r),
         _ => None,
     };
     let restart_command = o.string(r, "restart_command");
@@ -1148,12 +1186,173 @@ fn url_check(o: &mut Obj<'_>, r: &mut Report, proxy: Option<&Proxy>) -> Option<C
         check.expected_status = u16::try_from(status).unwrap_or(check.expected_status);
     }
     check.timeout = timeout(o, r, check.timeout);
-    check.max_latency =
-        o.integer(r, "max_latency_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    let millis = |o: &mut Obj<'_>, r: &mut Report, key| o.integer(r, key, 1, 86_400_000);
+    let max_latency = millis(o, r, "max_latency_ms");
+    let warn_latency = millis(o, r, "warn_latency_ms");
+    if let (Some(warn), Some(max)) = (warn_latency, max_latency)
+        && warn >= max
+    {
+        o.invalid(r, "warn_latency_ms", format!("must be below `max_latency_ms` ({max}), got {warn}"));
+    }
+    check.max_latency = max_latency.map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    check.warn_latency = warn_latency.map(|ms| Duration::from_millis(ms.unsigned_abs()));
     check.body_contains = o.string(r, "body_contains");
     check.cert_warning_days = o.opt_number(r, "cert_warning_days", Min::AtLeast(0.0));
+    check.cert_notice_days = notice(o, r, "cert_notice_days", ("cert_warning_days", check.cert_warning_days));
     check.proxy = proxy.cloned();
+    read_request(o, r, &mut check);
     Some(Check::Url(check))
+}
+
+/// The request keys of a url check (`method`, `headers`, `body`, `basic_auth`, `bearer_token`,
+/// `insecure_tls`, `follow_redirects`) and its `conditions`. No message repeats a header value,
+/// a password or a token.
+fn read_request(o: &mut Obj<'_>, r: &mut Report, check: &mut UrlCheck) {
+    if let Some(method) = o.string(r, "method") {
+        let upper = method.to_ascii_uppercase();
+        if ops_health::METHODS.contains(&upper.as_str()) {
+            check.method = upper;
+        } else {
+            o.invalid(r, "method", format!("must be one of {}", ops_health::METHODS.join(", ")));
+        }
+    }
+    for (key, value) in o.object(r, "headers").into_iter().flatten() {
+        let is_token = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        match value {
+            Value::String(v) if is_token && !v.chars().any(|c| c.is_control() && c != '\t') => {
+                check.headers.push((key.clone(), Credential::new(v.clone())));
+            }
+            Value::String(_) if is_token => {
+                o.invalid(r, "headers", format!("the value of {key:?} holds a control character"));
+            }
+            Value::String(_) => o.invalid(
+                r,
+                "headers",
+                format!("{:?} is not a header name", key.chars().take(40).collect::<String>()),
+            ),
+            _ => o.invalid(r, "headers", format!("the value of {key:?} must be a string")),
+        }
+    }
+    check.body = match o.get("body") {
+        None => None,
+        Some(Value::String(s)) => Some(RequestBody::Text(s.clone())),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(RequestBody::Json(v.to_string())),
+        Some(other) => {
+            o.invalid(
+                r,
+                "body",
+                format!("must be a string, or an object or array sent as JSON, got {}", type_name(other)),
+            );
+            None
+        }
+    };
+    let basic = o.object(r, "basic_auth").map(|map| {
+        let mut auth = Obj::new(map, "services.basic_auth", format!("{} basic_auth", o.place));
+        let user = if auth.required(r, "user") { auth.string(r, "user") } else { None };
+        let password = if auth.required(r, "password") { auth.string(r, "password") } else { None };
+        auth.finish(r, &[], "");
+        (user, password)
+    });
+    let bearer = o.string(r, "bearer_token");
+    check.auth = match (basic, bearer) {
+        (Some(_), Some(_)) => {
+            o.invalid(r, "bearer_token", "set either basic_auth or bearer_token, not both".into());
+            None
+        }
+        (Some((Some(user), Some(password))), None) => {
+            Some(Auth::Basic { user, password: Credential::new(password) })
+        }
+        (None, Some(token)) => Some(Auth::Bearer(Credential::new(token))),
+        _ => None,
+    };
+    if check.auth.is_some() && check.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+        o.invalid(
+            r,
+            "headers",
+            "an Authorization header and basic_auth or bearer_token: set it in one place".into(),
+        );
+    }
+    check.insecure_tls = o.boolean(r, "insecure_tls", false);
+    if o.has("follow_redirects") {
+        check.follow_redirects = Some(o.boolean(r, "follow_redirects", true));
+    } else {
+        o.get("follow_redirects");
+    }
+    let explicit_status = o.has("expected_status");
+    for (i, v) in o.array(r, "conditions").into_iter().flatten().enumerate() {
+        match v {
+            Value::String(text) => match Condition::parse(text) {
+                Ok(c) => check.conditions.push(c),
+                Err(e) => o.invalid(r, "conditions", format!("item {i}: {e}")),
+            },
+            other => o.invalid(
+                r,
+                "conditions",
+                format!("item {i} must be a string like \"[STATUS] == 200\", got {}", type_name(other)),
+            ),
+        }
+    }
+    // With conditions, an expected_status written out is one of them.
+    if explicit_status
+        && !check.conditions.is_empty()
+        && let Ok(c) = Condition::parse(&format!("[STATUS] == {}", check.expected_status))
+    {
+        check.conditions.insert(0, c);
+    }
+}
+
+fn dns_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let query = if o.required(r, "query") { o.string(r, "query") } else { None };
+    let record_type = match o.string(r, "record_type").map(|t| t.parse::<RecordType>()) {
+        None => Some(RecordType::A),
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            invalid_by_field(o, r, "record_type", &e);
+            None
+        }
+    };
+    let mut check = DnsCheck::new(query.unwrap_or_default(), record_type.unwrap_or(RecordType::A));
+    check.server = o.string(r, "server");
+    for (i, v) in o.array(r, "expected").into_iter().flatten().enumerate() {
+        match v {
+            Value::String(s) => check.expected.push(s.clone()),
+            other => o.invalid(r, "expected", format!("item {i} must be a string, got {}", type_name(other))),
+        }
+    }
+    check.timeout = timeout(o, r, check.timeout);
+    if !check.query.is_empty()
+        && let Err(e) = check.validate()
+    {
+        invalid_by_field(o, r, "query", &e);
+        return None;
+    }
+    (!check.query.is_empty() && record_type.is_some()).then_some(Check::Dns(check))
+}
+
+/// A check's own error, reported on the field it names (or `fallback`).
+fn invalid_by_field(o: &Obj<'_>, r: &mut Report, fallback: &'static str, e: &HealthError) {
+    match e {
+        HealthError::Invalid { field, reason } => o.invalid(r, field, reason.clone()),
+        other => o.invalid(r, fallback, other.to_string()),
+    }
+}
+
+fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let host = if o.required(r, "host") { o.string(r, "host") } else { None };
+    let mut check = PingCheck::new(host.clone().unwrap_or_default());
+    if let Some(count) = o.integer(r, "count", 1, 100) {
+        check.count = u16::try_from(count).unwrap_or(check.count);
+    }
+    let loss = o.number(r, "max_loss_percent", Min::AtLeast(0.0), check.max_loss_percent);
+    if loss > 100.0 {
+        o.invalid(r, "max_loss_percent", format!("must be at most 100, got {loss}"));
+    }
+    check.max_loss_percent = loss;
+    check.max_rtt =
+        o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    check.timeout = timeout(o, r, check.timeout);
+    host.map(|_| Check::Ping(check))
 }
 
 fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
@@ -1180,16 +1379,34 @@ fn process_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     }
 }
 
-fn disk(path: PathBuf, warning_gb: f64) -> DiskCheck {
+fn disk(path: PathBuf, warning_gb: f64, notice_gb: Option<f64>) -> DiskCheck {
     let mut check = DiskCheck::new(path);
     check.warning_gb = warning_gb;
+    check.notice_gb = notice_gb;
     check
 }
 
-fn disk_check(o: &mut Obj<'_>, r: &mut Report, default_gb: f64) -> Check {
+fn disk_check(o: &mut Obj<'_>, r: &mut Report, default: Thresholds) -> Check {
     let path = o.string(r, "path").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), default_gb);
-    Check::Disk(disk(path, warning_gb))
+    let warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), default.warning_gb);
+    let notice_gb =
+        notice(o, r, "disk_notice_gb", ("disk_warning_gb", Some(warning_gb))).or(default.notice_gb);
+    Check::Disk(disk(path, warning_gb, notice_gb))
+}
+
+/// A warning threshold of a measure where less is worse (`cert_notice_days`, `disk_notice_gb`):
+/// a number, at least 0, above the failure threshold `failure` (its key and value) when both
+/// are given here; else a warning would never come before the failure.
+fn notice(o: &mut Obj<'_>, r: &mut Report, key: &'static str, failure: (&str, Option<f64>)) -> Option<f64> {
+    let before = r.errors.len();
+    let value = o.opt_number(r, key, Min::AtLeast(0.0)).filter(|_| r.errors.len() == before)?;
+    if let (name, Some(fail)) = failure
+        && value <= fail
+    {
+        o.invalid(r, key, format!("must be greater than `{name}` ({fail}), got {value}"));
+        return None;
+    }
+    Some(value)
 }
 
 fn tls_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
@@ -1199,9 +1416,107 @@ fn tls_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
         check.port = u16::try_from(port).unwrap_or(check.port);
     }
     check.warning_days = o.number(r, "cert_warning_days", Min::AtLeast(0.0), check.warning_days);
+    check.notice_days = notice(o, r, "cert_notice_days", ("cert_warning_days", Some(check.warning_days)));
     check.verify = o.boolean(r, "tls_verify", check.verify);
     check.timeout = timeout(o, r, check.timeout);
     Some(Check::Tls(check))
+}
+
+/// `command`: an array (argv, run without a shell: the program and its arguments) or a string
+/// (run by `/bin/sh -c`, as `restart_command` is); `env`, an object of strings; `cwd`, an
+/// absolute path; `timeout_seconds`, default 10.
+fn command_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+    let shape = "must be a non-empty array of strings (the program and its arguments, run without a \
+                 shell) or a string (run by /bin/sh -c)";
+    let no_nul = |s: &str| !s.contains('\0');
+    let program = match o.get("command") {
+        None => {
+            o.required(r, "command");
+            None
+        }
+        Some(Value::String(line)) if !line.trim().is_empty() && no_nul(line) => {
+            Some(Program::Shell(line.clone()))
+        }
+        Some(Value::Array(words)) if !words.is_empty() => {
+            let mut argv = Vec::with_capacity(words.len());
+            for (i, word) in words.iter().enumerate() {
+                match word.as_str() {
+                    Some(w) if i == 0 && w.trim().is_empty() => {
+                        o.invalid(r, "command", "item 0, the program, must not be empty".into());
+                    }
+                    Some(w) if no_nul(w) => argv.push(w.to_owned()),
+                    Some(_) => o.invalid(r, "command", format!("item {i} holds a NUL character")),
+                    None => {
+                        o.invalid(
+                            r,
+                            "command",
+                            format!("item {i} must be a string, got {}", type_name(word)),
+                        );
+                    }
+                }
+            }
+            (argv.len() == words.len()).then_some(Program::Argv(argv))
+        }
+        Some(other) => {
+            o.invalid(r, "command", format!("{shape}, got {}", describe_command(other)));
+            None
+        }
+    };
+    let env = o
+        .object(r, "env")
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|(k, v)| {
+                    if k.is_empty() || k.contains(['=', '\0']) {
+                        o.invalid(
+                            r,
+                            "env",
+                            format!("{k:?} is not a variable name (empty, or with `=` or NUL)"),
+                        );
+                        return None;
+                    }
+                    match v {
+                        Value::String(s) if no_nul(s) => Some((k.clone(), s.clone())),
+                        Value::String(_) => {
+                            o.invalid(r, "env", format!("the value of {k:?} holds a NUL character"));
+                            None
+                        }
+                        other => {
+                            o.invalid(
+                                r,
+                                "env",
+                                format!("the value of {k:?} must be a string, got {}", type_name(other)),
+                            );
+                            None
+                        }
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let cwd = o.string(r, "cwd").and_then(|dir| {
+        if !dir.starts_with('/') || !no_nul(&dir) {
+            o.invalid(r, "cwd", format!("must be an absolute path, got {dir:?}"));
+            return None;
+        }
+        Some(PathBuf::from(dir))
+    });
+    let mut check = CommandCheck::new(program?);
+    check.env = env;
+    check.env_remove = crate::env::SECRET_VARIABLES.iter().map(|&v| v.to_owned()).collect();
+    check.cwd = cwd;
+    check.timeout = timeout(o, r, check.timeout);
+    Some(Check::Command(check))
+}
+
+/// A `command` of the wrong shape, for its message.
+fn describe_command(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.contains('\0') => "a string with a NUL character".into(),
+        Value::String(_) => "an empty string".into(),
+        Value::Array(_) => "an empty array".into(),
+        other => type_name(other).into(),
+    }
 }
 
 fn check_unique_names(list: &[Value], disk_paths: &[PathBuf], r: &mut Report) {
@@ -1261,6 +1576,9 @@ mod tests {
         };
         add("", v);
         add("alerting", &v["alerting"]);
+        for service in v["services"].as_array().into_iter().flatten() {
+            add("services.basic_auth", &service["basic_auth"]);
+        }
         for (section, list) in [
             ("services", &v["services"]),
             ("maintenance", &v["maintenance"]),

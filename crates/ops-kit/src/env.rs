@@ -38,6 +38,10 @@ pub struct Env {
     pub user: Option<String>,
 }
 
+/// Variables that hold secrets: restart commands and check plugins never inherit them (what
+/// a plugin prints becomes a detail, and details are recorded and logged without redaction).
+pub const SECRET_VARIABLES: [&str; 1] = ["TELEGRAM_BOT_TOKEN"];
+
 /// The environment's proxy variables (proxy URLs can hold a password: they are secrets).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Proxies {

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use ops_health::{CheckResult, Probe, RunOptions, run_all};
-use ops_metrics::prometheus::{Family, render};
-use ops_metrics::{MetricRecord, MetricsError, Status};
+use ops_health::{CheckResult, FailureKind, PerfValue, Probe, RunOptions, run_all};
+use ops_metrics::prometheus::{Family, perfdata_families, render};
+use ops_metrics::{MetricRecord, MetricsError, Perf, Status};
 use ops_state::StateError;
 use ops_state::timestamp::format_utc;
 use serde_json::{Value, json};
@@ -39,16 +39,25 @@ pub fn run(config: &Config, probes: &[Probe]) -> Vec<CheckResult> {
     run_all(probes, &RunOptions::with_max_concurrency(config.max_concurrency))
 }
 
-/// The metrics line of each result: up or down.
+/// The metrics line of each result: up (a warning too), down, or unknown (a check agent-ops could not make).
 pub fn metric_records(results: &[CheckResult]) -> Vec<MetricRecord> {
     results
         .iter()
-        .map(|r| metric_record(r, if r.outcome.is_up() { Status::Up } else { Status::Down }))
+        .map(|r| {
+            // A check agent-ops could not make says nothing of the service: neither up nor down.
+            let status = match r.outcome {
+                o if o.is_up() => Status::Up,
+                o if o.is_unknown() => Status::Unknown,
+                _ => Status::Down,
+            };
+            metric_record(r, status)
+        })
         .collect()
 }
 
 /// The metrics line of one result, with the status the caller decided (the orchestrator also
-/// records `recovered` and `maintenance`).
+/// records `recovered` and `maintenance`); a warning adds `"state": "warning"`, a command its
+/// performance data.
 pub fn metric_record(r: &CheckResult, status: Status) -> MetricRecord {
     MetricRecord {
         name: r.name.clone(),
@@ -56,6 +65,21 @@ pub fn metric_record(r: &CheckResult, status: Status) -> MetricRecord {
         detail: r.detail.clone(),
         latency_ms: r.latency_ms,
         timestamp: r.timestamp,
+        warning: r.outcome.is_warning(),
+        perfdata: r.perfdata.iter().map(perf).collect(),
+    }
+}
+
+/// A performance value as the metrics store keeps it.
+fn perf(p: &PerfValue) -> Perf {
+    Perf {
+        label: p.label.clone(),
+        value: p.value,
+        uom: p.uom.clone(),
+        warn: p.warn.clone(),
+        crit: p.crit.clone(),
+        min: p.min,
+        max: p.max,
     }
 }
 
@@ -64,7 +88,9 @@ pub fn record(metrics_dir: &Path, results: &[CheckResult]) -> Result<(), Metrics
     ops_metrics::append(metrics_dir, &metric_records(results))
 }
 
-/// The results as one JSON document (`checks`, `total`, `passed`, `failed`).
+/// The results as one JSON document (`checks`, `total`, `passed`, `failed`, `warnings`). Each
+/// check has a `state` (`ok`, `warning`, `failed`); a warning is `ok` and `passed` too (it is
+/// up), and counted in `warnings`.
 pub fn json_report(results: &[CheckResult]) -> Value {
     let checks: Vec<Value> = results
         .iter()
@@ -73,8 +99,10 @@ pub fn json_report(results: &[CheckResult]) -> Value {
                 "name": r.name,
                 "type": r.check_type.as_str(),
                 "ok": r.outcome.is_up(),
+                "state": r.outcome.level().as_str(),
                 "status": r.outcome.as_str(),
                 "failure": r.outcome.reason(),
+                "warning": r.outcome.warning().map(FailureKind::as_str),
                 "detail": r.detail,
                 "latency_ms": r.latency_ms,
                 "timestamp": format_utc(r.timestamp),
@@ -93,17 +121,64 @@ pub fn json_report(results: &[CheckResult]) -> Value {
             if let Some(free) = r.disk_free_bytes {
                 v["disk_free_bytes"] = json!(free);
             }
+            if !r.perfdata.is_empty() {
+                let values: Vec<Value> = r
+                    .perfdata
+                    .iter()
+                    .map(|p| {
+                        json!({"label": p.label, "value": p.value, "uom": p.uom, "warn": p.warn,
+                               "crit": p.crit, "min": p.min, "max": p.max})
+                    })
+                    .collect();
+                v["perfdata"] = json!(values);
+            }
+            if !r.perfdata_problems.is_empty() {
+                v["perfdata_problems"] = json!(r.perfdata_problems);
+            }
+            if let Some(dns) = &r.dns {
+                v["dns"] = json!({
+                    "server": dns.server.to_string(),
+                    "rcode": dns.rcode,
+                    "records": dns.records,
+                    "tcp": dns.tcp,
+                });
+            }
+            if let Some(ping) = &r.ping {
+                let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+                v["ping"] = json!({
+                    "address": ping.address.to_string(),
+                    "sent": ping.sent,
+                    "received": ping.received,
+                    "loss_percent": ping.loss_percent(),
+                    "rtt_ms": ping.rtt.map(|rtt| json!({"min": ms(rtt.min), "avg": ms(rtt.avg), "max": ms(rtt.max)})),
+                    "socket": ping.socket.as_str(),
+                });
+            }
+            if !r.conditions.is_empty() {
+                v["conditions"] = r
+                    .conditions
+                    .iter()
+                    .map(|c| json!({"condition": c.condition, "ok": c.success}))
+                    .collect();
+            }
             v
         })
         .collect();
     let passed = results.iter().filter(|r| r.outcome.is_up()).count();
-    json!({ "checks": checks, "total": results.len(), "passed": passed, "failed": results.len() - passed })
+    let warnings = results.iter().filter(|r| r.outcome.is_warning()).count();
+    json!({ "checks": checks, "total": results.len(), "passed": passed, "failed": results.len() - passed,
+            "warnings": warnings })
 }
 
 /// Blackbox-exporter-style metrics for node_exporter's textfile collector, labelled by
-/// service (and check type).
+/// service (and check type), and the performance data of command checks in base units.
 pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
-    let mut success = Family::gauge("agent_ops_probe_success", "Whether the check passed (1) or failed (0).");
+    let mut success = Family::gauge(
+        "agent_ops_probe_success",
+        "Whether the check passed (1, a warning too) or failed (0).",
+    );
+    let mut warning =
+        Family::gauge("agent_ops_probe_warning", "Whether the check passed with a warning (1) or not (0).");
     let mut duration =
         Family::gauge("agent_ops_probe_duration_seconds", "How long the check took, in seconds.");
     let mut status = Family::gauge("agent_ops_probe_http_status_code", "HTTP status of the final response.");
@@ -112,11 +187,22 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
         "Unix time at which the server certificate expires.",
     );
     let mut disk = Family::gauge("agent_ops_disk_free_bytes", "Bytes available to unprivileged users.");
+    let mut loss = Family::gauge(
+        "agent_ops_ping_packet_loss_ratio",
+        "Share of the ping check's echo requests that got no reply (0 to 1).",
+    );
+    let mut rtt = Family::gauge(
+        "agent_ops_ping_rtt_seconds",
+        "Round trip of the ping check's replies: the shortest, average and longest (label stat).",
+    );
+    let mut answers =
+        Family::gauge("agent_ops_dns_answer_records", "Records of the type asked for in the DNS answer.");
     let mut last_run =
         Family::gauge("agent_ops_last_run_timestamp_seconds", "Unix time of this health-check run.");
     for r in results {
         let labels = || vec![("service", r.name.clone()), ("type", r.check_type.as_str().to_owned())];
         success.push(labels(), if r.outcome.is_up() { 1.0 } else { 0.0 });
+        warning.push(labels(), if r.outcome.is_warning() { 1.0 } else { 0.0 });
         duration.push(labels(), r.latency_ms as f64 / 1000.0);
         if let Some(code) = r.http_status {
             status.push(labels(), f64::from(code));
@@ -127,9 +213,26 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
         if let Some(free) = r.disk_free_bytes {
             disk.push(labels(), free as f64);
         }
+        if let Some(ping) = &r.ping {
+            loss.push(labels(), ping.loss_percent() / 100.0);
+            if let Some(stats) = ping.rtt {
+                for (stat, d) in [("min", stats.min), ("avg", stats.avg), ("max", stats.max)] {
+                    let mut l = labels();
+                    l.push(("stat", stat.to_owned()));
+                    rtt.push(l, d.as_secs_f64());
+                }
+            }
+        }
+        if let Some(dns) = &r.dns {
+            answers.push(labels(), dns.records.len() as f64);
+        }
     }
     last_run.push(Vec::new(), now.unix_timestamp() as f64);
-    render(&[success, duration, status, expiry, disk, last_run])
+    let perfdata: Vec<(&str, Perf)> =
+        results.iter().flat_map(|r| r.perfdata.iter().map(|p| (r.name.as_str(), perf(p)))).collect();
+    let mut families = vec![success, warning, duration, status, expiry, disk, loss, rtt, answers, last_run];
+    families.extend(perfdata_families(perfdata.iter().map(|(name, p)| (*name, p))));
+    render(&families)
 }
 
 /// Writes [`prometheus_text`] to `path` atomically (node_exporter must never read half a file),

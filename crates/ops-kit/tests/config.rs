@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ops_health::Check;
+use ops_health::{Check, Program};
 use ops_kit::{Config, ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 fn parse(json: &str) -> Result<ops_kit::Loaded, ConfigError> {
@@ -155,7 +155,7 @@ fn wrong_types_and_ranges() {
 fn unknown_type_is_an_error_not_a_silent_skip() {
     assert_eq!(
         one_problem(r#"{"services": [{"name": "PG", "type": "postgres", "port": 5432}]}"#),
-        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls)"
+        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls, dns, ping, command)"
     );
 }
 
@@ -329,6 +329,141 @@ fn new_check_types_and_fields() {
     assert_eq!(names, ["Cert", "Data", "Slow", "Disk Space", "Disk Space /srv"]);
 }
 
+#[test]
+fn command_checks_take_an_argv_or_a_shell_line() {
+    let json = r#"{"services": [
+        {"name": "Postgres", "type": "command",
+         "command": ["/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", "5432", ""],
+         "env": {"PGPASSFILE": "/etc/agent-ops/pgpass"}, "cwd": "/var/lib/agent-ops", "timeout_seconds": 20},
+        {"name": "Queue", "type": "command", "command": "check_queue | head -1"}
+    ], "disk_paths": []}"#;
+    let c = parse(json).unwrap().config;
+    let Check::Command(pg) = &c.services[0].check else { panic!("{:?}", c.services[0].check) };
+    let argv = ["/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", "5432", ""];
+    assert_eq!(pg.program, Program::Argv(argv.map(String::from).to_vec()));
+    assert_eq!(pg.env, [("PGPASSFILE".to_owned(), "/etc/agent-ops/pgpass".to_owned())]);
+    assert_eq!((pg.cwd.as_deref(), pg.timeout), (Some(Path::new("/var/lib/agent-ops")), secs(20)));
+    let Check::Command(q) = &c.services[1].check else { panic!() };
+    assert_eq!(
+        (&q.program, q.env.is_empty(), q.cwd.is_none()),
+        (&Program::Shell("check_queue | head -1".into()), true, true)
+    );
+    assert_eq!(q.timeout, secs(10), "the default timeout");
+}
+
+#[test]
+fn a_bad_command_check_names_the_service_and_field() {
+    let service = |fields: &str| {
+        format!(r#"{{"services": [{{"name": "P", "type": "command", {fields}}}], "disk_paths": []}}"#)
+    };
+    let shape = "must be a non-empty array of strings (the program and its arguments, run without a shell) \
+                 or a string (run by /bin/sh -c)";
+    for (fields, problem) in [
+        (r#""timeout_seconds": 5"#, "field `command`: is required".to_owned()),
+        (r#""command": []"#, format!("field `command`: {shape}, got an empty array")),
+        (r#""command": "  ""#, format!("field `command`: {shape}, got an empty string")),
+        (r#""command": 5"#, format!("field `command`: {shape}, got a number")),
+        (r#""command": {"a": 1}"#, format!("field `command`: {shape}, got an object")),
+        (r#""command": "a\u0000b""#, format!("field `command`: {shape}, got a string with a NUL character")),
+        (r#""command": ["", "-v"]"#, "field `command`: item 0, the program, must not be empty".to_owned()),
+        (r#""command": ["check", 5]"#, "field `command`: item 1 must be a string, got a number".to_owned()),
+        (r#""command": ["check", "a\u0000"]"#, "field `command`: item 1 holds a NUL character".to_owned()),
+        (r#""command": "x", "env": ["A=1"]"#, "field `env`: must be an object, got an array".to_owned()),
+        (
+            r#""command": "x", "env": {"A": 1}"#,
+            "field `env`: the value of \"A\" must be a string, got a number".to_owned(),
+        ),
+        (
+            r#""command": "x", "env": {"A=B": "1"}"#,
+            "field `env`: \"A=B\" is not a variable name (empty, or with `=` or NUL)".to_owned(),
+        ),
+        (
+            r#""command": "x", "env": {"": "1"}"#,
+            "field `env`: \"\" is not a variable name (empty, or with `=` or NUL)".to_owned(),
+        ),
+        (
+            r#""command": "x", "env": {"A": "\u0000"}"#,
+            "field `env`: the value of \"A\" holds a NUL character".to_owned(),
+        ),
+        (
+            r#""command": "x", "cwd": "relative/dir""#,
+            "field `cwd`: must be an absolute path, got \"relative/dir\"".to_owned(),
+        ),
+        (r#""command": "x", "cwd": 7"#, "field `cwd`: must be a string, got a number".to_owned()),
+        (
+            r#""command": "x", "timeout_seconds": 0"#,
+            "field `timeout_seconds`: must be greater than 0, got 0".to_owned(),
+        ),
+    ] {
+        assert_eq!(one_problem(&service(fields)), format!("services[0] \"P\": {problem}"), "{fields}");
+    }
+    // Keys of other kinds are warnings, as everywhere.
+    let w = parse(&service(r#""command": "x", "target": "http://x/""#)).unwrap().warnings;
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        w[0].to_string(),
+        "services[0] \"P\": field `target`: is not used by command checks; it is ignored"
+    );
+}
+
+#[test]
+fn warning_thresholds_come_before_the_failure_ones() {
+    let json = r#"{"services": [
+        {"name": "API", "target": "https://x/", "warn_latency_ms": 300, "max_latency_ms": 1000,
+         "cert_warning_days": 7, "cert_notice_days": 30},
+        {"name": "Cert", "type": "tls", "host": "x", "cert_notice_days": 30},
+        {"name": "Data", "type": "disk", "path": "/var", "disk_warning_gb": 20, "disk_notice_gb": 50},
+        {"name": "Tmp", "type": "disk", "path": "/tmp"}
+    ], "disk_warning_gb": 2, "disk_notice_gb": 10}"#;
+    let c = parse(json).unwrap().config;
+    let Check::Url(u) = &c.services[0].check else { panic!() };
+    assert_eq!(
+        (u.warn_latency, u.max_latency),
+        (Some(Duration::from_millis(300)), Some(Duration::from_secs(1)))
+    );
+    assert_eq!((u.cert_warning_days, u.cert_notice_days), (Some(7.0), Some(30.0)));
+    let Check::Tls(t) = &c.services[1].check else { panic!() };
+    assert_eq!((t.warning_days, t.notice_days), (14.0, Some(30.0)));
+    let Check::Disk(d) = &c.services[2].check else { panic!() };
+    assert_eq!((d.warning_gb, d.notice_gb), (20.0, Some(50.0)));
+    let Check::Disk(d) = &c.services[3].check else { panic!() };
+    assert_eq!((d.warning_gb, d.notice_gb), (2.0, Some(10.0)), "inherited from the top level");
+    let builtin = c.probes().pop().unwrap();
+    let Check::Disk(d) = builtin.check else { panic!() };
+    assert_eq!((d.warning_gb, d.notice_gb), (2.0, Some(10.0)), "the built-in disk check too");
+
+    let service = |fields: &str| format!(r#"{{"services": [{{"name": "S", {fields}}}], "disk_paths": []}}"#);
+    for (fields, problem) in [
+        (
+            r#""target": "http://x/", "warn_latency_ms": 500, "max_latency_ms": 500"#,
+            "field `warn_latency_ms`: must be below `max_latency_ms` (500), got 500",
+        ),
+        (
+            r#""target": "http://x/", "warn_latency_ms": 0"#,
+            "field `warn_latency_ms`: must be an integer from 1 to 86400000, got 0",
+        ),
+        (
+            r#""target": "https://x/", "cert_warning_days": 30, "cert_notice_days": 14"#,
+            "field `cert_notice_days`: must be greater than `cert_warning_days` (30), got 14",
+        ),
+        (
+            r#""type": "tls", "host": "x", "cert_notice_days": 10"#,
+            "field `cert_notice_days`: must be greater than `cert_warning_days` (14), got 10",
+        ),
+        (
+            r#""type": "disk", "disk_warning_gb": 5, "disk_notice_gb": 5"#,
+            "field `disk_notice_gb`: must be greater than `disk_warning_gb` (5), got 5",
+        ),
+        (r#""type": "disk", "disk_notice_gb": -1"#, "field `disk_notice_gb`: must be at least 0, got -1"),
+    ] {
+        assert_eq!(one_problem(&service(fields)), format!("services[0] \"S\": {problem}"), "{fields}");
+    }
+    assert_eq!(
+        one_problem(r#"{"disk_warning_gb": 10, "disk_notice_gb": 3}"#),
+        "top level: field `disk_notice_gb`: must be greater than `disk_warning_gb` (10), got 3"
+    );
+}
+
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
 }
@@ -349,6 +484,7 @@ fn shipped_examples_parse_without_warnings() {
         "\"type\": \"process\"",
         "\"type\": \"disk\"",
         "\"type\": \"tls\"",
+        "\"type\": \"command\"",
     ]
     .into();
     for k in keys {
@@ -587,5 +723,106 @@ fn channels_are_named_and_notify_and_escalation_must_name_them() {
             r#"services[0] "A": field `notify`: no alerting channel is named "nope" (channels: x, telegram)"#,
             r#"services[0] "A": field `escalation`: no alerting channel is named "gone" (channels: x, telegram)"#,
         ]
+    );
+}
+
+#[test]
+fn dns_ping_and_url_request_keys_load_with_their_defaults() {
+    let loaded = parse(
+        r#"{"services": [
+            {"name": "R", "type": "dns", "query": "api.example.com"},
+            {"name": "R2", "type": "dns", "query": "example.com", "record_type": "mx", "server": "[2001:db8::53]:5353",
+             "expected": ["10 mail.example.com"], "timeout_seconds": 2},
+            {"name": "G", "type": "ping", "host": "gw.example.com"},
+            {"name": "G2", "type": "ping", "host": "::1", "count": 10, "max_loss_percent": 20, "max_rtt_ms": 50},
+            {"name": "U", "target": "https://a.example.com", "method": "post", "headers": {"X-K": "v1"},
+             "body": {"a": [1]}, "bearer_token": "tok", "insecure_tls": true, "follow_redirects": false,
+             "expected_status": 201, "conditions": ["[BODY].ok == true"]}
+        ], "disk_paths": []}"#,
+    )
+    .unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let s = &loaded.config.services;
+    let Check::Dns(d) = &s[0].check else { panic!() };
+    assert_eq!((d.record_type, d.server.as_deref(), d.timeout), (ops_health::RecordType::A, None, secs(5)));
+    let Check::Dns(d) = &s[1].check else { panic!() };
+    assert_eq!(
+        (d.record_type, d.server.as_deref(), d.expected.len()),
+        (ops_health::RecordType::Mx, Some("[2001:db8::53]:5353"), 1)
+    );
+    let Check::Ping(p) = &s[2].check else { panic!() };
+    assert_eq!((p.count, p.max_loss_percent, p.max_rtt, p.timeout), (3, 0.0, None, secs(5)));
+    let Check::Ping(p) = &s[3].check else { panic!() };
+    assert_eq!((p.count, p.max_loss_percent, p.max_rtt), (10, 20.0, Some(Duration::from_millis(50))));
+    let Check::Url(u) = &s[4].check else { panic!() };
+    assert_eq!((u.method.as_str(), u.insecure_tls, u.follow_redirects), ("POST", true, Some(false)));
+    assert_eq!(u.body, Some(ops_health::RequestBody::Json(r#"{"a":[1]}"#.into())));
+    // An expected_status written out is a condition among the others.
+    let conditions: Vec<&str> = u.conditions.iter().map(ops_health::Condition::text).collect();
+    assert_eq!(conditions, ["[STATUS] == 201", "[BODY].ok == true"]);
+}
+
+#[test]
+fn bad_dns_ping_and_request_values_name_the_service_and_field() {
+    let p = problems(
+        r#"{"services": [
+            {"name": "R", "type": "dns", "query": "a..b", "record_type": "ANY"},
+            {"name": "R2", "type": "dns", "query": "ok.example", "server": "x:0", "expected": ["nope"]},
+            {"name": "G", "type": "ping", "count": 0, "max_loss_percent": 101},
+            {"name": "U", "target": "http://a.example", "method": "BREW", "conditions": ["[STATUS] == 200", "[STATUS] == [STATSU]", 7]},
+            {"name": "U2", "target": "http://a.example", "body": 5, "headers": {"Bad Name": "v", "X": 1}}
+        ], "disk_paths": []}"#,
+    );
+    let expected = [
+        r#"services[0] "R": field `record_type`: "ANY" is not a record type agent-ops asks for (known: A, AAAA, CNAME, MX, TXT, NS, PTR, SRV)"#,
+        r#"services[1] "R2": field `server`: "0" is not a port (1 to 65535)"#,
+        r#"services[2] "G": field `host`: is required"#,
+        r#"services[2] "G": field `count`: must be an integer from 1 to 100, got 0"#,
+        r#"services[2] "G": field `max_loss_percent`: must be at most 100, got 101"#,
+        r#"services[3] "U": field `method`: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"#,
+        r#"services[3] "U": field `conditions`: item 1: invalid condition at character 13: unknown placeholder [STATSU] (known: [STATUS], [RESPONSE_TIME], [BODY], [CERTIFICATE_EXPIRATION], [CONNECTED])"#,
+        r#"services[3] "U": field `conditions`: item 2 must be a string like "[STATUS] == 200", got a number"#,
+        r#"services[4] "U2": field `headers`: "Bad Name" is not a header name"#,
+        r#"services[4] "U2": field `headers`: the value of "X" must be a string"#,
+        r#"services[4] "U2": field `body`: must be a string, or an object or array sent as JSON, got a number"#,
+    ];
+    for e in expected {
+        assert!(p.iter().any(|x| x == e), "missing {e}\n{p:#?}");
+    }
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with(r#"services[0] "R": field `query`: "a..b" has a label of 0 characters"#)),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn url_credentials_never_appear_in_errors_warnings_or_debug() {
+    const SECRET: &str = "zqxCREDENTIALzqx";
+    for json in [
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "password": "{SECRET}"}}, "bearer_token": "{SECRET}"}}"#
+        ),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "headers": {{"Authorization": "Bearer {SECRET}"}}}}"#
+        ),
+        format!(
+            r#"{{"name": "U", "target": "http://a.example", "basic_auth": {{"user": "u", "pasword": "{SECRET}"}}}}"#
+        ),
+        format!(r#"{{"name": "U", "target": "http://a.example", "headers": {{"X-Key": "{SECRET}"}}}}"#),
+        format!(r#"{{"name": "U", "target": "http://a.example", "bearer_token": "{SECRET}", "timout": 1}}"#),
+    ] {
+        let shown = match parse(&format!(r#"{{"services": [{json}]}}"#)) {
+            Ok(loaded) => format!("{loaded:?} {}", loaded.warning_lines()),
+            Err(e) => e.to_string(),
+        };
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+    let p = problems(
+        r#"{"services": [{"name": "U", "target": "http://a.example", "basic_auth": {"user": "u", "password": "p"}, "bearer_token": "t"}]}"#,
+    );
+    assert_eq!(
+        p,
+        [r#"services[0] "U": field `bearer_token`: set either basic_auth or bearer_token, not both"#]
     );
 }

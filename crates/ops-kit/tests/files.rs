@@ -73,6 +73,8 @@ const WRITERS: &[Writer] = &[
                 detail: "HTTP 200".into(),
                 latency_ms: 1,
                 timestamp: NOW,
+                warning: false,
+                perfdata: Vec::new(),
             };
             err(ops_metrics::append(&base.join("metrics"), &[record]))
         },

@@ -20,6 +20,8 @@
 //!     detail: "HTTP 200".into(),
 //!     latency_ms: 12,
 //!     timestamp: at,
+//!     warning: false,
+//!     perfdata: Vec::new(),
 //! };
 //! append(dir.path(), &[record])?;
 //! let line = std::fs::read_to_string(dir.path().join("2025-01-15.jsonl"))?;
@@ -58,7 +60,7 @@ mod fuzz;
 
 use std::path::PathBuf;
 
-pub use record::{MetricRecord, Status, append, day_file};
+pub use record::{MetricRecord, Perf, Status, append, day_file};
 pub use retention::{day_file_date, remove_old_day_files};
 pub use scan::{BadKind, BadLine, BadLines, Window, read_window};
 pub use stats::{DayCounts, Percentiles, ServiceStats, State, UptimeReport};

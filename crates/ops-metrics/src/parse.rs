@@ -303,6 +303,15 @@ mod tests {
         assert!(fast(line).is_some(), "18 digits still take the fast path");
     }
 
+    /// A warning and a command's performance data are keys after the Python kit's five: the
+    /// line is read as the `up` it says, by serde_json (the fast path knows only the five).
+    #[test]
+    fn extra_keys_of_a_warning_are_ignored() {
+        let line = r#"{"name": "Disk", "status": "up", "detail": "WARNING", "latency_ms": 12, "timestamp": "2025-01-15T10:30:00Z", "state": "warning", "perfdata": [{"label": "used", "value": 91.0, "uom": "%"}]}"#;
+        assert_eq!(fast(line), None);
+        assert_eq!(parse(line), record("Disk", Kind::Up, Latency::Int(12), Some(1_736_937_000_000_000)));
+    }
+
     #[test]
     fn defaults_like_the_seed() {
         assert_eq!(parse("{}"), record("unknown", Kind::Other, Latency::Int(0), None));

@@ -22,10 +22,76 @@ impl Family {
         Self { name, help, kind: "gauge", samples: Vec::new() }
     }
 
+    /// A counter family with no samples yet.
+    pub fn counter(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, kind: "counter", samples: Vec::new() }
+    }
+
     /// Adds one sample.
     pub fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
         self.samples.push((labels, value));
     }
+}
+
+/// The base unit a plugin's unit of measurement is exported in, and the factor to it.
+fn base_unit(uom: &str) -> (usize, f64) {
+    const KIB: f64 = 1024.0;
+    match uom {
+        "" => (COUNT, 1.0),
+        "s" => (SECONDS, 1.0),
+        "ms" => (SECONDS, 1e-3),
+        "us" => (SECONDS, 1e-6),
+        "ns" => (SECONDS, 1e-9),
+        "%" => (RATIO, 0.01),
+        "B" => (BYTES, 1.0),
+        "KB" | "kB" | "KiB" => (BYTES, KIB),
+        "MB" | "MiB" => (BYTES, KIB * KIB),
+        "GB" | "GiB" => (BYTES, KIB * KIB * KIB),
+        "TB" | "TiB" => (BYTES, KIB * KIB * KIB * KIB),
+        "c" => (COUNTER, 1.0),
+        _ => (OTHER, 1.0),
+    }
+}
+
+const COUNT: usize = 0;
+const SECONDS: usize = 1;
+const BYTES: usize = 2;
+const RATIO: usize = 3;
+const COUNTER: usize = 4;
+/// A unit the guidelines do not define: the count family, with a `uom` label.
+const OTHER: usize = 5;
+
+/// The performance data of command checks as metric families, `(service, value)` pairs in,
+/// labelled by service and the plugin's label, each value in the base unit Prometheus names
+/// ask for: seconds (`s`, `ms`, `us`, `ns`), bytes (`B`, and `KB`, `MB`, `GB`, `TB` as
+/// multiples of 1024, which is what the Nagios plugins meant by them; `KiB` ... too), a ratio
+/// for `%` (0 to 1), a counter for `c`; a count without a unit, and any other unit as written
+/// with a `uom` label. Values the plugin said it could not determine (`U`) are left out.
+pub fn perfdata_families<'a>(samples: impl IntoIterator<Item = (&'a str, &'a crate::Perf)>) -> Vec<Family> {
+    let mut families = vec![
+        Family::gauge(
+            "agent_ops_perfdata",
+            "A command check's performance value: a count, or in the unit its uom label says.",
+        ),
+        Family::gauge("agent_ops_perfdata_seconds", "A command check's performance value in seconds."),
+        Family::gauge(
+            "agent_ops_perfdata_bytes",
+            "A command check's performance value in bytes (KB, MB, GB, TB as powers of 1024).",
+        ),
+        Family::gauge("agent_ops_perfdata_ratio", "A command check's percentage as a ratio (0 to 1)."),
+        Family::counter("agent_ops_perfdata_total", "A command check's continuous counter (unit c)."),
+    ];
+    for (service, p) in samples {
+        let Some(value) = p.value.filter(|v| v.is_finite()) else { continue };
+        let (family, factor) = base_unit(&p.uom);
+        let mut labels = vec![("service", service.to_owned()), ("label", p.label.clone())];
+        if family == OTHER {
+            labels.push(("uom", p.uom.clone()));
+        }
+        let family = if family == OTHER { COUNT } else { family };
+        families[family].push(labels, value * factor);
+    }
+    families
 }
 
 /// Renders `families` (those without samples are left out).
@@ -97,6 +163,50 @@ mod tests {
              # TYPE agent_ops_probe_success gauge\n\
              agent_ops_probe_success{service=\"a \\\"b\\\"\\\\\\nc\"} 1\n\
              agent_ops_probe_success{service=\"d\"} 0\n"
+        );
+    }
+
+    #[test]
+    fn perfdata_in_base_units() {
+        let p = |label: &str, value: Option<f64>, uom: &str| crate::Perf {
+            label: label.into(),
+            value,
+            uom: uom.into(),
+            warn: None,
+            crit: None,
+            min: None,
+            max: None,
+        };
+        let values = [
+            p("time", Some(250.0), "ms"),
+            p("rta", Some(12.0), "us"),
+            p("free", Some(2.0), "GB"),
+            p("used", Some(91.0), "%"),
+            p("procs", Some(74.0), ""),
+            p("octets", Some(1e12), "c"),
+            p("temp", Some(45.5), "C"),
+            p("unknown", None, "s"),
+        ];
+        let text = render(&perfdata_families(values.iter().map(|v| ("Box", v))));
+        assert_eq!(
+            text,
+            "# HELP agent_ops_perfdata A command check's performance value: a count, or in the unit its uom label says.\n\
+             # TYPE agent_ops_perfdata gauge\n\
+             agent_ops_perfdata{service=\"Box\",label=\"procs\"} 74\n\
+             agent_ops_perfdata{service=\"Box\",label=\"temp\",uom=\"C\"} 45.5\n\
+             # HELP agent_ops_perfdata_seconds A command check's performance value in seconds.\n\
+             # TYPE agent_ops_perfdata_seconds gauge\n\
+             agent_ops_perfdata_seconds{service=\"Box\",label=\"time\"} 0.25\n\
+             agent_ops_perfdata_seconds{service=\"Box\",label=\"rta\"} 0.000012\n\
+             # HELP agent_ops_perfdata_bytes A command check's performance value in bytes (KB, MB, GB, TB as powers of 1024).\n\
+             # TYPE agent_ops_perfdata_bytes gauge\n\
+             agent_ops_perfdata_bytes{service=\"Box\",label=\"free\"} 2147483648\n\
+             # HELP agent_ops_perfdata_ratio A command check's percentage as a ratio (0 to 1).\n\
+             # TYPE agent_ops_perfdata_ratio gauge\n\
+             agent_ops_perfdata_ratio{service=\"Box\",label=\"used\"} 0.91\n\
+             # HELP agent_ops_perfdata_total A command check's continuous counter (unit c).\n\
+             # TYPE agent_ops_perfdata_total counter\n\
+             agent_ops_perfdata_total{service=\"Box\",label=\"octets\"} 1000000000000\n"
         );
     }
 

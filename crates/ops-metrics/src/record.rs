@@ -8,7 +8,7 @@ use ops_state::{AppendOptions, append_lines, timestamp};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
-use crate::MetricsError;
+use crate::{MetricsError, python};
 
 /// A check outcome as the seed's uptime calculator counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -42,7 +42,7 @@ impl Status {
 }
 
 /// One line of a metrics file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricRecord {
     /// The service name.
     pub name: String,
@@ -54,11 +54,38 @@ pub struct MetricRecord {
     pub latency_ms: u64,
     /// When the check finished; written in UTC as the seed does.
     pub timestamp: OffsetDateTime,
+    /// The check passed with a warning: written as `"state": "warning"` after the Python kit's
+    /// keys, with `status` `up` (which every reader counts as up; the key is for those that
+    /// want to know). Nothing is added when false.
+    pub warning: bool,
+    /// A command check's performance data, written as `"perfdata": [...]` after the Python
+    /// kit's keys when there is any.
+    pub perfdata: Vec<Perf>,
+}
+
+/// One performance value of a command check, as a metrics line keeps it: `{"label": ...,
+/// "value": ..., "uom": ...}` and `warn`, `crit`, `min`, `max` when the plugin gave them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Perf {
+    /// The plugin's label.
+    pub label: String,
+    /// The value in `uom`; `None` (JSON `null`) when the plugin said `U`.
+    pub value: Option<f64>,
+    /// The unit as the plugin wrote it (`s`, `ms`, `%`, `B`, `KB`, `c` ...; empty for a count).
+    pub uom: String,
+    /// The warning range, as written.
+    pub warn: Option<String>,
+    /// The critical range, as written.
+    pub crit: Option<String>,
+    /// The smallest possible value.
+    pub min: Option<f64>,
+    /// The largest possible value.
+    pub max: Option<f64>,
 }
 
 impl MetricRecord {
     /// The record as one JSON line, byte for byte as Python's `json.dumps` writes it
-    /// (`", "` and `": "` separators, non-ASCII escaped as `\uXXXX`).
+    /// (`", "` and `": "` separators, non-ASCII escaped as `\uXXXX`, floats as `repr`).
     pub fn to_line(&self) -> String {
         let mut line = String::with_capacity(128 + self.name.len() + self.detail.len());
         line.push_str("{\"name\": ");
@@ -69,8 +96,40 @@ impl MetricRecord {
         push_json_str(&mut line, &self.detail);
         let _ = write!(line, ", \"latency_ms\": {}, \"timestamp\": \"", self.latency_ms);
         line.push_str(&timestamp::format_utc(self.timestamp));
-        line.push_str("\"}");
+        line.push('"');
+        if self.warning {
+            line.push_str(", \"state\": \"warning\"");
+        }
+        if !self.perfdata.is_empty() {
+            line.push_str(", \"perfdata\": [");
+            for (i, p) in self.perfdata.iter().enumerate() {
+                line.push_str(if i == 0 { "{" } else { ", {" });
+                push_perf(&mut line, p);
+                line.push('}');
+            }
+            line.push(']');
+        }
+        line.push('}');
         line
+    }
+}
+
+fn push_perf(line: &mut String, p: &Perf) {
+    let number = |n: Option<f64>| n.filter(|n| n.is_finite()).map_or_else(|| "null".to_owned(), python::repr);
+    line.push_str("\"label\": ");
+    push_json_str(line, &p.label);
+    let _ = write!(line, ", \"value\": {}, \"uom\": ", number(p.value));
+    push_json_str(line, &p.uom);
+    for (key, text) in [("warn", &p.warn), ("crit", &p.crit)] {
+        if let Some(text) = text {
+            let _ = write!(line, ", \"{key}\": ");
+            push_json_str(line, text);
+        }
+    }
+    for (key, n) in [("min", p.min), ("max", p.max)] {
+        if n.is_some() {
+            let _ = write!(line, ", \"{key}\": {}", number(n));
+        }
     }
 }
 
@@ -135,7 +194,48 @@ mod tests {
             detail: detail.into(),
             latency_ms: 0,
             timestamp: at,
+            warning: false,
+            perfdata: Vec::new(),
         }
+    }
+
+    /// A warning and performance data are keys after the Python kit's five, as `json.dumps`
+    /// writes them; without them the line is the Python kit's.
+    #[test]
+    fn a_warning_and_perfdata_are_extra_keys() {
+        let mut r = record("Disk", "WARNING - 91% used", datetime!(2025-01-15 10:30:00 UTC));
+        r.status = Status::Up;
+        r.warning = true;
+        let p = |label: &str, value, uom: &str| Perf {
+            label: label.into(),
+            value,
+            uom: uom.into(),
+            warn: None,
+            crit: None,
+            min: None,
+            max: None,
+        };
+        r.perfdata = vec![
+            Perf {
+                warn: Some("90".into()),
+                crit: Some("@95:".into()),
+                min: Some(0.0),
+                max: Some(100.0),
+                ..p("used", Some(91.0), "%")
+            },
+            p("it's \"q\"", None, ""),
+            p("t", Some(0.000_01), "s"),
+            p("big", Some(81_522_589_696.0), "B"),
+        ];
+        assert_eq!(
+            r.to_line(),
+            r#"{"name": "Disk", "status": "up", "detail": "WARNING - 91% used", "latency_ms": 0, "timestamp": "2025-01-15T10:30:00Z", "state": "warning", "perfdata": [{"label": "used", "value": 91.0, "uom": "%", "warn": "90", "crit": "@95:", "min": 0.0, "max": 100.0}, {"label": "it's \"q\"", "value": null, "uom": ""}, {"label": "t", "value": 1e-05, "uom": "s"}, {"label": "big", "value": 81522589696.0, "uom": "B"}]}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&r.to_line()).unwrap();
+        assert_eq!(back["perfdata"][1]["label"], "it's \"q\"");
+        r.warning = false;
+        r.perfdata.clear();
+        assert!(r.to_line().ends_with(r#""timestamp": "2025-01-15T10:30:00Z"}"#));
     }
 
     #[test]

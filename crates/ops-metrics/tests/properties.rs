@@ -122,6 +122,8 @@ fn report_of(dir: &Path, names: &[String]) -> UptimeReport {
             detail: "d".into(),
             latency_ms: 5,
             timestamp: at,
+            warning: false,
+            perfdata: Vec::new(),
         })
         .collect();
     append(dir, &records).unwrap();
@@ -262,6 +264,8 @@ fn good_record() -> impl Strategy<Value = MetricRecord> {
             detail: "HTTP 200".into(),
             latency_ms,
             timestamp: DAY.midnight().assume_utc() + time::Duration::microseconds(us),
+            warning: false,
+            perfdata: Vec::new(),
         }
     })
 }

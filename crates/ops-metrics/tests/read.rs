@@ -13,7 +13,16 @@ use time::{Date, OffsetDateTime};
 const DAY: Date = date!(2025 - 01 - 15);
 
 fn line(name: &str, status: Status, latency_ms: u64, at: OffsetDateTime) -> String {
-    MetricRecord { name: name.into(), status, detail: "d".into(), latency_ms, timestamp: at }.to_line()
+    let record = MetricRecord {
+        name: name.into(),
+        status,
+        detail: "d".into(),
+        latency_ms,
+        timestamp: at,
+        warning: false,
+        perfdata: Vec::new(),
+    };
+    record.to_line()
 }
 
 fn write(dir: &Path, date: Date, content: impl AsRef<[u8]>) {
@@ -168,6 +177,8 @@ fn chunk_boundaries_and_a_line_longer_than_the_buffer() {
         detail: "x".repeat(3 << 20),
         latency_ms: 5,
         timestamp: at,
+        warning: false,
+        perfdata: Vec::new(),
     };
     content.push_str(&long.to_line());
     content.push('\n');

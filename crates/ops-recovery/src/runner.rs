@@ -3,16 +3,10 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
-
-/// How often a running command is polled.
-const POLL: Duration = Duration::from_millis(10);
+use ops_proc::{End, Output, Program, Spec};
 
 /// A restart to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +26,8 @@ pub struct RestartSpec {
     pub kill_grace: Duration,
     /// Extra environment variables (e.g. a PATH that also has /usr/sbin under cron).
     pub env: Vec<(String, String)>,
+    /// Variables taken out of the inherited environment (secrets the command must not see).
+    pub env_remove: Vec<String>,
     /// How much of the end of this run's output to keep for the log.
     pub tail_bytes: usize,
 }
@@ -46,6 +42,7 @@ impl RestartSpec {
             timeout: Duration::from_secs(30),
             kill_grace: Duration::from_secs(5),
             env: Vec::new(),
+            env_remove: Vec::new(),
             tail_bytes: 2048,
         }
     }
@@ -83,7 +80,8 @@ impl RestartRun {
 }
 
 /// Runs the restart command and waits for the shell, not for everything it started: a command
-/// that puts a daemon in the background and exits is done when the shell exits.
+/// that puts a daemon in the background and exits is done when the shell exits. The process
+/// handling (its own group, the deadline, SIGTERM then SIGKILL to the group) is ops-proc's.
 pub fn run_restart(spec: &RestartSpec) -> RestartRun {
     let start = Instant::now();
     let not_started = |why: String| RestartRun {
@@ -99,32 +97,23 @@ pub fn run_restart(spec: &RestartSpec) -> RestartRun {
         // "refusing to follow the symlink <output>", "refusing to use <output>: ..."
         Err(e) => return not_started(e.to_string()),
     };
-    let stdout = match log.try_clone() {
+    let output = match log.try_clone() {
         Ok(f) => f,
         Err(e) => return not_started(format!("cannot open {}: {e}", spec.output.display())),
     };
-    let stderr = match stdout.try_clone() {
-        Ok(f) => f,
-        Err(e) => return not_started(format!("cannot open {}: {e}", spec.output.display())),
-    };
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&spec.command)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .process_group(0)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return not_started(format!("cannot run /bin/sh: {e}")),
-    };
-    let outcome = if let Some(status) = wait_until(&mut child, start + spec.timeout) {
-        outcome_of(status)
-    } else {
-        terminate_group(&mut child, spec.kill_grace);
-        RunOutcome::TimedOut
+    let mut command = Spec::new(Program::Shell(spec.command.clone()), Output::Append(output));
+    command.env.clone_from(&spec.env);
+    command.env_remove.clone_from(&spec.env_remove);
+    command.timeout = spec.timeout;
+    command.kill_grace = spec.kill_grace;
+    let outcome = match ops_proc::run(&command) {
+        Ok(run) => match run.end {
+            End::Exited(code) => RunOutcome::Exited(code),
+            End::Signaled(signal) => RunOutcome::Signaled(signal),
+            End::TimedOut => RunOutcome::TimedOut,
+        },
+        // "cannot run /bin/sh: ..."
+        Err(e) => return not_started(e.to_string()),
     };
     RestartRun { outcome, duration: start.elapsed(), output_tail: tail(&log, spec, offset) }
 }
@@ -133,51 +122,6 @@ fn open_output(spec: &RestartSpec) -> Result<(File, u64), ops_state::StateError>
     let file = ops_state::open_append(&spec.output, ops_state::DEFAULT_MODE)?;
     let offset = file.metadata().map_err(|e| ops_state::StateError::io("stat", &spec.output, e))?;
     Ok((file, offset.len()))
-}
-
-/// Polls the child until it exits or the deadline passes.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(POLL),
-            Ok(None) | Err(_) => return None,
-        }
-    }
-}
-
-fn outcome_of(status: ExitStatus) -> RunOutcome {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => RunOutcome::Exited(code),
-        (None, Some(sig)) => RunOutcome::Signaled(sig),
-        (None, None) => RunOutcome::Exited(-1),
-    }
-}
-
-/// SIGTERM to the whole group, SIGKILL to what is left after `grace`, then waits (briefly)
-/// until no process of the group remains.
-fn terminate_group(child: &mut Child, grace: Duration) {
-    let Some(pgid) = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)) else { return };
-    let _ = kill_process_group(pgid, Signal::TERM);
-    if !group_gone(child, pgid, Instant::now() + grace) {
-        let _ = kill_process_group(pgid, Signal::KILL);
-        group_gone(child, pgid, Instant::now() + Duration::from_secs(5));
-    }
-    let _ = child.wait();
-}
-
-/// Reaps our child and polls until the group is empty or the deadline passes.
-fn group_gone(child: &mut Child, pgid: Pid, deadline: Instant) -> bool {
-    loop {
-        let _ = child.try_wait();
-        if test_kill_process_group(pgid).is_err() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(POLL);
-    }
 }
 
 /// The end of what this run appended to the output file, read through the descriptor it was

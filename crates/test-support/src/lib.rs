@@ -1,7 +1,8 @@
 //! test-support holds what several crates' tests need and nothing else: finding the external
 //! tools a test uses (python3, the Python kit scripts, promtool ...) with the skip-or-fail rule, and
 //! loopback servers that misbehave on purpose (silent, dripping a TLS handshake or an HTTP
-//! answer a byte at a time).
+//! answer a byte at a time; DNS servers that never answer, lie about the id, truncate or
+//! answer garbage), and dnsmasq as a real DNS server.
 //!
 //! It is a dev-dependency only; no shipped crate depends on it.
 //!
@@ -14,6 +15,8 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod disk;
+pub mod dns;
+pub mod echo;
 mod fake_bot_api;
 mod hostile;
 pub mod netns;
@@ -69,6 +72,17 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
         missing(&format!("the `{tool}` command"));
     }
     found
+}
+
+/// A Nagios plugin of Debian's `monitoring-plugins-basic` (`/usr/lib/nagios/plugins/NAME`,
+/// which `.ci/run` installs), or `None` after [`missing`].
+pub fn require_plugin(name: &str) -> Option<PathBuf> {
+    let path = Path::new("/usr/lib/nagios/plugins").join(name);
+    if is_executable(&path) {
+        return Some(path);
+    }
+    missing(&format!("the Nagios plugin {} (Debian's monitoring-plugins-basic)", path.display()));
+    None
 }
 
 fn is_executable(p: &Path) -> bool {

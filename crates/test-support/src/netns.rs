@@ -77,3 +77,40 @@ pub fn bind(file: &Path, target: &Path) {
     rustix::mount::mount_bind(file, target)
         .unwrap_or_else(|e| panic!("bind-mount {} over {}: {e}", file.display(), target.display()));
 }
+
+/// Inside the namespaces: a route that makes `dst` unreachable (`ip route add unreachable
+/// dst/32 table local`), so sending to it fails at once with "no route to host": an
+/// unreachable host built on the loopback alone.
+pub fn route_unreachable(dst: std::net::Ipv4Addr) {
+    const RTM_NEWROUTE: u16 = 24;
+    const FLAGS: u16 = 1 | 4 | 0x200 | 0x400; // request, ack, exclusive, create
+    const RT_TABLE_LOCAL: u8 = 255;
+    const RTN_UNREACHABLE: u8 = 7;
+    const RTA_DST: u16 = 1;
+    let sock = socket(AddressFamily::NETLINK, SocketType::RAW, None).expect("an rtnetlink socket");
+    let mut msg = Vec::with_capacity(36);
+    msg.extend_from_slice(&36u32.to_ne_bytes()); // nlmsghdr: length,
+    msg.extend_from_slice(&RTM_NEWROUTE.to_ne_bytes()); // type,
+    msg.extend_from_slice(&FLAGS.to_ne_bytes()); // flags,
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence,
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id;
+    // rtmsg: family, dst_len, src_len, tos, table, protocol (boot), scope (universe), type; flags.
+    msg.extend_from_slice(&[2, 32, 0, 0, RT_TABLE_LOCAL, 3, 0, RTN_UNREACHABLE]);
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&8u16.to_ne_bytes()); // rtattr: length,
+    msg.extend_from_slice(&RTA_DST.to_ne_bytes()); // type,
+    msg.extend_from_slice(&dst.octets()); // the destination.
+    sendto(&sock, &msg, SendFlags::empty(), &SocketAddrNetlink::new(0, 0)).expect("send RTM_NEWROUTE");
+    let mut ack = [0u8; 64];
+    let (n, _) = recv(&sock, &mut ack, RecvFlags::empty()).expect("the rtnetlink acknowledgement");
+    assert!(n >= 20, "short rtnetlink answer");
+    let error = i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]);
+    assert_eq!(error, 0, "adding the unreachable route failed: errno {}", -error);
+}
+
+/// Inside the namespaces: sets a network sysctl of this namespace (`net/ipv4/ping_group_range`,
+/// `net/ipv4/icmp_echo_ignore_all` ...).
+pub fn sysctl(name: &str, value: &str) {
+    let path = Path::new("/proc/sys").join(name);
+    std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {value:?} to {}: {e}", path.display()));
+}

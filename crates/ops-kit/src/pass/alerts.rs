@@ -519,8 +519,9 @@ impl Pass<'_> {
 /// How a service fared: its first check and the last re-check.
 fn seen(s: &ServiceReport) -> Seen {
     match (s.check.outcome, s.recheck.as_ref().map(|r| r.outcome)) {
-        (Outcome::Up, _) => Seen::Up,
-        (Outcome::Down(_), Some(Outcome::Up)) => Seen::AutoRecovered,
+        // A warning is up: never alerted as down (`Outcome::is_up`).
+        (o, _) if o.is_up() => Seen::Up,
+        (Outcome::Down(_), Some(r)) if r.is_up() => Seen::AutoRecovered,
         (Outcome::Down(_), Some(Outcome::Down(_)) | None) => Seen::Down,
         // Nothing learned about it (its check, or the re-check, could not be made).
         _ => Seen::Unknown,

@@ -67,6 +67,12 @@ impl Pass<'_> {
             let due = ops_state::timestamp::format_unix(n.due);
             self.note(format!("[SKIP] {} - not due until {due} ({state})", n.name));
         }
+        // What a plugin printed that could not be read is said, never a failure.
+        for s in &services {
+            for problem in &s.check.perfdata_problems {
+                self.warn(format!("{}: performance data ignored: {problem}", s.check.name));
+            }
+        }
         // Our own failure (no descriptor, no thread): said once, never taken for a service down.
         let unknown: Vec<&str> =
             services.iter().filter(|s| s.check.outcome.is_unknown()).map(|s| s.check.name.as_str()).collect();

@@ -398,7 +398,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    use ops_health::{CheckKind, Unchecked};
+    use ops_health::{CheckKind, FailureKind, Unchecked};
 
     use super::*;
 
@@ -451,5 +451,61 @@ mod tests {
         assert!(last["API"], "what was known stays");
         let outages = std::fs::read_to_string(layout.outages()).unwrap();
         assert!(!outages.contains("down_since"), "{outages}");
+    }
+
+    /// A warning is up: not restarted, not alerted as down, recorded `up` (with its state) and
+    /// kept as up in last-status; and a service that was down and comes back with a warning
+    /// has recovered.
+    #[test]
+    fn a_warning_is_up_for_every_phase() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
+        let layout = Layout::from_env(&env).unwrap();
+        let ran = dir.path().join("restarted");
+        let json = format!(
+            r#"{{"services": [{{"name": "API", "type": "port", "port": 9, "restart_command": "touch {}"}}],
+                "disk_paths": []}}"#,
+            ran.display()
+        );
+        let config = Config::parse(Path::new("s.json"), json.as_bytes(), &env).unwrap().config;
+        std::fs::create_dir_all(&layout.state).unwrap();
+        let detail = "HTTP 200, slower than warn_latency_ms 200".to_owned();
+        let warning =
+            CheckResult::new("API", CheckKind::Port, Outcome::Warning(FailureKind::Latency), detail);
+        // The memory says it was down: a warning ends the outage like any up.
+        std::fs::write(
+            layout.outages(),
+            r#"{"API": {"down_since": 1000.0, "alerted": true, "failures": 3}}"#,
+        )
+        .unwrap();
+        let mut pass = Pass::new(&layout, &env, &config, &Options::new(Mode::Real));
+        pass.read_memory();
+        let mut services = vec![ServiceReport {
+            check: warning,
+            recheck: None,
+            restart: None,
+            quiet: None,
+            blocked_by: vec![],
+        }];
+        let topology = pass.topology(&services, &[]);
+        pass.restart(&mut services, &config.probes(), &topology);
+        assert!(services[0].restart.is_none() && !ran.exists(), "not restarted");
+        assert!(services[0].up() && !services[0].failing());
+        pass.record(&services);
+        let (judged, memory) = pass.judge(&services, &[], &topology);
+        pass.keep(memory);
+        let notices = &judged[0].judgement.notices;
+        assert!(
+            matches!(notices.as_slice(), [crate::outage::Notice::Recovered { .. }]),
+            "a warning is seen up: {notices:?}"
+        );
+        let day =
+            std::fs::read_to_string(ops_metrics::day_file(&layout.metrics, pass.started.date())).unwrap();
+        assert!(day.contains(r#""status": "up""#) && day.contains(r#""state": "warning""#), "{day}");
+        let last: BTreeMap<String, bool> =
+            serde_json::from_slice(&std::fs::read(layout.last_status()).unwrap()).unwrap();
+        assert!(last["API"]);
+        let outages = std::fs::read_to_string(layout.outages()).unwrap();
+        assert!(!outages.contains("down_since"), "the outage ended: {outages}");
     }
 }

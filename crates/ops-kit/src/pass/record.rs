@@ -14,8 +14,9 @@ impl Pass<'_> {
     pub(super) fn record(&mut self, services: &[ServiceReport]) {
         let mut records = Vec::new();
         for s in services {
+            // A warning is up (its line says `"state": "warning"` besides).
             let status = match (s.check.outcome, &s.quiet) {
-                (Outcome::Up, _) => Status::Up,
+                (o, _) if o.is_up() => Status::Up,
                 (Outcome::Down(_), Some(_)) => Status::Maintenance,
                 (Outcome::Down(_), None) => Status::Down,
                 _ => Status::Unknown,
@@ -23,7 +24,7 @@ impl Pass<'_> {
             records.push(health::metric_record(&s.check, status));
             if let Some(r) = &s.recheck {
                 let status = match r.outcome {
-                    Outcome::Up => Status::Recovered,
+                    o if o.is_up() => Status::Recovered,
                     Outcome::Down(_) => Status::Down,
                     _ => Status::Unknown,
                 };

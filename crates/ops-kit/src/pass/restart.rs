@@ -144,6 +144,7 @@ impl Pass<'_> {
         RestartSpec {
             timeout: svc.restart_timeout,
             env: vec![("PATH".into(), path), ("AGENT_OPS_SERVICE".into(), svc.name.clone())],
+            env_remove: crate::env::SECRET_VARIABLES.iter().map(|&v| v.to_owned()).collect(),
             ..RestartSpec::new(command, self.layout.restart_log(&svc.name))
         }
     }
