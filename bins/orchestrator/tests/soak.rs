@@ -981,8 +981,9 @@ fn figures(settings: &Settings, run: &Run, t: &Tally, requests: usize) -> String
 /// The schedule: every pass checks something (but the last, whose configuration made every
 /// interval an hour); the services without an interval of their own share
 /// `check_interval_seconds`, so each pass checks all of them or none; a service with its own
-/// interval is left out of some passes, and never checked twice within its interval (a
-/// twentieth early allowed; the request reaches the server a little after its pass starts).
+/// interval is left out of some passes. (When exactly a check is due is tested with a test
+/// clock, in ops-kit's tests/escalation.rs: here the requests reach the server a variable time
+/// after their pass starts.)
 fn check_intervals(specs: &[Spec], log: &[Seen]) {
     let mut passes = passes(log, specs.len());
     let last = passes.pop().unwrap_or_default();
@@ -999,17 +1000,13 @@ fn check_intervals(specs: &[Spec], log: &[Seen]) {
         );
     }
     for i in own {
-        let checks: Vec<f64> = passes.iter().filter_map(|p| p[i].first().map(|h| h.at)).collect();
-        let every = specs[i].interval.unwrap_or_default() * 0.1;
-        for w in checks.windows(2) {
-            assert!(
-                w[1] - w[0] >= every * 0.95 - 0.02,
-                "{} checked {:.3}s apart",
-                specs[i].name,
-                w[1] - w[0]
-            );
-        }
-        assert!(checks.len() < passes.len(), "{} was left out of some passes", specs[i].name);
+        let checks = passes.iter().filter(|p| !p[i].is_empty()).count();
+        assert!(
+            checks > 0 && checks < passes.len(),
+            "{} was checked in {checks} of {} passes",
+            specs[i].name,
+            passes.len()
+        );
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Alerter {
     clock: Clock,
     /// Every notifier's secrets: none of them is queued, recorded or sent in an alert's text.
     secrets: Secrets,
+    /// Where [`Alerter::send`] and [`Alerter::enqueue`] send (`None`: every notifier); see
+    /// [`Alerter::sending_to`].
+    defaults: Option<Vec<String>>,
 }
 
 /// Where the alerter reads the time, in unix seconds: the system's clock unless
@@ -167,7 +170,7 @@ impl Alerter {
         for n in &notifiers {
             secrets.extend(n.secrets());
         }
-        Ok(Self { notifiers, rate, outbox, clock: Clock(Box::new(system)), secrets })
+        Ok(Self { notifiers, rate, outbox, clock: Clock(Box::new(system)), secrets, defaults: None })
     }
 
     /// This alerter, reading the time (unix seconds) from `now` instead of the system's clock:
@@ -176,6 +179,22 @@ impl Alerter {
     pub fn with_clock(mut self, now: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
         self.clock = Clock(Box::new(now));
         self
+    }
+
+    /// This alerter, sending what [`Alerter::send`] and [`Alerter::enqueue`] get to these
+    /// destinations only (the others are kept for what is queued for them by name, such as an
+    /// escalation's pager). [`Alerter::deliver_now`] still asks every notifier.
+    #[must_use]
+    pub fn sending_to(mut self, destinations: Vec<String>) -> Self {
+        self.defaults = Some(destinations);
+        self
+    }
+
+    /// The notifiers [`Alerter::send`] and [`Alerter::enqueue`] send to.
+    fn default_notifiers(&self) -> impl Iterator<Item = &Box<dyn Notifier>> {
+        self.notifiers
+            .iter()
+            .filter(|n| self.defaults.as_ref().is_none_or(|d| d.iter().any(|d| d == n.destination())))
     }
 
     fn now(&self) -> f64 {
@@ -310,7 +329,8 @@ impl Alerter {
     /// every destination. Deliver with [`Alerter::flush`].
     pub fn enqueue(&self, alert: &Alert, warnings: &mut Vec<String>) -> Result<Admission, AlertError> {
         let alert = &self.scrub(alert);
-        let entries: Vec<Entry> = self.notifiers.iter().map(|n| Entry::new(alert, n.destination())).collect();
+        let entries: Vec<Entry> =
+            self.default_notifiers().map(|n| Entry::new(alert, n.destination())).collect();
         // Queueing rewrites the outbox: when it cannot be rewritten (and so an entry could not
         // be taken off once delivered), nothing is queued and callers send directly.
         let mut said = Vec::new();
@@ -587,7 +607,8 @@ impl Alerter {
             outcome.rate_limited = Some(limited);
             return outcome;
         }
-        outcome.deliveries = self.deliver_now(alert);
+        outcome.deliveries =
+            self.default_notifiers().map(|n| self.deliver_now_to(n.destination(), alert)).collect();
         // Not `admit`: its warning would say the alert is queued, and it is not.
         if let Some(topic) = alert.topic.as_deref().filter(|t| !t.is_empty())
             && outcome.deliveries.iter().any(Delivery::is_sent)

@@ -114,7 +114,10 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
     }
     let rate = RateLimit::new(layout.alert_rate(), a.rate_limit);
     let outbox = Outbox::new(layout.alert_outbox());
-    Alerter::new(notifiers, rate, outbox).map_err(|e| err(e.to_string()))
+    // `alert send` and the like go where a service's alerts go by default: channels kept for
+    // escalations (a pager) only hear of escalations.
+    let defaults = config.default_channels().iter().filter_map(|c| a.destination(c)).collect();
+    Ok(Alerter::new(notifiers, rate, outbox).map_err(|e| err(e.to_string()))?.sending_to(defaults))
 }
 
 /// A Telegram setting problem, named by its config key and environment variable.

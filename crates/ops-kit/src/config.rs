@@ -436,15 +436,18 @@ impl Config {
         }
     }
 
-    /// The channels a service without `notify` alerts: every configured channel that no
-    /// service's `escalation` names (those are kept for escalations).
+    /// The channels a service without `notify` alerts (and `alert send` sends to): every
+    /// configured channel that no service's `escalation` names (those are kept for
+    /// escalations); every channel when that would leave none.
     pub fn default_channels(&self) -> Vec<String> {
         let escalation: Vec<&str> = self
             .services
             .iter()
             .flat_map(|s| s.escalation.iter().flat_map(|e| e.notify.iter().map(String::as_str)))
             .collect();
-        self.alerting.channels().into_iter().filter(|c| !escalation.contains(&c.as_str())).collect()
+        let all = self.alerting.channels();
+        let kept: Vec<String> = all.iter().filter(|c| !escalation.contains(&c.as_str())).cloned().collect();
+        if kept.is_empty() { all } else { kept }
     }
 
     /// The service of this name, if it is one (the built-in disk checks are not).

@@ -195,3 +195,55 @@ fn a_channel_back_from_an_outage_gets_one_message_with_what_is_still_true() {
     assert!(w.layout.alert_outbox().exists());
     assert_eq!(std::fs::read_to_string(w.layout.alert_outbox()).unwrap(), "", "nothing left");
 }
+
+/// `alert send` goes where a service's alerts go by default: a channel kept for escalations
+/// (the pager) does not get it; with no channel left otherwise, every channel does.
+#[test]
+fn alert_send_goes_to_the_default_channels() {
+    let w = World::new(&format!(
+        r#"{{"name": "API", "type": "port", "port": {}, "escalation": [{{"after_minutes": 30, "notify": ["pager"]}}]}}"#,
+        test_support::closed_port()
+    ));
+    let alerter = ops_kit::alert::alerter(&w.config, &w.layout).unwrap();
+    let note = ops_alert::Alert { level: ops_alert::Level::Info, topic: None, message: "deploying".into() };
+    assert_eq!(alerter.send(&note).unwrap().verdict(), ops_alert::Verdict::Sent);
+    assert_eq!((w.chat().len(), w.pages().len()), (1, 0), "{:?}", w.chat());
+    assert_eq!(w.chat()[0], "[INFO] Agent Ops Alert\n\ndeploying");
+    let mut config = w.config.clone();
+    config.alerting.telegram_bot_token = None;
+    assert_eq!(config.default_channels(), ["pager"], "no channel left but the pager: every channel");
+}
+
+/// A service with its own `interval_seconds` is checked by a one-shot pass only once its
+/// interval has passed since its last check (a twentieth early allowed), and keeps its state in
+/// between: its reminders go on while it is not checked. One without the key is checked every
+/// pass.
+#[test]
+fn a_service_is_checked_when_its_interval_has_passed() {
+    let port = test_support::closed_port();
+    let w = World::new(&format!(
+        r#"{{"name": "Cert", "type": "port", "port": {port}, "interval_seconds": 3600, "reminder_interval_seconds": 1800, "notify": ["telegram"]}},
+           {{"name": "Web", "type": "port", "port": {port}, "notify": ["telegram"]}}"#
+    ));
+    let checked =
+        |r: &PassReport| -> Vec<String> { r.services.iter().map(|s| s.check.name.clone()).collect() };
+    assert_eq!(checked(&w.pass_at(0)), ["Cert", "Web"]);
+    let r = w.pass_at(30);
+    assert_eq!(checked(&r), ["Web"]);
+    assert_eq!(r.not_due.len(), 1);
+    assert_eq!((r.not_due[0].name.as_str(), r.not_due[0].failing), ("Cert", true));
+    assert_eq!(r.not_due[0].due, (w.start + 3600) as f64);
+    assert!(r.any_failing());
+    assert!(
+        w.chat().iter().any(|m| m.contains("Still down:\n - Cert: ")),
+        "a reminder while not due: {:?}",
+        w.chat()
+    );
+    assert_eq!(checked(&w.pass_at(56)), ["Web"], "not yet: 56 minutes");
+    assert_eq!(checked(&w.pass_at(57)), ["Cert", "Web"], "57 minutes: a twentieth early");
+    assert_eq!(checked(&w.pass_at(100)), ["Web"]);
+    assert_eq!(checked(&w.pass_at(117)), ["Cert", "Web"]);
+    let memory: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.layout.outages()).unwrap()).unwrap();
+    assert_eq!(memory["Cert"]["last_check"], (w.start + 117 * 60) as f64);
+}
