@@ -129,6 +129,22 @@ const WRITERS: &[Writer] = &[
     Writer { name: "orchestrator.log", at: "logs/orchestrator.log", before: |_| {}, write: pass_warnings },
     Writer { name: "the pass lock", at: "state/orchestrator.lock", before: |_| {}, write: pass_warnings },
     Writer { name: "outages.json", at: "state/outages.json", before: |_| {}, write: pass_warnings },
+    Writer {
+        name: "acknowledgements",
+        at: "state/acks.json",
+        before: |b| {
+            fs::create_dir_all(b.join("state")).unwrap();
+            fs::write(b.join("state/outages.json"), r#"{"API": {"failures": 1, "down_since": 1.0}}"#)
+                .unwrap();
+        },
+        write: |b| {
+            let (acks, outages) = (
+                ops_state::StateFile::new(b.join("state/acks.json")),
+                ops_state::StateFile::new(b.join("state/outages.json")),
+            );
+            err(ops_kit::ack::acknowledge(&acks, &outages, "API", None, None, 2.0))
+        },
+    },
 ];
 
 fn outbox(base: &Path) -> ops_alert::Outbox {
