@@ -58,6 +58,8 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("count", Some(&[Ping])),
         ("max_loss_percent", Some(&[Ping])),
         ("max_rtt_ms", Some(&[Ping])),
+        ("warn_loss_percent", Some(&[Ping])),
+        ("warn_rtt_ms", Some(&[Ping])),
         ("disk_notice_gb", Some(&[Disk])),
         ("command", Some(&[Command])),
         ("env", Some(&[Command])),
@@ -936,6 +938,25 @@ fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     check.max_loss_percent = loss;
     check.max_rtt =
         o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    if let Some(warn) = o.opt_number(r, "warn_loss_percent", Min::AtLeast(0.0)) {
+        if warn >= check.max_loss_percent {
+            let max = check.max_loss_percent;
+            o.invalid(
+                r,
+                "warn_loss_percent",
+                format!("must be below `max_loss_percent` ({max}), got {warn}"),
+            );
+        }
+        check.warn_loss_percent = Some(warn);
+    }
+    check.warn_rtt =
+        o.integer(r, "warn_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    if let (Some(warn), Some(max)) = (check.warn_rtt, check.max_rtt)
+        && warn >= max
+    {
+        let (warn, max) = (warn.as_millis(), max.as_millis());
+        o.invalid(r, "warn_rtt_ms", format!("must be below `max_rtt_ms` ({max}), got {warn}"));
+    }
     check.timeout = timeout(o, r, check.timeout);
     host.map(|_| Check::Ping(check))
 }
