@@ -47,6 +47,9 @@ pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// `cleanup_old_metrics(retention_days=90)`).
 pub const DEFAULT_METRICS_RETENTION_DAYS: u32 = 90;
 
+/// `rollup_retention_days` when services.json does not set it: ten years of daily rollups.
+pub const DEFAULT_ROLLUP_RETENTION_DAYS: u32 = 3650;
+
 /// The name of the built-in disk check on `/`, as the seed calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
 
@@ -69,6 +72,8 @@ pub struct Config {
     pub stalled_task_after: Duration,
     /// Days of metrics files to keep. Default 90.
     pub metrics_retention_days: u32,
+    /// Days of daily rollups (`metrics/rollups/YYYY-MM-DD.json`) to keep. Default 3650.
+    pub rollup_retention_days: u32,
     /// How many checks may run at once. Default 256.
     pub max_concurrency: usize,
     /// What the orchestrator does between and around checks.
@@ -304,6 +309,11 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             .integer(r, "metrics_retention_days", 1, 36_500)
             .map_or(DEFAULT_METRICS_RETENTION_DAYS, |d| {
                 u32::try_from(d).unwrap_or(DEFAULT_METRICS_RETENTION_DAYS)
+            }),
+        rollup_retention_days: o
+            .integer(r, "rollup_retention_days", 1, 36_500)
+            .map_or(DEFAULT_ROLLUP_RETENTION_DAYS, |d| {
+                u32::try_from(d).unwrap_or(DEFAULT_ROLLUP_RETENTION_DAYS)
             }),
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)

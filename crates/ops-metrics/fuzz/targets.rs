@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use time::macros::date;
 
 use crate::parse::{self, Kind, Parsed};
-use crate::scan::read_window_in_chunks;
+use crate::window::read_window_in_chunks;
 use crate::{BadKind, UptimeReport, Window};
 
 /// One line (as the reader hands it to the parser): the fast path, when it answers, answers
@@ -108,7 +108,7 @@ fn day_file() {
     let dir = test_support::scratch_dir();
     let day = date!(2025 - 01 - 15);
     let path = crate::day_file(dir.path(), day);
-    let window = Window { until: day, days: 1 };
+    let window = Window::last_days(day, 1);
     bolero::check!().with_iterations(2_000).for_each(|bytes: &[u8]| {
         std::fs::write(&path, bytes).unwrap();
         let want = expected(bytes);
