@@ -46,11 +46,31 @@ impl Counts {
 }
 
 /// The latencies of the successful checks: every one (a day file read raw), or in the fixed
-/// buckets a rollup keeps.
+/// buckets of a rollup.
 #[derive(Debug, Clone)]
 pub(crate) enum Latencies {
     Exact(Hist),
-    Buckets(Box<Buckets>),
+    /// Counts per bucket from bucket `first` on, and the smallest and largest latency.
+    Buckets {
+        first: usize,
+        counts: Vec<u64>,
+        min: f64,
+        max: f64,
+    },
+}
+
+impl Latencies {
+    /// The same latencies in buckets.
+    pub fn to_buckets(&self) -> Buckets {
+        match self {
+            Self::Exact(h) => h.to_buckets(),
+            Self::Buckets { first, counts, min, max } => {
+                let mut b = Buckets::default();
+                b.add_counts(*first, counts, *min, *max);
+                b
+            }
+        }
+    }
 }
 
 /// Microseconds in an hour.
@@ -62,31 +82,24 @@ pub(crate) const HOURS: usize = 72;
 /// The hour after the last of [`Cells`].
 pub(crate) const END_HOUR: i64 = 48;
 
-/// The successful checks of one hour, for the latency series.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Cell {
-    /// Whole-millisecond latencies, summed exactly while they fit (what does not fit goes to
-    /// `float_ms`, the same way whoever reads the file).
-    pub ms: i64,
-    /// Other latencies, summed in file order.
-    pub float_ms: f64,
-    pub checks: u64,
-}
-
 /// Successful checks' latencies by the hour they were stamped, from the day before the file's
 /// date to the day after it (a writer puts a check in the file of the moment it writes, which
-/// may be just past midnight); a check stamped further away is left out of the series.
+/// may be just past midnight); a check stamped further away is left out of the series. Per
+/// hour: whole-millisecond latencies summed exactly while they fit (what does not fit goes to
+/// `float_ms`, the same way whoever reads the file), other latencies summed in file order, and
+/// the checks. The vectors are as long as each other (`float_ms` may be empty: all zero).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Cells {
-    /// The hour of `cells[0]`, counted from the file date's midnight.
+    /// The hour of the first cell, counted from the file date's midnight.
     pub first: i64,
-    /// Consecutive hours; empty, or [`HOURS`] of them while a day file is read.
-    pub cells: Vec<Cell>,
+    pub ms: Vec<i64>,
+    pub float_ms: Vec<f64>,
+    pub checks: Vec<u64>,
 }
 
 impl Default for Cells {
     fn default() -> Self {
-        Self { first: FIRST_HOUR, cells: Vec::new() }
+        Self { first: FIRST_HOUR, ms: Vec::new(), float_ms: Vec::new(), checks: Vec::new() }
     }
 }
 
@@ -98,18 +111,32 @@ impl Cells {
         else {
             return;
         };
-        if self.cells.is_empty() {
-            self.cells.resize(HOURS, Cell::default());
+        if self.checks.is_empty() {
+            self.ms.resize(HOURS, 0);
+            self.checks.resize(HOURS, 0);
         }
-        let cell = &mut self.cells[i];
-        match latency {
-            Latency::Int(v) => match cell.ms.checked_add(v) {
-                Some(sum) => cell.ms = sum,
-                None => cell.float_ms += v as f64,
+        let float = match latency {
+            Latency::Int(v) => match self.ms[i].checked_add(v) {
+                Some(sum) => {
+                    self.ms[i] = sum;
+                    None
+                }
+                None => Some(v as f64),
             },
-            Latency::Float(v) => cell.float_ms += v,
+            Latency::Float(v) => Some(v),
+        };
+        if let Some(v) = float {
+            if self.float_ms.is_empty() {
+                self.float_ms.resize(HOURS, 0.0);
+            }
+            self.float_ms[i] += v;
         }
-        cell.checks = cell.checks.saturating_add(1);
+        self.checks[i] = self.checks[i].saturating_add(1);
+    }
+
+    /// The float part of hour `i`.
+    pub fn float(&self, i: usize) -> f64 {
+        self.float_ms.get(i).copied().unwrap_or(0.0)
     }
 }
 

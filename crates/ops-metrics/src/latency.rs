@@ -167,11 +167,17 @@ impl Buckets {
     }
 
     pub fn merge(&mut self, other: &Self) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+        self.add_counts(0, &other.counts, other.min, other.max);
+    }
+
+    /// Adds `counts` of the buckets from `first` on (those beyond the last are ignored), whose
+    /// smallest and largest values are `min` and `max`.
+    pub fn add_counts(&mut self, first: usize, counts: &[u64], min: f64, max: f64) {
+        for (a, b) in self.counts.iter_mut().skip(first).zip(counts) {
             *a = a.saturating_add(*b);
         }
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
     }
 
     pub fn total(&self) -> u64 {

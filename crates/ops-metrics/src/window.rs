@@ -231,6 +231,9 @@ struct Global {
     daily: Vec<DayCounts>,
     min_ts: Option<i64>,
     max_ts: Option<i64>,
+    /// The points of the latency series from `series_first` on that have checks so far (the
+    /// days of a part touch only a few).
+    series_first: usize,
     series: Vec<Slot>,
 }
 
@@ -249,8 +252,25 @@ impl Global {
             daily: Vec::new(),
             min_ts: None,
             max_ts: None,
+            series_first: 0,
             series: Vec::new(),
         }
+    }
+
+    /// Point `i` of the latency series, making room for it.
+    fn slot(&mut self, i: usize) -> &mut Slot {
+        if self.series.is_empty() {
+            self.series_first = i;
+        } else if i < self.series_first {
+            let before = self.series_first - i;
+            self.series.splice(0..0, std::iter::repeat_n(Slot::default(), before));
+            self.series_first = i;
+        }
+        let at = i - self.series_first;
+        if at >= self.series.len() {
+            self.series.resize(at + 1, Slot::default());
+        }
+        &mut self.series[at]
     }
 
     fn add(&mut self, series: &Series, date: Date, rank: u32, acc: Acc) {
@@ -259,11 +279,11 @@ impl Global {
         match (acc.latency, &mut self.buckets) {
             (Latencies::Exact(h), None) => self.exact.merge(&h),
             (Latencies::Exact(h), Some(b)) => b.merge(&h.to_buckets()),
-            (Latencies::Buckets(day), buckets) if day.total() > 0 => {
+            (Latencies::Buckets { first, counts, min, max }, buckets) if !counts.is_empty() => {
                 let all = buckets.get_or_insert_with(|| std::mem::take(&mut self.exact).to_buckets());
-                all.merge(&day);
+                all.add_counts(first, &counts, min, max);
             }
-            (Latencies::Buckets(_), _) => {}
+            (Latencies::Buckets { .. }, _) => {}
         }
         self.timeline = match (self.timeline, acc.timeline) {
             (Some(a), Some(b)) => Some(a.then(b)),
@@ -277,25 +297,55 @@ impl Global {
         };
         self.max_ts = self.max_ts.max(acc.max_ts);
         let midnight = midnight_us(date);
-        for (hour, cell) in (acc.cells.first..).zip(&acc.cells.cells) {
+        let cells = &acc.cells;
+        for (i, hour) in (cells.first..).take(cells.checks.len()).enumerate() {
             let at = midnight.saturating_add(hour.saturating_mul(HOUR_US));
-            let Ok(i) = usize::try_from(at.saturating_sub(series.start).div_euclid(series.step)) else {
+            let Ok(slot) = usize::try_from(at.saturating_sub(series.start).div_euclid(series.step)) else {
                 continue;
             };
-            if cell.checks == 0 || i >= series.len {
+            if cells.checks[i] == 0 || slot >= series.len {
                 continue;
             }
-            if self.series.is_empty() {
-                self.series.resize(series.len, Slot::default());
-            }
-            let slot = &mut self.series[i];
-            slot.ms = slot.ms.saturating_add(i128::from(cell.ms));
-            slot.float_ms += cell.float_ms;
-            slot.checks = slot.checks.saturating_add(cell.checks);
+            let slot = self.slot(slot);
+            slot.ms = slot.ms.saturating_add(i128::from(cells.ms[i]));
+            slot.float_ms += cells.float(i);
+            slot.checks = slot.checks.saturating_add(cells.checks[i]);
         }
     }
 
-    fn finish(self, name: String) -> ServiceStats {
+    /// `self` followed by `later` (the days after).
+    fn then(&mut self, later: Self) {
+        self.counts.merge(&later.counts);
+        self.seed_order = self.seed_order.min(later.seed_order);
+        match (later.buckets, &mut self.buckets) {
+            (None, None) => self.exact.merge(&later.exact),
+            (None, Some(all)) => all.merge(&later.exact.to_buckets()),
+            (Some(b), buckets) => {
+                let all = buckets.get_or_insert_with(|| std::mem::take(&mut self.exact).to_buckets());
+                all.merge(&b);
+            }
+        }
+        self.timeline = match (self.timeline, later.timeline) {
+            (Some(a), Some(b)) => Some(a.then(b)),
+            (a, b) => a.or(b),
+        };
+        self.daily.extend(later.daily);
+        self.min_ts = match (self.min_ts, later.min_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max_ts = self.max_ts.max(later.max_ts);
+        for (i, b) in (later.series_first..).zip(later.series) {
+            if b.checks > 0 {
+                let a = self.slot(i);
+                a.ms = a.ms.saturating_add(b.ms);
+                a.float_ms += b.float_ms;
+                a.checks = a.checks.saturating_add(b.checks);
+            }
+        }
+    }
+
+    fn finish(self, name: String, series_len: usize) -> ServiceStats {
         let c = self.counts;
         let total = c.up.saturating_add(c.down);
         let count = total.saturating_add(c.other);
@@ -332,11 +382,17 @@ impl Global {
             last_seen: self.max_ts.and_then(micros_to_time),
             state: outcome.map(|o| if o.down_since.is_some() { State::Down } else { State::Up }),
             daily: self.daily,
-            latency_series: self
-                .series
-                .into_iter()
-                .map(|s| (s.checks > 0).then(|| (s.ms as f64 + s.float_ms) / s.checks as f64))
-                .collect(),
+            latency_series: if self.series.is_empty() {
+                Vec::new()
+            } else {
+                let mut points = vec![None; series_len];
+                for (i, s) in (self.series_first..).zip(self.series) {
+                    if let Some(p) = points.get_mut(i) {
+                        *p = (s.checks > 0).then(|| (s.ms as f64 + s.float_ms) / s.checks as f64);
+                    }
+                }
+                points
+            },
             seed_order: self.seed_order,
         }
     }
@@ -386,42 +442,39 @@ pub(crate) fn read_window_in_chunks(
         return Ok(report);
     }
     let dates: Vec<Date> = window.dates().collect();
-    let step = i64::from(series_hours(window.days)) * HOUR_US;
     let series = Series {
         start: midnight_us(window.from()),
-        step,
+        step: i64::from(series_hours(window.days)) * HOUR_US,
         len: usize::try_from((window.days.max(1) * 24).div_ceil(series_hours(window.days))).unwrap_or(1),
     };
+    let parts: Vec<&[Date]> = dates.chunks(DAYS_PER_PART).collect();
     let mut globals: FxMap<Global> = FxMap::default();
     let mut failure = None;
     in_order(
-        dates.len(),
-        |i| read_day(dir, dates[i], chunk),
-        |i, got| {
-            let (day, from_rollup, issue) = match got {
+        parts.len(),
+        |i| read_part(dir, parts[i], &window, &series, chunk),
+        |_, part| {
+            let part = match part {
+                Ok(part) => part,
                 Err(e) => {
                     failure = Some(e);
                     return false;
                 }
-                Ok(Got::Nothing) => return true,
-                Ok(Got::Unreadable(issue)) => {
-                    report.issues.push(issue);
-                    return true;
-                }
-                Ok(Got::Day { day, from_rollup, issue }) => (day, from_rollup, issue),
             };
-            let date = dates[i];
-            // The seed reads the newest file first.
-            let rank = u32::try_from((window.until - date).whole_days()).unwrap_or(u32::MAX);
-            report.files += 1;
-            report.rollups += usize::from(from_rollup);
-            report.issues.extend(issue);
-            report.lines = report.lines.saturating_add(day.lines);
-            report.bytes = report.bytes.saturating_add(day.bytes);
-            report.undated = report.undated.saturating_add(day.undated);
-            report.bad.merge(day.bad);
-            for (name, acc) in day.services {
-                globals.entry(name).or_insert_with(Global::new).add(&series, date, rank, acc);
+            report.files += part.files;
+            report.rollups += part.rollups;
+            report.issues.extend(part.issues);
+            report.lines = report.lines.saturating_add(part.lines);
+            report.bytes = report.bytes.saturating_add(part.bytes);
+            report.undated = report.undated.saturating_add(part.undated);
+            report.bad.merge(part.bad);
+            for (name, later) in part.services {
+                match globals.get_mut(&name) {
+                    Some(g) => g.then(later),
+                    None => {
+                        globals.insert(name, later);
+                    }
+                }
             }
             true
         },
@@ -429,9 +482,66 @@ pub(crate) fn read_window_in_chunks(
     if let Some(e) = failure {
         return Err(e);
     }
-    report.services = globals.into_iter().map(|(name, g)| g.finish(name)).collect();
+    report.services = globals.into_iter().map(|(name, g)| g.finish(name, series.len)).collect();
     report.services.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(report)
+}
+
+/// Days read in a row by one thread and joined there, so that a day's memory is freed by the
+/// thread that allocated it and the main thread joins a few parts rather than every day. The
+/// number is fixed: every sum is added in the same order however the days were read.
+const DAYS_PER_PART: usize = 8;
+
+/// Consecutive days of the window, joined.
+#[derive(Default)]
+struct Part {
+    services: FxMap<Global>,
+    bad: BadLines,
+    undated: u64,
+    files: usize,
+    rollups: usize,
+    issues: Vec<RollupIssue>,
+    lines: u64,
+    bytes: u64,
+}
+
+fn read_part(
+    dir: &Path,
+    dates: &[Date],
+    window: &Window,
+    series: &Series,
+    chunk: usize,
+) -> Result<Part, MetricsError> {
+    let mut part = Part::default();
+    for &date in dates {
+        let (day, from_rollup, issue) = match read_day(dir, date, chunk)? {
+            Got::Nothing => continue,
+            Got::Unreadable(issue) => {
+                part.issues.push(issue);
+                continue;
+            }
+            Got::Day { day, from_rollup, issue } => (day, from_rollup, issue),
+        };
+        // The seed reads the newest file first.
+        let rank = u32::try_from((window.until - date).whole_days()).unwrap_or(u32::MAX);
+        part.files += 1;
+        part.rollups += usize::from(from_rollup);
+        part.issues.extend(issue);
+        part.lines = part.lines.saturating_add(day.lines);
+        part.bytes = part.bytes.saturating_add(day.bytes);
+        part.undated = part.undated.saturating_add(day.undated);
+        part.bad.merge(day.bad);
+        for (name, acc) in day.services {
+            if let Some(g) = part.services.get_mut(&name) {
+                g.add(series, date, rank, acc);
+            } else {
+                let mut g = Global::new();
+                g.add(series, date, rank, acc);
+                part.services.insert(name, g);
+            }
+        }
+    }
+    Ok(part)
 }
 
 #[cfg(test)]

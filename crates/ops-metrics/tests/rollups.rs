@@ -396,6 +396,40 @@ fn a_rollup_that_is_not_ours_is_never_used_overwritten_or_deleted() {
     }
 }
 
+/// What is in a rollup's place need not be a file: a directory, a FIFO (which must not block
+/// the reader), a link to a device or to nothing. None is read as a rollup, replaced or
+/// deleted, and the report reads the day file.
+#[test]
+fn a_rollup_that_is_not_a_regular_file_is_never_read_or_replaced() {
+    type Make = fn(&Path);
+    let day = TODAY - Duration::days(1);
+    let kinds: [(&str, Make); 4] = [
+        ("a directory", |p| std::fs::create_dir(p).unwrap()),
+        ("a fifo", |p| {
+            rustix::fs::mkfifoat(rustix::fs::CWD, p, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+        }),
+        ("a link to a device", |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap()),
+        ("a link to nothing", |p| std::os::unix::fs::symlink("/nonexistent/rollup.json", p).unwrap()),
+    ];
+    for (what, make) in kinds {
+        let dir = tempfile::tempdir().unwrap();
+        history(dir.path(), 2);
+        let path = rollup_file(dir.path(), day);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        make(&path);
+        let kind = |p: &Path| p.symlink_metadata().unwrap().file_type();
+        let before = kind(&path);
+        let rolled = roll_up(dir.path(), TODAY).unwrap();
+        assert!(rolled.written.is_empty(), "{what}");
+        assert!(matches!(&rolled.issues[..], [RollupIssue::LeftAlone { .. }]), "{what}: {:?}", rolled.issues);
+        let report = read_window(dir.path(), &Window::last_days(TODAY, 2)).unwrap();
+        assert_eq!((report.files, report.rollups), (2, 0), "{what}");
+        let done = clean_up(dir.path(), TODAY, &Retention { day_files: 1, rollups: 3650 }).unwrap();
+        assert!(done.removed_day_files.is_empty(), "{what}");
+        assert_eq!(kind(&path), before, "{what}: replaced");
+    }
+}
+
 /// A rollup of ours for another day, or one whose figures do not fit together, is not ours
 /// either: a file edited by hand or copied under another name is never trusted.
 #[test]
