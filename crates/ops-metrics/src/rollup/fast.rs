@@ -294,7 +294,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// The file, when it is exactly in the form `encode` writes.
-pub(super) fn file(bytes: &[u8]) -> Option<FileV1<'_>> {
+pub(crate) fn file(bytes: &[u8]) -> Option<FileV1<'_>> {
     let mut c = Cursor { b: bytes, i: 0 };
     c.lit(b"{\"format\":")?;
     let format = c.string()?;

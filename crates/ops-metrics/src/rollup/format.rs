@@ -25,7 +25,7 @@ pub const ROLLUP_VERSION: u32 = 1;
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileV1<'a> {
+pub(crate) struct FileV1<'a> {
     #[serde(borrow)]
     pub(super) format: Cow<'a, str>,
     pub(super) version: u32,

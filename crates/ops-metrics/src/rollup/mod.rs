@@ -9,8 +9,8 @@
 //! read instead. A file in a rollup's place that does not parse as ours (corrupt, foreign, a
 //! newer version, another day's) is never used, never overwritten and never deleted.
 
-mod fast;
-mod format;
+pub(crate) mod fast;
+pub(crate) mod format;
 
 use std::fmt;
 use std::fs::OpenOptions;
