@@ -139,18 +139,23 @@ pub(super) struct HoursV1 {
 #[derive(Deserialize)]
 struct Header<'a> {
     #[serde(borrow)]
-    format: Cow<'a, str>,
-    version: u64,
+    format: Option<Cow<'a, str>>,
+    version: Option<u64>,
     #[serde(borrow)]
-    date: Cow<'a, str>,
+    date: Option<Cow<'a, str>>,
 }
 
 /// Why a file is not a rollup of `date` of any version, or `None` when it is one.
 pub(crate) fn not_a_rollup_of(bytes: &[u8], date: Date) -> Option<String> {
     match serde_json::from_slice::<Header<'_>>(bytes) {
         Err(e) => Some(format!("not an agent-ops rollup ({e})")),
-        Ok(h) if h.format != FORMAT => Some(format!("not an agent-ops rollup (format {:?})", h.format)),
-        Ok(h) if h.date != date_text(date) => Some(format!("a rollup of {:?}, not of {date}", h.date)),
+        Ok(h) if h.format.as_deref() != Some(FORMAT) => Some(match h.format {
+            Some(f) => format!("not an agent-ops rollup (format {f:?})"),
+            None => "not an agent-ops rollup (no format)".into(),
+        }),
+        Ok(h) if h.date.as_deref() != Some(date_text(date).as_str()) => {
+            Some(format!("a rollup of {:?}, not of {date}", h.date.unwrap_or_default()))
+        }
         Ok(_) => None,
     }
 }
@@ -281,10 +286,11 @@ pub(crate) fn parse(bytes: &[u8], date: Date, day_file: &Path) -> Result<(Day, S
         Ok(file) => file,
         Err(e) => {
             return Err(match serde_json::from_slice::<Header<'_>>(bytes) {
-                Ok(h) if h.format == FORMAT && h.version > u64::from(ROLLUP_VERSION) => {
-                    format!("written by a newer agent-ops (rollup version {})", h.version)
+                Ok(Header { format: Some(f), version: Some(v), .. })
+                    if f == FORMAT && v > u64::from(ROLLUP_VERSION) =>
+                {
+                    format!("written by a newer agent-ops (rollup version {v})")
                 }
-                Ok(h) if h.format == FORMAT => format!("an invalid rollup ({e})"),
                 _ => not_a_rollup_of(bytes, date).unwrap_or_else(|| format!("an invalid rollup ({e})")),
             });
         }
