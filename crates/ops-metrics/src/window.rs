@@ -296,20 +296,26 @@ impl Global {
             (a, b) => a.or(b),
         };
         self.max_ts = self.max_ts.max(acc.max_ts);
-        let midnight = midnight_us(date);
+        // The point of each hour, counted from the window's first midnight without a division
+        // per hour: points are a whole number of hours.
         let cells = &acc.cells;
-        for (i, hour) in (cells.first..).take(cells.checks.len()).enumerate() {
-            let at = midnight.saturating_add(hour.saturating_mul(HOUR_US));
-            let Ok(slot) = usize::try_from(at.saturating_sub(series.start).div_euclid(series.step)) else {
-                continue;
-            };
-            if cells.checks[i] == 0 || slot >= series.len {
-                continue;
+        let per_point = (series.step / HOUR_US).max(1);
+        let hour = (midnight_us(date) - series.start) / HOUR_US + cells.first;
+        let (mut point, mut within) = (hour.div_euclid(per_point), hour.rem_euclid(per_point));
+        for i in 0..cells.checks.len() {
+            if let Ok(p) = usize::try_from(point)
+                && p < series.len
+                && cells.checks[i] > 0
+            {
+                let slot = self.slot(p);
+                slot.ms = slot.ms.saturating_add(i128::from(cells.ms[i]));
+                slot.float_ms += cells.float(i);
+                slot.checks = slot.checks.saturating_add(cells.checks[i]);
             }
-            let slot = self.slot(slot);
-            slot.ms = slot.ms.saturating_add(i128::from(cells.ms[i]));
-            slot.float_ms += cells.float(i);
-            slot.checks = slot.checks.saturating_add(cells.checks[i]);
+            within += 1;
+            if within == per_point {
+                (point, within) = (point + 1, 0);
+            }
         }
     }
 

@@ -328,3 +328,38 @@ pub(crate) fn file(bytes: &[u8]) -> Option<FileV1<'_>> {
         services,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_as_serde_json_reads_them() {
+        let int = |s: &str| Cursor { b: s.as_bytes(), i: 0 }.integer();
+        for (text, want) in [
+            ("0", Some(0)),
+            ("7,", Some(7)),
+            ("-7]", Some(-7)),
+            ("1736897400000000", Some(1_736_897_400_000_000)),
+            ("-9223372036854775808", Some(-9_223_372_036_854_775_808)),
+            ("18446744073709551615", Some(18_446_744_073_709_551_615)),
+            ("1000000000000000000000", Some(1_000_000_000_000_000_000_000)),
+            ("-0", None),
+            ("01", None),
+            ("1.5", None),
+            ("1e3", None),
+            ("-", None),
+            ("", None),
+            ("123456789012345678901234567890123456789", None),
+        ] {
+            assert_eq!(int(text), want, "{text}");
+            if let Some(n) = want {
+                assert_eq!(
+                    serde_json::from_str::<i128>(text.trim_end_matches([',', ']'])).ok(),
+                    Some(n),
+                    "{text}"
+                );
+            }
+        }
+    }
+}
