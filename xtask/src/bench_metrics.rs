@@ -60,7 +60,10 @@ struct Shape {
 }
 
 /// Writes the day files, oldest first, calling `after_day` after each; returns (lines, bytes).
-fn generate(shape: &Shape, mut after_day: impl FnMut(Date) -> Result<(), String>) -> Result<(u64, u64), String> {
+fn generate(
+    shape: &Shape,
+    mut after_day: impl FnMut(Date) -> Result<(), String>,
+) -> Result<(u64, u64), String> {
     std::fs::create_dir_all(&shape.dir).map_err(|e| format!("{}: {e}", shape.dir.display()))?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut services: Vec<Service> = (0..shape.services)

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use time::{Date, Month};
 
 use crate::MetricsError;
-use crate::rollup::{self, Rolled, RolledUp, RollupIssue, roll_day, roll_up, rollup_dir};
+use crate::rollup::{self, NotRolled, Rolled, RolledUp, RollupIssue, roll_day, roll_up, rollup_dir};
 
 /// The date in a file name made exactly of a real date and `ext` (`2025-01-15.jsonl`).
 fn named_date(file_name: &str, ext: &str) -> Option<Date> {
@@ -107,16 +107,23 @@ pub fn clean_up(dir: &Path, today: Date, keep: &Retention) -> Result<Cleanup, Me
     let RolledUp { written, issues } = roll_up(dir, today)?;
     let mut done = Cleanup { rolled_up: written, issues, ..Cleanup::default() };
     let rollup_cutoff = days_before(today, keep.rollups);
+    // Once a rollup cannot be written (the disk, the lock), the older days are not tried.
+    let mut cannot_write: Option<String> = None;
     for (date, path) in old_files(dir, days_before(today, keep.day_files), day_file_date)? {
         if date > rollup_cutoff {
-            let why = match roll_day(dir, date) {
-                Ok(Rolled::Written) => {
+            let why = match cannot_write.clone().map_or_else(|| Ok(roll_day(dir, date)), Err) {
+                Ok(Ok(Rolled::Written)) => {
                     done.rolled_up.push(date);
                     None
                 }
-                Ok(Rolled::Current) => None,
-                Ok(Rolled::Changed) => Some("it changed while it was read".to_owned()),
-                Err(issue) => Some(issue.to_string()),
+                Ok(Ok(Rolled::Current)) => None,
+                Ok(Ok(Rolled::Changed)) => Some("it changed while it was read".to_owned()),
+                Ok(Err(NotRolled::Day(issue))) => Some(issue.to_string()),
+                Ok(Err(NotRolled::Writing(issue))) => {
+                    cannot_write = Some(issue.to_string());
+                    cannot_write.clone()
+                }
+                Err(why) => Some(why),
             };
             if let Some(why) = why {
                 done.issues.push(RollupIssue::DayFileKept { day_file: path, why });

@@ -34,8 +34,8 @@ const MAX_BYTES: u64 = 256 << 20;
 /// still append to them); older ones are written when missing and checked before their day
 /// file is deleted.
 const RECENT_DAYS: i64 = 2;
-/// How long a writer waits for another one to finish a rollup.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a writer waits for another one to finish a rollup (which takes milliseconds).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The directory of the rollups: `<dir>/rollups`.
 pub fn rollup_dir(dir: &Path) -> PathBuf {
@@ -193,10 +193,11 @@ pub(crate) enum Rolled {
 /// Writes the rollup of `day` (the day file of `date`, read as `source`) under the rollups'
 /// lock, unless the day file has changed since, the same rollup is already there, or the file
 /// there is not ours.
-fn write(dir: &Path, date: Date, day: &Day, source: Source) -> Result<Rolled, RollupIssue> {
+fn write(dir: &Path, date: Date, day: &Day, source: Source) -> Result<Rolled, NotRolled> {
     let path = rollup_file(dir, date);
     let not_written = |why: String| RollupIssue::NotWritten { date, why };
-    let bytes = encode(date, day, source).map_err(|why| not_written(format!("{}: {why}", path.display())))?;
+    let bytes = encode(date, day, source)
+        .map_err(|why| NotRolled::Day(not_written(format!("{}: {why}", path.display()))))?;
     let lock = rollup_dir(dir).join("rollups.lock");
     let locked = ops_state::with_lock(&lock, LOCK_TIMEOUT, || {
         match day_file(dir, date).metadata() {
@@ -205,30 +206,37 @@ fn write(dir: &Path, date: Date, day: &Day, source: Source) -> Result<Rolled, Ro
         }
         match read_capped(&path) {
             Ok(None) if path.symlink_metadata().is_ok() => {
-                return Err(RollupIssue::LeftAlone {
-                    rollup: path.clone(),
-                    why: "a symbolic link to nothing".into(),
-                });
+                let why = "a symbolic link to nothing".into();
+                return Err(NotRolled::Day(RollupIssue::LeftAlone { rollup: path.clone(), why }));
             }
             Ok(None) => {}
             Ok(Some(old)) if old == bytes => return Ok(Rolled::Current),
             Ok(Some(old)) => {
                 if let Err(why) = parse(&old, date, &day_file(dir, date)) {
-                    return Err(RollupIssue::LeftAlone { rollup: path.clone(), why });
+                    return Err(NotRolled::Day(RollupIssue::LeftAlone { rollup: path.clone(), why }));
                 }
             }
-            Err(why) => return Err(RollupIssue::LeftAlone { rollup: path.clone(), why }),
+            Err(why) => return Err(NotRolled::Day(RollupIssue::LeftAlone { rollup: path.clone(), why })),
         }
         ops_state::write_atomic(&path, &bytes, ops_state::DEFAULT_MODE)
             .map(|()| Rolled::Written)
-            .map_err(|e| not_written(e.to_string()))
+            .map_err(|e| NotRolled::Writing(not_written(e.to_string())))
     });
-    locked.map_err(|e| not_written(e.to_string()))?
+    locked.map_err(|e| NotRolled::Writing(not_written(e.to_string())))?
+}
+
+/// Why a day was not rolled up.
+pub(crate) enum NotRolled {
+    /// Something about this day (its day file, the file in its rollup's place).
+    Day(RollupIssue),
+    /// Rollups cannot be written (the lock, a full or read-only disk): the next days would fail
+    /// the same way.
+    Writing(RollupIssue),
 }
 
 /// Rolls up the finished day `date` unless its rollup is current: reads the day file and
 /// writes its rollup.
-pub(crate) fn roll_day(dir: &Path, date: Date) -> Result<Rolled, RollupIssue> {
+pub(crate) fn roll_day(dir: &Path, date: Date) -> Result<Rolled, NotRolled> {
     let path = day_file(dir, date);
     let source = match path.metadata() {
         Ok(m) if m.is_file() => Source::of(&m),
@@ -236,11 +244,13 @@ pub(crate) fn roll_day(dir: &Path, date: Date) -> Result<Rolled, RollupIssue> {
     };
     match load(dir, date) {
         Loaded::Ours(_, rolled) if rolled == source => return Ok(Rolled::Current),
-        Loaded::NotOurs(why) => return Err(RollupIssue::LeftAlone { rollup: rollup_file(dir, date), why }),
+        Loaded::NotOurs(why) => {
+            return Err(NotRolled::Day(RollupIssue::LeftAlone { rollup: rollup_file(dir, date), why }));
+        }
         Loaded::Ours(..) | Loaded::Missing => {}
     }
-    let (day, read_as) =
-        scan_file(&path, date, CHUNK).map_err(|e| RollupIssue::NotWritten { date, why: e.to_string() })?;
+    let (day, read_as) = scan_file(&path, date, CHUNK)
+        .map_err(|e| NotRolled::Day(RollupIssue::NotWritten { date, why: e.to_string() }))?;
     match read_as {
         Some(source) => write(dir, date, &day, source),
         None => Ok(Rolled::Changed),
@@ -281,7 +291,8 @@ pub struct RolledUp {
 /// writer may have appended to them). Idempotent: a rollup is written from a day file read
 /// whole while it did not change, under the rollups' lock, and only when the same bytes are
 /// not already there; a file in a rollup's place that is not ours is left alone. Fails only
-/// when `dir` cannot be read; a day that cannot be rolled up is an issue.
+/// when `dir` cannot be read; a day that cannot be rolled up is an issue, and the first
+/// rollup that cannot be written (the disk, the lock) ends the run.
 pub fn roll_up(dir: &Path, today: Date) -> Result<RolledUp, MetricsError> {
     let recent = today.checked_sub(time::Duration::days(RECENT_DAYS)).unwrap_or(Date::MIN);
     let todo: Vec<Date> = finished_days(dir, today)?
@@ -292,13 +303,28 @@ pub fn roll_up(dir: &Path, today: Date) -> Result<RolledUp, MetricsError> {
     in_order(
         todo.len(),
         |i| roll_day(dir, todo[i]),
-        |i, rolled| {
-            match rolled {
-                Ok(Rolled::Written) => done.written.push(todo[i]),
-                Ok(Rolled::Current | Rolled::Changed) => {}
-                Err(issue) => done.issues.push(issue),
+        |i, rolled| match rolled {
+            Ok(Rolled::Written) => {
+                done.written.push(todo[i]);
+                true
             }
-            true
+            Ok(Rolled::Current | Rolled::Changed) => true,
+            Err(NotRolled::Day(issue)) => {
+                done.issues.push(issue);
+                true
+            }
+            // The next days would fail the same way (and wait for the lock each): the next
+            // run tries again.
+            Err(NotRolled::Writing(RollupIssue::NotWritten { date, why })) if i + 1 < todo.len() => {
+                let left = todo.len() - i - 1;
+                let why = format!("{why} ({left} more finished day(s) not rolled up yet)");
+                done.issues.push(RollupIssue::NotWritten { date, why });
+                false
+            }
+            Err(NotRolled::Writing(issue)) => {
+                done.issues.push(issue);
+                false
+            }
         },
     );
     Ok(done)
