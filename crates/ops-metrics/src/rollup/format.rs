@@ -156,6 +156,7 @@ pub(crate) fn not_a_rollup_of(bytes: &[u8], date: Date) -> Option<String> {
         Ok(h) if h.date.as_deref() != Some(date_text(date).as_str()) => {
             Some(format!("a rollup of {:?}, not of {date}", h.date.unwrap_or_default()))
         }
+        Ok(Header { version: None, .. }) => Some("not an agent-ops rollup (no version)".into()),
         Ok(_) => None,
     }
 }

@@ -6,8 +6,9 @@
 //! A rollup is written once the day is over, from a day file read whole while it did not
 //! change, and records that file's size, modification time and inode: while the day file is
 //! still there and differs (a late writer appended), the rollup is stale and the day file is
-//! read instead. A file in a rollup's place that does not parse as ours (corrupt, foreign, a
-//! newer version, another day's) is never used, never overwritten and never deleted.
+//! read instead. A file in a rollup's place that does not parse as this version's (corrupt,
+//! foreign, not a regular file, another day's, a newer version) is never used and never
+//! overwritten; retention deletes only rollups of ours (of any version).
 
 pub(crate) mod fast;
 pub(crate) mod format;
@@ -28,6 +29,7 @@ use crate::window::in_order;
 use crate::{MetricsError, day_file};
 pub use format::ROLLUP_VERSION;
 pub(crate) use format::{encode, not_a_rollup_of, parse};
+
 /// No rollup is larger (a million services would be): a larger file is not read.
 const MAX_BYTES: u64 = 256 << 20;
 /// The days before today whose rollups [`roll_up`] checks on every run (a late writer may
