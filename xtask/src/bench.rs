@@ -1,4 +1,4 @@
-//! What every benchmark needs: the repository and seed paths, release builds, loopback
+//! What every benchmark needs: the repository and the Python kit's paths, release builds, loopback
 //! servers, a sandboxed HOME, and hyperfine.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,7 +12,7 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the repository").to_path_buf()
 }
 
-/// The seed's Python scripts: `AGENT_OPS_SEED_DIR` or `../shared/seed/python`.
+/// The Python kit's scripts: `AGENT_OPS_SEED_DIR` or `../shared/seed/python`.
 pub fn seed_dir() -> Result<PathBuf, String> {
     let dir = std::env::var_os("AGENT_OPS_SEED_DIR")
         .map_or_else(|| repo().join("../shared/seed/python"), PathBuf::from);

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-alert`: whole-process timings of one `alert send` and of the seed's
+//! `cargo xtask bench-alert`: whole-process timings of one `alert send` and of the Python kit's
 //! `agent_ops_alert.py send`, in the same hyperfine invocation, against a loopback Bot API
 //! that answers every sendMessage with Telegram's success shape.
 

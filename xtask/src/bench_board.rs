@@ -1,10 +1,10 @@
-//! `cargo xtask bench-board`: the task board against the seed's `agent_ops_board.py`, in the
+//! `cargo xtask bench-board`: the task board against the Python kit's `agent_ops_board.py`, in the
 //! same hyperfine invocations, on the same sandboxed board.
 //!
-//! Each scenario has the seed's way (a Python process calling `add_task`) next to ours twice:
+//! Each scenario has the Python kit's way (a Python process calling `add_task`) next to ours twice:
 //! the `board` binary, one process per add, and the `add_many` example of ops-board, one
-//! process calling the library in a loop as a Python program calls the seed's module. Every
-//! one of our changes is fsynced (file and directory); the seed's are not.
+//! process calling the library in a loop as a Python program calls the Python kit's module. Every
+//! one of our changes is fsynced (file and directory); the Python kit's are not.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::bench::{self, Failures, hyperfine_prepared};
 
-/// A board of `n` tasks in the seed's exact layout (`json.dump(board, f, indent=2)`).
+/// A board of `n` tasks in the Python kit's exact layout (`json.dump(board, f, indent=2)`).
 fn seed_board(n: u32) -> String {
     let mut out = String::from(
         "{\n  \"columns\": [\n    \"open\",\n    \"in-progress\",\n    \"in-review\",\n    \"done\"\n  ],\n  \"tasks\": [",
@@ -32,7 +32,7 @@ fn seed_board(n: u32) -> String {
     out
 }
 
-/// The seed's side: `python3 seed_adds.py N PREFIX` adds N tasks with `add_task` in one process.
+/// The Python kit's side: `python3 seed_adds.py N PREFIX` adds N tasks with `add_task` in one process.
 fn seed_script(seed: &Path) -> String {
     format!(
         "import sys\nsys.path.insert(0, {seed:?})\nfrom agent_ops_board import add_task\n\

@@ -5,11 +5,11 @@
 //!
 //! `cargo xtask bench-metrics --year`: a year of SLA. 365 days are generated and rolled up by
 //! `uptime-report --cleanup` as they are (every 30 days), which deletes the day files past
-//! `--seed-days` (30): the seed
+//! `--seed-days` (30): the Python kit
 //! reads day files only, and a year of them would take it minutes and gigabytes, so it gets
 //! the day files of that shorter window. `uptime-report --days 365` (364 rollups and today's
-//! day file) is timed in the same hyperfine run as the seed's `uptime_report(days=30)`, after
-//! checking that ours prints the seed's bytes for those 30 days from the rollups.
+//! day file) is timed in the same hyperfine run as the Python kit's `uptime_report(days=30)`,
+//! after checking that ours prints the Python kit's bytes for those 30 days from the rollups.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -208,7 +208,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     result
 }
 
-/// The seed's report of the last `days` days, as a Python one-liner.
+/// The Python kit's report of the last `days` days, as a Python one-liner.
 fn seed_script(seed: &Path, days: u32) -> String {
     format!(
         "import sys; sys.path.insert(0, {:?}); from agent_ops_metrics import uptime_report; print(uptime_report(days={days}))",
@@ -227,7 +227,7 @@ fn measure_year(
     let ours = release.join("uptime-report");
     let ours = ours.to_str().ok_or("non-UTF-8 target path")?;
     let keep = seed_days.to_string();
-    // Rolled up (and the day files past the seed's window deleted) every 30 days as they are
+    // Rolled up (and the day files past the Python kit's window deleted) every 30 days as they are
     // written, so that the year never takes 1.2 GB of disk at once.
     let mut rolling = std::time::Duration::ZERO;
     let mut cleanup = |date: Date| -> Result<(), String> {

@@ -1,5 +1,5 @@
 //! `cargo xtask bench-orchestrator`: one pass over 50 services (10 down, with restart
-//! commands) by `orchestrator` and by the seed's `agent-ops-orchestrator.sh`, in the same
+//! commands) by `orchestrator` and by the Python kit's `agent-ops-orchestrator.sh`, in the same
 //! hyperfine invocation, state reset before every run; the peak RSS of each; and a soak of
 //! `orchestrator --loop` over 20 services, RSS after 100 and after 1,000 passes.
 
@@ -21,7 +21,7 @@ const SEED_FILES: [&str; 6] = [
 ];
 
 /// services.json for both: `up` services on an open port, `down` on closed ports with a
-/// restart command that exits 0 without fixing anything (the seed then calls it recovered).
+/// restart command that exits 0 without fixing anything (the Python kit then calls it recovered).
 fn config(open: SocketAddr, up: usize, down: usize, api: SocketAddr, extra: &str) -> String {
     let mut services = Vec::new();
     for i in 0..up {

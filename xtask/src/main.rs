@@ -1,4 +1,4 @@
-//! `cargo xtask`: project automation that needs more than cargo: benchmarks against the seed
+//! `cargo xtask`: project automation that needs more than cargo: benchmarks against the Python kit
 //! scripts, service installation, generated units, man pages and completions. Run
 //! `cargo xtask` for the list of tasks.
 //!

@@ -443,6 +443,40 @@ fn binaries_stay_thin() {
     }
 }
 
+#[test]
+fn only_ops_state_opens_files_for_writing() {
+    // ops-state's `file.rs` is where no-follow, O_EXCL and modes are decided; ops-cli writes
+    // generated docs where its caller says, test-support is for tests.
+    let others =
+        crates().into_iter().filter(|n| !["ops-state", "ops-cli", "test-support"].contains(&n.as_str()));
+    let mut dirs: Vec<PathBuf> = others.map(|n| repo().join("crates").join(n).join("src")).collect();
+    dirs.extend(fs::read_dir(repo().join("bins")).unwrap().map(|e| e.unwrap().path().join("src")));
+    for file in dirs.iter().flat_map(|d| sources(d)) {
+        let text = fs::read_to_string(&file).unwrap();
+        // Unit tests and doc examples set up their files as they like.
+        let before_tests = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+        let code: String =
+            before_tests.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        for needle in [
+            "File::create",
+            "OpenOptions",
+            "fs::write(",
+            "fs::copy(",
+            "fs::rename(",
+            "hard_link(",
+            "set_permissions(",
+        ] {
+            assert!(
+                !code.contains(needle),
+                "{} uses {needle}: files in the agent-ops directories are written through ops-state \
+                 (append_lines, write_atomic, open_append, write_new ...), which never follows a symlink \
+                 and chooses the mode",
+                file.display()
+            );
+        }
+    }
+}
+
 // The checks catch drift: each case changes one thing in a copy of the real metadata.
 
 /// A copy of the metadata with `change` applied to the package `name`.

@@ -17,8 +17,8 @@ pub fn send(alerter: &Alerter, alert: &Alert) -> Printed {
     }
 }
 
-/// The text and exit code for a send outcome: nothing on stdout when sent (as the seed), the
-/// seed's line when rate limited, and on stderr each destination that did not confirm, with
+/// The text and exit code for a send outcome: nothing on stdout when sent (as the Python kit), the
+/// the Python kit's line when rate limited, and on stderr each destination that did not confirm, with
 /// the reason, what to change, and where the alert waits.
 fn describe_send(outcome: &Outcome, outbox: &Path) -> Printed {
     let mut p = Printed::default();
@@ -42,9 +42,13 @@ fn describe_send(outcome: &Outcome, outbox: &Path) -> Printed {
     p
 }
 
-/// The seed's words: `Rate limited: topic 'api' sent within last 300s. Skipping.`
+/// The Python kit's words: `Rate limited: topic 'api' sent within last 300s. Skipping.`
 fn rate_limited_line(limited: &RateLimited) -> String {
-    format!("Rate limited: topic '{}' sent within last {}s. Skipping.", limited.topic, number(limited.limit))
+    format!(
+        "Rate limited: topic '{}' sent within last {}s. Skipping.",
+        limited.topic,
+        number(limited.limit.as_secs_f64())
+    )
 }
 
 /// `300` for 300.0, `0.5` for 0.5.

@@ -16,7 +16,7 @@ const SECRET_HALF: &str = "AAF-xK9_secretTokenValue-Q2w3E4r5T6y7";
 const CHAT: &str = "-1001122334455";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A sandbox HOME with `~/.agent-ops`, as both the seed and `alert` find it.
+/// A sandbox HOME with `~/.agent-ops`, as both the Python kit and `alert` find it.
 struct Sandbox {
     dir: tempfile::TempDir,
     /// Whether services.json holds the token (then it is left out of the search).
@@ -533,9 +533,9 @@ fn webhooks_receive_the_alert_too_and_their_urls_stay_secret() {
     }
 }
 
-// -- The seed: interop and the bug we do not copy --------------------------------------------
+// -- The Python kit: interop and the bug we do not copy --------------------------------------------
 
-/// Runs the seed's `agent_ops_alert.py ARGS` in `sb`'s HOME, pointed at `api`.
+/// Runs the Python kit's `agent_ops_alert.py ARGS` in `sb`'s HOME, pointed at `api`.
 fn seed_alert(sb: &Sandbox, api: &FakeBotApi, args: &[&str]) -> Option<Output> {
     let (python, seed) = require_seed()?;
     let out = StdCommand::new(python)
@@ -551,7 +551,7 @@ fn seed_alert(sb: &Sandbox, api: &FakeBotApi, args: &[&str]) -> Option<Output> {
     Some(out)
 }
 
-/// A sandbox whose services.json holds the token, as the seed needs.
+/// A sandbox whose services.json holds the token, as the Python kit needs.
 fn seed_sandbox(api: &FakeBotApi) -> Sandbox {
     let mut sb = Sandbox::new(api, "");
     sb.token_in_config = true;
@@ -600,4 +600,42 @@ fn the_seed_loses_an_underscore_alert_that_we_deliver() {
     let out = sb.run(&["send", "my_service down", "--level", "error"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(shown(&api), ["[ERROR] Agent Ops Alert\n\nmy_service down"]);
+}
+
+/// Alerts use a proxy only as services.json or the proxy variables say (as the Python kit's
+/// urllib did), per destination; `"proxy": null` goes directly whatever the environment says,
+/// and no_proxy is honoured. The proxy here is a closed port, so "through the proxy" is "not
+/// delivered"; its password is never shown.
+#[test]
+fn alerts_use_a_proxy_only_as_configured_or_as_the_proxy_variables_say() {
+    let api = FakeBotApi::start(TOKEN);
+    let proxy = format!("http://user:Pr0xyPassw0rdValue@127.0.0.1:{}", closed_port());
+    let through = |sb: &Sandbox, env: &[(&str, &str)]| {
+        let mut cmd = sb.command();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(["send", "via proxy?"]).output().unwrap();
+        sb.assert_no_token(&out);
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("Pr0xyPassw0rdValue"), "the proxy's password: {text}");
+        out.status.code()
+    };
+    // No proxy key: the environment's variable is used (and fails here, so it was used) ...
+    let sb = Sandbox::new(&api, "");
+    assert_eq!(through(&sb, &[("http_proxy", &proxy)]), Some(1));
+    assert_eq!(through(&sb, &[("ALL_PROXY", &proxy)]), Some(1));
+    // ... unless no_proxy names the host; an https variable does not apply to an http URL.
+    assert_eq!(through(&sb, &[("http_proxy", &proxy), ("no_proxy", "localhost,127.0.0.1")]), Some(0));
+    assert_eq!(through(&sb, &[("https_proxy", &proxy)]), Some(0));
+    // `"proxy": null`: directly, whatever the environment says.
+    let direct = Sandbox::new(&api, r#", "proxy": null"#);
+    assert_eq!(through(&direct, &[("http_proxy", &proxy)]), Some(0));
+    // An explicit proxy is used, with no variable set.
+    let explicit = Sandbox::new(&api, &format!(r#", "proxy": "{proxy}""#));
+    assert_eq!(through(&explicit, &[]), Some(1));
+    // The three direct runs delivered their own and, first, the two that the runs through the
+    // proxy queued (one outbox per home: the first sandbox's).
+    assert_eq!(api.delivered().len(), 5);
 }

@@ -23,11 +23,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<ExitCode, Failure> {
     let started = ops_cli::start(args.command.config())?;
+    let json = args.json;
     let mut warnings = Vec::new();
     // Warnings (a board read from its backup ...) are printed whether the command worked or not.
     let outcome = command(args, &started, &mut warnings);
     let warnings = ops_cli::warning_lines(&warnings);
     Ok(match outcome {
+        // JSON is a document for programs, written exactly; tables are text for people.
+        Ok((stdout, code)) if json => ops_cli::finish_document(&stdout, &warnings, code),
         Ok((stdout, code)) => ops_cli::finish(&stdout, &warnings, code),
         Err(f) => ops_cli::finish("", &format!("{warnings}error: {}\n", f.message), f.code),
     })
@@ -39,16 +42,16 @@ fn command(
     started: &ops_cli::Started,
     warnings: &mut Vec<String>,
 ) -> Result<(String, u8), Failure> {
-    let file = BoardFile::new(started.layout.board()).map_err(board_failure)?;
+    let file = BoardFile::new(started.layout.board()).map_err(render::failure)?;
     let json = args.json;
     let change =
         |verb: &str, warnings: &mut Vec<String>, f: &dyn Fn(&BoardFile) -> Result<Task, BoardError>| {
             if args.recover
-                && let Some(aside) = file.recover().map_err(board_failure)?
+                && let Some(aside) = file.recover().map_err(render::failure)?
             {
                 warnings.push(render::recovered_before_change(&file, &aside));
             }
-            let task = f(&file).map_err(board_failure)?;
+            let task = f(&file).map_err(render::failure)?;
             Ok::<_, Failure>(if json { render::json(&task) } else { render::changed(verb, &task) })
         };
     let (stdout, code) = match args.command {
@@ -69,19 +72,19 @@ fn command(
         Cmd::Delete { id } => (change("Deleted:", warnings, &|f| f.delete(&id))?, exit::OK),
         Cmd::List(filter) => {
             let board = read(&file, warnings)?;
-            let tasks = board.list(&filter.into()).map_err(board_failure)?;
+            let tasks = board.list(&filter.into()).map_err(render::failure)?;
             (if json { render::json(&tasks) } else { render::task_table(&tasks) }, exit::OK)
         }
         Cmd::Show { id } => {
             let board = read(&file, warnings)?;
-            let task = board.find(&id).map_err(board_failure)?;
+            let task = board.find(&id).map_err(render::failure)?;
             (if json { render::json(task) } else { render::show(task) }, exit::OK)
         }
         Cmd::Recover => {
-            let aside = file.recover().map_err(board_failure)?;
+            let aside = file.recover().map_err(render::failure)?;
             let tasks = match &aside {
                 Some(a) if a.restored_from_backup => {
-                    Some(file.read().map_err(board_failure)?.board.tasks.len())
+                    Some(file.read().map_err(render::failure)?.board.tasks.len())
                 }
                 _ => None,
             };
@@ -105,7 +108,7 @@ fn command(
             let board = read(&file, warnings)?;
             if let Some(column) = query.columns.iter().find(|c| !board.columns.contains(c)) {
                 let columns = board.columns.clone();
-                return Err(board_failure(BoardError::UnknownColumn { column: column.clone(), columns }));
+                return Err(render::failure(BoardError::UnknownColumn { column: column.clone(), columns }));
             }
             let found = board.stalled(&query, OffsetDateTime::now_utc());
             warnings.extend(found.unreadable.iter().map(|t| render::unreadable(t)));
@@ -118,32 +121,7 @@ fn command(
 }
 
 fn read(file: &BoardFile, warnings: &mut Vec<String>) -> Result<ops_board::Board, Failure> {
-    let snapshot = file.read().map_err(board_failure)?;
+    let snapshot = file.read().map_err(render::failure)?;
     warnings.extend(snapshot.fallback.map(|f| f.to_string()));
     Ok(snapshot.board)
-}
-
-/// A board error as the binary reports it: exit 2 for what the user typed (an unknown id,
-/// column or priority, a blank title), 1 for everything else (a corrupt file, a lock timeout,
-/// I/O), with a hint where the user can fix it.
-#[allow(clippy::needless_pass_by_value)] // by value, for `.map_err(board_failure)`
-fn board_failure(e: BoardError) -> Failure {
-    let message = match &e {
-        BoardError::State(_) if e.is_corrupt() => format!(
-            "{e}\nhint: `board recover` moves it aside and continues from the backup (or add --recover to the change)"
-        ),
-        BoardError::Unreadable { .. } => {
-            format!("{e}\nhint: `board recover` moves it aside; the next change starts an empty board")
-        }
-        _ => e.to_string(),
-    };
-    let code = match e {
-        BoardError::NoSuchTask { .. }
-        | BoardError::AmbiguousId { .. }
-        | BoardError::UnknownColumn { .. }
-        | BoardError::EmptyTitle
-        | BoardError::InvalidPriority { .. } => exit::USAGE,
-        _ => exit::FAILED,
-    };
-    Failure { message, code }
 }

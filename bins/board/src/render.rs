@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use ops_board::{BoardFile, SetAside, Stalled, StalledQuery, StalledTask, Task};
+use ops_board::{BoardError, BoardFile, SetAside, Stalled, StalledQuery, StalledTask, Task};
+use ops_cli::{Failure, exit};
 use ops_state::timestamp::parse_utc;
 use serde::Serialize;
 use time::macros::format_description;
@@ -230,6 +231,31 @@ pub fn recover_json(file: &BoardFile, aside: Option<&SetAside>, tasks: Option<us
         restored_from_backup: aside.is_some_and(|a| a.restored_from_backup),
         tasks,
     })
+}
+
+/// A board error as the binary reports it: exit 2 for what the user typed (an unknown id,
+/// column or priority, a blank title), 1 for everything else (a corrupt file, a lock timeout,
+/// I/O), with a hint where the user can fix it.
+#[allow(clippy::needless_pass_by_value)] // by value, for `.map_err(render::failure)`
+pub fn failure(e: BoardError) -> Failure {
+    let message = match &e {
+        BoardError::State(_) if e.is_corrupt() => format!(
+            "{e}\nhint: `board recover` moves it aside and continues from the backup (or add --recover to the change)"
+        ),
+        BoardError::Unreadable { .. } => {
+            format!("{e}\nhint: `board recover` moves it aside; the next change starts an empty board")
+        }
+        _ => e.to_string(),
+    };
+    let code = match e {
+        BoardError::NoSuchTask { .. }
+        | BoardError::AmbiguousId { .. }
+        | BoardError::UnknownColumn { .. }
+        | BoardError::EmptyTitle
+        | BoardError::InvalidPriority { .. } => exit::USAGE,
+        _ => exit::FAILED,
+    };
+    Failure { message, code }
 }
 
 #[cfg(test)]

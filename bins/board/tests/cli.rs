@@ -162,7 +162,7 @@ fn add_show_move_edit_list_with_short_ids() {
     assert!(ids(&["--owner", "nobody"]).is_empty());
     assert_eq!(h.ok(&["list", "--owner", "nobody"]), "No tasks.\n");
 
-    // Task keys keep the seed's order in --json output.
+    // Task keys keep the Python kit's order in --json output.
     let raw = h.ok(&["--json", "show", &id]);
     let keys: Vec<usize> =
         ["\"id\"", "\"title\"", "\"column\"", "\"owner\"", "\"priority\"", "\"createdAt\""]
@@ -356,4 +356,21 @@ fn recover_restores_the_backup_and_says_how_many_tasks_it_holds() {
     let moved = Path::new(v["moved_to"].as_str().unwrap());
     assert_eq!(fs::read(moved).unwrap(), b"garbage");
     assert_eq!(h.json(&["list"]).as_array().unwrap().len(), 2);
+}
+
+/// Control characters in a task (C0, C1) never reach the terminal from a table, and `--json`
+/// stays valid JSON with the title exactly as written.
+#[test]
+fn control_characters_in_tasks_stay_inert_and_json_stays_exact() {
+    let h = Home::new();
+    let title = "evil\u{1b}]0;owned\u{7}\u{9b}2J title";
+    let task = h.json(&["add", title]);
+    assert_eq!(task["title"], title);
+    let listed = h.json(&["list"]);
+    assert_eq!(listed[0]["title"], title);
+    let table = h.ok(&["list"]);
+    assert!(
+        !table.chars().any(|c| c != '\n' && (c.is_control() || ('\u{80}'..='\u{9f}').contains(&c))),
+        "{table:?}"
+    );
 }

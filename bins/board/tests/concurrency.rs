@@ -1,4 +1,4 @@
-//! Many writers on one board: the `board` binary and the seed's Python `add_task` at the same
+//! Many writers on one board: the `board` binary and the Python kit's `add_task` at the same
 //! time, and writers killed with SIGKILL at random moments.
 #![allow(clippy::print_stderr)] // the kill test says how its random moments fell
 

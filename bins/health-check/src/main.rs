@@ -49,10 +49,19 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let config = started.config()?;
     let probes = health::select(&config, &only)?;
 
+    if probes.is_empty() {
+        // Nothing checked is not "all passed": a script gating on us must not go ahead.
+        let why = format!("nothing to check: {} has no services and disk_paths is []", config.path.display());
+        return Err(Failure::failed(why));
+    }
     let results = health::run(&config, &probes);
-    let mut code = if results.iter().all(|r| r.ok) { exit::OK } else { exit::FAILED };
-    let report = if json { format!("{:#}\n", health::json_report(&results)) } else { text_report(&results) };
-    if !ops_cli::out(&report) {
+    let mut code = if results.iter().all(|r| r.outcome.is_up()) { exit::OK } else { exit::FAILED };
+    let written = if json {
+        ops_cli::out_document(&format!("{:#}\n", health::json_report(&results)))
+    } else {
+        ops_cli::out(&text_report(&results))
+    };
+    if !written {
         code = exit::FAILED;
     }
     if !no_metrics && let Err(e) = health::record(&started.layout.metrics, &results) {
@@ -73,9 +82,10 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
 fn text_report(results: &[CheckResult]) -> String {
     let mut out = String::new();
     for r in results {
-        let _ = writeln!(out, "{r}");
+        // One result, one line: a name or a server's words cannot break it or drive the terminal.
+        let _ = writeln!(out, "{}", ops_state::printable(&r.to_string()));
     }
-    let failures = results.iter().filter(|r| !r.ok).count();
+    let failures = results.iter().filter(|r| !r.outcome.is_up()).count();
     if failures == 0 {
         let _ = write!(out, "\nAll {} checks passed.\n", results.len());
     } else {

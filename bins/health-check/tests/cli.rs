@@ -336,8 +336,8 @@ fn prometheus_textfile_is_valid_for_promtool() {
     assert!(check.status.success(), "promtool: {}{}", stdout(&check), stderr(&check));
 }
 
-/// Our metrics lines are read by the seed's `calculate_uptime` exactly as the lines the
-/// seed's own `HealthChecker._save_metrics` writes for the same results.
+/// Our metrics lines are read by the Python kit's `calculate_uptime` exactly as the lines the
+/// the Python kit's own `HealthChecker._save_metrics` writes for the same results.
 #[test]
 fn seed_calculate_uptime_reads_our_metrics_like_its_own() {
     let Some((python, seed)) = test_support::require_seed() else { return };
@@ -357,7 +357,7 @@ fn seed_calculate_uptime_reads_our_metrics_like_its_own() {
     }
     let ours = sb.base().join("metrics");
     let theirs = sb.dir.path().join("seed-home");
-    // Rebuild each of our lines through the seed's own HealthResult and _save_metrics, in a
+    // Rebuild each of our lines through the Python kit's own HealthResult and _save_metrics, in a
     // sandbox HOME, then compare calculate_uptime over both directories and the lines.
     let script = r#"
 import json, os, sys, glob
@@ -394,7 +394,7 @@ print(json.dumps({"ours": our_view, "seed": seed_view}, sort_keys=True))
     assert_eq!(v["ours"]["Café \"ü\""]["failures"], 3);
     assert_eq!(v["ours"]["Worker"]["uptime_percent"], 0.0);
 
-    // And the lines themselves are byte for byte what the seed writes.
+    // And the lines themselves are byte for byte what the Python kit writes.
     let read = |dir: &Path| -> Vec<String> {
         let mut files: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
@@ -418,4 +418,77 @@ fn an_unwritable_stdout_is_an_error_not_a_panic() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).starts_with("error: cannot write the output: "), "{}", stderr(&out));
+}
+
+#[test]
+fn proxy_variables_in_the_environment_change_nothing() {
+    // A health check of local services through an inherited proxy would be a false alarm:
+    // the variables are ignored, only services.json's `proxy` counts.
+    let ok = Answer::status(200).start();
+    let sb = Sandbox::new();
+    let port = ok.addr.port();
+    sb.write_config(&format!(
+        r#"{{"services": [{{"name": "Web", "target": "{}"}}, {{"name": "Local", "target": "http://localhost:{port}/"}}],
+            "disk_paths": []}}"#,
+        ok.url()
+    ));
+    let mut cmd = Command::cargo_bin("health-check").unwrap();
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", sb.dir.path())
+        .env("AGENT_OPS_HOME", sb.base());
+    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        cmd.env(var, "http://127.0.0.1:1");
+    }
+    let out = cmd.arg("--no-metrics").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(without_latency).collect();
+    assert_eq!(lines[..2], ["[OK] Web - HTTP 200", "[OK] Local - HTTP 200"]);
+
+    // The configured proxy is used: this one refuses, so the check fails.
+    sb.write_config(&format!(
+        r#"{{"proxy": "http://127.0.0.1:{}", "services": [{{"name": "Web", "target": "{}"}}], "disk_paths": []}}"#,
+        closed_port(),
+        ok.url()
+    ));
+    let out = sb.run(&["--no-metrics"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("[FAIL] Web - "), "{}", stdout(&out));
+}
+
+/// A name with ESC, OSC, C1 or a newline is shown escaped in the report (one result, one line),
+/// and exactly as written in `--json` and the metrics.
+#[test]
+fn control_characters_in_names_are_shown_never_obeyed() {
+    let sb = Sandbox::new();
+    let name = "evil\u{1b}]0;owned\u{7}\u{9b}2J\n[OK] Fake - fine";
+    let service = serde_json::json!({"name": name, "type": "port", "port": closed_port()});
+    sb.write_config(&format!(r#"{{"services": [{service}], "disk_paths": []}}"#));
+    let out = sb.run(&[]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !stdout.chars().any(|c| c != '\n' && (c.is_control() || ('\u{80}'..='\u{9f}').contains(&c))),
+        "{stdout:?}"
+    );
+    assert_eq!(stdout.lines().count(), 3, "one line, a blank one, the summary: {stdout}");
+    assert!(
+        stdout.starts_with("[FAIL] evil\\x1b]0;owned\\x07\\u{9b}2J\\n[OK] Fake - fine - port "),
+        "{stdout}"
+    );
+    let json: Value = serde_json::from_slice(&sb.run(&["--json", "--no-metrics"]).stdout).unwrap();
+    assert_eq!(json["checks"][0]["name"], name);
+    assert_eq!(sb.metric_lines()[0]["name"], name);
+}
+
+/// Checking nothing is not "all passed": no services and no disk paths is exit 1, said plainly.
+#[test]
+fn nothing_to_check_is_not_success() {
+    let sb = Sandbox::new();
+    sb.write_config(r#"{"services": [], "disk_paths": []}"#);
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing to check") && err.contains("services.json"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passed"));
+    assert!(sb.metrics_files().is_empty());
 }

@@ -64,7 +64,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The seed's report for the one passing check.
+/// The Python kit's report for the one passing check.
 fn assert_report(o: &Output) {
     let out = stdout(o);
     assert!(out.starts_with("[OK] DB - port ") && out.ends_with("\nAll 1 checks passed.\n"), "{out}");

@@ -437,7 +437,7 @@ fn big_logs_are_rotated_into_valid_gzip() {
     let mut back = String::new();
     flate2::read::GzDecoder::new(fs::File::open(&archive).unwrap()).read_to_string(&mut back).unwrap();
     assert_eq!(back, content);
-    assert!(!logs.join("cron.log").exists());
+    assert_eq!(fs::read(logs.join("cron.log")).unwrap(), b"", "copied, then truncated in place");
 }
 
 #[test]
@@ -621,6 +621,52 @@ fn a_loop_stopped_after_its_pass_judged_an_alert_due_still_delivers_it() {
     let shown = sb.shown();
     assert_eq!(shown.len(), 1, "delivered by the next pass, once: {shown:?}\n{}", text(&out));
     assert!(shown[0].starts_with("[ERROR] Agent Ops Alert\n\nHealth check failures:\n - API: "), "{shown:?}");
+}
+
+/// Whether `bytes` hold a control character a terminal would act on: C0 but newline and tab,
+/// DEL, or C1 (U+0080..U+009F, two bytes in UTF-8).
+fn drives_a_terminal(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .any(|c| c != '\n' && c != '\t' && (c.is_ascii_control() || ('\u{80}'..='\u{9f}').contains(&c)))
+}
+
+/// Names (from the config) and details (from servers and commands) with ESC, OSC, CSI, C1,
+/// carriage returns and newlines are shown, never obeyed, on the console and in the log, and
+/// a name with a newline cannot forge a line.
+#[test]
+fn control_characters_in_names_and_output_never_reach_a_terminal_or_the_log() {
+    let sb = Sandbox::new();
+    let names = [
+        "esc\u{1b}[31mred",
+        "osc\u{1b}]0;owned\u{7}title",
+        "csi\u{9b}2J",
+        "forged\n[OK] Fake - fine",
+        "cr\rover",
+    ];
+    let port = test_support::closed_port();
+    let services: Vec<String> = names
+        .iter()
+        .map(|n| {
+            serde_json::json!({"name": n, "type": "port", "port": port,
+                "restart_command": "printf '\\033[2J\\033]0;x\\007out\\n'; exit 1"})
+            .to_string()
+        })
+        .collect();
+    sb.config(&services.join(","), "");
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for (what, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!drives_a_terminal(bytes), "{what}: {:?}", String::from_utf8_lossy(bytes));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.lines().any(|l| l.starts_with("[OK] Fake")), "a forged line: {stdout}");
+    assert!(stdout.contains("[FAIL] esc\\x1b[31mred - port "), "{stdout}");
+    let log = fs::read(sb.base().join("logs/orchestrator.log")).unwrap();
+    assert!(!drives_a_terminal(&log), "{:?}", String::from_utf8_lossy(&log));
+    assert!(!String::from_utf8_lossy(&log).lines().any(|l| l.contains("] [OK] Fake")));
+    // The alert keeps the names as they are (Telegram shows them as text).
+    assert!(sb.shown().iter().any(|m| m.contains("forged\n[OK] Fake - fine")), "{:?}", sb.shown());
 }
 
 /// Phase 5 rolls up every finished day (once) before retention deletes its day file, and keeps

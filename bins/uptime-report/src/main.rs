@@ -81,16 +81,13 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     };
     let warnings = ops_cli::warning_lines(&warnings);
     Ok(match args.output {
-        // Readable by all (0644): node_exporter or a web server reads it.
-        Some(path) => match ops_state::write_atomic(&path, body.as_bytes(), ops_state::DEFAULT_MODE) {
+        // Readable by all (0644 before the umask): node_exporter or a web server reads it.
+        Some(path) => match ops_state::write_atomic(&path, body.as_bytes(), ops_state::PUBLIC_MODE) {
             Ok(()) => ops_cli::finish("", &warnings, code),
             Err(e) => ops_cli::finish("", &format!("{warnings}error: {e}\n"), exit::FAILED),
         },
         // The text report is for people; the other formats are documents, written exactly.
         None if args.format == Format::Text => ops_cli::finish(&body, &warnings, code),
-        None => {
-            let written = ops_cli::out_document(&body);
-            ops_cli::finish("", &warnings, if written { code } else { exit::FAILED })
-        }
+        None => ops_cli::finish_document(&body, &warnings, code),
     })
 }

@@ -656,6 +656,26 @@ fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
     }
 }
 
+/// A service name with ESC, OSC or C1 in the metrics is shown escaped in every text report;
+/// JSON keeps it exactly.
+#[test]
+fn control_characters_in_names_never_reach_the_terminal() {
+    let home = Home::new();
+    let name = "evil\u{1b}]0;owned\u{7}\u{9b}2J";
+    checks(&home, name, 3, 1, 1);
+    for args in [&[][..], &["--detailed"], &["--sla", "99"]] {
+        let out = home.ours(args);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.chars().any(|c| c != '\n' && (c.is_control() || ('\u{80}'..='\u{9f}').contains(&c))),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains("evil\\x1b]0;owned\\x07\\u{9b}2J"), "{args:?}: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&home.ours(&["--format", "json"]).stdout).unwrap();
+    assert!(json.to_string().contains("owned"), "{json}");
+}
+
 /// `--month` and `--since`/`--until` report calendar periods (UTC) for SLA statements: the
 /// heading names the period, never "last N days", and the figures are those of exactly its
 /// days, whether they come from rollups or from day files.
@@ -713,8 +733,9 @@ fn rollup_names(home: &Home) -> Vec<String> {
     names
 }
 
-/// The seed's report, byte for byte, from rollups: once from rollups beside the day files, and
-/// once the day files of the finished days are gone (the seed read them while they were there).
+/// The Python kit's report, byte for byte, from rollups: once from rollups beside the day files,
+/// and once the day files of the finished days are gone (the Python kit read them while they
+/// were there).
 #[test]
 fn the_default_report_from_rollups_equals_the_seeds_after_the_day_files_are_gone() {
     on_one_day(|| {

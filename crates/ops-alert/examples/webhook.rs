@@ -53,7 +53,7 @@ fn send(url: &str, message: &str, dir: &std::path::Path) -> Result<bool, AlertEr
     })?;
     let alerter = Alerter::new(
         vec![Box::new(hook)],
-        RateLimit::new(dir.join("alert-rate.json"), 0.0),
+        RateLimit::new(dir.join("alert-rate.json"), std::time::Duration::ZERO),
         Outbox::new(dir.join("alert-outbox.jsonl")),
     )?;
     let outcome = alerter.send(&Alert { level: Level::Info, topic: None, message: message.into() })?;

@@ -101,7 +101,7 @@ type RateState = BTreeMap<String, Value>;
 
 const NOW: f64 = 1_800_000_000.0;
 
-/// Any `alert-rate.json` (the seed rewrites it in place, unlocked): one that is not a JSON
+/// Any `alert-rate.json` (the Python kit rewrites it in place, unlocked): one that is not a JSON
 /// object is a typed `Corrupt` error and left untouched; otherwise the decision follows the
 /// topic's time, a limited alert writes nothing, and an admitted one records its topic and
 /// keeps every other entry except numbers older than the retention.
@@ -112,7 +112,7 @@ fn alert_rate() {
         let dir = tempfile::tempdir_in(scratch.path()).unwrap();
         let path = dir.path().join("alert-rate.json");
         fs::write(&path, bytes).unwrap();
-        let rate = RateLimit::new(&path, 300.0);
+        let rate = RateLimit::new(&path, std::time::Duration::from_secs(300));
         let before = serde_json::from_slice::<RateState>(bytes);
         let checked = rate.check("api", NOW);
         let Ok(before) = before else {

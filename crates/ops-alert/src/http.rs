@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use ureq::Agent;
 
-use crate::{Failure, Problem};
+use crate::{AlertError, Failure, Problem, Secret, Setting};
 
 /// How hard a notifier tries before it gives up and the alert waits in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts of 10 s each (the seed's timeout), 0.5 s then 1 s apart, flood waits up to
+    /// 3 attempts of 10 s each (the Python kit's timeout), 0.5 s then 1 s apart, flood waits up to
     /// 30 s, nothing started after 60 s.
     fn default() -> Self {
         Self {
@@ -81,14 +81,24 @@ pub(crate) enum Step<T> {
 
 /// One blocking client per notifier: statuses are values, redirects are not followed (a POST
 /// must not silently become a GET elsewhere).
-pub(crate) fn agent() -> Agent {
-    Agent::config_builder()
+pub(crate) fn agent(proxy: Option<&Secret>) -> Result<Agent, AlertError> {
+    // A proxy only when the caller gives one: ureq would otherwise read HTTP_PROXY and friends
+    // itself, and this crate never reads the environment.
+    let proxy = match proxy {
+        Some(url) => Some(ureq::Proxy::new(url.expose()).map_err(|_| AlertError::Invalid {
+            field: Setting::Proxy,
+            message: "must be a URL like http://proxy.example:3128".into(),
+        })?),
+        None => None,
+    };
+    Ok(Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
+        .proxy(proxy)
         .user_agent(concat!("agent-ops/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into()
+        .into())
 }
 
 /// POSTs `body` as JSON. Once the status line is in, the answer is an [`Answer`], whatever

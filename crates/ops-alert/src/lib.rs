@@ -1,6 +1,6 @@
 //! ops-alert owns getting an alert to people: the [`Alert`] itself, the [`Notifier`]s that
 //! deliver it ([`telegram::Telegram`], [`webhook::Webhook`]), the per-topic [`RateLimit`] in
-//! the seed's `alert-rate.json`, and the [`Outbox`] that holds every alert on disk until its
+//! the Python kit's `alert-rate.json`, and the [`Outbox`] that holds every alert on disk until its
 //! destination confirmed it. [`Alerter`] joins them: see its module notes for how an alert is
 //! never lost, and the one window in which it can be sent twice.
 //!
@@ -49,7 +49,7 @@ pub use outbox::{Entry, FloodWait, Outbox};
 pub use rate::{RateLimit, RateLimited};
 pub use secret::{Secret, Secrets};
 
-/// How serious an alert is. It decides the message's prefix, as in the seed.
+/// How serious an alert is. It decides the message's prefix, as in the Python kit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -65,10 +65,10 @@ pub enum Level {
 }
 
 impl Level {
-    /// Every level, in order of the seed's table.
+    /// Every level, in order of the Python kit's table.
     pub const ALL: [Level; 4] = [Level::Info, Level::Warning, Level::Error, Level::Recovery];
 
-    /// The seed's prefix: `[INFO]`, `[WARNING]`, `[ERROR]`, `[RECOVERED]`.
+    /// The Python kit's prefix: `[INFO]`, `[WARNING]`, `[ERROR]`, `[RECOVERED]`.
     pub fn prefix(self) -> &'static str {
         match self {
             Self::Info => "[INFO]",
@@ -111,7 +111,7 @@ pub struct Alert {
     /// How serious it is.
     pub level: Level,
     /// Alerts of the same topic are rate limited together; `None` (or empty) is never limited,
-    /// as in the seed.
+    /// as in the Python kit.
     pub topic: Option<String>,
     /// The text, as written: it is escaped for whatever format the destination needs.
     pub message: String,
@@ -163,6 +163,8 @@ pub enum Setting {
     Name,
     /// A webhook's headers.
     Headers,
+    /// The HTTP proxy alerts go through.
+    Proxy,
 }
 
 impl Setting {
@@ -175,6 +177,7 @@ impl Setting {
             Self::Url => "url",
             Self::Name => "name",
             Self::Headers => "headers",
+            Self::Proxy => "proxy",
         }
     }
 }

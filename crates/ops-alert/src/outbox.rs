@@ -20,7 +20,7 @@ use crate::{Alert, AlertError};
 pub struct Entry {
     /// Unique: `<unix nanoseconds>-<pid>-<counter>`.
     pub id: String,
-    /// When it was queued, in the seed's timestamp format.
+    /// When it was queued, in the Python kit's timestamp format.
     pub queued_at: String,
     /// The notifier it is for (`telegram`, `webhook:slack`).
     pub destination: String,

@@ -1,9 +1,10 @@
-//! Per-topic rate limiting in the seed's `alert-rate.json` (`{topic: unix_seconds_float}`),
+//! Per-topic rate limiting in the Python kit's `alert-rate.json` (`{topic: unix_seconds_float}`),
 //! decided under the file's lock so that two processes alerting the same topic at the same
 //! moment cannot both go ahead.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ops_state::{StateError, StateFile};
 use serde_json::Value;
@@ -14,7 +15,7 @@ use crate::AlertError;
 /// kept as they are and ignored.
 type RateState = BTreeMap<String, Value>;
 
-/// Entries are kept at least this long (the seed prunes after an hour).
+/// Entries are kept at least this long (the Python kit prunes after an hour).
 const MIN_RETENTION_SECS: f64 = 3600.0;
 
 /// The rate limit of one alert file.
@@ -22,8 +23,8 @@ const MIN_RETENTION_SECS: f64 = 3600.0;
 pub struct RateLimit {
     /// `alert-rate.json` and its lock.
     pub file: StateFile,
-    /// Minimum seconds between two alerts of the same topic.
-    pub seconds: f64,
+    /// Minimum time between two alerts of the same topic.
+    pub limit: Duration,
 }
 
 /// Why an alert was not sent: its topic was alerted too recently.
@@ -31,10 +32,10 @@ pub struct RateLimit {
 pub struct RateLimited {
     /// The topic.
     pub topic: String,
-    /// Seconds since the topic's last alert.
-    pub seconds_ago: f64,
+    /// Time since the topic's last alert (until it, when the clock was set back).
+    pub ago: Duration,
     /// The limit in force.
-    pub limit: f64,
+    pub limit: Duration,
 }
 
 /// The closure's way out of [`StateFile::update`] without writing.
@@ -51,13 +52,13 @@ impl From<StateError> for Exit {
 
 impl RateLimit {
     /// The rate limit kept in `path` (locked through `<path>.lock`).
-    pub fn new(path: impl Into<PathBuf>, seconds: f64) -> Self {
-        Self { file: StateFile::new(path), seconds }
+    pub fn new(path: impl Into<PathBuf>, limit: Duration) -> Self {
+        Self { file: StateFile::new(path), limit }
     }
 
     /// How long an entry is kept: the longer of the limit and one hour.
     pub fn retention(&self) -> f64 {
-        self.seconds.max(MIN_RETENTION_SECS)
+        self.limit.as_secs_f64().max(MIN_RETENTION_SECS)
     }
 
     /// Whether `topic` is limited at `now`, without taking the lock or writing (for dry runs).
@@ -73,7 +74,7 @@ impl RateLimit {
     /// `accept` succeeded the result is `Ok(None)` even if the record cannot be written (with a
     /// warning), because the alert is queued and will go out.
     ///
-    /// A file that stays corrupt for 20 ms (the seed rewrites it in place, without a lock) is
+    /// A file that stays corrupt for 20 ms (the Python kit rewrites it in place, without a lock) is
     /// set aside (see [`StateFile::set_aside_corrupt`]) with a warning, so that a damaged rate
     /// file never stops an alert.
     pub fn admit(
@@ -101,7 +102,7 @@ impl RateLimit {
                 Ok(()) => return Ok(None),
                 Err(Exit::Limited(limited)) => return Ok(Some(limited)),
                 Err(Exit::Error(AlertError::State(StateError::Corrupt { .. }))) if accept.is_some() => {
-                    // The seed rewrites this file in place, unlocked: what looks corrupt may be
+                    // The Python kit rewrites this file in place, unlocked: what looks corrupt may be
                     // its write in progress. Give it a moment; `set_aside_corrupt` reads again
                     // and leaves a file that has become valid alone.
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -149,15 +150,15 @@ impl RateLimit {
         state.insert(topic.to_owned(), Value::from(now));
     }
 
-    /// `|now - last| < limit`: the seed's rule, except that an entry far in the future (the
+    /// `|now - last| < limit`: the Python kit's rule, except that an entry far in the future (the
     /// clock was set back) does not silence its topic for ever.
     fn limited(&self, state: &RateState, topic: &str, now: f64) -> Option<RateLimited> {
         let last = state.get(topic)?.as_f64()?;
         let ago = now - last;
-        (ago.abs() < self.seconds).then(|| RateLimited {
+        (ago.abs() < self.limit.as_secs_f64()).then(|| RateLimited {
             topic: topic.to_owned(),
-            seconds_ago: ago,
-            limit: self.seconds,
+            ago: Duration::try_from_secs_f64(ago.abs()).unwrap_or(Duration::ZERO),
+            limit: self.limit,
         })
     }
 }
@@ -177,7 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alert-rate.json");
         fs::write(&path, r#"{"old": 1000.0, "recent": 5000.5, "weird": "x"}"#).unwrap();
-        let rate = RateLimit::new(&path, 7200.0);
+        let rate = RateLimit::new(&path, Duration::from_secs(7200));
         let mut w = Vec::new();
         assert_eq!(rate.admit("api", 8000.0, &mut w, ok).unwrap(), None);
         let state: RateState = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
@@ -185,7 +186,7 @@ mod tests {
         assert_eq!(state.keys().collect::<Vec<_>>(), ["api", "old", "recent", "weird"]);
         assert_eq!(state["api"], 8000.0);
         let limited = rate.admit("api", 8100.0, &mut w, ok).unwrap().unwrap();
-        assert_eq!((limited.seconds_ago, limited.limit), (100.0, 7200.0));
+        assert_eq!((limited.ago, limited.limit), (Duration::from_secs(100), Duration::from_secs(7200)));
         assert_eq!(rate.check("api", 8100.0).unwrap(), Some(limited));
         assert_eq!(rate.admit("other", 8201.0 + 7200.0, &mut w, ok).unwrap(), None);
         let state: RateState = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
@@ -199,7 +200,7 @@ mod tests {
         let path = dir.path().join("alert-rate.json");
         let seed_bytes = "{\n  \"api\": 1000.25\n}"; // json.dump(indent=2), no newline
         fs::write(&path, seed_bytes).unwrap();
-        let rate = RateLimit::new(&path, 300.0);
+        let rate = RateLimit::new(&path, Duration::from_secs_f64(300.0));
         assert!(rate.admit("api", 1100.0, &mut Vec::new(), ok).unwrap().is_some());
         assert_eq!(fs::read_to_string(&path).unwrap(), seed_bytes);
         let failed = rate.admit("db", 1100.0, &mut Vec::new(), || Err(AlertError::NoNotifier));
@@ -211,7 +212,7 @@ mod tests {
     fn a_queued_alert_is_admitted_even_when_its_record_cannot_be_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alert-rate.json");
-        let rate = RateLimit::new(&path, 300.0);
+        let rate = RateLimit::new(&path, Duration::from_secs_f64(300.0));
         let mut warnings = Vec::new();
         // The old version is staged as the backup first: a directory where it is staged makes
         // the write fail before anything is replaced.
@@ -231,7 +232,7 @@ mod tests {
     #[test]
     fn a_clock_set_back_far_does_not_silence_a_topic() {
         let dir = tempfile::tempdir().unwrap();
-        let rate = RateLimit::new(dir.path().join("r.json"), 300.0);
+        let rate = RateLimit::new(dir.path().join("r.json"), Duration::from_secs_f64(300.0));
         assert_eq!(rate.admit("t", 100_000.0, &mut Vec::new(), ok).unwrap(), None);
         assert!(rate.check("t", 99_900.0).unwrap().is_some(), "a small step back still limits");
         assert_eq!(rate.check("t", 50_000.0).unwrap(), None);
@@ -242,7 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alert-rate.json");
         fs::write(&path, "{\"api\": 10").unwrap();
-        let rate = RateLimit::new(&path, 300.0);
+        let rate = RateLimit::new(&path, Duration::from_secs_f64(300.0));
         let mut warnings = Vec::new();
         assert_eq!(rate.admit("api", 20.0, &mut warnings, ok).unwrap(), None);
         assert_eq!(warnings.len(), 1);
@@ -257,7 +258,7 @@ mod tests {
     #[test]
     fn concurrent_admissions_of_one_topic_admit_exactly_one() {
         let dir = tempfile::tempdir().unwrap();
-        let rate = RateLimit::new(dir.path().join("alert-rate.json"), 300.0);
+        let rate = RateLimit::new(dir.path().join("alert-rate.json"), Duration::from_secs_f64(300.0));
         let accepted = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..16 {

@@ -79,6 +79,14 @@ impl std::fmt::Debug for Telegram {
 }
 
 impl Telegram {
+    /// The same notifier, its requests going through the HTTP proxy at `url` (whose
+    /// credentials join the secrets). Without it, no proxy is used: the environment is not read.
+    pub fn with_proxy(mut self, url: &Secret) -> Result<Self, AlertError> {
+        self.agent = http::agent(Some(url))?;
+        self.secrets.add_url_parts(url.expose(), false);
+        Ok(self)
+    }
+
     /// Checks the settings: a token of the characters Telegram uses (digits, `:`, letters,
     /// `_`, `-`; it goes into the URL path), a chat id, an `http(s)://` API URL.
     pub fn new(config: TelegramConfig) -> Result<Self, AlertError> {
@@ -100,8 +108,12 @@ impl Telegram {
             });
         }
         check_http_url(Setting::ApiUrl, &config.api_url)?;
-        let telegram =
-            Self { secrets: config.secrets(), config, agent: http::agent(), migrated_to: Mutex::new(None) };
+        let telegram = Self {
+            secrets: config.secrets(),
+            config,
+            agent: http::agent(None)?,
+            migrated_to: Mutex::new(None),
+        };
         // What is really requested must be a URL too (the token's characters are URL-safe).
         check_http_url(Setting::ApiUrl, &telegram.endpoint(telegram.config.token.expose()))?;
         Ok(telegram)

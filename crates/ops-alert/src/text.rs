@@ -1,4 +1,4 @@
-//! What an alert looks like: the seed's layout (`[ERROR] Agent Ops Alert`, a blank line, the
+//! What an alert looks like: the Python kit's layout (`[ERROR] Agent Ops Alert`, a blank line, the
 //! message) as Telegram HTML with every interpolated value escaped, as plain text, and split
 //! into numbered parts when it is longer than Telegram allows.
 
@@ -7,7 +7,7 @@ use crate::Alert;
 /// Telegram's limit on a message's text after entity parsing, in UTF-16 code units.
 pub const TELEGRAM_MAX_LEN: usize = 4096;
 
-/// The bold title of every alert, as the seed writes it.
+/// The bold title of every alert, as the Python kit writes it.
 pub const TITLE: &str = "Agent Ops Alert";
 
 /// One Telegram message: the HTML to send, and the same text without markup for the

@@ -67,6 +67,14 @@ impl std::fmt::Debug for Webhook {
 }
 
 impl Webhook {
+    /// The same notifier, its requests going through the HTTP proxy at `url` (whose
+    /// credentials join the secrets). Without it, no proxy is used: the environment is not read.
+    pub fn with_proxy(mut self, url: &Secret) -> Result<Self, AlertError> {
+        self.agent = http::agent(Some(url))?;
+        self.secrets.add_url_parts(url.expose(), false);
+        Ok(self)
+    }
+
     /// Checks the settings: a name without control characters, a valid `http(s)://` URL,
     /// headers that HTTP can carry (never quoting a value: they are secrets).
     pub fn new(config: WebhookConfig) -> Result<Self, AlertError> {
@@ -97,7 +105,12 @@ impl Webhook {
         for (_, value) in &config.headers {
             secrets.add_value(value.expose());
         }
-        Ok(Self { destination: format!("webhook:{}", config.name), config, secrets, agent: http::agent() })
+        Ok(Self {
+            destination: format!("webhook:{}", config.name),
+            config,
+            secrets,
+            agent: http::agent(None)?,
+        })
     }
 
     /// The body for `alert`.

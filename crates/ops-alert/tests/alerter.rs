@@ -55,7 +55,7 @@ fn webhook_with(hook: &FakeWebhook, retry: RetryPolicy) -> Box<dyn Notifier> {
 fn alerter(state: &Path, notifiers: Vec<Box<dyn Notifier>>) -> Alerter {
     Alerter::new(
         notifiers,
-        RateLimit::new(state.join("alert-rate.json"), 300.0),
+        RateLimit::new(state.join("alert-rate.json"), std::time::Duration::from_secs(300)),
         Outbox::new(state.join("alert-outbox.jsonl")),
     )
     .unwrap()
@@ -100,8 +100,8 @@ fn sent_then_rate_limited_in_the_seed_format() {
     let again = a.send(&alert("API still down", Some("api"))).unwrap();
     assert_eq!(again.verdict(), Verdict::RateLimited);
     let limited = again.rate_limited.unwrap();
-    assert_eq!((limited.topic.as_str(), limited.limit), ("api", 300.0));
-    assert!(limited.seconds_ago >= 0.0 && limited.seconds_ago < 300.0);
+    assert_eq!((limited.topic.as_str(), limited.limit), ("api", std::time::Duration::from_secs(300)));
+    assert!(limited.ago < std::time::Duration::from_secs(300));
     assert!(a.send(&alert("no topic: never limited", None)).unwrap().verdict() == Verdict::Sent);
     assert_eq!(api.delivered().len(), 2);
 }
@@ -285,7 +285,7 @@ fn an_outbox_held_by_another_deliverer_too_long_leaves_the_alert_queued() {
     };
     let a = Alerter::new(
         vec![telegram(&api, Duration::from_secs(10))],
-        RateLimit::new(dir.path().join("alert-rate.json"), 300.0),
+        RateLimit::new(dir.path().join("alert-rate.json"), std::time::Duration::from_secs(300)),
         outbox.clone(),
     )
     .unwrap();
@@ -340,7 +340,7 @@ fn an_alert_sent_without_the_outbox_is_not_said_to_be_queued() {
         .unwrap();
     let a = Alerter::new(
         vec![telegram(&api, Duration::from_secs(10))],
-        RateLimit::new(dir.path().join("alert-rate.json"), 300.0),
+        RateLimit::new(dir.path().join("alert-rate.json"), std::time::Duration::from_secs(300)),
         Outbox::new(dir.path().join("blocked/alert-outbox.jsonl")),
     )
     .unwrap();

@@ -124,7 +124,7 @@ fn host_port(hook: &FakeWebhook) -> String {
 fn alerter(state: &Path, notifiers: Vec<Box<dyn Notifier>>) -> Alerter {
     Alerter::new(
         notifiers,
-        RateLimit::new(state.join("alert-rate.json"), 0.0),
+        RateLimit::new(state.join("alert-rate.json"), std::time::Duration::ZERO),
         Outbox::new(state.join("alert-outbox.jsonl")),
     )
     .unwrap()

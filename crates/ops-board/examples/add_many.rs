@@ -4,7 +4,7 @@
 //! `cargo run --release -p ops-board --example add_many -- BOARD_JSON N [TITLE_PREFIX]`
 //!
 //! `cargo xtask bench-board` uses it as the in-process counterpart of a Python loop over the
-//! seed's `add_task`.
+//! the Python kit's `add_task`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;

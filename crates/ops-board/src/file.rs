@@ -11,7 +11,7 @@ use crate::{Board, BoardError, Edit, NewTask, Task};
 
 /// Where a board lives and how it is locked.
 ///
-/// [`BoardFile::new`] gives the seed's names; the public fields may be changed.
+/// [`BoardFile::new`] gives the Python kit's names; the public fields may be changed.
 ///
 /// A `BoardFile` remembers the last board it wrote. When the next change finds the file
 /// byte for byte as it left it (compared under the lock, so any other writer in between is
@@ -19,8 +19,8 @@ use crate::{Board, BoardError, Edit, NewTask, Task};
 /// making many changes parses the board once. Clones share what they remember.
 #[derive(Clone)]
 pub struct BoardFile {
-    /// `board.json`, its lock (`board.lock` beside it, the seed's lock file, taken with
-    /// flock(2)), the mode it is written with and the lock timeout (30 s, as the seed).
+    /// `board.json`, its lock (`board.lock` beside it, the Python kit's lock file, taken with
+    /// flock(2)), the mode it is written with and the lock timeout (30 s, as the Python kit).
     pub state: StateFile,
     /// Where archived tasks go, one JSON line each: `board-archive.jsonl` beside the board.
     pub archive: PathBuf,
@@ -45,7 +45,7 @@ impl fmt::Debug for BoardFile {
 /// A board as read, and whether it came from the backup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    /// The board (the seed's empty board when there is no file yet).
+    /// The board (the Python kit's empty board when there is no file yet).
     pub board: Board,
     /// Set when board.json did not parse and this board is its backup: tell the user.
     pub fallback: Option<Fallback>,
@@ -105,7 +105,7 @@ impl BoardFile {
     }
 
     /// Reads the board without taking the lock (files are replaced by rename, so they are
-    /// always whole). A missing file is the seed's empty board. When board.json does not
+    /// always whole). A missing file is the Python kit's empty board. When board.json does not
     /// parse, its backup is returned with a [`Fallback`] saying so; when neither parses,
     /// [`BoardError::Unreadable`].
     pub fn read(&self) -> Result<Snapshot, BoardError> {

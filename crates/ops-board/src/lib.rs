@@ -1,10 +1,10 @@
-//! ops-board owns the task board: `board.json` in the seed's format (`columns`, and `tasks`
+//! ops-board owns the task board: `board.json` in the Python kit's format (`columns`, and `tasks`
 //! with `id, title, column, owner, priority, description, tags, createdAt, updatedAt`; keys it
 //! does not know are kept), its changes (add, move, edit, archive, delete), queries (find by
 //! id or unique id prefix, list with filters) and stalled-task detection.
 //!
-//! Every change is one read-modify-write under an flock(2) on `board.lock`, the seed's lock
-//! file, so the seed's Python `agent_ops_board` and this crate can change the same board at
+//! Every change is one read-modify-write under an flock(2) on `board.lock`, the Python kit's lock
+//! file, so the Python kit's `agent_ops_board` and this crate can change the same board at
 //! the same time; the new file is written beside the old one, fsynced and renamed over it, and
 //! the old one stays as `board.json.bak` (all through [`ops_state::StateFile`]). A board.json
 //! that does not parse is never overwritten: reads fall back to the backup and say so
@@ -28,7 +28,7 @@
 //! let now = time::OffsetDateTime::now_utc() + time::Duration::hours(25);
 //! let day = std::time::Duration::from_secs(24 * 3600);
 //! assert_eq!(snapshot.board.stalled(&StalledQuery::in_progress(day), now).tasks.len(), 1);
-//! assert!(dir.path().join("board.lock").exists(), "the seed's lock file");
+//! assert!(dir.path().join("board.lock").exists(), "the Python kit's lock file");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

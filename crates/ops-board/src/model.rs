@@ -1,9 +1,9 @@
-//! The board as the seed writes it: `{"columns": [...], "tasks": [...]}`, each task with `id,
+//! The board as the Python kit writes it: `{"columns": [...], "tasks": [...]}`, each task with `id,
 //! title, column, owner, priority, description, tags, createdAt, updatedAt`, and any other key
 //! kept as it was.
 //!
 //! (De)serialization is written by hand instead of derived with `#[serde(flatten)]`: it writes
-//! the seed's key order, keeps unknown keys, and does not buffer every task through serde's
+//! the Python kit's key order, keeps unknown keys, and does not buffer every task through serde's
 //! intermediate `Content` as `flatten` does.
 
 use std::fmt;
@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::BoardError;
 
-/// The columns of a board that has none: the seed's `DEFAULT_COLUMNS`.
+/// The columns of a board that has none: the Python kit's `DEFAULT_COLUMNS`.
 pub const DEFAULT_COLUMNS: [&str; 4] = ["open", "in-progress", "in-review", "done"];
 
 /// The whole board file.
@@ -31,7 +31,7 @@ pub struct Board {
 }
 
 impl Default for Board {
-    /// An empty board with [`DEFAULT_COLUMNS`], as the seed starts one.
+    /// An empty board with [`DEFAULT_COLUMNS`], as the Python kit starts one.
     fn default() -> Self {
         Self { columns: default_columns(), tasks: Vec::new(), extra: Map::new() }
     }
@@ -41,11 +41,11 @@ fn default_columns() -> Vec<String> {
     DEFAULT_COLUMNS.iter().map(|&c| c.to_owned()).collect()
 }
 
-/// One task. Timestamps are kept as the text found in the file (the seed writes
+/// One task. Timestamps are kept as the text found in the file (the Python kit writes
 /// `2025-01-15T10:30:00.123456Z`; other forms are read by [`ops_state::timestamp::parse_utc`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
-    /// `task-` and 8 hex digits (the seed's form; any string is read).
+    /// `task-` and 8 hex digits (the Python kit's form; any string is read).
     pub id: String,
     /// What to do.
     pub title: String,
@@ -72,7 +72,7 @@ pub struct Task {
 pub enum Priority {
     /// `low`
     Low,
-    /// `medium`, the seed's default.
+    /// `medium`, the Python kit's default.
     #[default]
     Medium,
     /// `high`
@@ -254,7 +254,7 @@ impl<'de> Deserialize<'de> for Board {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Board, A::Error> {
-                // Missing `columns` or `tasks` get the seed's defaults, as its board_read does.
+                // Missing `columns` or `tasks` get the Python kit's defaults, as its board_read does.
                 let mut board = Board::default();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {

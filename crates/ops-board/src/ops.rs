@@ -16,9 +16,9 @@ use crate::{Board, BoardError, Priority, Task};
 pub struct NewTask {
     /// What to do; must not be blank.
     pub title: String,
-    /// Who does it ("" for nobody, the seed's default).
+    /// Who does it ("" for nobody, the Python kit's default).
     pub owner: String,
-    /// Medium unless said otherwise, as in the seed.
+    /// Medium unless said otherwise, as in the Python kit.
     pub priority: Priority,
     /// Free text.
     pub description: String,
@@ -27,7 +27,7 @@ pub struct NewTask {
 }
 
 impl NewTask {
-    /// A task with this title and the seed's defaults for everything else.
+    /// A task with this title and the Python kit's defaults for everything else.
     pub fn new(title: impl Into<String>) -> Self {
         Self { title: title.into(), ..Self::default() }
     }
@@ -78,7 +78,7 @@ pub struct Filter {
 pub struct StalledQuery {
     /// The age past which a task is stalled (the Python kit's default is 24 hours).
     pub older_than: Duration,
-    /// The columns watched; the seed watches `in-progress` only.
+    /// The columns watched; the Python kit watches `in-progress` only.
     pub columns: Vec<String>,
 }
 
@@ -106,7 +106,7 @@ pub struct StalledTask<'a> {
 pub struct Stalled<'a> {
     /// Stalled tasks, oldest first.
     pub tasks: Vec<StalledTask<'a>>,
-    /// Watched tasks whose timestamps could not be read (the seed skipped these silently).
+    /// Watched tasks whose timestamps could not be read (the Python kit skipped these silently).
     pub unreadable: Vec<&'a Task>,
 }
 
@@ -138,8 +138,8 @@ impl Board {
         }
     }
 
-    /// Adds a task in the first column (`open` on the seed's board; `open` too on a board
-    /// without columns, as the seed does) with a new id, unique on this board: `task-` and 8
+    /// Adds a task in the first column (`open` on the Python kit's board; `open` too on a board
+    /// without columns, as the Python kit does) with a new id, unique on this board: `task-` and 8
     /// hex digits.
     pub fn add(&mut self, new: &NewTask, now: OffsetDateTime) -> Result<&Task, BoardError> {
         check_title(&new.title)?;
@@ -423,7 +423,7 @@ mod tests {
         let mut board = board_with(&["z", "plus", "naive", "offset", "fresh", "open", "bad", "created"]);
         let stamps = [
             ("z", "2025-01-15T11:00:00.5Z"),              // 25 h
-            ("plus", "2025-01-15T11:00:00.000001+00:00"), // 25 h: the seed crashed on this one
+            ("plus", "2025-01-15T11:00:00.000001+00:00"), // 25 h: the Python kit crashed on this one
             ("naive", "2025-01-15T11:00:00"),             // 25 h
             ("offset", "2025-01-15T13:00:00+02:00"),      // 11:00 UTC: 25 h
             ("fresh", "2025-01-15T13:00:00Z"),            // 23 h

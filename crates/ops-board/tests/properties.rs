@@ -119,7 +119,7 @@ fn dedup(tags: impl IntoIterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// The model: a list of tasks and the seed's columns.
+/// The model: a list of tasks and the Python kit's columns.
 #[derive(Debug, Default)]
 struct Model {
     tasks: Vec<Modelled>,

@@ -1,4 +1,4 @@
-//! Side by side with the seed's real `agent_ops_board.py` on one board: same bytes, same lock.
+//! Side by side with the Python kit's real `agent_ops_board.py` on one board: same bytes, same lock.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ fn we_write_the_seeds_bytes_and_each_reads_the_others_tasks() {
     let file = board_of(home.path());
     let seed_bytes = std::fs::read(file.path()).unwrap();
 
-    // Read what the seed wrote.
+    // Read what the Python kit wrote.
     let board = file.read().unwrap().board;
     let t = board.find(&seed_id).unwrap();
     assert_eq!(
@@ -62,7 +62,7 @@ fn we_write_the_seeds_bytes_and_each_reads_the_others_tasks() {
     );
     assert_eq!(board.tasks[1].description, "two\nlines");
 
-    // Rewriting the same board gives the seed's bytes (json.dump(indent=2)) and a newline.
+    // Rewriting the same board gives the Python kit's bytes (json.dump(indent=2)) and a newline.
     file.update(|board| {
         board.columns.push("scratch".into());
         Ok(())
@@ -76,7 +76,7 @@ fn we_write_the_seeds_bytes_and_each_reads_the_others_tasks() {
     let ours = std::fs::read(file.path()).unwrap();
     assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&seed_bytes).into_owned() + "\n");
 
-    // The seed reads what we add, and finds it stalled with our timestamps.
+    // The Python kit reads what we add, and finds it stalled with our timestamps.
     let ours = file.add(&NewTask { priority: Priority::Critical, ..NewTask::new("From Rust") }).unwrap();
     file.move_task(&ours.id, "in-progress").unwrap();
     let Some(cmd) = seed(
@@ -117,7 +117,7 @@ fn the_seeds_lock_holds_us_off_and_we_name_the_lock_file() {
     assert!(err.to_string().contains(&state(home.path()).join("board.lock").display().to_string()), "{err}");
     assert_eq!(std::fs::read(file.path()).unwrap(), before, "nothing written");
 
-    child.stdin.take().unwrap().write_all(b"").unwrap(); // closing stdin releases the seed's lock
+    child.stdin.take().unwrap().write_all(b"").unwrap(); // closing stdin releases the Python kit's lock
     assert!(child.wait().unwrap().success());
     file.add(&NewTask::new("after")).unwrap();
     let titles: Vec<Value> =

@@ -37,7 +37,7 @@ mod output;
 mod start;
 
 pub use docs::{DocsError, GENERATE_DOCS, SHELLS, docs_request, write_docs};
-pub use output::{Printed, err, finish, out, out_document, warning_lines};
+pub use output::{Printed, err, finish, finish_document, out, out_document, warning_lines};
 pub use start::{Failure, Started, main, start};
 
 /// The exit codes every binary uses.

@@ -44,6 +44,14 @@ pub fn finish(stdout: &str, stderr: &str, code: u8) -> ExitCode {
     ExitCode::from(if written || code != 0 { code } else { crate::exit::FAILED })
 }
 
+/// [`finish`] for a document for programs (JSON ...): `stdout` is written exactly, through
+/// [`out_document`].
+pub fn finish_document(stdout: &str, stderr: &str, code: u8) -> ExitCode {
+    let written = out_document(stdout);
+    err(stderr);
+    ExitCode::from(if written || code != 0 { code } else { crate::exit::FAILED })
+}
+
 /// One `warning: ...` line per item, for standard error.
 pub fn warning_lines<T: std::fmt::Display>(items: &[T]) -> String {
     items.iter().fold(String::new(), |mut out, w| {

@@ -39,12 +39,15 @@ impl From<ConfigError> for Failure {
 }
 
 /// A binary's `main`: `fn main() -> ExitCode { ops_cli::main(run) }`. Answers the hidden
-/// `--generate-docs DIR`, parses the arguments (clap exits 2 on bad usage), runs `run`, and
+/// `--generate-docs DIR`, raises the soft open-file limit to the hard one (as Go's runtime and
+/// most servers do: many checks at once need descriptors, and a descriptor we lack must never
+/// look like a service down), parses the arguments (clap exits 2 on bad usage), runs `run`, and
 /// prints a [`Failure`] as `error: ...` with its exit code.
 pub fn main<A: Parser>(run: impl FnOnce(A) -> Result<ExitCode, Failure>) -> ExitCode {
     if let Some(code) = docs::docs_if_asked::<A>() {
         return code;
     }
+    ops_kit::health::raise_nofile_limit();
     match run(A::parse()) {
         Ok(code) => code,
         Err(f) => finish("", &format!("error: {}\n", f.message), f.code),

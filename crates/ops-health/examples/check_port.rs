@@ -1,4 +1,4 @@
-//! Embedding ops-health: check that a TCP port answers, print the result in the seed's words
+//! Embedding ops-health: check that a TCP port answers, print the result in the Python kit's words
 //! and exit 0 when it is open, 1 when it is not.
 //!
 //! `cargo run -p ops-health --example check_port -- HOST PORT [TIMEOUT_SECS]`
@@ -21,11 +21,9 @@ fn main() -> ExitCode {
         eprintln!("error: the timeout must be a number of seconds, 0 or more");
         return ExitCode::from(2);
     };
-    let probe = Probe {
-        name: format!("{host}:{port}"),
-        check: Check::Port(PortCheck { host: host.clone(), port, timeout }),
-    };
-    let result = run(&probe);
+    let mut check = PortCheck::new(host.clone(), port);
+    check.timeout = timeout;
+    let result = run(&Probe::new(format!("{host}:{port}"), Check::Port(check)));
     println!("{result}");
-    if result.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if result.outcome.is_up() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -3,7 +3,7 @@
 //! expired or self-signed certificate still reports its expiry date.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -13,8 +13,8 @@ use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedSt
 use time::OffsetDateTime;
 use x509_cert::der::Decode as _;
 
-use crate::net::{self, NetFailure};
-use crate::{CertInfo, CheckResult, FailureKind, TlsCheck, millis};
+use crate::deadline::{Deadline, Deadlined};
+use crate::{CertInfo, CheckKind, CheckResult, Failure, FailureKind, Outcome, TlsCheck, millis, net};
 
 fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
@@ -82,43 +82,42 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
-/// What a handshake taught us: the certificate if one was presented, and the error if the
+/// What a handshake taught us: the certificate if one was presented, and the failure if the
 /// handshake did not complete.
 struct Probed {
     cert: Option<CertInfo>,
-    failure: Option<NetFailure>,
+    failure: Option<Failure>,
 }
 
-fn probe(host: &str, port: u16, timeout: Duration) -> Probed {
-    let fail = |kind, detail| Probed { cert: None, failure: Some(NetFailure { kind, detail }) };
-    let deadline = Instant::now() + timeout;
+/// Connects and shakes hands by `deadline`: every read and write gets what is left of it, so
+/// a server that drips its handshake cannot hold the check past its timeout.
+fn probe(host: &str, port: u16, deadline: Deadline) -> Probed {
+    let fail = |failure| Probed { cert: None, failure: Some(failure) };
     let verifier = match web_verifier() {
         Ok(v) => v,
-        Err(e) => return fail(FailureKind::Tls, e),
+        Err(e) => return fail(Failure::down(FailureKind::Tls, e)),
     };
     let recorder = Arc::new(Recorder { inner: verifier, seen: Mutex::new(None) });
     let config = match ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions() {
         Ok(b) => b.dangerous().with_custom_certificate_verifier(recorder.clone()).with_no_client_auth(),
-        Err(e) => return fail(FailureKind::Tls, format!("tls setup: {e}")),
+        Err(e) => return fail(Failure::down(FailureKind::Tls, format!("tls setup: {e}"))),
     };
     let Ok(server_name) = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
     else {
-        return fail(FailureKind::Dns, format!("{host} is not a valid host name"));
+        return fail(Failure::down(FailureKind::Dns, format!("{host} is not a valid host name")));
     };
-    let mut sock = match net::connect(host, port, timeout) {
+    let sock = match net::connect(host, port, deadline) {
         Ok(s) => s,
-        Err(f) => return Probed { cert: None, failure: Some(f) },
+        Err(f) => return fail(f),
     };
-    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-    let _ = sock.set_read_timeout(Some(left));
-    let _ = sock.set_write_timeout(Some(left));
+    let mut io = Deadlined { sock: &sock, deadline };
     let mut failure = None;
     match ClientConnection::new(Arc::new(config), server_name) {
         Ok(mut conn) => {
             while conn.is_handshaking() {
-                if let Err(e) = conn.complete_io(&mut sock) {
-                    let mut f = net::io_failure(&e, timeout);
-                    if f.kind == FailureKind::Tls {
+                if let Err(e) = conn.complete_io(&mut io) {
+                    let mut f = net::io_failure(&e, deadline);
+                    if f.outcome == Outcome::Down(FailureKind::Tls) {
                         f.detail = format!("tls handshake failed: {e}");
                     }
                     failure = Some(f);
@@ -127,25 +126,24 @@ fn probe(host: &str, port: u16, timeout: Duration) -> Probed {
             }
             if failure.is_none() {
                 conn.send_close_notify();
-                let _ = conn.write_tls(&mut sock);
+                let _ = conn.write_tls(&mut io);
             }
         }
-        Err(e) => failure = Some(NetFailure { kind: FailureKind::Tls, detail: format!("tls setup: {e}") }),
+        Err(e) => failure = Some(Failure::down(FailureKind::Tls, format!("tls setup: {e}"))),
     }
     let seen = recorder.seen.lock().unwrap_or_else(PoisonError::into_inner).take();
     let cert = match seen {
         Some((der, verdict)) => match cert_info(&der, verdict) {
             Ok(info) => Some(info),
             Err(e) => {
-                failure.get_or_insert(NetFailure { kind: FailureKind::Tls, detail: e });
+                failure.get_or_insert(Failure::down(FailureKind::Tls, e));
                 None
             }
         },
         None => None,
     };
     if cert.is_none() && failure.is_none() {
-        failure =
-            Some(NetFailure { kind: FailureKind::Tls, detail: "server presented no certificate".into() });
+        failure = Some(Failure::down(FailureKind::Tls, "server presented no certificate"));
     }
     Probed { cert, failure }
 }
@@ -183,67 +181,66 @@ fn date(t: OffsetDateTime) -> String {
     format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
-/// Judges a certificate: its detail, and the failure if any.
-fn judge(cert: &CertInfo, warning_days: f64, verify: bool) -> (Option<FailureKind>, String) {
+/// Judges a certificate: its outcome and detail.
+fn judge(cert: &CertInfo, warning_days: f64, verify: bool) -> (Outcome, String) {
     let when = date(cert.not_after);
     let n = cert.days_left;
     let now = OffsetDateTime::now_utc();
+    let tls = Outcome::Down(FailureKind::Tls);
     if cert.not_after <= now {
         let detail = match (now - cert.not_after).whole_days() {
             0 => format!("certificate expired today ({when})"),
             ago => format!("certificate expired {ago} day(s) ago ({when})"),
         };
-        return (Some(FailureKind::Tls), detail);
+        return (tls, detail);
     }
     if verify && let Some(why) = &cert.untrusted {
-        return (
-            Some(FailureKind::Tls),
-            format!("certificate not trusted ({why}), expires {when} ({n} days)"),
-        );
+        return (tls, format!("certificate not trusted ({why}), expires {when} ({n} days)"));
     }
     if (n as f64) < warning_days {
-        return (Some(FailureKind::Tls), format!("certificate expires in {n} days ({when})"));
+        return (tls, format!("certificate expires in {n} days ({when})"));
     }
-    (None, format!("certificate valid for {n} days (expires {when})"))
+    (Outcome::Up, format!("certificate valid for {n} days (expires {when})"))
 }
 
 /// The tls check.
 pub(crate) fn check_tls(name: &str, check: &TlsCheck) -> CheckResult {
     let start = Instant::now();
-    let probed = probe(&check.host, check.port, check.timeout);
+    let probed = probe(&check.host, check.port, Deadline::after(check.timeout));
     let latency_ms = millis(start.elapsed());
-    let mut result = match (&probed.cert, &probed.failure) {
+    let mut result = match (&probed.cert, probed.failure) {
         (Some(cert), _) => {
-            let (failure, detail) = judge(cert, check.warning_days, check.verify);
-            CheckResult::new(name, "tls", failure, detail)
+            let (outcome, detail) = judge(cert, check.warning_days, check.verify);
+            CheckResult::new(name, CheckKind::Tls, outcome, detail)
         }
-        (None, Some(f)) => CheckResult::new(name, "tls", Some(f.kind), f.detail.clone()),
-        (None, None) => unreachable!("probe always reports a certificate or a failure"),
+        (None, failure) => CheckResult::failed(
+            name,
+            CheckKind::Tls,
+            failure.unwrap_or_else(|| Failure::down(FailureKind::Tls, "server presented no certificate")),
+        ),
     };
     result.cert = probed.cert;
     result.latency_ms = latency_ms;
     result
 }
 
-/// Adds a certificate verdict to an https URL check's result.
+/// Adds a certificate verdict to an https URL check's result, by the URL check's deadline.
 pub(crate) fn add_cert_check(
     result: &mut CheckResult,
     host: &str,
     port: u16,
     warning_days: f64,
-    timeout: Duration,
+    deadline: Deadline,
 ) {
-    let probed = probe(host, port, timeout);
+    let probed = probe(host, port, deadline);
     match (&probed.cert, probed.failure) {
         (Some(cert), _) => {
-            let (failure, detail) = judge(cert, warning_days, true);
-            if let Some(kind) = failure {
-                result.fail(kind);
-            }
+            let (outcome, detail) = judge(cert, warning_days, true);
+            result.worsen(outcome);
             result.detail = format!("{}, {detail}", result.detail);
         }
         (None, Some(f)) => {
-            result.fail(f.kind);
+            result.worsen(f.outcome);
             result.detail = format!("{}, certificate check failed: {}", result.detail, f.detail);
         }
         (None, None) => {}
@@ -263,17 +260,18 @@ mod tests {
 
     #[test]
     fn judgement() {
-        assert_eq!(judge(&cert(30, None), 14.0, true).0, None);
+        let tls = Outcome::Down(FailureKind::Tls);
+        assert_eq!(judge(&cert(30, None), 14.0, true).0, Outcome::Up);
         assert!(judge(&cert(30, None), 14.0, true).1.starts_with("certificate valid for 30 days (expires "));
         let (f, d) = judge(&cert(5, None), 14.0, true);
-        assert_eq!(f, Some(FailureKind::Tls));
+        assert_eq!(f, tls);
         assert!(d.starts_with("certificate expires in 5 days ("), "{d}");
         let (f, d) = judge(&cert(30, Some("unknown issuer, self-signed?")), 14.0, true);
-        assert_eq!(f, Some(FailureKind::Tls));
+        assert_eq!(f, tls);
         assert!(d.contains("not trusted (unknown issuer, self-signed?)") && d.contains("30 days"), "{d}");
-        assert_eq!(judge(&cert(30, Some("x")), 14.0, false).0, None, "verify off: only expiry counts");
+        assert_eq!(judge(&cert(30, Some("x")), 14.0, false).0, Outcome::Up, "verify off: only expiry counts");
         let (f, d) = judge(&cert(-3, Some("expired")), 14.0, false);
-        assert_eq!(f, Some(FailureKind::Tls));
+        assert_eq!(f, tls);
         assert!(d.starts_with("certificate expired 2 day(s) ago ("), "{d}");
     }
 }

@@ -16,7 +16,7 @@ fn the_checker_never_matches_itself() {
     let pattern = regex_escape(&own);
     let c = ProcessCheck::new(&pattern, Duration::from_secs(5)).unwrap();
     assert!(c.matching_pids().unwrap().is_empty(), "matched itself with {pattern}");
-    assert_eq!(run(&Probe { name: "Me".into(), check: Check::Process(c) }).detail, "not running");
+    assert_eq!(run(&Probe::new("Me", Check::Process(c))).detail, "not running");
 }
 
 fn regex_escape(s: &str) -> String {

@@ -34,5 +34,5 @@ fn check(config: &Path) -> Result<u8, ConfigError> {
     for r in &results {
         println!("{r}");
     }
-    Ok(u8::from(!results.iter().all(|r| r.ok)))
+    Ok(u8::from(!results.iter().all(|r| r.outcome.is_up())))
 }

@@ -51,7 +51,12 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
                 chat_id: chat_id.clone(),
                 retry,
             };
-            notifiers.push(Box::new(Telegram::new(config).map_err(|e| err(telegram_problem(&e)))?));
+            let url = config.api_url.clone();
+            let mut telegram = Telegram::new(config).map_err(|e| err(telegram_problem(&e)))?;
+            if let Some(proxy) = a.proxy.for_url(&url) {
+                telegram = telegram.with_proxy(proxy).map_err(|e| err(format!("alerting.proxy: {e}")))?;
+            }
+            notifiers.push(Box::new(telegram));
         }
         (Some(_), None) => {
             return Err(err("a Telegram bot token is set but no chat id: set alerting.telegram_chat_id in \
@@ -77,6 +82,10 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
             retry,
         })
         .map_err(|e| err(format!("alerting.webhooks {:?}: {e}", w.name)))?;
+        let hook = match a.proxy.for_url(w.url.expose()) {
+            Some(proxy) => hook.with_proxy(proxy).map_err(|e| err(format!("alerting.proxy: {e}")))?,
+            None => hook,
+        };
         notifiers.push(Box::new(hook));
     }
     if notifiers.is_empty() {
@@ -85,7 +94,7 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
                         TELEGRAM_CHAT_ID environment variables (or add alerting.webhooks)"
             .into()));
     }
-    let rate = RateLimit::new(layout.alert_rate(), a.rate_limit.as_secs_f64());
+    let rate = RateLimit::new(layout.alert_rate(), a.rate_limit);
     let outbox = Outbox::new(layout.alert_outbox());
     Alerter::new(notifiers, rate, outbox).map_err(|e| err(e.to_string()))
 }

@@ -1,4 +1,4 @@
-//! services.json: every field and default of the seed's Configuration Reference, plus the
+//! services.json: every field and default of the Python kit's Configuration Reference, plus the
 //! optional fields agent-ops adds, validated so that each problem names its service and field.
 
 use std::collections::HashMap;
@@ -8,37 +8,40 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ops_health::{Check, DiskCheck, PortCheck, Probe, ProcessCheck, TlsCheck, UrlCheck};
+use ops_health::{
+    Check, CheckKind, DiskCheck, HealthError, PortCheck, Probe, ProcessCheck, Proxy, TlsCheck, UrlCheck,
+};
 use serde_json::{Map, Value};
 
 use crate::maintenance::{Scope, When, Window, parse_time_of_day, parse_weekday};
 use crate::schema::{MAX_SECONDS, Min, Obj, Problem, Report, type_name};
 use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
-/// The check types a service may have.
-pub const CHECK_TYPES: [&str; 5] = ["url", "port", "process", "disk", "tls"];
-
-/// Keys of a service, by the check types that use them (`None`: every type).
-const SERVICE_KEYS: &[(&str, Option<&[&str]>)] = &[
-    ("name", None),
-    ("type", None),
-    ("timeout_seconds", Some(&["url", "port", "process", "tls"])),
-    ("restart_command", None),
-    ("restart_cooldown_seconds", None),
-    ("max_restart_attempts", None),
-    ("restart_timeout_seconds", None),
-    ("target", Some(&["url"])),
-    ("expected_status", Some(&["url"])),
-    ("max_latency_ms", Some(&["url"])),
-    ("body_contains", Some(&["url"])),
-    ("cert_warning_days", Some(&["url", "tls"])),
-    ("host", Some(&["port", "tls"])),
-    ("port", Some(&["port", "tls"])),
-    ("tls_verify", Some(&["tls"])),
-    ("process_name", Some(&["process"])),
-    ("path", Some(&["disk"])),
-    ("disk_warning_gb", Some(&["disk"])),
-];
+/// Keys of a service, by the check kinds that use them (`None`: every kind).
+const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
+    use CheckKind::{Disk, Port, Process, Tls, Url};
+    &[
+        ("name", None),
+        ("type", None),
+        ("timeout_seconds", Some(&[Url, Port, Process, Tls])),
+        ("restart_command", None),
+        ("restart_cooldown_seconds", None),
+        ("max_restart_attempts", None),
+        ("restart_timeout_seconds", None),
+        ("target", Some(&[Url])),
+        ("expected_status", Some(&[Url])),
+        ("max_latency_ms", Some(&[Url])),
+        ("body_contains", Some(&[Url])),
+        ("cert_warning_days", Some(&[Url, Tls])),
+        ("proxy", Some(&[Url])),
+        ("host", Some(&[Port, Tls])),
+        ("port", Some(&[Port, Tls])),
+        ("tls_verify", Some(&[Tls])),
+        ("process_name", Some(&[Process])),
+        ("path", Some(&[Disk])),
+        ("disk_warning_gb", Some(&[Disk])),
+    ]
+};
 
 /// `stalled_task_hours` when services.json does not set it (or does not exist, for `board`).
 pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -50,7 +53,7 @@ pub const DEFAULT_METRICS_RETENTION_DAYS: u32 = 90;
 /// `rollup_retention_days` when services.json does not set it: ten years of daily rollups.
 pub const DEFAULT_ROLLUP_RETENTION_DAYS: u32 = 3650;
 
-/// The name of the built-in disk check on `/`, as the seed calls it.
+/// The name of the built-in disk check on `/`, as the Python kit calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
 
 /// A loaded, valid configuration.
@@ -74,8 +77,11 @@ pub struct Config {
     pub metrics_retention_days: u32,
     /// Days of daily rollups (`metrics/rollups/YYYY-MM-DD.json`) to keep. Default 3650.
     pub rollup_retention_days: u32,
-    /// How many checks may run at once. Default 256.
+    /// How many checks may run at once. Default 1024 (ops-health's).
     pub max_concurrency: usize,
+    /// The proxy of URL checks without one of their own, and of the heartbeat ping (`proxy`);
+    /// `None`, the default, connects directly. Proxy environment variables are not read.
+    pub proxy: Option<Proxy>,
     /// What the orchestrator does between and around checks.
     pub orchestration: Orchestration,
 }
@@ -149,6 +155,30 @@ pub struct Alerting {
     pub timeout: Duration,
     /// Generic JSON webhooks (Slack, Discord, Mattermost, ntfy ...), in file order.
     pub webhooks: Vec<Webhook>,
+    /// How alerts reach their destinations (`alerting.proxy`).
+    pub proxy: AlertProxy,
+}
+
+/// Through which proxy alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertProxy {
+    /// Directly (`"proxy": null`).
+    Direct,
+    /// Through this proxy (`"proxy": "http://..."`).
+    Url(Secret),
+    /// As the environment's proxy variables say, per destination (no `proxy` key).
+    Environment(crate::env::Proxies),
+}
+
+impl AlertProxy {
+    /// The proxy for a destination at `url`; `None` to go directly.
+    pub fn for_url(&self, url: &str) -> Option<&Secret> {
+        match self {
+            Self::Direct => None,
+            Self::Url(proxy) => Some(proxy),
+            Self::Environment(proxies) => proxies.for_url(url),
+        }
+    }
 }
 
 /// One entry of `alerting.webhooks`.
@@ -258,7 +288,7 @@ impl Config {
     fn disk_probes(&self) -> impl Iterator<Item = Probe> + '_ {
         self.disk_paths.iter().map(|path| Probe {
             name: disk_check_name(path),
-            check: Check::Disk(DiskCheck { path: path.clone(), warning_gb: self.disk_warning_gb }),
+            check: Check::Disk(disk(path.clone(), self.disk_warning_gb)),
         })
     }
 }
@@ -284,8 +314,9 @@ fn syntax_message(e: &serde_json::Error) -> String {
 fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report) -> Config {
     let mut o = Obj::new(top, "", "");
     let disk_warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), 5.0);
+    let proxy = read_proxy(&mut o, r);
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
-    let services = read_services(list, disk_warning_gb, r);
+    let services = read_services(list, disk_warning_gb, proxy.as_ref(), r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
     let disk_paths = match o.array(r, "disk_paths") {
         None => vec![PathBuf::from("/")],
@@ -317,8 +348,11 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             }),
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)
-            .map_or(256, |n| usize::try_from(n).unwrap_or(256)),
+            .map_or(ops_health::RunOptions::default().max_concurrency, |n| {
+                usize::try_from(n).unwrap_or(ops_health::RunOptions::default().max_concurrency)
+            }),
         orchestration: read_orchestration(&mut o, list, r),
+        proxy,
         services,
         alerting,
         disk_warning_gb,
@@ -488,6 +522,7 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         ),
         timeout: o.seconds(r, "timeout_seconds", Min::Above(0.0), Duration::from_secs(10)),
         webhooks: read_webhooks(o.array(r, "webhooks").map(Vec::as_slice).unwrap_or_default(), r),
+        proxy: read_alert_proxy(&mut o, map, env, r),
     };
     o.finish(r, &[], "");
     Alerting {
@@ -495,6 +530,29 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         telegram_chat_id: env.telegram_chat_id.clone().or(alerting.telegram_chat_id),
         telegram_api_url: env.telegram_api_url.clone().unwrap_or(alerting.telegram_api_url),
         ..alerting
+    }
+}
+
+/// `alerting.proxy`: a URL; `null` to go directly whatever the environment says; absent, the
+/// environment's proxy variables decide per destination, as the Python kit's urllib did.
+fn read_alert_proxy(
+    o: &mut Obj<'_>,
+    map: Option<&Map<String, Value>>,
+    env: &Env,
+    r: &mut Report,
+) -> AlertProxy {
+    if map.and_then(|m| m.get("proxy")).is_some_and(Value::is_null) {
+        let _ = o.get("proxy");
+        return AlertProxy::Direct;
+    }
+    match o.string(r, "proxy") {
+        Some(url) if is_http_url(&url) => AlertProxy::Url(Secret::new(url)),
+        Some(_) => {
+            // Never quoted: it may hold a password.
+            o.invalid(r, "proxy", "must be an http:// or https:// URL with a host".into());
+            AlertProxy::Direct
+        }
+        None => AlertProxy::Environment(env.proxies.clone()),
     }
 }
 
@@ -563,7 +621,28 @@ fn is_http_url(u: &str) -> bool {
     rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
-fn read_services(list: &[Value], disk_warning_gb: f64, r: &mut Report) -> Vec<Service> {
+/// `proxy`: an `http://` proxy URL (`https://` too), or null or absent for none. The text is
+/// never repeated in a message: it may hold a password.
+fn read_proxy(o: &mut Obj<'_>, r: &mut Report) -> Option<Proxy> {
+    match Proxy::new(&o.string(r, "proxy")?) {
+        Ok(proxy) => Some(proxy),
+        Err(HealthError::Proxy { reason }) => {
+            o.invalid(r, "proxy", reason);
+            None
+        }
+        Err(e) => {
+            o.invalid(r, "proxy", e.to_string());
+            None
+        }
+    }
+}
+
+fn read_services(
+    list: &[Value],
+    disk_warning_gb: f64,
+    proxy: Option<&Proxy>,
+    r: &mut Report,
+) -> Vec<Service> {
     list.iter()
         .enumerate()
         .filter_map(|(i, v)| {
@@ -575,12 +654,18 @@ fn read_services(list: &[Value], disk_warning_gb: f64, r: &mut Report) -> Vec<Se
                 });
                 return None;
             };
-            read_service(i, map, disk_warning_gb, r)
+            read_service(i, map, disk_warning_gb, proxy, r)
         })
         .collect()
 }
 
-fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mut Report) -> Option<Service> {
+fn read_service(
+    i: usize,
+    map: &Map<String, Value>,
+    disk_warning_gb: f64,
+    proxy: Option<&Proxy>,
+    r: &mut Report,
+) -> Option<Service> {
     let place = match map.get("name") {
         Some(Value::String(name)) => format!("services[{i}] {name:?}"),
         _ => format!("services[{i}]"),
@@ -588,17 +673,26 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
     let mut o = Obj::new(map, "services", place);
     let errors_before = r.errors.len();
     let name = if o.required(r, "name") { o.string(r, "name") } else { None };
-    let kind = o.string(r, "type").unwrap_or_else(|| "url".to_owned());
-    let check = match kind.as_str() {
-        "url" => url_check(&mut o, r),
-        "port" => port_check(&mut o, r),
-        "process" => process_check(&mut o, r),
-        "disk" => Some(disk_check(&mut o, r, disk_warning_gb)),
-        "tls" => tls_check(&mut o, r),
-        other => {
-            o.invalid(r, "type", format!("unknown check type {other:?} (known: {})", CHECK_TYPES.join(", ")));
+    let word = o.string(r, "type");
+    let kind = match word.as_deref().map_or(Ok(CheckKind::Url), str::parse::<CheckKind>) {
+        Ok(kind) => Some(kind),
+        Err(e) => {
+            o.invalid(r, "type", e.to_string());
             None
         }
+    };
+    let check = match kind {
+        Some(CheckKind::Url) => {
+            // A service's own `proxy` wins over the top-level one; `null` there means direct.
+            let direct = map.get("proxy").is_some_and(Value::is_null);
+            let own = read_proxy(&mut o, r);
+            url_check(&mut o, r, if direct { None } else { own.as_ref().or(proxy) })
+        }
+        Some(CheckKind::Port) => port_check(&mut o, r),
+        Some(CheckKind::Process) => process_check(&mut o, r),
+        Some(CheckKind::Disk) => Some(disk_check(&mut o, r, disk_warning_gb)),
+        Some(CheckKind::Tls) => tls_check(&mut o, r),
+        _ => None,
     };
     let restart_command = o.string(r, "restart_command");
     let restart_cooldown =
@@ -606,9 +700,10 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
     let max_restart_attempts =
         o.integer(r, "max_restart_attempts", 0, 1000).map_or(3, |n| u32::try_from(n).unwrap_or(3));
     let restart_timeout = o.seconds(r, "restart_timeout_seconds", Min::Above(0.0), Duration::from_secs(30));
+    let kind = kind.unwrap_or(CheckKind::Url);
     let other_types: Vec<&str> = SERVICE_KEYS
         .iter()
-        .filter(|(_, types)| types.is_some_and(|t| !t.contains(&kind.as_str())))
+        .filter(|(_, kinds)| kinds.is_some_and(|k| !k.contains(&kind)))
         .map(|(k, _)| *k)
         .collect();
     o.finish(r, &other_types, &format!("by {kind} checks"));
@@ -625,8 +720,9 @@ fn read_service(i: usize, map: &Map<String, Value>, disk_warning_gb: f64, r: &mu
     })
 }
 
-fn timeout(o: &mut Obj<'_>, r: &mut Report, default_secs: u64) -> Duration {
-    o.seconds(r, "timeout_seconds", Min::Above(0.0), Duration::from_secs(default_secs))
+/// `timeout_seconds`, or `default` (ops-health's, for the check kind).
+fn timeout(o: &mut Obj<'_>, r: &mut Report, default: Duration) -> Duration {
+    o.seconds(r, "timeout_seconds", Min::Above(0.0), default)
 }
 
 /// A number of hours (`stalled_task_hours`) as a [`Duration`], above 0 and at most ten years.
@@ -640,63 +736,71 @@ fn hours(o: &mut Obj<'_>, r: &mut Report, key: &'static str, default: Duration) 
     Duration::try_from_secs_f64(h * 3600.0).unwrap_or(default)
 }
 
-fn url_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
+fn url_check(o: &mut Obj<'_>, r: &mut Report, proxy: Option<&Proxy>) -> Option<Check> {
     let url = if o.required(r, "target") { o.string(r, "target") } else { None };
     if let Some(u) = &url
         && !is_http_url(u)
     {
         o.invalid(r, "target", format!("must be an http:// or https:// URL with a host, got {u:?}"));
     }
-    let expected_status =
-        o.integer(r, "expected_status", 100, 599).map_or(200, |s| u16::try_from(s).unwrap_or(200));
-    let check = UrlCheck {
-        url: url?,
-        expected_status,
-        timeout: timeout(o, r, 10),
-        max_latency: o
-            .integer(r, "max_latency_ms", 1, 86_400_000)
-            .map(|ms| Duration::from_millis(ms.unsigned_abs())),
-        body_contains: o.string(r, "body_contains"),
-        cert_warning_days: o.opt_number(r, "cert_warning_days", Min::AtLeast(0.0)),
-    };
+    let mut check = UrlCheck::new(url?);
+    if let Some(status) = o.integer(r, "expected_status", 100, 599) {
+        check.expected_status = u16::try_from(status).unwrap_or(check.expected_status);
+    }
+    check.timeout = timeout(o, r, check.timeout);
+    check.max_latency =
+        o.integer(r, "max_latency_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    check.body_contains = o.string(r, "body_contains");
+    check.cert_warning_days = o.opt_number(r, "cert_warning_days", Min::AtLeast(0.0));
+    check.proxy = proxy.cloned();
     Some(Check::Url(check))
 }
 
 fn port_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let host = o.string(r, "host").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = if o.required(r, "port") { o.integer(r, "port", 1, 65_535) } else { None };
-    let timeout = timeout(o, r, 3);
-    Some(Check::Port(PortCheck { host, port: u16::try_from(port?).ok()?, timeout }))
+    let mut check = PortCheck::new(host, u16::try_from(port?).ok()?);
+    check.timeout = timeout(o, r, check.timeout);
+    Some(Check::Port(check))
 }
 
 fn process_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let pattern = if o.required(r, "process_name") { o.string(r, "process_name") } else { None };
-    let timeout = timeout(o, r, 5);
+    let timeout = timeout(o, r, Duration::from_secs(5));
     match ProcessCheck::new(&pattern?, timeout) {
         Ok(check) => Some(Check::Process(check)),
+        Err(HealthError::Pattern { reason, .. }) => {
+            o.invalid(r, "process_name", format!("is not a valid pattern: {reason}"));
+            None
+        }
         Err(e) => {
-            o.invalid(r, "process_name", format!("is not a valid pattern: {}", e.reason));
+            o.invalid(r, "process_name", e.to_string());
             None
         }
     }
 }
 
+fn disk(path: PathBuf, warning_gb: f64) -> DiskCheck {
+    let mut check = DiskCheck::new(path);
+    check.warning_gb = warning_gb;
+    check
+}
+
 fn disk_check(o: &mut Obj<'_>, r: &mut Report, default_gb: f64) -> Check {
     let path = o.string(r, "path").map_or_else(|| PathBuf::from("/"), PathBuf::from);
     let warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), default_gb);
-    Check::Disk(DiskCheck { path, warning_gb })
+    Check::Disk(disk(path, warning_gb))
 }
 
 fn tls_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     let host = if o.required(r, "host") { o.string(r, "host") } else { None };
-    let port = o.integer(r, "port", 1, 65_535).map_or(443, |p| u16::try_from(p).unwrap_or(443));
-    let check = TlsCheck {
-        host: host?,
-        port,
-        warning_days: o.number(r, "cert_warning_days", Min::AtLeast(0.0), 14.0),
-        verify: o.boolean(r, "tls_verify", true),
-        timeout: timeout(o, r, 10),
-    };
+    let mut check = TlsCheck::new(host?);
+    if let Some(port) = o.integer(r, "port", 1, 65_535) {
+        check.port = u16::try_from(port).unwrap_or(check.port);
+    }
+    check.warning_days = o.number(r, "cert_warning_days", Min::AtLeast(0.0), check.warning_days);
+    check.verify = o.boolean(r, "tls_verify", check.verify);
+    check.timeout = timeout(o, r, check.timeout);
     Some(Check::Tls(check))
 }
 
@@ -789,9 +893,9 @@ mod tests {
             .collect();
         assert!(undocumented.is_empty(), "docs/configuration.md does not document {undocumented:?}");
         // Every check type is shown, so that every type's keys were asked for above.
-        for kind in CHECK_TYPES {
+        for kind in CheckKind::ALL {
             assert!(
-                value["services"].as_array().unwrap().iter().any(|s| s["type"] == kind),
+                value["services"].as_array().unwrap().iter().any(|s| s["type"] == kind.as_str()),
                 "the full example has no {kind} service"
             );
         }

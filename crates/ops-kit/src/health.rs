@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ops_health::{CheckResult, FailureKind, Probe, RunOptions, run_all};
+use ops_health::{CheckResult, Probe, RunOptions, run_all};
 use ops_metrics::prometheus::{Family, render};
 use ops_metrics::{MetricRecord, MetricsError, Status};
 use ops_state::StateError;
@@ -30,14 +30,21 @@ pub fn select(config: &Config, only: &[String]) -> Result<Vec<Probe>, ConfigErro
     Ok(probes.into_iter().filter(|p| only.contains(&p.name)).collect())
 }
 
+/// Raises the process's soft open-file limit to its hard limit (the binaries do it once at
+/// start, so the check budget is not the 1024 of a default soft limit). See ops-health.
+pub use ops_health::raise_nofile_limit;
+
 /// Runs `probes` concurrently, bounded by the configuration's `max_concurrency`.
 pub fn run(config: &Config, probes: &[Probe]) -> Vec<CheckResult> {
-    run_all(probes, &RunOptions { max_concurrency: config.max_concurrency })
+    run_all(probes, &RunOptions::with_max_concurrency(config.max_concurrency))
 }
 
 /// The metrics line of each result: up or down.
 pub fn metric_records(results: &[CheckResult]) -> Vec<MetricRecord> {
-    results.iter().map(|r| metric_record(r, if r.ok { Status::Up } else { Status::Down })).collect()
+    results
+        .iter()
+        .map(|r| metric_record(r, if r.outcome.is_up() { Status::Up } else { Status::Down }))
+        .collect()
 }
 
 /// The metrics line of one result, with the status the caller decided (the orchestrator also
@@ -64,10 +71,10 @@ pub fn json_report(results: &[CheckResult]) -> Value {
         .map(|r| {
             let mut v = json!({
                 "name": r.name,
-                "type": r.check_type,
-                "ok": r.ok,
-                "status": if r.ok { "up" } else { "down" },
-                "failure": r.failure.map(FailureKind::as_str),
+                "type": r.check_type.as_str(),
+                "ok": r.outcome.is_up(),
+                "status": r.outcome.as_str(),
+                "failure": r.outcome.reason(),
                 "detail": r.detail,
                 "latency_ms": r.latency_ms,
                 "timestamp": format_utc(r.timestamp),
@@ -89,7 +96,7 @@ pub fn json_report(results: &[CheckResult]) -> Value {
             v
         })
         .collect();
-    let passed = results.iter().filter(|r| r.ok).count();
+    let passed = results.iter().filter(|r| r.outcome.is_up()).count();
     json!({ "checks": checks, "total": results.len(), "passed": passed, "failed": results.len() - passed })
 }
 
@@ -108,8 +115,8 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
     let mut last_run =
         Family::gauge("agent_ops_last_run_timestamp_seconds", "Unix time of this health-check run.");
     for r in results {
-        let labels = || vec![("service", r.name.clone()), ("type", r.check_type.to_owned())];
-        success.push(labels(), if r.ok { 1.0 } else { 0.0 });
+        let labels = || vec![("service", r.name.clone()), ("type", r.check_type.as_str().to_owned())];
+        success.push(labels(), if r.outcome.is_up() { 1.0 } else { 0.0 });
         duration.push(labels(), r.latency_ms as f64 / 1000.0);
         if let Some(code) = r.http_status {
             status.push(labels(), f64::from(code));
@@ -125,8 +132,9 @@ pub fn prometheus_text(results: &[CheckResult], now: OffsetDateTime) -> String {
     render(&[success, duration, status, expiry, disk, last_run])
 }
 
-/// Writes [`prometheus_text`] to `path` atomically (node_exporter must never read half a file).
+/// Writes [`prometheus_text`] to `path` atomically (node_exporter must never read half a file),
+/// a new file readable by all (0644 before the umask).
 pub fn write_prometheus_textfile(path: &Path, results: &[CheckResult]) -> Result<(), StateError> {
     let text = prometheus_text(results, OffsetDateTime::now_utc());
-    ops_state::write_atomic(path, text.as_bytes(), ops_state::DEFAULT_MODE)
+    ops_state::write_atomic(path, text.as_bytes(), ops_state::PUBLIC_MODE)
 }

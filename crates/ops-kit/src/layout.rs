@@ -1,4 +1,5 @@
-//! The `~/.agent-ops` directory layout and its environment overrides.
+//! The `~/.agent-ops` directory layout, its environment overrides, and the check that no other
+//! user can change the directories agent-ops writes in.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,8 +47,49 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout for `env`. Fails only when neither `AGENT_OPS_HOME` nor `HOME` is set.
+    /// The layout for `env` ([`Layout::resolve`] without a `--config`).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Self::resolve(env, None)
+    }
+
+    /// The layout for `env`, reading its configuration from `config` when given (a binary's
+    /// `--config` flag). Fails when neither `AGENT_OPS_HOME` nor `HOME` is set, and
+    /// ([`ConfigError::Insecure`]) when another user could change the state, metrics or logs
+    /// directory or services.json, as ssh's StrictModes refuses (see
+    /// [`ops_state::check_permissions`]), unless `env` relaxes it
+    /// (`AGENT_OPS_STRICT_PERMISSIONS=0`). Every binary starts here, so the check runs once
+    /// per run, before anything is written.
+    pub fn resolve(env: &Env, config: Option<&Path>) -> Result<Self, ConfigError> {
+        let layout = Self::paths(env)?;
+        let layout = match config {
+            Some(path) => layout.with_config(path),
+            None => layout,
+        };
+        if !env.relaxed_permissions {
+            layout.check_permissions()?;
+        }
+        Ok(layout)
+    }
+
+    fn check_permissions(&self) -> Result<(), ConfigError> {
+        let places = [
+            ("state directory", &self.state),
+            ("metrics directory", &self.metrics),
+            ("logs directory", &self.logs),
+            ("configuration file", &self.config),
+        ];
+        for (what, path) in places {
+            ops_state::check_permissions(path).map_err(|source| ConfigError::Insecure {
+                what,
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Where everything is, from `env` alone.
+    fn paths(env: &Env) -> Result<Self, ConfigError> {
         let base = match (&env.agent_ops_home, &env.home) {
             (Some(base), _) => PathBuf::from(base),
             (None, Some(home)) => Path::new(home).join(".agent-ops"),
@@ -65,16 +107,6 @@ impl Layout {
             state: base.join("state"),
             scripts: base.join("scripts"),
             base,
-        })
-    }
-
-    /// The layout for `env`, reading its configuration from `config` when given (a binary's
-    /// `--config` flag).
-    pub fn resolve(env: &Env, config: Option<&Path>) -> Result<Self, ConfigError> {
-        let layout = Self::from_env(env)?;
-        Ok(match config {
-            Some(path) => layout.with_config(path),
-            None => layout,
         })
     }
 
@@ -168,7 +200,7 @@ mod tests {
     #[test]
     fn defaults_under_home() {
         let env = Env { home: Some("/home/u".into()), ..Env::default() };
-        let l = Layout::from_env(&env).unwrap();
+        let l = Layout::paths(&env).unwrap();
         assert_eq!(l.base, Path::new("/home/u/.agent-ops"));
         assert_eq!(l.config, Path::new("/home/u/.agent-ops/config/services.json"));
         assert_eq!(l.config_origin, ConfigOrigin::Default);
@@ -187,7 +219,7 @@ mod tests {
             metrics_dir: Some("/var/lib/ops/metrics".into()),
             ..Env::default()
         };
-        let l = Layout::from_env(&env).unwrap();
+        let l = Layout::paths(&env).unwrap();
         assert_eq!(l.base, Path::new("/srv/ops"));
         assert_eq!(l.config, Path::new("/etc/ops/services.json"));
         assert_eq!(l.config_origin, ConfigOrigin::EnvConfig);
@@ -201,5 +233,84 @@ mod tests {
     #[test]
     fn no_home_is_an_error() {
         assert!(matches!(Layout::from_env(&Env::default()), Err(ConfigError::NoHome)));
+    }
+
+    fn sandbox() -> (tempfile::TempDir, Env) {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { agent_ops_home: Some(dir.path().join("ops").into()), ..Env::default() };
+        (dir, env)
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_directory_another_user_could_change_is_refused_unless_relaxed() {
+        let (dir, env) = sandbox();
+        let base = dir.path().join("ops");
+        assert!(Layout::from_env(&env).is_ok(), "nothing exists yet: what we create is ours");
+        for sub in ["state", "metrics", "logs"] {
+            std::fs::create_dir_all(base.join(sub)).unwrap();
+        }
+        Layout::from_env(&env).unwrap();
+        for (sub, what) in
+            [("state", "state directory"), ("metrics", "metrics directory"), ("logs", "logs directory")]
+        {
+            chmod(&base.join(sub), 0o775);
+            let e = Layout::from_env(&env).unwrap_err();
+            assert!(matches!(e, ConfigError::Insecure { .. }), "{e}");
+            let text = e.to_string();
+            let at = base.join(sub);
+            assert!(
+                text.starts_with(&format!(
+                    "refusing the {what} {}: {} is group-writable without the sticky bit (mode 0775)",
+                    at.display(),
+                    at.display()
+                )),
+                "{text}"
+            );
+            assert!(text.contains("AGENT_OPS_STRICT_PERMISSIONS=0"), "{text}");
+            let relaxed = Env { relaxed_permissions: true, ..env.clone() };
+            assert_eq!(Layout::from_env(&relaxed).unwrap().state, base.join("state"));
+            // A shared directory with the sticky bit, like /tmp, is fine.
+            chmod(&base.join(sub), 0o1777);
+            Layout::from_env(&env).unwrap();
+            chmod(&base.join(sub), 0o755);
+        }
+        // The base, above them all, counts as much.
+        chmod(&base, 0o757);
+        let e = Layout::from_env(&env).unwrap_err().to_string();
+        assert!(e.contains(&format!(": {} is world-writable without the sticky bit", base.display())), "{e}");
+    }
+
+    #[test]
+    fn a_services_json_another_user_could_change_is_refused() {
+        let (dir, env) = sandbox();
+        let config = dir.path().join("elsewhere/services.json");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(&config, "{}").unwrap();
+        Layout::resolve(&env, Some(&config)).unwrap();
+        chmod(&config, 0o666);
+        let e = Layout::resolve(&env, Some(&config)).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("refusing the configuration file {}: ", config.display())), "{e}");
+        assert!(e.contains("is group- and world-writable (mode 0666)"), "{e}");
+        chmod(&config, 0o644);
+        chmod(config.parent().unwrap(), 0o777);
+        assert!(Layout::resolve(&env, Some(&config)).is_err(), "its directory counts too");
+    }
+
+    #[test]
+    fn a_directory_the_user_symlinked_elsewhere_is_accepted_and_judged_there() {
+        let (dir, env) = sandbox();
+        let disk = dir.path().join("disk");
+        std::fs::create_dir_all(disk.join("metrics")).unwrap();
+        std::fs::create_dir_all(dir.path().join("ops")).unwrap();
+        std::os::unix::fs::symlink(disk.join("metrics"), dir.path().join("ops/metrics")).unwrap();
+        Layout::from_env(&env).unwrap();
+        chmod(&disk, 0o770);
+        let e = Layout::from_env(&env).unwrap_err().to_string();
+        assert!(e.contains(&format!(": {} is group-writable", disk.display())), "{e}");
     }
 }

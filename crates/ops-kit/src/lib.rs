@@ -44,10 +44,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use config::{
-    Alerting, CHECK_TYPES, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_ROLLUP_RETENTION_DAYS,
+    AlertProxy, Alerting, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_ROLLUP_RETENTION_DAYS,
     DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, Loaded, Orchestration, Service, Webhook, disk_check_name,
 };
-pub use env::{Env, Secret};
+pub use env::{Env, Proxies, Secret};
 pub use layout::{ConfigOrigin, Layout};
 pub use schema::Problem;
 
@@ -115,6 +115,22 @@ pub enum ConfigError {
         path: PathBuf,
         /// What is missing or wrong, never a secret's value.
         message: String,
+    },
+    /// A directory agent-ops writes in (or the configuration it runs commands from) can be
+    /// changed by another user: refused unless `AGENT_OPS_STRICT_PERMISSIONS=0`.
+    #[error(
+        "refusing the {what} {}: {source}, so another user could change what agent-ops reads or writes there; \
+         make it writable only by its owner (chmod go-w, and owned by this user or root), or set \
+         AGENT_OPS_STRICT_PERMISSIONS=0 to accept it",
+        path.display()
+    )]
+    Insecure {
+        /// "state directory", "metrics directory", "logs directory" or "configuration file".
+        what: &'static str,
+        /// The directory or file as the layout has it.
+        path: PathBuf,
+        /// Which directory (it or one above it) is at fault, and why.
+        source: ops_state::StateError,
     },
     /// `--only NAME` names no check.
     #[error("no check named {name:?} in {} (checks: {})", path.display(), known.join(", "))]

@@ -2,19 +2,24 @@
 //! `logs/*.log` past a size into `name.log.YYYYMMDD.gz`, keeping the newest few.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufWriter};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use ops_state::{AppendOptions, StateError, append_lines};
+use ops_state::{
+    AppendOptions, DEFAULT_LOCK_TIMEOUT, StateError, append_lines, lock_file, open_existing, write_new,
+};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 /// Appends `messages` to `path` as the Python kit's orchestrator writes its log: one
 /// `[YYYY-MM-DD HH:MM:SS] message` line each (UTC). Newlines inside a message become ` | `, and
 /// other control characters are escaped ([`ops_state::printable`]): a service name or a
-/// restart's output cannot forge a line or drive the terminal of whoever reads the log.
+/// restart's output cannot forge a line or drive the terminal of whoever reads the log. A new
+/// log is created [`ops_state::DEFAULT_MODE`] (0600 before the umask): it holds alert texts and
+/// restart output.
 pub fn append(path: &Path, now: OffsetDateTime, messages: &[String]) -> Result<(), StateError> {
     let stamp = now
         .to_offset(time::UtcOffset::UTC)
@@ -38,72 +43,127 @@ pub struct Rotated {
     pub deleted: Vec<PathBuf>,
 }
 
-/// Rotates every `*.log` in `dir` larger than `max_bytes`: it is renamed (new lines then go to
-/// a fresh file), compressed to `<name>.log.YYYYMMDD.gz` (`-2`, `-3` ... when rotated twice a
-/// day), and only the newest `keep` archives of each log are kept. When compression fails the
-/// renamed file is kept as it is: nothing is lost.
-pub fn rotate(dir: &Path, max_bytes: u64, keep: usize, now: OffsetDateTime) -> io::Result<Vec<Rotated>> {
+/// What [`rotate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// The logs rotated.
+    pub rotated: Vec<Rotated>,
+    /// Logs that were due and not rotated, and why (a symlink, a lock not free, a full disk).
+    pub problems: Vec<String>,
+}
+
+/// Rotates every `*.log` in `dir` larger than `max_bytes` by copy then truncate, so that a
+/// process holding the log open (a daemon whose stdout is its restart log) goes on writing to
+/// the file everybody sees, and the size cap holds for what it writes too.
+///
+/// Under the flock(2) our appenders take on the log, its bytes are compressed to a new
+/// `<name>.log.YYYYMMDD.gz` (`-2`, `-3` ... when rotated twice a day; created `O_EXCL`, with the
+/// log's mode less the umask), which is fsynced before the log is truncated: our own lines are
+/// never lost.
+/// A writer that does not lock and is not `O_APPEND` would keep its offset (a sparse file); one
+/// that is `O_APPEND` (the restart runner gives commands that) loses only what it writes between
+/// the end of the copy and the truncation. Only the newest `keep` archives of each log are kept.
+///
+/// Only regular files are rotated: a `*.log` symlink is never followed (it is named in
+/// `problems` when what it points to is past the size). One log that cannot be rotated does not
+/// stop the others.
+pub fn rotate(dir: &Path, max_bytes: u64, keep: usize, now: OffsetDateTime) -> Rotation {
     let day = now.format(format_description!("[year][month][day]")).unwrap_or_default();
-    let mut rotated = Vec::new();
+    let mut done = Rotation::default();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(rotated),
-        Err(e) => return Err(e),
-    };
-    let mut logs: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .filter(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > max_bytes))
-        .collect();
-    logs.sort();
-    for log in logs {
-        let name = log.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        let (plain, archive) = free_names(dir, &name, &day);
-        fs::rename(&log, &plain)?;
-        compress(&plain, &archive)?;
-        fs::remove_file(&plain)?;
-        File::open(dir)?.sync_all()?;
-        let deleted = prune(dir, &name, keep)?;
-        rotated.push(Rotated { log, archive, deleted });
-    }
-    Ok(rotated)
-}
-
-/// `name.YYYYMMDD` and its `.gz`, or with `-2`, `-3` ... when those exist.
-fn free_names(dir: &Path, name: &str, day: &str) -> (PathBuf, PathBuf) {
-    let mut n = 1;
-    loop {
-        let stem = if n == 1 { format!("{name}.{day}") } else { format!("{name}.{day}-{n}") };
-        let (plain, archive) = (dir.join(&stem), dir.join(format!("{stem}.gz")));
-        if !plain.exists() && !archive.exists() {
-            return (plain, archive);
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return done,
+        Err(e) => {
+            done.problems.push(format!("cannot read {}: {e}", dir.display()));
+            return done;
         }
-        n += 1;
-    }
-}
-
-fn compress(from: &Path, to: &Path) -> io::Result<()> {
-    let tmp = to.with_extension("gz.tmp");
-    let result = (|| {
-        let mut input = BufReader::new(File::open(from)?);
-        let mut encoder = GzEncoder::new(BufWriter::new(File::create(&tmp)?), Compression::default());
-        io::copy(&mut input, &mut encoder)?;
-        let file = encoder.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        fs::rename(&tmp, to)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Deletes all but the newest `keep` archives of `name` (their names sort by date).
-fn prune(dir: &Path, name: &str, keep: usize) -> io::Result<Vec<PathBuf>> {
-    let prefix = format!("{name}.");
-    let mut archives: Vec<(String, PathBuf)> = fs::read_dir(dir)?
+    };
+    let mut logs: Vec<(PathBuf, fs::FileType)> = entries
         .flatten()
+        .filter(|e| Path::new(&e.file_name()).extension().is_some_and(|x| x == "log"))
+        .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+        .collect();
+    logs.sort_by(|a, b| a.0.cmp(&b.0));
+    for (log, kind) in logs {
+        let due = fs::metadata(&log).is_ok_and(|m| m.is_file() && m.len() > max_bytes);
+        if !due {
+            continue;
+        }
+        if kind.is_symlink() {
+            done.problems.push(format!(
+                "not rotating {}: it is a symlink (only regular files are rotated; rotate what it points to)",
+                log.display()
+            ));
+            continue;
+        }
+        match rotate_one(dir, &log, &day, max_bytes) {
+            Ok(None) => {}
+            Ok(Some(archive)) => {
+                let name = log.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let deleted = prune(dir, &name, keep, &mut done.problems);
+                done.rotated.push(Rotated { log, archive, deleted });
+            }
+            Err(e) => done.problems.push(e.to_string()),
+        }
+    }
+    done
+}
+
+/// Copies `log` compressed to a new archive and truncates it, under the appenders' lock.
+/// `Ok(None)` when it is gone or no longer past the size (someone rotated it meanwhile).
+fn rotate_one(dir: &Path, log: &Path, day: &str, max_bytes: u64) -> Result<Option<PathBuf>, StateError> {
+    let Some(file) = open_existing(log, true)? else { return Ok(None) };
+    let stat = |f: &File| f.metadata().map_err(|e| StateError::io("stat", log, e));
+    let mode = stat(&file)?.permissions().mode() & 0o777;
+    let name = log.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    lock_file(&file, log, DEFAULT_LOCK_TIMEOUT, || {
+        if stat(&file)?.len() <= max_bytes {
+            return Ok(None);
+        }
+        remove_stale_temporaries(dir, &name);
+        let names = (1..).map(|n| match n {
+            1 => dir.join(format!("{name}.{day}.gz")),
+            n => dir.join(format!("{name}.{day}-{n}.gz")),
+        });
+        let archive = write_new(names, mode, |out| {
+            let mut encoder = GzEncoder::new(BufWriter::new(out), Compression::default());
+            io::copy(&mut &file, &mut encoder)?;
+            encoder.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
+            Ok(())
+        })?;
+        file.set_len(0).map_err(|e| StateError::io("truncate", log, e))?;
+        Ok(Some(archive))
+    })?
+}
+
+/// Removes the temporary archives (`.<name>.YYYYMMDD.gz.XXXXXX.tmp`) of a rotation that was
+/// killed. Called under the log's lock, which every rotation of it holds. Best effort.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") && file.contains(".gz.") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Deletes all but the newest `keep` archives of `name` (their names sort by date); only
+/// regular files are archives.
+fn prune(dir: &Path, name: &str, keep: usize, problems: &mut Vec<String>) -> Vec<PathBuf> {
+    let prefix = format!("{name}.");
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(format!("cannot read {}: {e}", dir.display()));
+            return Vec::new();
+        }
+    };
+    let mut archives: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| {
             let file = e.file_name().to_string_lossy().into_owned();
             let date = file.strip_prefix(&prefix)?.strip_suffix(".gz")?;
@@ -116,10 +176,12 @@ fn prune(dir: &Path, name: &str, keep: usize) -> io::Result<Vec<PathBuf>> {
     let excess = archives.len().saturating_sub(keep);
     let mut deleted = Vec::new();
     for (_, path) in archives.into_iter().take(excess) {
-        fs::remove_file(&path)?;
-        deleted.push(path);
+        match fs::remove_file(&path) {
+            Ok(()) => deleted.push(path),
+            Err(e) => problems.push(format!("cannot delete {}: {e}", path.display())),
+        }
     }
-    Ok(deleted)
+    deleted
 }
 
 #[cfg(test)]
@@ -162,7 +224,8 @@ mod tests {
         .enumerate()
         {
             fs::write(&log, format!("{i}\n{content}")).unwrap();
-            let r = rotate(dir.path(), 1024, 3, day).unwrap();
+            let Rotation { rotated: r, problems } = rotate(dir.path(), 1024, 3, day);
+            assert_eq!(problems, Vec::<String>::new());
             assert_eq!(r.len(), 1, "only the big log");
             archives.push(r[0].archive.clone());
             if i == 3 {
@@ -180,7 +243,7 @@ mod tests {
                 "orchestrator.log.20261127.gz"
             ]
         );
-        assert!(!log.exists(), "a fresh log starts with the next line");
+        assert_eq!(fs::read(&log).unwrap(), b"", "the same file goes on, empty");
         assert_eq!(fs::read_to_string(&small).unwrap(), "small\n");
         let mut text = String::new();
         flate2::read::GzDecoder::new(File::open(&archives[3]).unwrap()).read_to_string(&mut text).unwrap();
@@ -193,6 +256,7 @@ mod tests {
         assert_eq!(
             left,
             [
+                "orchestrator.log",
                 "orchestrator.log.20261126-2.gz",
                 "orchestrator.log.20261126.gz",
                 "orchestrator.log.20261127.gz",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One service's memory, kept in `state/outages.json` (a file of our own: the seed's
+/// One service's memory, kept in `state/outages.json` (a file of our own: the Python kit's
 /// `last-status.json` keeps its `{service: bool}` format beside it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
@@ -40,7 +40,7 @@ pub struct Memory {
 /// The alerting rules from services.json.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
-    /// Failed passes in a row before the failure alert (default 1, as the seed).
+    /// Failed passes in a row before the failure alert (default 1, as the Python kit).
     pub failure_threshold: u32,
     /// Good passes in a row before the recovery notice (default 1).
     pub success_threshold: u32,
@@ -67,6 +67,9 @@ pub enum Seen {
     Down,
     /// The check failed, a restart ran, and the re-check passed.
     AutoRecovered,
+    /// The check could not be made (agent-ops' own failure): nothing changes and nothing is
+    /// said, as if the pass had not looked at the service.
+    Unknown,
 }
 
 /// What one pass saw of a service.
@@ -102,6 +105,9 @@ pub enum Notice {
 /// Updates `memory` with this pass's observation and returns the notices due, in order.
 pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) -> Vec<Notice> {
     let mut notices = Vec::new();
+    if seen.seen == Seen::Unknown {
+        return notices;
+    }
     if seen.seen == Seen::Up {
         memory.failures = 0;
         memory.successes += 1;

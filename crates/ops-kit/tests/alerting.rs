@@ -161,7 +161,7 @@ fn the_alerter_keeps_its_files_in_the_state_directory() {
     assert_eq!(destinations, ["telegram", "webhook:mm"]);
     assert_eq!(a.outbox().path, Path::new("/srv/ops/state/alert-outbox.jsonl"));
     assert_eq!(a.rate().file.path, Path::new("/srv/ops/state/alert-rate.json"));
-    assert_eq!(a.rate().seconds, 60.0);
+    assert_eq!(a.rate().limit, std::time::Duration::from_secs(60));
     let hooks_only = r#"{"alerting": {"webhooks": [{"name": "mm", "url": "https://chat.example/hooks/x"}]}}"#;
     assert_eq!(alert::alerter(&parse(hooks_only).unwrap().config, &layout()).unwrap().notifiers().len(), 1);
 }

@@ -65,7 +65,7 @@ fn an_empty_object_gets_every_default() {
     assert_eq!(c.disk_paths, [PathBuf::from("/")]);
     assert_eq!(c.stalled_task_after, secs(24 * 3600));
     assert_eq!(c.metrics_retention_days, 90);
-    assert_eq!(c.max_concurrency, 256);
+    assert_eq!(c.max_concurrency, 1024);
     assert_eq!(c.alerting.rate_limit, secs(300));
     assert!(c.alerting.alert_on_recovery, "documented default: true");
     assert_eq!(c.alerting.telegram_bot_token, None);
@@ -163,6 +163,27 @@ fn unknown_type_is_an_error_not_a_silent_skip() {
 fn invalid_process_pattern() {
     let p = one_problem(r#"{"services": [{"name": "W", "type": "process", "process_name": "celery["}]}"#);
     assert!(p.starts_with("services[0] \"W\": field `process_name`: is not a valid pattern: "), "{p}");
+}
+
+#[test]
+fn process_patterns_too_long_or_too_complex_name_the_field() {
+    let problem = |pattern: &str| {
+        let json =
+            serde_json::json!({"services": [{"name": "W", "type": "process", "process_name": pattern}]});
+        one_problem(&json.to_string())
+    };
+    assert_eq!(
+        problem(&"x".repeat(201)),
+        "services[0] \"W\": field `process_name`: is not a valid pattern: longer than 200 bytes"
+    );
+    assert_eq!(
+        problem(".{0,1000}X"),
+        "services[0] \"W\": field `process_name`: is not a valid pattern: too complex (it compiles to more than 8 KiB)"
+    );
+    assert_eq!(
+        problem(&format!("{}a{}", "(".repeat(40), ")".repeat(40))),
+        "services[0] \"W\": field `process_name`: is not a valid pattern: nested more than 32 levels deep"
+    );
 }
 
 #[test]
@@ -415,4 +436,43 @@ fn only_a_file_missing_from_its_default_place_is_optional() {
         Config::load_optional(&flag, &env),
         Err(ConfigError::NotFound { origin: ConfigOrigin::Flag, .. })
     ));
+}
+
+#[test]
+fn proxy_is_explicit_global_or_per_url_service() {
+    let json = r#"{"proxy": "http://proxy.internal:3128", "services": [
+        {"name": "Via global", "target": "http://a/"},
+        {"name": "Own", "target": "http://b/", "proxy": "http://other.internal:8080"},
+        {"name": "Direct", "target": "http://c/", "proxy": null},
+        {"name": "DB", "type": "port", "port": 5432, "proxy": "http://x:1"}
+    ]}"#;
+    let loaded = parse(json).unwrap();
+    let proxy = |i: usize| {
+        let Check::Url(u) = &loaded.config.services[i].check else { panic!() };
+        u.proxy.clone()
+    };
+    let p = |u: &str| Some(ops_health::Proxy::new(u).unwrap());
+    assert_eq!(loaded.config.proxy, p("http://proxy.internal:3128"));
+    assert_eq!(proxy(0), p("http://proxy.internal:3128"));
+    assert_eq!(proxy(1), p("http://other.internal:8080"));
+    assert_eq!(proxy(2), None);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings, ["services[3] \"DB\": field `proxy`: is not used by port checks; it is ignored"]);
+
+    let direct = parse(r#"{"services": [{"name": "A", "target": "http://a/"}]}"#).unwrap();
+    let Check::Url(u) = &direct.config.services[0].check else { panic!() };
+    assert_eq!((&direct.config.proxy, &u.proxy), (&None, &None), "no proxy unless one is set");
+}
+
+#[test]
+fn a_bad_proxy_names_the_field_and_never_echoes_it() {
+    let p = one_problem(r#"{"proxy": "socks5://user:s3cret@proxy:1080"}"#);
+    assert_eq!(
+        p,
+        "top level: field `proxy`: must be an http:// or https:// URL (socks proxies are not supported)"
+    );
+    let p =
+        one_problem(r#"{"services": [{"name": "A", "target": "http://a/", "proxy": "user:s3cret@proxy"}]}"#);
+    assert!(p.starts_with("services[0] \"A\": field `proxy`: must be an http:// or https:// URL"), "{p}");
+    assert!(!p.contains("s3cret"), "{p}");
 }

@@ -144,7 +144,7 @@ impl Cells {
 #[derive(Debug, Clone)]
 pub(crate) struct Acc {
     pub counts: Counts,
-    /// The line where the service first appears in the day file (the seed's dictionary order).
+    /// The line where the service first appears in the day file (the Python kit's dictionary order).
     pub first_line: u64,
     pub latency: Latencies,
     /// The dated `up`, `down` and `recovered` checks, in file order.

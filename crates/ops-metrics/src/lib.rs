@@ -3,9 +3,9 @@
 //! timestamp`); a rollup per finished day (`rollups/YYYY-MM-DD.json`, [`roll_up`]), the day's
 //! figures per service in a small versioned file that outlives the day file; reading a window
 //! of days into uptime statistics ([`read_window`]), from rollups where they are current and
-//! day files otherwise, exactly as the seed's `calculate_uptime` computes them and more;
+//! day files otherwise, exactly as the Python kit's `calculate_uptime` computes them and more;
 //! retention of both kinds of file ([`clean_up`]); and rendering reports ([`render`]: the
-//! seed's text, JSON, the Prometheus text format, an HTML status page).
+//! Python kit's text, JSON, the Prometheus text format, an HTML status page).
 //!
 //! It never runs checks and never knows where the metrics directory is: callers pass the
 //! directory and the dates. It never prints. A bad line in a day file is skipped and counted,

@@ -21,8 +21,11 @@ pub enum Status {
     /// The service was down and came back after a restart (the seed's shell scripts write it).
     Recovered,
     /// The check failed during maintenance or a silence: recorded, not counted against uptime
-    /// (the seed's calculator counts only `up` and `down`).
+    /// (the Python kit's calculator counts only `up` and `down`).
     Maintenance,
+    /// The check could not be made (agent-ops ran out of file descriptors, say): nothing is
+    /// known about the service, so neither reader counts it as up or down.
+    Unknown,
 }
 
 impl Status {
@@ -33,6 +36,7 @@ impl Status {
             Self::Down => "down",
             Self::Recovered => "recovered",
             Self::Maintenance => "maintenance",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -100,7 +104,9 @@ pub fn day_file(dir: &Path, date: Date) -> PathBuf {
 }
 
 /// Appends `records` to the day file of their UTC date, one whole line each, creating the
-/// directory and files as needed.
+/// directory and files as needed (new day files [`ops_state::PUBLIC_MODE`], 0644 before the
+/// umask, as the seed's). A day file that is a symlink or not a regular file is refused, never
+/// followed.
 pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> {
     let mut by_day: BTreeMap<Date, Vec<String>> = BTreeMap::new();
     for r in records {
@@ -108,7 +114,11 @@ pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> 
         by_day.entry(day).or_default().push(r.to_line());
     }
     for (day, lines) in by_day {
-        append_lines(&day_file(dir, day), &lines, AppendOptions::default())?;
+        append_lines(
+            &day_file(dir, day),
+            &lines,
+            AppendOptions { sync: false, mode: ops_state::PUBLIC_MODE },
+        )?;
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ fn at(date: Date, us: i64) -> OffsetDateTime {
 enum Line {
     /// What the writers write, stamped `shift_us` away from the file's own day's start.
     Record { name: &'static str, status: Status, latency_ms: u64, shift_us: i64 },
-    /// A line the seed reads but no writer of ours produces: any status, a float, negative or
+    /// A line the Python kit reads but no writer of ours produces: any status, a float, negative or
     /// missing latency, no timestamp.
     Odd { name: &'static str, status: &'static str, latency: Value, stamped: Option<i64> },
     /// A line the reader skips and counts (or, blank, skips).
@@ -57,7 +57,7 @@ fn line() -> impl Strategy<Value = Line> {
         Just(Value::from(-5)),
         Just(Value::from(1_000_000_000_000_000_000_i64)),
         (0..100u32).prop_map(|v| Value::from(f64::from(v) / 3.0)),
-        Just(Value::Null), // with the key missing: the seed's default 0
+        Just(Value::Null), // with the key missing: the Python kit's default 0
     ];
     let odd = (
         name,
@@ -147,7 +147,7 @@ fn assert_same(a: &UptimeReport, b: &UptimeReport, what: &str) -> Result<(), Tes
         what
     );
     let order = |r: &UptimeReport| r.seed_order().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-    prop_assert_eq!(order(a), order(b), "{}: the seed's order", what);
+    prop_assert_eq!(order(a), order(b), "{}: the Python kit's order", what);
     prop_assert_eq!(render::sla_text(a, 99.9), render::sla_text(b, 99.9), "{}", what);
     for (x, y) in a.services.iter().zip(&b.services) {
         let figures = |s: &ops_metrics::ServiceStats| {

@@ -1,5 +1,5 @@
 //! ops-recovery owns restarting services: the restart policy (cooldown, attempt limit, the
-//! hour after which attempts are forgotten), the per-service recovery state in the seed's
+//! hour after which attempts are forgotten), the per-service recovery state in the Python kit's
 //! `recovery.json` format, and a restart runner that cannot hang or leak processes.
 //!
 //! It never checks health, never alerts and never prints: the caller decides with
@@ -32,7 +32,7 @@ mod runner;
 #[path = "../fuzz/targets.rs"]
 mod fuzz;
 
-pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, record_recovery};
+pub use policy::{Decision, Policy, RecoveryState, ServiceState, begin, record_recovery, uncount};
 pub use runner::{RestartRun, RestartSpec, RunOutcome, run_restart};
 
 /// Everything that can go wrong with recovery state (running a command never errors: its

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::RecoveryError;
 
-/// Attempts are forgotten after this long without one (the seed's rule).
+/// Attempts are forgotten after this long without one (the Python kit's rule).
 pub const FORGET_AFTER_SECONDS: f64 = 3600.0;
 
 /// When a service may be restarted.
@@ -27,7 +27,7 @@ impl Default for Policy {
     }
 }
 
-/// One service's entry in `recovery.json`, in the seed's format; keys we do not know (and
+/// One service's entry in `recovery.json`, in the Python kit's format; keys we do not know (and
 /// richer state added later) are kept as they are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceState {
@@ -69,7 +69,7 @@ pub enum Decision {
 }
 
 impl Policy {
-    /// The seed's decision, in the seed's order: cooldown first, then the attempt limit
+    /// The Python kit's decision, in the Python kit's order: cooldown first, then the attempt limit
     /// (attempts are forgotten after an hour without one).
     pub fn decide(&self, state: &ServiceState, now: f64) -> Decision {
         let since = now - state.last_attempt;
@@ -104,6 +104,19 @@ pub fn begin(file: &StateFile, service: &str, policy: &Policy, now: f64) -> Resu
             entry.last_attempt = now;
         }
         Ok(decision)
+    })
+}
+
+/// Takes back attempt number `attempt` that [`begin`] recorded, when its command could not
+/// even be started (no process could be made: the system's refusal, not the service's): it
+/// must not bring the service closer to "gave up". The cooldown still counts from it. Nothing
+/// changes when another attempt was recorded since.
+pub fn uncount(file: &StateFile, service: &str, attempt: u32) -> Result<(), RecoveryError> {
+    file.update(|state: &mut RecoveryState| {
+        if let Some(entry) = state.get_mut(service).filter(|e| e.attempts == attempt) {
+            entry.attempts = attempt.saturating_sub(1);
+        }
+        Ok(())
     })
 }
 
@@ -161,6 +174,21 @@ mod tests {
         let remaining = Duration::from_secs(300);
         assert_eq!(begin(&file, "API", &policy, back).unwrap(), Decision::Cooldown { remaining });
         assert_eq!(begin(&file, "API", &policy, back + 300.0).unwrap(), Decision::Restart { attempt: 2 });
+    }
+
+    #[test]
+    fn an_attempt_whose_command_never_started_is_taken_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("recovery.json"));
+        let policy = Policy { cooldown: Duration::ZERO, max_attempts: 2 };
+        assert_eq!(begin(&file, "API", &policy, 10.0).unwrap(), Decision::Restart { attempt: 1 });
+        uncount(&file, "API", 1).unwrap();
+        assert_eq!(begin(&file, "API", &policy, 20.0).unwrap(), Decision::Restart { attempt: 1 });
+        assert_eq!(begin(&file, "API", &policy, 30.0).unwrap(), Decision::Restart { attempt: 2 });
+        uncount(&file, "API", 1).unwrap(); // a later attempt was recorded since: no change
+        assert_eq!(begin(&file, "API", &policy, 40.0).unwrap(), Decision::GaveUp { attempts: 2 });
+        uncount(&file, "Other", 1).unwrap(); // nothing to take back
+        assert!(!file.read::<RecoveryState>().unwrap().unwrap().contains_key("Other"));
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! Running a restart command: `/bin/sh -c COMMAND` in its own process group, output appended
 //! to a log file, bounded by a timeout after which the whole group gets SIGTERM, then SIGKILL.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -20,8 +19,11 @@ const POLL: Duration = Duration::from_millis(10);
 pub struct RestartSpec {
     /// The shell command (run by `/bin/sh -c`).
     pub command: String,
-    /// The file its stdout and stderr are appended to. A daemon the command starts in the
-    /// background keeps writing there (never into a pipe that would break or block us).
+    /// The file its stdout and stderr are appended to (`O_APPEND`, so a daemon the command
+    /// starts in the background keeps writing at the end of the visible file after a
+    /// copy-and-truncate rotation; never into a pipe that would break or block us). Created
+    /// [`ops_state::DEFAULT_MODE`] (0600 before the umask); a symlink or anything but a regular
+    /// file there is refused and the command is not run.
     pub output: PathBuf,
     /// After this long the command's process group is terminated (`restart_timeout_seconds`,
     /// default 30).
@@ -89,8 +91,16 @@ pub fn run_restart(spec: &RestartSpec) -> RestartRun {
         duration: start.elapsed(),
         output_tail: String::new(),
     };
-    let (stdout, offset) = match open_output(spec) {
+    let (log, offset) = match open_output(spec) {
         Ok(ok) => ok,
+        Err(e @ ops_state::StateError::Io { .. }) => {
+            return not_started(format!("cannot open {}: {e}", spec.output.display()));
+        }
+        // "refusing to follow the symlink <output>", "refusing to use <output>: ..."
+        Err(e) => return not_started(e.to_string()),
+    };
+    let stdout = match log.try_clone() {
+        Ok(f) => f,
         Err(e) => return not_started(format!("cannot open {}: {e}", spec.output.display())),
     };
     let stderr = match stdout.try_clone() {
@@ -116,16 +126,13 @@ pub fn run_restart(spec: &RestartSpec) -> RestartRun {
         terminate_group(&mut child, spec.kill_grace);
         RunOutcome::TimedOut
     };
-    RestartRun { outcome, duration: start.elapsed(), output_tail: tail(spec, offset) }
+    RestartRun { outcome, duration: start.elapsed(), output_tail: tail(&log, spec, offset) }
 }
 
-fn open_output(spec: &RestartSpec) -> std::io::Result<(File, u64)> {
-    if let Some(dir) = spec.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)?;
-    }
-    let file = OpenOptions::new().create(true).append(true).mode(0o644).open(&spec.output)?;
-    let offset = file.metadata()?.len();
-    Ok((file, offset))
+fn open_output(spec: &RestartSpec) -> Result<(File, u64), ops_state::StateError> {
+    let file = ops_state::open_append(&spec.output, ops_state::DEFAULT_MODE)?;
+    let offset = file.metadata().map_err(|e| ops_state::StateError::io("stat", &spec.output, e))?;
+    Ok((file, offset.len()))
 }
 
 /// Polls the child until it exits or the deadline passes.
@@ -173,16 +180,14 @@ fn group_gone(child: &mut Child, pgid: Pid, deadline: Instant) -> bool {
     }
 }
 
-/// The end of what this run appended to the output file.
-fn tail(spec: &RestartSpec, offset: u64) -> String {
-    let Ok(mut file) = File::open(&spec.output) else { return String::new() };
-    let len = file.metadata().map_or(offset, |m| m.len());
-    let start = offset.max(len.saturating_sub(spec.tail_bytes as u64));
-    let mut buf = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err()
-        || file.take(spec.tail_bytes as u64).read_to_end(&mut buf).is_err()
-    {
-        return String::new();
+/// The end of what this run appended to the output file, read through the descriptor it was
+/// opened with (never the name again, which could have been swapped meanwhile).
+fn tail(log: &File, spec: &RestartSpec, offset: u64) -> String {
+    let len = log.metadata().map_or(offset, |m| m.len());
+    let start = offset.min(len).max(len.saturating_sub(spec.tail_bytes as u64));
+    let mut buf = vec![0; usize::try_from(len - start).unwrap_or(0)];
+    match log.read_exact_at(&mut buf, start) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => String::new(),
     }
-    String::from_utf8_lossy(&buf).into_owned()
 }

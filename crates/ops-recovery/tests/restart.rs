@@ -58,7 +58,7 @@ fn failure_keeps_the_exit_code_and_the_end_of_the_output() {
 
 #[test]
 fn a_command_that_starts_a_daemon_in_the_background_is_done_when_the_shell_exits() {
-    // The seed waited for the daemon's inherited pipe to close and reported a 30 s timeout.
+    // The Python kit waited for the daemon's inherited pipe to close and reported a 30 s timeout.
     let dir = tempfile::tempdir().unwrap();
     let m = marker(1);
     let run = run_restart(&spec(dir.path(), &format!("sleep {m} & echo started")));
@@ -113,11 +113,50 @@ fn an_unwritable_output_file_is_reported_not_run() {
     assert!(!dir.path().join("ran").exists());
 }
 
+/// A name planted at the restart log (a symlink to a file or directory outside, a dangling
+/// one, a named pipe): the command is not run, the refusal names the log, nothing outside
+/// changes.
+#[test]
+fn a_planted_restart_log_is_refused_not_followed() {
+    use test_support::plant::{Outside, Plant};
+    for kind in Plant::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = Outside::new();
+        let log = dir.path().join("logs/restart-api.log");
+        outside.plant(kind, &log);
+        let run = run_restart(&spec(dir.path(), "echo ran; touch ran"));
+        let RunOutcome::NotStarted(why) = &run.outcome else { panic!("{kind:?}: {run:?}") };
+        let expected = if kind.is_link() {
+            format!("refusing to follow the symlink {}", log.display())
+        } else {
+            format!("refusing to use {}: it is a named pipe, not a regular file", log.display())
+        };
+        assert_eq!(why, &expected);
+        assert!(!dir.path().join("ran").exists(), "{kind:?}: the command ran");
+        outside.assert_untouched(&format!("restart log {kind:?}"));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_restart_log_is_private_and_appended_with_o_append() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/restart-api.log");
+    // The shell writes through the descriptor it got: /proc shows its flags.
+    let run = run_restart(&spec(dir.path(), "grep '^flags' /proc/self/fdinfo/1"));
+    assert_eq!(run.outcome, RunOutcome::Exited(0), "{run:?}");
+    let flags = run.output_tail.trim().rsplit('\t').next().unwrap().trim();
+    let flags = u32::from_str_radix(flags, 8).unwrap();
+    assert_ne!(flags & 0o2000, 0, "O_APPEND on the child's stdout: {flags:o}");
+    assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
 #[test]
 fn policy_over_the_state_file_in_the_seed_format() {
     let dir = tempfile::tempdir().unwrap();
     let file = StateFile::new(dir.path().join("recovery.json"));
-    // A file the seed wrote.
+    // A file the Python kit wrote.
     fs::write(&file.path, r#"{"Worker": {"attempts": 2, "last_attempt": 1000.0}}"#).unwrap();
     let policy = Policy { cooldown: Duration::from_secs(300), max_attempts: 3 };
 

@@ -1,22 +1,24 @@
 //! Line-atomic appends for JSONL files and logs.
 
-use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::StateError;
+use crate::file::{lock_file, open_append};
+use crate::{DEFAULT_LOCK_TIMEOUT, StateError};
 
 /// How [`append_lines`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOptions {
     /// fsync after the write (for files where a line must survive a power cut, like an outbox).
     pub sync: bool,
-    /// The mode a new file is created with.
+    /// The mode a new file is created with (the umask applies; an existing file keeps its
+    /// mode).
     pub mode: u32,
 }
 
 impl Default for AppendOptions {
+    /// No fsync, [`crate::DEFAULT_MODE`].
     fn default() -> Self {
         Self { sync: false, mode: crate::DEFAULT_MODE }
     }
@@ -29,7 +31,12 @@ impl Default for AppendOptions {
 /// first so the torn line stays one bad line instead of corrupting the first new one. When the
 /// write fails part way (a full disk), what it wrote is cut off again, so the file keeps its
 /// whole lines. The file and its directory are created when missing. A line containing a
-/// newline is refused.
+/// newline is refused, and so is a symlink or anything but a regular file at `path`
+/// ([`StateError::Symlink`], [`StateError::NotRegular`]): nothing is appended elsewhere.
+///
+/// The line check and the write happen under an flock(2) on the file itself, the lock
+/// that log rotation takes before it truncates (waited for up to
+/// [`crate::DEFAULT_LOCK_TIMEOUT`]).
 pub fn append_lines<S: AsRef<str>>(
     path: &Path,
     lines: &[S],
@@ -51,39 +58,37 @@ pub fn append_lines<S: AsRef<str>>(
         buf.push_str(line);
         buf.push('\n');
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .mode(options.mode)
-        .open(path)
-        .map_err(|e| StateError::io("open", path, e))?;
+    let file = open_append(path, options.mode)?;
     // Our appenders serialize the torn-line check and the write; writers that do not lock
-    // (the seed) still never split a line, thanks to O_APPEND and a single write.
-    let mut lock = fd_lock::RwLock::new(file);
-    let mut guard = lock.write().map_err(|e| StateError::io("lock", path, e))?;
-    let len = guard.metadata().map_err(|e| StateError::io("stat", path, e))?.len();
+    // (the Python kit) still never split a line, thanks to O_APPEND and a single write.
+    lock_file(&file, path, DEFAULT_LOCK_TIMEOUT, || append_locked(&file, path, buf, options))?
+}
+
+fn append_locked(
+    mut file: &std::fs::File,
+    path: &Path,
+    mut buf: String,
+    options: AppendOptions,
+) -> Result<(), StateError> {
+    let len = file.metadata().map_err(|e| StateError::io("stat", path, e))?.len();
     if len > 0 {
         let mut last = [0u8; 1];
-        guard.read_exact_at(&mut last, len - 1).map_err(|e| StateError::io("read", path, e))?;
+        file.read_exact_at(&mut last, len - 1).map_err(|e| StateError::io("read", path, e))?;
         if last[0] != b'\n' {
             buf.insert(0, '\n');
         }
     }
-    if let Err((e, written)) = write_whole(&mut *guard, buf.as_bytes()) {
+    if let Err((e, written)) = write_whole(&mut file, buf.as_bytes()) {
         // A full disk can take part of the lines: cut them off again (unless a writer that
-        // does not lock, the seed, appended behind them meanwhile), so that the file still
+        // does not lock, the Python kit, appended behind them meanwhile), so that the file still
         // ends in a whole line.
-        if written > 0 && guard.metadata().is_ok_and(|m| m.len() == len + written as u64) {
-            let _ = guard.set_len(len);
+        if written > 0 && file.metadata().is_ok_and(|m| m.len() == len + written as u64) {
+            let _ = file.set_len(len);
         }
         return Err(StateError::io("append to", path, e));
     }
     if options.sync {
-        guard.sync_data().map_err(|e| StateError::io("sync", path, e))?;
+        file.sync_data().map_err(|e| StateError::io("sync", path, e))?;
     }
     Ok(())
 }
@@ -108,6 +113,7 @@ fn write_whole(out: &mut impl Write, mut bytes: &[u8]) -> Result<(), (std::io::E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn appends_whole_lines_and_repairs_a_torn_tail() {

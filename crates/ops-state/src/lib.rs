@@ -1,16 +1,24 @@
 //! ops-state owns how agent-ops puts bytes on disk: JSON state files replaced atomically
-//! under a lock, and JSONL files appended one whole line at a time.
+//! under a lock, JSONL files appended one whole line at a time, every file opened without
+//! following a symlink and created with a chosen mode, and the check that no other user can
+//! change a directory we write in.
 //!
 //! It never decides *what* a file means, where it lives, or what to do when one is corrupt:
 //! callers pass paths and get typed errors back. It never prints and never reads the
 //! environment.
 //!
 //! Every JSON state change is one read-modify-write under an flock(2) on a separate lock file
-//! (so the seed's Python `fcntl.flock` excludes us and we exclude it), written to a temporary
+//! (so the Python kit's `fcntl.flock` excludes us and we exclude it), written to a temporary
 //! file in the same directory, fsynced, renamed over the old file and followed by an fsync of
 //! the directory. The previous version is kept as `<file>.bak`. A file that does not parse is
 //! never overwritten: [`StateFile::update`] refuses with [`StateError::Corrupt`] until the
 //! caller chooses [`StateFile::set_aside_corrupt`].
+//!
+//! Nothing here follows a symlink at the name it writes, appends, locks or reads
+//! ([`StateError::Symlink`]), or opens anything but a regular file; every file it creates is
+//! created `O_EXCL` or with its mode given to open(2), so the umask applies, and a file it
+//! replaces is never made more open than it was. [`check_permissions`] refuses a directory
+//! another user could change.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -30,6 +38,7 @@
 
 mod append;
 mod atomic;
+mod file;
 mod lock;
 mod text;
 pub mod timestamp;
@@ -44,15 +53,20 @@ use serde::de::DeserializeOwned;
 
 pub use append::{AppendOptions, append_lines};
 pub use atomic::write_atomic;
+pub use file::{check_permissions, create_dir, lock_file, open_append, open_existing, write_new};
 pub use lock::with_lock;
 pub use text::{printable, printable_lines};
 
-/// How long a writer waits for a lock before giving up (the seed's board waits 30 s too).
+/// How long a writer waits for a lock before giving up (the Python kit's board waits 30 s too).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The mode new state files get: readable by all, writable by the owner, as the seed's
-/// files are under the usual umask.
-pub const DEFAULT_MODE: u32 = 0o644;
+/// The mode new state files, lock files and logs get (before the umask): only their owner
+/// reads them, because they hold alert texts, restart output and what the services said.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// The mode of new files meant for other readers too (before the umask): metrics day files,
+/// as the Python kit makes them, a Prometheus textfile, a status page.
+pub const PUBLIC_MODE: u32 = 0o644;
 
 /// Everything that can go wrong while reading or writing a state file.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +103,39 @@ pub enum StateError {
         /// How long we waited.
         waited: Duration,
     },
+    /// The name we were to write, append, lock or read is a symlink; it was not followed.
+    #[error("refusing to follow the symlink {}", path.display())]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+    },
+    /// The name we were to write, append, lock or read is not a regular file (a directory, a
+    /// named pipe that would block us ...); it was left alone.
+    #[error("refusing to use {}: it is a {kind}, not a regular file", path.display())]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead ("directory", "named pipe", "socket", "device").
+        kind: &'static str,
+    },
+    /// The file we were to write or append to has other hard links: it is also a file
+    /// elsewhere, which we would change too; it was left alone.
+    #[error("refusing to write {}: it has {links} hard links, so it is also a file elsewhere", path.display())]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many names it has.
+        links: u64,
+    },
+    /// A directory (or a file we trust) that another user could change: see
+    /// [`check_permissions`].
+    #[error("{} {problem}", path.display())]
+    Insecure {
+        /// The directory or file at fault (the one asked about or one above it).
+        path: PathBuf,
+        /// What is wrong: "is group-writable without the sticky bit (mode 0775)" ...
+        problem: String,
+    },
     /// A value could not be turned into JSON (a map with non-string keys, for instance).
     #[error("cannot encode {} as JSON: {source}", path.display())]
     Encode {
@@ -104,7 +151,8 @@ fn backup_hint(backup: Option<&Path>) -> String {
 }
 
 impl StateError {
-    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+    /// [`StateError::Io`]: `action` on `path` failed with `source`.
+    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         Self::Io { action, path: path.to_path_buf(), source }
     }
 }
@@ -118,7 +166,8 @@ pub struct StateFile {
     pub path: PathBuf,
     /// The lock file taken with flock(2) around every change; never renamed or deleted.
     pub lock_path: PathBuf,
-    /// The permission bits every write sets on the file and its backup.
+    /// The permission bits of a new file (before the umask). A write that replaces the file
+    /// keeps the narrower of its mode and these, for the file and its backup alike.
     pub mode: u32,
     /// How long a change waits for the lock.
     pub lock_timeout: Duration,
@@ -202,7 +251,7 @@ impl StateFile {
             if let Some(new) = new
                 && old.as_deref() != Some(new.as_slice())
             {
-                self.replace(&new, old.is_some())?;
+                self.replace(&new, old.as_deref())?;
             }
             Ok(result)
         })?
@@ -214,7 +263,7 @@ impl StateFile {
     /// afterwards (the outbox: sending an alert it could not take off again).
     pub fn prove_writable(&self) -> Result<(), StateError> {
         with_lock(&self.lock_path, self.lock_timeout, || match read_bytes(&self.path)? {
-            Some(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => self.replace(&bytes, true),
+            Some(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => self.replace(&bytes, Some(&bytes)),
             _ => Ok(()),
         })?
     }
@@ -236,8 +285,8 @@ impl StateFile {
     pub fn write<T: Serialize>(&self, value: &T) -> Result<(), StateError> {
         let bytes = encode(&self.path, value)?;
         with_lock(&self.lock_path, self.lock_timeout, || {
-            let exists = self.path.exists();
-            self.replace(&bytes, exists)
+            let old = read_bytes(&self.path)?;
+            self.replace(&bytes, old.as_deref())
         })?
     }
 
@@ -292,11 +341,13 @@ impl StateFile {
     /// the backup costs no copy, there is no moment without a whole file, and the backup is
     /// never the same file as the current one (it is staged first and renamed into place only
     /// after the new version is).
-    fn replace(&self, bytes: &[u8], had_old: bool) -> Result<(), StateError> {
+    fn replace(&self, bytes: &[u8], old: Option<&[u8]>) -> Result<(), StateError> {
         self.remove_stale_temporaries();
         let backup = self.backup_path();
-        let staged =
-            if had_old && self.backup { Some(atomic::stage_backup(&self.path, &backup)?) } else { None };
+        let staged = match old {
+            Some(old) if self.backup => Some(atomic::stage_backup(&self.path, &backup, old, self.mode)?),
+            _ => None,
+        };
         if let Err(e) = write_atomic(&self.path, bytes, self.mode) {
             if let Some(staged) = staged {
                 let _ = fs::remove_file(staged);
@@ -343,13 +394,14 @@ fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
     Ok(bytes)
 }
 
-/// The bytes of `path`; `Ok(None)` when it does not exist.
+/// The bytes of `path`; `Ok(None)` when it does not exist. A symlink is refused
+/// ([`StateError::Symlink`]), never followed: a state file read through one could carry
+/// another file's content into ours.
 pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StateError::io("read", path, e)),
-    }
+    let Some(mut file) = open_existing(path, false)? else { return Ok(None) };
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| StateError::io("read", path, e))?;
+    Ok(Some(bytes))
 }
 
 /// `path` with `suffix` appended to its file name: `sibling("a/board.json", ".bak")` is
@@ -364,7 +416,7 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 fn free_name(path: &Path) -> PathBuf {
     let mut candidate = path.to_path_buf();
     let mut n = 1;
-    while candidate.exists() {
+    while fs::symlink_metadata(&candidate).is_ok() {
         candidate = sibling(path, &format!(".{n}"));
         n += 1;
     }

@@ -1,53 +1,46 @@
 //! flock(2) on a separate lock file, with a timeout.
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::StateError;
+use crate::file::{create_dir, lock_file, open};
+use crate::{DEFAULT_MODE, StateError};
 
-/// Runs `f` while holding an exclusive flock(2) on `lock_path` (created, with its directory,
-/// when missing; never renamed or deleted, so every process locks the same inode). An
-/// existing lock file that cannot be opened for writing (a read-only filesystem) is opened
-/// for reading: flock does not need more.
+/// Runs `f` while holding an exclusive flock(2) on `lock_path` (created `0600`, with its
+/// directory, when missing; never renamed or deleted, so every process locks the same inode).
+/// A symlink is refused, never followed (a planted `board.lock` link creates nothing
+/// elsewhere). An existing lock file that cannot be opened for writing (a read-only
+/// filesystem) is opened for reading: flock does not need more.
 ///
 /// flock is per open file description: two calls in one process exclude each other just as
-/// two processes do, and the seed's `fcntl.flock` on the same file takes part too. Waits up to
+/// two processes do, and the Python kit's `fcntl.flock` on the same file takes part too. Waits up to
 /// `timeout`, then fails with [`StateError::LockTimeout`].
 pub fn with_lock<R>(lock_path: &Path, timeout: Duration, f: impl FnOnce() -> R) -> Result<R, StateError> {
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
-    }
-    let file = match OpenOptions::new().create(true).truncate(false).write(true).mode(0o644).open(lock_path) {
-        Ok(file) => file,
-        // flock(2) needs no write access: a lock file that exists on a read-only filesystem
-        // (or one we may not write) still locks, so that whoever only reads, or can go on
-        // without writing, is not stopped by it.
-        Err(e) if matches!(e.kind(), io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied) => {
-            fs::File::open(lock_path).map_err(|_| StateError::io("open lock file", lock_path, e))?
-        }
-        Err(e) => return Err(StateError::io("open lock file", lock_path, e)),
-    };
-    let mut lock = fd_lock::RwLock::new(file);
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let _guard = loop {
-        match lock.try_write() {
-            Ok(guard) => break guard,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if start.elapsed() >= timeout {
-                    return Err(StateError::LockTimeout { path: lock_path.to_path_buf(), waited: timeout });
-                }
-                thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
+    create_dir(crate::atomic::parent(lock_path))?;
+    let action = "open lock file";
+    let file =
+        match open(lock_path, OpenOptions::new().create(true).write(true).mode(DEFAULT_MODE), true, action) {
+            Ok(file) => file,
+            // flock(2) needs no write access: a lock file that exists on a read-only filesystem
+            // (or one we may not write) still locks, so that whoever only reads, or can go on
+            // without writing, is not stopped by it.
+            Err(StateError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                open(lock_path, OpenOptions::new().read(true), false, action).map_err(|e| match e {
+                    StateError::Io { .. } => StateError::io(action, lock_path, source),
+                    other => other,
+                })?
             }
-            Err(e) => return Err(StateError::io("lock", lock_path, e)),
-        }
-    };
-    Ok(f())
+            Err(e) => return Err(e),
+        };
+    lock_file(&file, lock_path, timeout, f)
 }
 
 #[cfg(test)]
@@ -55,6 +48,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
+    use std::thread;
 
     #[test]
     fn second_holder_in_the_same_process_times_out_with_the_lock_path() {

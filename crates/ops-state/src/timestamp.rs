@@ -1,6 +1,6 @@
-//! The seed's timestamp format: Python's `datetime.utcnow().isoformat() + "Z"`.
+//! The Python kit's timestamp format: Python's `datetime.utcnow().isoformat() + "Z"`.
 //!
-//! Every file the seed writes (metrics lines, board tasks) uses it, so it lives here, next to
+//! Every file the Python kit writes (metrics lines, board tasks) uses it, so it lives here, next to
 //! the code that writes those files.
 
 use time::format_description::well_known::Rfc3339;
@@ -19,18 +19,18 @@ pub fn format_utc(t: OffsetDateTime) -> String {
     }
 }
 
-/// `t` as the seed's state files keep time: Unix seconds as a float (Python's `time.time()`).
+/// `t` as the Python kit's state files keep time: Unix seconds as a float (Python's `time.time()`).
 pub fn unix_seconds(t: OffsetDateTime) -> f64 {
     t.unix_timestamp_nanos() as f64 / 1e9
 }
 
-/// Unix seconds (the state files' floats) in the seed's text form, to the second; empty when
+/// Unix seconds (the state files' floats) in the Python kit's text form, to the second; empty when
 /// out of range.
 pub fn format_unix(seconds: f64) -> String {
     OffsetDateTime::from_unix_timestamp(seconds.floor() as i64).map(format_utc).unwrap_or_default()
 }
 
-/// Parses the timestamps found in seed files: `...Z`, `...+00:00` (or any offset), and naive
+/// Parses the timestamps found in the Python kit's files: `...Z`, `...+00:00` (or any offset), and naive
 /// `2025-01-15T10:30:00[.ffffff]` taken as UTC, with or without a fraction. `None` when it is
 /// none of those.
 pub fn parse_utc(s: &str) -> Option<OffsetDateTime> {
@@ -60,7 +60,7 @@ pub fn parse_utc_micros(s: &str) -> Option<i64> {
     parse_utc(s).map(|t| t.unix_timestamp() * 1_000_000 + i64::from(t.microsecond()))
 }
 
-/// The fast path for the forms the seed and we write, `YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+00:00]`,
+/// The fast path for the forms the Python kit and we write, `YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+00:00]`,
 /// without the general parsers (a metrics report parses millions of these). Anything else,
 /// including every form it does not recognise, is left to the general path: `None` here only
 /// means "not the common form".

@@ -593,7 +593,7 @@ impl FakeBotApi {
 
     /// Turns the random fault mode on (or off with `None`). Scripted replies ([`FakeBotApi::push`])
     /// still come first; a request they do not answer fails as `faults` draws, or gets the
-    /// default reply. Turning it on again restarts the generator from the seed.
+    /// default reply. Turning it on again restarts the generator from the Python kit.
     pub fn set_faults(&self, faults: Option<Faults>) {
         self.state.lock().expect("state").faults = faults.map(|f| {
             let rng = Rng::new(f.seed);
@@ -815,7 +815,7 @@ pub fn html_to_text(html: &str) -> Result<String, String> {
 
 /// Telegram's legacy Markdown parse mode: `*bold*`, `_italic_`, `` `code` ``, ```` ```pre``` ````,
 /// `[text](url)` (a `[` needs its `]`); `\` escapes `_ * ` [`. An entity that is not closed is an error, which is how
-/// the seed's `my_service down` was lost.
+/// the Python kit's `my_service down` was lost.
 pub fn markdown_to_text(md: &str) -> Result<String, String> {
     let mut out = String::new();
     let mut i = 0;

@@ -1,6 +1,7 @@
 //! test-support holds what several crates' tests need and nothing else: finding the external
-//! tools a test uses (python3, the seed scripts, promtool ...) with the skip-or-fail rule, and
-//! loopback servers that misbehave on purpose.
+//! tools a test uses (python3, the Python kit scripts, promtool ...) with the skip-or-fail rule, and
+//! loopback servers that misbehave on purpose (silent, dripping a TLS handshake or an HTTP
+//! answer a byte at a time).
 //!
 //! It is a dev-dependency only; no shipped crate depends on it.
 //!
@@ -14,6 +15,9 @@
 
 pub mod disk;
 mod fake_bot_api;
+mod hostile;
+pub mod netns;
+pub mod plant;
 pub mod procs;
 mod rng;
 
@@ -21,6 +25,7 @@ pub use fake_bot_api::{
     Delivered, FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Hostile, Received, Reply, html_to_text,
     markdown_to_text,
 };
+pub use hostile::{Drip, HttpDripper, TlsDripper, tls_server_config};
 pub use rng::Rng;
 
 use std::fmt::Write as _;
@@ -80,7 +85,7 @@ pub fn scratch_dir() -> tempfile::TempDir {
     dir.or_else(|_| tempfile::tempdir()).expect("a temporary directory")
 }
 
-/// The seed's Python scripts (`../shared/seed/python` beside the repository, or
+/// The Python kit's scripts (`../shared/seed/python` beside the repository, or
 /// `AGENT_OPS_SEED_DIR`), together with python3; `None` after [`missing`].
 pub fn require_seed() -> Option<(PathBuf, PathBuf)> {
     let dir = std::env::var_os("AGENT_OPS_SEED_DIR").map_or_else(

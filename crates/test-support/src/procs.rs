@@ -2,7 +2,8 @@
 
 use std::fs;
 
-use rustix::process::{Pid, Signal, kill_process};
+pub use rustix::process::Signal;
+use rustix::process::{Pid, kill_process};
 
 /// Live processes (zombies left out) whose command line, arguments joined by spaces, contains
 /// `marker`; the calling process is never among them.

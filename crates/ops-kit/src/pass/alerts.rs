@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use ops_alert::{Admission, Alert, Alerter, Delivery, Level};
+use ops_health::Outcome;
 use ops_metrics::render::human_duration;
 use ops_state::{StateError, StateFile};
 
@@ -108,10 +109,12 @@ impl Pass<'_> {
         };
         let mut notices: Vec<(usize, Notice)> = Vec::new();
         for (i, s) in services.iter().enumerate() {
-            let seen = match (s.check.ok, s.recheck.as_ref().map(|r| r.ok)) {
-                (true, _) => Seen::Up,
-                (false, Some(true)) => Seen::AutoRecovered,
-                (false, _) => Seen::Down,
+            let seen = match (s.check.outcome, s.recheck.as_ref().map(|r| r.outcome)) {
+                (Outcome::Up, _) => Seen::Up,
+                (Outcome::Down(_), Some(Outcome::Up)) => Seen::AutoRecovered,
+                (Outcome::Down(_), Some(Outcome::Down(_)) | None) => Seen::Down,
+                // Nothing learned about it (its check, or the re-check, could not be made).
+                _ => Seen::Unknown,
             };
             let gave_up = matches!(s.restart, Some(RestartStep::GaveUp { .. }));
             let observation = Observation { seen, gave_up, silenced: s.quiet.is_some() };

@@ -30,6 +30,17 @@ impl Pass<'_> {
                 None => line,
             });
         }
+        // Our own failure (no descriptor, no thread): said once, never taken for a service down.
+        let unknown: Vec<&str> =
+            services.iter().filter(|s| s.check.outcome.is_unknown()).map(|s| s.check.name.as_str()).collect();
+        if let Some(first) = services.iter().find(|s| s.check.outcome.is_unknown()) {
+            self.warn(format!(
+                "agent-ops could not check {} service(s) ({}): {}; they are neither restarted nor alerted as down",
+                unknown.len(),
+                unknown.join(", "),
+                first.check.detail
+            ));
+        }
         (services, probes)
     }
 

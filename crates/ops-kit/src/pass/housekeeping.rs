@@ -1,8 +1,6 @@
 //! Phases 5 and 6 and the end of a pass: metrics rollups and retention, log rotation, the
 //! heartbeat (a file, and a ping of `heartbeat_url`), and the log itself.
 
-use std::time::Duration;
-
 use ops_health::{Check, Probe, UrlCheck};
 use ops_metrics::Retention;
 use serde_json::json;
@@ -41,14 +39,13 @@ impl Pass<'_> {
             Err(e) => self.warn(format!("metrics retention: {e}")),
         }
         let o = &self.config.orchestration;
-        match logs::rotate(&self.layout.logs, o.log_rotate_bytes, o.log_keep, self.started) {
-            Ok(rotated) => {
-                for r in rotated {
-                    let name = r.log.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                    self.note(format!("Rotated {name} -> {}", r.archive.display()));
-                }
-            }
-            Err(e) => self.warn(format!("log rotation: {e}")),
+        let rotation = logs::rotate(&self.layout.logs, o.log_rotate_bytes, o.log_keep, self.started);
+        for r in rotation.rotated {
+            let name = r.log.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            self.note(format!("Rotated {name} -> {}", r.archive.display()));
+        }
+        for problem in rotation.problems {
+            self.warn(format!("log rotation: {problem}"));
         }
     }
 
@@ -56,14 +53,16 @@ impl Pass<'_> {
     /// ping, so someone notices when the monitor itself stops.
     pub(super) fn heartbeat(&mut self, services: &[ServiceReport]) {
         let finished = OffsetDateTime::now_utc();
-        let failing: Vec<&str> =
-            services.iter().filter(|s| s.failing()).map(|s| s.check.name.as_str()).collect();
+        let names = |f: fn(&ServiceReport) -> bool| -> Vec<&str> {
+            services.iter().filter(|s| f(s)).map(|s| s.check.name.as_str()).collect()
+        };
         let beat = json!({
             "started": ops_state::timestamp::format_utc(self.started),
             "finished": ops_state::timestamp::format_utc(finished),
             "pid": std::process::id(),
             "checks": services.len(),
-            "failing": failing,
+            "failing": names(ServiceReport::failing),
+            "unknown": names(|s| s.outcome().is_unknown()),
         });
         let bytes = format!("{beat:#}\n");
         if let Err(e) =
@@ -73,16 +72,10 @@ impl Pass<'_> {
         }
         if let Some(url) = &self.config.orchestration.heartbeat_url {
             // An HTTP GET is ops-health's job: the ping is a URL check of its own.
-            let ping = UrlCheck {
-                url: url.clone(),
-                expected_status: 200,
-                timeout: Duration::from_secs(10),
-                max_latency: None,
-                body_contains: None,
-                cert_warning_days: None,
-            };
-            let result = ops_health::run(&Probe { name: "heartbeat".into(), check: Check::Url(ping) });
-            if result.ok {
+            let mut ping = UrlCheck::new(url.clone());
+            ping.proxy.clone_from(&self.config.proxy);
+            let result = ops_health::run(&Probe::new("heartbeat", Check::Url(ping)));
+            if result.outcome.is_up() {
                 self.note("Heartbeat ping sent");
             } else {
                 self.warn(format!("heartbeat ping failed: {}", result.detail));

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ops_health::CheckResult;
+use ops_health::{CheckResult, Outcome};
 use ops_state::timestamp::unix_seconds;
 use ops_state::{StateError, with_lock};
 use time::OffsetDateTime;
@@ -91,14 +91,20 @@ pub struct ServiceReport {
 }
 
 impl ServiceReport {
-    /// Up at the end of the pass (after a verified restart, if any).
-    pub fn up(&self) -> bool {
-        self.recheck.as_ref().map_or(self.check.ok, |r| r.ok)
+    /// The outcome at the end of the pass: the re-check's after a restart, else the check's.
+    pub fn outcome(&self) -> Outcome {
+        self.recheck.as_ref().unwrap_or(&self.check).outcome
     }
 
-    /// Failing at the end of the pass, and not in maintenance.
+    /// Up at the end of the pass (after a verified restart, if any).
+    pub fn up(&self) -> bool {
+        self.outcome().is_up()
+    }
+
+    /// Found down at the end of the pass, and not in maintenance. A check that could not be
+    /// made (unknown) is not failing: nothing is known about the service.
     pub fn failing(&self) -> bool {
-        !self.up() && self.quiet.is_none()
+        self.outcome().is_down() && self.quiet.is_none()
     }
 }
 
@@ -119,6 +125,11 @@ impl PassReport {
     /// Services still failing at the end of the pass, those in maintenance left out.
     pub fn failing(&self) -> impl Iterator<Item = &ServiceReport> {
         self.services.iter().filter(|s| s.failing())
+    }
+
+    /// Services agent-ops could not check in this pass (its own failure, said in a warning).
+    pub fn unknown(&self) -> impl Iterator<Item = &ServiceReport> {
+        self.services.iter().filter(|s| s.outcome().is_unknown())
     }
 
     /// The problems that did not stop it.
@@ -219,5 +230,58 @@ impl<'a> Pass<'a> {
             self.write_log();
         }
         PassReport { started: self.started, services, alerts, log: self.log }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use ops_health::{CheckKind, Unchecked};
+
+    use super::*;
+
+    /// A result agent-ops could not produce (no descriptor left): nothing about the service.
+    fn unknown(name: &str) -> CheckResult {
+        let detail = "agent-ops could not run this check: too many open files".to_owned();
+        CheckResult::new(name, CheckKind::Port, Outcome::Unknown(Unchecked::Resources), detail)
+    }
+
+    /// A check agent-ops could not make is never taken for the service down: no restart, no
+    /// down alert, no change to the outage memory, metrics say `unknown` (counted by neither
+    /// reader), last-status keeps what was known, and one warning says so.
+    #[test]
+    fn an_unknown_result_is_never_a_service_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
+        let layout = Layout::from_env(&env).unwrap();
+        let ran = dir.path().join("restarted");
+        let json = format!(
+            r#"{{"services": [{{"name": "API", "type": "port", "port": 9, "restart_command": "touch {}"}}],
+                "disk_paths": []}}"#,
+            ran.display()
+        );
+        let config = Config::parse(Path::new("s.json"), json.as_bytes(), &env).unwrap().config;
+        std::fs::create_dir_all(&layout.state).unwrap();
+        std::fs::write(layout.last_status(), r#"{"API": true}"#).unwrap();
+        let mut pass = Pass::new(&layout, &env, &config, Mode::Real);
+        let mut services =
+            vec![ServiceReport { check: unknown("API"), recheck: None, restart: None, quiet: None }];
+        pass.restart(&mut services, &config.probes());
+        assert!(services[0].restart.is_none() && !ran.exists(), "not restarted");
+        pass.record(&services);
+        let (notices, memory) = pass.judge(&services);
+        assert!(notices.is_empty(), "{notices:?}");
+        pass.keep(memory);
+        assert!(!services[0].failing());
+        let day =
+            std::fs::read_to_string(ops_metrics::day_file(&layout.metrics, pass.started.date())).unwrap();
+        assert!(day.contains(r#""status": "unknown""#), "{day}");
+        let last: BTreeMap<String, bool> =
+            serde_json::from_slice(&std::fs::read(layout.last_status()).unwrap()).unwrap();
+        assert!(last["API"], "what was known stays");
+        let outages = std::fs::read_to_string(layout.outages()).unwrap();
+        assert!(!outages.contains("down_since"), "{outages}");
     }
 }

@@ -59,7 +59,8 @@ impl Pass<'_> {
         for (i, s) in services.iter_mut().enumerate() {
             let Some(svc) = by_name.get(s.check.name.as_str()) else { continue };
             let Some(command) = &svc.restart_command else { continue };
-            if s.check.ok || s.quiet.is_some() {
+            // Only a service found down is restarted: never one that could not be checked.
+            if !s.check.outcome.is_down() || s.quiet.is_some() {
                 continue;
             }
             if self.dry() {
@@ -87,7 +88,14 @@ impl Pass<'_> {
             let again: Vec<Probe> = to_run.iter().map(|(i, _, _)| probes[*i].clone()).collect();
             let rechecks = health::run(self.config, &again);
             for (((i, attempt, _), run), recheck) in to_run.into_iter().zip(runs).zip(rechecks) {
-                let recovered = recheck.ok;
+                let recovered = recheck.outcome.is_up();
+                if matches!(run.outcome, RunOutcome::NotStarted(_)) {
+                    // No process could be made: that is not an attempt at the service.
+                    let name = services[i].check.name.clone();
+                    if let Err(e) = ops_recovery::uncount(&recovery, &name, attempt) {
+                        self.warn(format!("{name}: cannot take back the restart attempt: {e}"));
+                    }
+                }
                 if recovered {
                     let name = services[i].check.name.clone();
                     let at = unix_seconds(recheck.timestamp);
@@ -200,6 +208,9 @@ fn tail_suffix(run: &RestartRun) -> String {
 pub(super) fn note_for_alert(step: Option<&RestartStep>) -> String {
     match step {
         Some(RestartStep::Ran { recovered: true, .. }) => " (restarted: recovered)".into(),
+        Some(RestartStep::Ran { run, .. }) if matches!(run.outcome, RunOutcome::NotStarted(_)) => {
+            format!(" (restart not possible: {})", describe_run(run))
+        }
         Some(RestartStep::Ran { run, recovered: false, .. }) => {
             format!(" (restarted: {}; still down)", describe_run(run))
         }

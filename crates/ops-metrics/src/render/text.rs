@@ -23,7 +23,7 @@ fn seed_line(s: &ServiceStats) -> String {
     )
 }
 
-/// The first line: the seed's for the last days; the period otherwise, never "last N days"
+/// The first line: the Python kit's for the last days; the period otherwise, never "last N days"
 /// for what is not (`2026-10 UTC`, `2026-10-01 to 2026-10-15 UTC`).
 fn heading(w: &Window) -> String {
     match w.span {
