@@ -22,7 +22,7 @@ use crate::{MetricsError, day_file, python};
 /// What kind of period a [`Window`] is, for the words a report puts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
-    /// The last `days` days up to `until`, as the seed's report says ("last 7 days").
+    /// The last `days` days up to `until`, as the Python kit's report says ("last 7 days").
     Days,
     /// From one date to another, both included.
     Range,
@@ -95,10 +95,10 @@ impl fmt::Display for Window {
     }
 }
 
-/// Runs `work(i)` for every `i` in `0..n` on up to as many threads as there are cores and
-/// hands the results to `take` in the order of `i`, holding at most a few finished results
-/// that wait for their turn (memory stays bounded when one item is slow). `take` returning
-/// `false` stops the work.
+/// Runs `work(i)` for every `i` in `0..n` on up to as many threads as there are cores (on the
+/// calling thread when none can be started) and hands the results to `take` in the order of
+/// `i`, holding at most a few finished results that wait for their turn (memory stays bounded
+/// when one item is slow). `take` returning `false` stops the work.
 pub(crate) fn in_order<T: Send>(
     n: usize,
     work: impl Fn(usize) -> T + Sync,
@@ -109,15 +109,19 @@ pub(crate) fn in_order<T: Send>(
         done: usize,
         stop: bool,
     }
-    let threads = thread::available_parallelism().map_or(1, usize::from).min(n).max(1);
+    if n == 0 {
+        return;
+    }
+    let threads = thread::available_parallelism().map_or(1, usize::from).min(n);
     let ahead = threads * 4;
     let turn = Mutex::new(Turn { next: 0, done: 0, stop: false });
     let moved = Condvar::new();
     let (tx, rx) = mpsc::channel::<(usize, T)>();
     thread::scope(|s| {
+        let mut spawned = 0;
         for _ in 0..threads {
             let (tx, turn, moved, work) = (tx.clone(), &turn, &moved, &work);
-            s.spawn(move || {
+            let worker = move || {
                 loop {
                     let i = {
                         let mut t = turn.lock().unwrap_or_else(PoisonError::into_inner);
@@ -134,7 +138,18 @@ pub(crate) fn in_order<T: Send>(
                         break;
                     }
                 }
-            });
+            };
+            // A system that refuses threads (RLIMIT_NPROC) gets fewer workers, or none.
+            spawned += usize::from(thread::Builder::new().spawn_scoped(s, worker).is_ok());
+        }
+        if spawned == 0 {
+            drop(tx);
+            for i in 0..n {
+                if !take(i, work(i)) {
+                    break;
+                }
+            }
+            return;
         }
         drop(tx);
         let (mut waiting, mut expected, mut stopped) = (BTreeMap::new(), 0, false);
