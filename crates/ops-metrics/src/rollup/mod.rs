@@ -14,13 +14,11 @@ pub(crate) mod fast;
 pub(crate) mod format;
 
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::fs::OFlags;
+use ops_state::StateError;
 use time::Date;
 
 use crate::day::{Day, Source};
@@ -125,22 +123,20 @@ pub(crate) enum Loaded {
     NotOurs(String),
 }
 
-/// The bytes of the regular file at `path` (opened without waiting, should it be a FIFO),
-/// `None` when there is none, or why it cannot be read.
+/// The bytes of the regular file at `path` (never through a symlink, never waiting on a FIFO:
+/// ops-state opens it), `None` when there is nothing there, or why it cannot be read.
 fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    let cannot = |e: io::Error| format!("cannot read it: {e}");
-    let open = OpenOptions::new().read(true).custom_flags(OFlags::NONBLOCK.bits().cast_signed()).open(path);
-    let mut file = match open {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(cannot(e)),
+    let mut file = match ops_state::open_existing(path, false) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Ok(None),
+        Err(StateError::Symlink { .. }) => return Err("a symbolic link".into()),
+        Err(StateError::NotRegular { kind, .. }) => return Err(format!("a {kind}, not a regular file")),
+        Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
+    let cannot = |e: io::Error| format!("cannot read it: {e}");
+    let len = file.metadata().map_err(cannot)?.len();
     // One read for the whole file, and one to see its end.
-    let mut bytes = vec![0u8; usize::try_from(meta.len().min(MAX_BYTES)).unwrap_or(0) + 1];
+    let mut bytes = vec![0u8; usize::try_from(len.min(MAX_BYTES)).unwrap_or(0) + 1];
     let mut filled = 0;
     loop {
         match file.read(&mut bytes[filled..]) {
@@ -207,10 +203,6 @@ fn write(dir: &Path, date: Date, day: &Day, source: Source) -> Result<Rolled, No
             _ => return Ok(Rolled::Changed),
         }
         match read_capped(&path) {
-            Ok(None) if path.symlink_metadata().is_ok() => {
-                let why = "a symbolic link to nothing".into();
-                return Err(NotRolled::Day(RollupIssue::LeftAlone { rollup: path.clone(), why }));
-            }
             Ok(None) => {}
             Ok(Some(old)) if old == bytes => return Ok(Rolled::Current),
             Ok(Some(old)) => {
