@@ -511,7 +511,7 @@ fn cleanup_deletes_only_old_day_files() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.starts_with(&format!(
-            "warning: kept {} past its retention, for want of its rollup: left {} alone: not a regular file",
+            "warning: kept {} past its retention, for want of its rollup: left {} alone: a directory, not a regular file",
             keep_files[2].display(),
             rollup(29).display()
         )),
