@@ -918,4 +918,15 @@ mod tests {
         assert!(err.contains("field `stalled_task_hours`: must be at most 87600 (ten years)"), "{err}");
         assert!(err.contains(r#"services[0] "A": field `timeout_seconds`: must be at most"#), "{err}");
     }
+
+    #[test]
+    fn rollup_retention_days_defaults_to_ten_years_and_is_checked_by_name() {
+        let parse = |json: &str| Config::parse(Path::new("s.json"), json.as_bytes(), &Env::default());
+        assert_eq!(parse("{}").unwrap().config.rollup_retention_days, DEFAULT_ROLLUP_RETENTION_DAYS);
+        assert_eq!(parse(r#"{"rollup_retention_days": 400}"#).unwrap().config.rollup_retention_days, 400);
+        for bad in ["0", "36501", "1.5", "\"400\"", "-3"] {
+            let err = parse(&format!(r#"{{"rollup_retention_days": {bad}}}"#)).unwrap_err().to_string();
+            assert!(err.contains("field `rollup_retention_days`: must be"), "{bad}: {err}");
+        }
+    }
 }
