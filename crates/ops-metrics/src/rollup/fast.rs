@@ -66,25 +66,32 @@ impl<'a> Cursor<'a> {
     /// An integer token (at most 38 digits) as an `i128`. The common case, up to 19 digits,
     /// is read in one pass without the grammar of [`Cursor::number`].
     fn integer(&mut self) -> Option<i128> {
-        let negative = self.eat(b"-");
-        let start = self.i;
-        let mut n: u64 = 0;
-        while let Some(d) = self.b.get(self.i).filter(|d| d.is_ascii_digit()) {
-            if self.i - start == 19 {
-                self.i = start - usize::from(negative);
-                return self.long_integer();
+        let rest = &self.b[self.i..];
+        let (negative, digits) = match rest.split_first() {
+            Some((b'-', digits)) => (true, digits),
+            _ => (false, rest),
+        };
+        let (mut n, mut len) = (0u64, 0usize);
+        for &c in digits.iter().take(19) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
             }
-            n = n * 10 + u64::from(d - b'0');
-            self.i += 1;
+            n = n * 10 + u64::from(d);
+            len += 1;
         }
-        let len = self.i - start;
-        // serde_json reads `-0` as a float, and `01` not at all.
-        if len == 0 || (len > 1 && self.b[start] == b'0') || (negative && n == 0) {
+        if len == 19 && digits.get(19).is_some_and(u8::is_ascii_digit) {
+            return self.long_integer();
+        }
+        // serde_json reads `-0` as a float, `01` not at all, and `1.5` or `1e3` as floats.
+        if len == 0
+            || (len > 1 && digits[0] == b'0')
+            || (negative && n == 0)
+            || matches!(digits.get(len), Some(b'.' | b'e' | b'E'))
+        {
             return None;
         }
-        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
+        self.i += usize::from(negative) + len;
         Some(if negative { -i128::from(n) } else { i128::from(n) })
     }
 
