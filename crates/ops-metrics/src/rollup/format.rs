@@ -129,7 +129,9 @@ pub(super) struct TimelineV1 {
 pub(super) struct HoursV1 {
     /// The hour of the first cell, from the day's midnight (-24 to 47).
     pub(super) first: i64,
+    /// Whole-millisecond latencies of the successful checks, summed per hour.
     pub(super) ms: Vec<i64>,
+    /// Those checks per hour; one number when every hour has as many (checks on a schedule).
     pub(super) checks: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) float_ms: Option<Vec<f64>>,
@@ -241,7 +243,10 @@ fn encode_service<'a>(name: &'a str, acc: &Acc) -> Option<ServiceV1<'a>> {
             Some(HoursV1 {
                 first: cells.first + i64::try_from(a).unwrap_or(0),
                 ms: cells.ms[a..=b].to_vec(),
-                checks: cells.checks[a..=b].to_vec(),
+                checks: match &cells.checks[a..=b] {
+                    [one, rest @ ..] if rest.iter().all(|n| n == one) => vec![*one],
+                    every => every.to_vec(),
+                },
                 float_ms: if floats.iter().any(|v| *v != 0.0) {
                     Some(floats.into_iter().map(finite).collect::<Option<Vec<f64>>>()?)
                 } else {
@@ -434,18 +439,23 @@ fn decode_hours(h: HoursV1, up: u64, dated: bool) -> Result<Cells, &'static str>
     let len = h.ms.len();
     let end = i64::try_from(len).ok().and_then(|n| h.first.checked_add(n));
     let float_ms = h.float_ms.unwrap_or_default();
+    // One count for every hour (as the writer writes it), or one per hour.
+    let checks = match h.checks[..] {
+        [one] if len > 1 => vec![one; len],
+        _ => h.checks,
+    };
     let fits = dated
         && len > 0
-        && h.checks.len() == len
+        && checks.len() == len
         && (float_ms.is_empty() || float_ms.len() == len)
         && float_ms.iter().all(|v| v.is_finite())
         && h.first >= FIRST_HOUR
         && end.is_some_and(|e| e <= END_HOUR);
-    let total = h.checks.iter().try_fold(0u64, |t, n| t.checked_add(*n));
+    let total = checks.iter().try_fold(0u64, |t, n| t.checked_add(*n));
     if !fits || total.is_none_or(|t| t > up) {
         return Err("hours that do not fit the up checks");
     }
-    let cells = Cells { first: h.first, ms: h.ms, float_ms, checks: h.checks };
+    let cells = Cells { first: h.first, ms: h.ms, float_ms, checks };
     if (0..len).any(|i| cells.checks[i] == 0 && (cells.ms[i] != 0 || cells.float(i) != 0.0)) {
         return Err("latencies in an hour without checks");
     }
