@@ -74,6 +74,9 @@ pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// `cleanup_old_metrics(retention_days=90)`).
 pub const DEFAULT_METRICS_RETENTION_DAYS: u32 = 90;
 
+/// `rollup_retention_days` when services.json does not set it: ten years of daily rollups.
+pub const DEFAULT_ROLLUP_RETENTION_DAYS: u32 = 3650;
+
 /// The name of the built-in disk check on `/`, as the Python kit calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
 
@@ -99,6 +102,8 @@ pub struct Config {
     pub stalled_task_after: Duration,
     /// Days of metrics files to keep. Default 90.
     pub metrics_retention_days: u32,
+    /// Days of daily rollups (`metrics/rollups/YYYY-MM-DD.json`) to keep. Default 3650.
+    pub rollup_retention_days: u32,
     /// How many checks may run at once. Default 1024 (ops-health's).
     pub max_concurrency: usize,
     /// The proxy of URL checks without one of their own, and of the heartbeat ping (`proxy`);
@@ -364,6 +369,11 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             .integer(r, "metrics_retention_days", 1, 36_500)
             .map_or(DEFAULT_METRICS_RETENTION_DAYS, |d| {
                 u32::try_from(d).unwrap_or(DEFAULT_METRICS_RETENTION_DAYS)
+            }),
+        rollup_retention_days: o
+            .integer(r, "rollup_retention_days", 1, 36_500)
+            .map_or(DEFAULT_ROLLUP_RETENTION_DAYS, |d| {
+                u32::try_from(d).unwrap_or(DEFAULT_ROLLUP_RETENTION_DAYS)
             }),
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)
@@ -1241,5 +1251,16 @@ mod tests {
         );
         assert!(err.contains("field `stalled_task_hours`: must be at most 87600 (ten years)"), "{err}");
         assert!(err.contains(r#"services[0] "A": field `timeout_seconds`: must be at most"#), "{err}");
+    }
+
+    #[test]
+    fn rollup_retention_days_defaults_to_ten_years_and_is_checked_by_name() {
+        let parse = |json: &str| Config::parse(Path::new("s.json"), json.as_bytes(), &Env::default());
+        assert_eq!(parse("{}").unwrap().config.rollup_retention_days, DEFAULT_ROLLUP_RETENTION_DAYS);
+        assert_eq!(parse(r#"{"rollup_retention_days": 400}"#).unwrap().config.rollup_retention_days, 400);
+        for bad in ["0", "36501", "1.5", "\"400\"", "-3"] {
+            let err = parse(&format!(r#"{{"rollup_retention_days": {bad}}}"#)).unwrap_err().to_string();
+            assert!(err.contains("field `rollup_retention_days`: must be"), "{bad}: {err}");
+        }
     }
 }

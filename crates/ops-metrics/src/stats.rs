@@ -1,17 +1,21 @@
 //! What a window of metrics says about each service: the seed's figures, computed and rounded
 //! exactly as `calculate_uptime` does, and the richer ones.
 
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use crate::parse::Latency;
 use crate::python;
-use crate::scan::{BadLines, Window};
+use crate::rollup::RollupIssue;
+use crate::scan::BadLines;
+use crate::window::Window;
 
 /// The latency distribution of a service's successful checks.
+///
+/// Exact (nearest rank) when every day of the window was read from its day file; when a day
+/// came from its rollup, which keeps latencies in fixed buckets, each figure is the upper bound
+/// of the bucket holding the rank (never above the largest latency): at least the exact
+/// percentile, and at most 20 % (or 1 ms) above it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentiles {
     /// Median, in milliseconds.
@@ -20,6 +24,8 @@ pub struct Percentiles {
     pub p95: f64,
     /// 99th percentile (nearest rank), in milliseconds.
     pub p99: f64,
+    /// Computed from rollups' histograms rather than from every latency.
+    pub approximate: bool,
 }
 
 /// The checks of one service on one day (the day file's date).
@@ -91,7 +97,8 @@ pub struct ServiceStats {
     /// Per day with a day file holding this service, oldest first.
     pub daily: Vec<DayCounts>,
     /// Average latency of `up` checks per equal slice of the window (see
-    /// [`UptimeReport::series_step`]); `None` where a slice has none.
+    /// [`UptimeReport::series_step`]); `None` where a slice has none. A check stamped more than
+    /// a day away from its day file's date is left out.
     pub latency_series: Vec<Option<f64>>,
     /// Where the seed's dictionary would have this service (the order of first appearance,
     /// reading the newest day file first).
@@ -147,11 +154,15 @@ pub struct UptimeReport {
     /// Lines read without a usable timestamp: counted like the seed counts them, but left out
     /// of incidents, time-based uptime, first/last seen and the latency series.
     pub undated: u64,
-    /// Day files read.
+    /// Days read: each from its day file or from its rollup.
     pub files: usize,
-    /// Lines read (blank ones included).
+    /// Of those, the days read from their rollup.
+    pub rollups: usize,
+    /// Rollups that could not be used (a day left out of the report is among them).
+    pub issues: Vec<RollupIssue>,
+    /// Lines of the day files (blank ones included; a rolled-up day's as it was rolled up).
     pub lines: u64,
-    /// Bytes read.
+    /// Bytes of the day files, counted the same way.
     pub bytes: u64,
 }
 
@@ -174,113 +185,9 @@ pub(crate) fn series_hours(days: u32) -> u32 {
     (days * 24).div_ceil(168).max(1)
 }
 
-/// A latency as a sortable key.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Key(f64);
-
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// An exact histogram of latencies: dense for whole milliseconds below 16 s, a map otherwise.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Hist {
-    dense: Vec<u64>,
-    sparse: BTreeMap<Key, u64>,
-}
-
-const DENSE: i64 = 16_384;
-
-impl Hist {
-    pub fn add(&mut self, latency: Latency) {
-        match latency {
-            Latency::Int(v) if (0..DENSE).contains(&v) => {
-                let i = usize::try_from(v).unwrap_or(0);
-                if i >= self.dense.len() {
-                    self.dense.resize(i + 1, 0);
-                }
-                self.dense[i] += 1;
-            }
-            Latency::Int(v) => *self.sparse.entry(Key(v as f64)).or_default() += 1,
-            Latency::Float(v) => *self.sparse.entry(Key(v)).or_default() += 1,
-        }
-    }
-
-    pub fn merge(&mut self, other: &Self) {
-        if other.dense.len() > self.dense.len() {
-            self.dense.resize(other.dense.len(), 0);
-        }
-        for (a, b) in self.dense.iter_mut().zip(&other.dense) {
-            *a += b;
-        }
-        for (k, n) in &other.sparse {
-            *self.sparse.entry(*k).or_default() += n;
-        }
-    }
-
-    /// Nearest-rank percentiles; `None` when empty.
-    pub fn percentiles(&self) -> Option<Percentiles> {
-        let mut values: Vec<(f64, u64)> = self
-            .dense
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(ms, n)| (ms as f64, *n))
-            .chain(self.sparse.iter().map(|(k, n)| (k.0, *n)))
-            .collect();
-        values.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let total: u64 = values.iter().map(|v| v.1).sum();
-        if total == 0 {
-            return None;
-        }
-        let at = |per_mille: u64| {
-            let rank = (total * per_mille).div_ceil(1000).max(1);
-            let mut seen = 0;
-            values
-                .iter()
-                .find(|(_, n)| {
-                    seen += n;
-                    seen >= rank
-                })
-                .map_or(f64::NAN, |v| v.0)
-        };
-        Some(Percentiles { p50: at(500), p95: at(950), p99: at(990) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let mut h = Hist::default();
-        for v in 1..=100 {
-            h.add(Latency::Int(v));
-        }
-        assert_eq!(h.percentiles(), Some(Percentiles { p50: 50.0, p95: 95.0, p99: 99.0 }));
-        let mut other = Hist::default();
-        other.add(Latency::Float(0.5));
-        other.add(Latency::Int(-1));
-        other.add(Latency::Int(100_000));
-        h.merge(&other);
-        // 103 values: -1, 0.5, 1..=100, 100000.
-        assert_eq!(h.percentiles(), Some(Percentiles { p50: 50.0, p95: 96.0, p99: 100.0 }));
-        assert_eq!(Hist::default().percentiles(), None);
-        let mut one = Hist::default();
-        one.add(Latency::Int(7));
-        assert_eq!(one.percentiles(), Some(Percentiles { p50: 7.0, p95: 7.0, p99: 7.0 }));
-    }
 
     #[test]
     fn series_resolution() {

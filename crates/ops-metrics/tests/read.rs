@@ -30,7 +30,7 @@ fn write(dir: &Path, date: Date, content: impl AsRef<[u8]>) {
 }
 
 fn read(dir: &Path, days: u32) -> UptimeReport {
-    read_window(dir, &Window { until: DAY, days }).unwrap()
+    read_window(dir, &Window::last_days(DAY, days)).unwrap()
 }
 
 /// Good lines for three services on `DAY`, one per 5 minutes.
@@ -224,10 +224,7 @@ fn the_window_reads_only_its_days_and_only_regular_files() {
     assert_eq!(r.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["first-day", "today"]);
     assert_eq!(r.files, 2);
     assert!(
-        read_window(&dir.path().join("missing"), &Window { until: DAY, days: 7 })
-            .unwrap()
-            .services
-            .is_empty()
+        read_window(&dir.path().join("missing"), &Window::last_days(DAY, 7)).unwrap().services.is_empty()
     );
 }
 
