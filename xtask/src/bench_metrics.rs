@@ -1,5 +1,5 @@
 //! `cargo xtask gen-metrics`: realistic metrics day files (90 days x 100 services x 288 checks
-//! a day by default: 2.6 M lines, about 307 MiB), and `cargo xtask bench-metrics`: the seed's
+//! a day by default: 2.6 M lines, about 307 MiB), and `cargo xtask bench-metrics`: the Python kit's
 //! `uptime_report(days=90)` and `uptime-report --days 90` on them, checked to print the same
 //! bytes, then timed in the same hyperfine run, with peak RSS and throughput.
 //!

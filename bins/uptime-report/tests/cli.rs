@@ -1,5 +1,5 @@
 //! `uptime-report` as a user runs it: a real process, a sandbox HOME, day files written in a
-//! temp dir; the seed's script, promtool and Chromium where the test needs them.
+//! temp dir; the Python kit's script, promtool and Chromium where the test needs them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -95,7 +95,7 @@ fn checks(home: &Home, name: &str, up: u64, down: u64, days: i64) {
     }
 }
 
-/// Data the seed reads without crashing, with every case its report prints differently.
+/// Data the Python kit reads without crashing, with every case its report prints differently.
 fn seed_data(home: &Home) {
     checks(home, "api-gateway", 210, 0, 7); // 100.0
     checks(home, "exact-99.5", 199, 1, 3); // 99.5: OK
@@ -111,7 +111,7 @@ fn seed_data(home: &Home) {
     checks(home, "edge-of-window", 1, 0, 7);
     let t = today();
     let raw = |v: serde_json::Value| v.to_string() + "\n";
-    // Statuses the seed counts only in the latency average; a service with no up/down at all.
+    // Statuses the Python kit counts only in the latency average; a service with no up/down at all.
     for (status, latency) in [("recovered", 50), ("degraded", 70), ("up", 100), ("down", 3), ("recovered", 1)]
     {
         home.append(t, raw(json!({"name": "mixed", "status": status, "latency_ms": latency})));
@@ -119,7 +119,7 @@ fn seed_data(home: &Home) {
     for _ in 0..3 {
         home.append(t, raw(json!({"name": "only-recovered", "status": "recovered", "latency_ms": 50})));
     }
-    // Missing fields take the seed's defaults; other keys and key orders are fine.
+    // Missing fields take the Python kit's defaults; other keys and key orders are fine.
     home.append(t, raw(json!({"status": "up", "timestamp": "2025-01-15T10:30:00Z"})));
     home.append(t, raw(json!({"name": "no-status", "latency_ms": 5})));
     home.append(t, raw(json!({"name": "no-latency", "status": "down"})));
@@ -140,7 +140,7 @@ fn seed_data(home: &Home) {
         raw(json!({"name": "huge-latency", "status": "up", "latency_ms": 100_000_000_000_000_000_u64})),
     );
     home.append(t, raw(json!({"name": "negative-latency", "status": "up", "latency_ms": -5})));
-    // Lines the seed itself skips or strips: invalid JSON, blank, padded, CRLF, a torn end.
+    // Lines the Python kit itself skips or strips: invalid JSON, blank, padded, CRLF, a torn end.
     home.append(t, "not json at all\n\n   \n  {\"name\": \"padded\", \"status\": \"up\"}  \n");
     home.append(t, "{\"name\": \"crlf\", \"status\": \"up\", \"latency_ms\": 4}\r\n");
     home.append(
@@ -164,13 +164,13 @@ fn seed_report(home: &Home, days: u32) -> Option<Vec<u8>> {
     Some(out.stdout)
 }
 
-/// The seed's report as ours prints it: the same bytes, but for the one name with control
+/// The Python kit's report as ours prints it: the same bytes, but for the one name with control
 /// characters, which ours shows escaped (`\n`) instead of breaking the line.
 fn escaped(seed: &[u8]) -> Vec<u8> {
     String::from_utf8_lossy(seed).replace("multi\nline\tname", "multi\\nline\tname").into_bytes()
 }
 
-/// Runs `f` again if the UTC date changed while it ran (the seed reads the clock too).
+/// Runs `f` again if the UTC date changed while it ran (the Python kit reads the clock too).
 fn on_one_day(f: impl Fn()) {
     let before = today();
     f();
@@ -221,7 +221,7 @@ fn the_default_report_equals_the_seeds_byte_for_byte() {
 }
 
 /// Lines with a warning (`"status": "up"` and `"state": "warning"`) and a command check's
-/// performance data, as our writer writes them: the seed's report over them is ours byte for
+/// performance data, as our writer writes them: the Python kit's report over them is ours byte for
 /// byte, and both count a warning as up.
 #[test]
 fn warnings_count_as_up_for_the_seed_and_for_us() {
@@ -270,7 +270,7 @@ fn warnings_count_as_up_for_the_seed_and_for_us() {
     });
 }
 
-/// The Python part of the seed's `extras/weekly-digest.sh`, run as the script runs it.
+/// The Python part of the Python kit's `extras/weekly-digest.sh`, run as the script runs it.
 fn weekly_digest(home: &Home) -> Option<Vec<u8>> {
     let (python, seed) = test_support::require_seed()?;
     let script = std::fs::read_to_string(seed.join("extras/weekly-digest.sh")).unwrap();

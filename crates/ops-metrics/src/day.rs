@@ -11,7 +11,7 @@ use crate::parse::Latency;
 use crate::scan::BadLines;
 use crate::timeline::Timeline;
 
-/// The seed's counters for one service: checks by status, latency summed over every line.
+/// The Python kit's counters for one service: checks by status, latency summed over every line.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Counts {
     pub up: u64,

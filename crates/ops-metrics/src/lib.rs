@@ -1,5 +1,5 @@
 //! ops-metrics owns the metrics store: one JSONL file per UTC day (`YYYY-MM-DD.jsonl`) holding
-//! one [`MetricRecord`] per line with the seed's keys (`name, status, detail, latency_ms,
+//! one [`MetricRecord`] per line with the Python kit's keys (`name, status, detail, latency_ms,
 //! timestamp`); a rollup per finished day (`rollups/YYYY-MM-DD.json`, [`roll_up`]), the day's
 //! figures per service in a small versioned file that outlives the day file; reading a window
 //! of days into uptime statistics ([`read_window`]), from rollups where they are current and

@@ -18,13 +18,13 @@ use crate::timeline::Timeline;
 /// Why a line was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BadKind {
-    /// The bytes are not UTF-8 (the seed's reader crashes on them).
+    /// The bytes are not UTF-8 (the Python kit's reader crashes on them).
     InvalidUtf8,
-    /// Not JSON (the seed skips these silently).
+    /// Not JSON (the Python kit skips these silently).
     InvalidJson,
     /// The file's last line has no newline and does not parse: a write cut short.
     TornLastLine,
-    /// JSON, but not an object (the seed crashes on them).
+    /// JSON, but not an object (the Python kit crashes on them).
     NotAnObject,
     /// `name` or `status` not a string, `latency_ms` not a number (null included).
     WrongType,

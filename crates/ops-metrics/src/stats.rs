@@ -1,4 +1,4 @@
-//! What a window of metrics says about each service: the seed's figures, computed and rounded
+//! What a window of metrics says about each service: the Python kit's figures, computed and rounded
 //! exactly as `calculate_uptime` does, and the richer ones.
 
 use std::time::Duration;
@@ -65,15 +65,15 @@ pub struct ServiceStats {
     pub name: String,
     /// Checks with status `up`.
     pub up: u64,
-    /// Checks with status `down` (the seed's "failures").
+    /// Checks with status `down` (the Python kit's "failures").
     pub down: u64,
-    /// Checks with any other status: not in the uptime, but in the seed's latency average.
+    /// Checks with any other status: not in the uptime, but in the Python kit's latency average.
     pub other: u64,
-    /// The seed's `uptime_percent`: `round(up / (up + down) * 100, 2)`; `None` when there are
-    /// no up or down checks (the seed then prints the integer `0`).
+    /// The Python kit's `uptime_percent`: `round(up / (up + down) * 100, 2)`; `None` when there are
+    /// no up or down checks (the Python kit then prints the integer `0`).
     pub uptime_percent: Option<f64>,
-    /// The seed's `avg_latency_ms`: `round(sum of latency_ms over every line / lines, 1)`;
-    /// `None` when there are no up or down checks (the seed prints `0`).
+    /// The Python kit's `avg_latency_ms`: `round(sum of latency_ms over every line / lines, 1)`;
+    /// `None` when there are no up or down checks (the Python kit prints `0`).
     pub avg_latency_ms: Option<f64>,
     /// Latency percentiles over the `up` checks.
     pub latency: Option<Percentiles>,
@@ -100,13 +100,13 @@ pub struct ServiceStats {
     /// [`UptimeReport::series_step`]); `None` where a slice has none. A check stamped more than
     /// a day away from its day file's date is left out.
     pub latency_series: Vec<Option<f64>>,
-    /// Where the seed's dictionary would have this service (the order of first appearance,
+    /// Where the Python kit's dictionary would have this service (the order of first appearance,
     /// reading the newest day file first).
     pub(crate) seed_order: (u32, u64),
 }
 
 impl ServiceStats {
-    /// The seed's `total_checks`: up + down.
+    /// The Python kit's `total_checks`: up + down.
     pub fn total_checks(&self) -> u64 {
         self.up + self.down
     }
@@ -117,17 +117,17 @@ impl ServiceStats {
         (total > 0).then(|| self.up as f64 / total as f64)
     }
 
-    /// The uptime as the seed prints it: `100.0`, `99.93`, or `0` with no up or down checks.
+    /// The uptime as the Python kit prints it: `100.0`, `99.93`, or `0` with no up or down checks.
     pub fn uptime_text(&self) -> String {
         self.uptime_percent.map_or_else(|| "0".into(), python::repr)
     }
 
-    /// The average latency as the seed prints it: `145.0`, or `0`.
+    /// The average latency as the Python kit prints it: `145.0`, or `0`.
     pub fn avg_latency_text(&self) -> String {
         self.avg_latency_ms.map_or_else(|| "0".into(), python::repr)
     }
 
-    /// The seed's indicator: `OK` at 99.5 % and above, `WARN` at 95 % and above, else `CRITICAL`.
+    /// The Python kit's indicator: `OK` at 99.5 % and above, `WARN` at 95 % and above, else `CRITICAL`.
     pub fn indicator(&self) -> &'static str {
         match self.uptime_percent.unwrap_or(0.0) {
             p if p >= 99.5 => "OK",
@@ -136,7 +136,7 @@ impl ServiceStats {
         }
     }
 
-    /// Whether the seed's `uptime_percent` is below `target` (the weekly digest's test).
+    /// Whether the Python kit's `uptime_percent` is below `target` (the weekly digest's test).
     pub fn below(&self, target: f64) -> bool {
         self.uptime_percent.unwrap_or(0.0) < target
     }
@@ -147,11 +147,11 @@ impl ServiceStats {
 pub struct UptimeReport {
     /// The days read.
     pub window: Window,
-    /// One entry per service name, sorted by name (as the seed's report is).
+    /// One entry per service name, sorted by name (as the Python kit's report is).
     pub services: Vec<ServiceStats>,
     /// Lines skipped because they cannot be counted.
     pub bad: BadLines,
-    /// Lines read without a usable timestamp: counted like the seed counts them, but left out
+    /// Lines read without a usable timestamp: counted like the Python kit counts them, but left out
     /// of incidents, time-based uptime, first/last seen and the latency series.
     pub undated: u64,
     /// Days read: each from its day file or from its rollup.
@@ -167,7 +167,7 @@ pub struct UptimeReport {
 }
 
 impl UptimeReport {
-    /// The services in the order the seed's `calculate_uptime` dictionary holds them.
+    /// The services in the order the Python kit's `calculate_uptime` dictionary holds them.
     pub fn seed_order(&self) -> Vec<&ServiceStats> {
         let mut v: Vec<&ServiceStats> = self.services.iter().collect();
         v.sort_by_key(|s| s.seed_order);

@@ -30,7 +30,7 @@ pub enum Span {
     Month,
 }
 
-/// The days a report covers: `days` UTC days ending with `until` (included), as the seed's
+/// The days a report covers: `days` UTC days ending with `until` (included), as the Python kit's
 /// `load_metrics(days)` reads today and the `days - 1` days before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -543,7 +543,7 @@ fn read_part(
             }
             Got::Day { day, from_rollup, issue } => (day, from_rollup, issue),
         };
-        // The seed reads the newest file first.
+        // The Python kit reads the newest file first.
         let rank = u32::try_from((window.until - date).whole_days()).unwrap_or(u32::MAX);
         part.files += 1;
         part.rollups += usize::from(from_rollup);

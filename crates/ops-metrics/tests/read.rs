@@ -71,7 +71,7 @@ fn every_kind_of_bad_line_is_counted_and_skipped() {
         (b"{\"name\": \"api\", \"status\": \"up\", \"latency_ms\": true}", Some(BadKind::WrongType)),
         (b"{\"name\": \"api\xff\xfe\", \"status\": \"up\"}", Some(BadKind::InvalidUtf8)),
         (b"\xc3\x28", Some(BadKind::InvalidUtf8)),
-        // Not bad: blank and whitespace-only lines, which the seed skips too.
+        // Not bad: blank and whitespace-only lines, which the Python kit skips too.
         (b"", None),
         (b"   \t", None),
         (b"\r", None),
@@ -242,7 +242,7 @@ fn incidents_outages_and_time_uptime_across_midnight() {
         if at.date() == DAY { day15.push_str(&l) } else { day14.push_str(&l) }
     }
     // A "recovered" line ends nothing here (the service is already up), and an undated line
-    // counts for the seed's figures only.
+    // counts for the Python kit's figures only.
     day15.push_str("{\"name\": \"api\", \"status\": \"weird\", \"latency_ms\": 999}\n");
     write(dir.path(), date!(2025 - 01 - 14), day14);
     write(dir.path(), DAY, day15);
@@ -270,7 +270,7 @@ fn incidents_outages_and_time_uptime_across_midnight() {
     assert_eq!(s.latency_series[23], Some(25.0));
     assert_eq!(s.latency_series[24], Some(100.0));
     assert_eq!(s.latency_series.iter().flatten().count(), 2);
-    // The seed's figures: 7 of 13, latency averaged over all 14 lines.
+    // The Python kit's figures: 7 of 13, latency averaged over all 14 lines.
     assert_eq!(s.uptime_percent, Some(53.85));
     assert_eq!(s.avg_latency_ms, Some(python::round(f64::from(10 * (1..=13).sum::<u32>() + 999) / 14.0, 1)));
 }

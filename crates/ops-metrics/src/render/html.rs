@@ -70,7 +70,7 @@ footer{padding:0 40px 26px;color:var(--muted);font-size:13px}
 /// Past this many services the cards shrink so that a wall screen holds more of them.
 const DENSE_FROM: usize = 12;
 
-/// Shade of a day or a window: the seed's thresholds (99.5 OK, 95 WARN).
+/// Shade of a day or a window: the Python kit's thresholds (99.5 OK, 95 WARN).
 fn shade(percent: Option<f64>) -> &'static str {
     match percent {
         None => "none",

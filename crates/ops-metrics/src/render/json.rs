@@ -43,7 +43,7 @@ fn service(s: &ServiceStats, target: Option<f64>) -> Value {
 }
 
 /// The report as JSON: `window`, `generated_at`, `services` (sorted by name; each with the
-/// seed's `uptime_percent`, `total_checks`, `failures`, `avg_latency_ms`, and the richer
+/// the Python kit's `uptime_percent`, `total_checks`, `failures`, `avg_latency_ms`, and the richer
 /// figures; `latency_percentiles_approximate` is true when a day came from a rollup, whose
 /// histogram gives bucket bounds, not exact percentiles), `bad_lines`, `undated_lines`, the
 /// days read (`files_read`, of them `rollups_read`; `unreadable_days`), and `sla` when a

@@ -1,4 +1,4 @@
-//! The seed's text report, byte for byte, and the richer `--detailed` text.
+//! The Python kit's text report, byte for byte, and the richer `--detailed` text.
 
 use std::fmt::Write as _;
 
@@ -45,13 +45,13 @@ fn report(report: &UptimeReport, detailed: bool) -> String {
     out
 }
 
-/// The seed's `uptime_report(days)` as `print` writes it, with its trailing newline (for a
+/// The Python kit's `uptime_report(days)` as `print` writes it, with its trailing newline (for a
 /// month or a range of dates, the heading names the period instead).
 pub fn text(r: &UptimeReport) -> String {
     report(r, false)
 }
 
-/// The seed's report with three more lines per service: latency percentiles, incidents and
+/// The Python kit's report with three more lines per service: latency percentiles, incidents and
 /// time-based uptime, first and last seen and the current state.
 pub fn text_detailed(r: &UptimeReport) -> String {
     report(r, true)
@@ -94,7 +94,7 @@ fn details(out: &mut String, s: &ServiceStats) {
 
 /// The weekly digest's SLA section (`weekly-digest.sh`), to print after the report: a blank
 /// line, then `Services below 99.9% SLA:` and ` name: 99.5% (3 failures)` per service in the
-/// seed's order, or `All services above 99.9% SLA target.`
+/// the Python kit's order, or `All services above 99.9% SLA target.`
 pub fn sla_text(r: &UptimeReport, target: f64) -> String {
     let below: Vec<&ServiceStats> = r.seed_order().into_iter().filter(|s| s.below(target)).collect();
     if below.is_empty() {
