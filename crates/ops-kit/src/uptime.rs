@@ -42,7 +42,7 @@ impl Found {
         }
         let below: Vec<String> = self
             .report
-            .seed_order()
+            .python_kit_order()
             .into_iter()
             .filter(|s| s.below(target))
             .map(|s| s.name.clone())

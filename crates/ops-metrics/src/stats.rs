@@ -102,7 +102,7 @@ pub struct ServiceStats {
     pub latency_series: Vec<Option<f64>>,
     /// Where the Python kit's dictionary would have this service (the order of first appearance,
     /// reading the newest day file first).
-    pub(crate) seed_order: (u32, u64),
+    pub(crate) python_kit_order: (u32, u64),
 }
 
 impl ServiceStats {
@@ -168,9 +168,9 @@ pub struct UptimeReport {
 
 impl UptimeReport {
     /// The services in the order the Python kit's `calculate_uptime` dictionary holds them.
-    pub fn seed_order(&self) -> Vec<&ServiceStats> {
+    pub fn python_kit_order(&self) -> Vec<&ServiceStats> {
         let mut v: Vec<&ServiceStats> = self.services.iter().collect();
-        v.sort_by_key(|s| s.seed_order);
+        v.sort_by_key(|s| s.python_kit_order);
         v
     }
 

@@ -237,7 +237,7 @@ struct Series {
 /// One service over the whole window, the days joined in date order.
 struct Global {
     counts: Counts,
-    seed_order: (u32, u64),
+    python_kit_order: (u32, u64),
     /// Every latency, while every day came from its day file.
     exact: Hist,
     /// From the first rolled-up day on: every latency so far in buckets.
@@ -260,7 +260,7 @@ impl Global {
     fn new() -> Self {
         Self {
             counts: Counts::default(),
-            seed_order: (u32::MAX, u64::MAX),
+            python_kit_order: (u32::MAX, u64::MAX),
             exact: Hist::default(),
             buckets: None,
             timeline: None,
@@ -290,7 +290,7 @@ impl Global {
 
     fn add(&mut self, series: &Series, date: Date, rank: u32, acc: Acc) {
         self.counts.merge(&acc.counts);
-        self.seed_order = self.seed_order.min((rank, acc.first_line));
+        self.python_kit_order = self.python_kit_order.min((rank, acc.first_line));
         match (acc.latency, &mut self.buckets) {
             (Latencies::Exact(h), None) => self.exact.merge(&h),
             (Latencies::Exact(h), Some(b)) => b.merge(&h.to_buckets()),
@@ -337,7 +337,7 @@ impl Global {
     /// `self` followed by `later` (the days after).
     fn then(&mut self, later: Self) {
         self.counts.merge(&later.counts);
-        self.seed_order = self.seed_order.min(later.seed_order);
+        self.python_kit_order = self.python_kit_order.min(later.python_kit_order);
         match (later.buckets, &mut self.buckets) {
             (None, None) => self.exact.merge(&later.exact),
             (None, Some(all)) => all.merge(&later.exact.to_buckets()),
@@ -414,7 +414,7 @@ impl Global {
                 }
                 points
             },
-            seed_order: self.seed_order,
+            python_kit_order: self.python_kit_order,
         }
     }
 }

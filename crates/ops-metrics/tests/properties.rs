@@ -328,7 +328,7 @@ proptest! {
             clean.services.iter().map(figures).collect::<Vec<_>>(),
             dirty.services.iter().map(figures).collect::<Vec<_>>()
         );
-        let order = |r: &UptimeReport| r.seed_order().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let order = |r: &UptimeReport| r.python_kit_order().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
         prop_assert_eq!(order(&clean), order(&dirty));
         prop_assert_eq!(ops_metrics::render::text(&clean), ops_metrics::render::text(&dirty));
         prop_assert_eq!(clean.undated, dirty.undated);

@@ -276,7 +276,7 @@ fn incidents_outages_and_time_uptime_across_midnight() {
 }
 
 #[test]
-fn seed_order_is_first_appearance_newest_day_first() {
+fn python_kit_order_is_first_appearance_newest_day_first() {
     let dir = tempfile::tempdir().unwrap();
     let at = DAY.midnight().assume_utc();
     write(dir.path(), DAY, [line("b", Status::Up, 1, at), line("c", Status::Up, 1, at)].join("\n"));
@@ -287,7 +287,7 @@ fn seed_order_is_first_appearance_newest_day_first() {
     );
     let r = read(dir.path(), 7);
     assert_eq!(r.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
-    assert_eq!(r.seed_order().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
+    assert_eq!(r.python_kit_order().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
 }
 
 /// `python::round` and `python::repr` against python3 itself on the numbers the report prints:

@@ -79,7 +79,7 @@ pub fn json(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> Value {
     });
     if let Some(t) = sla {
         let below: Vec<&str> =
-            r.seed_order().into_iter().filter(|s| s.below(t)).map(|s| s.name.as_str()).collect();
+            r.python_kit_order().into_iter().filter(|s| s.below(t)).map(|s| s.name.as_str()).collect();
         v["sla"] = json!({"target_percent": t, "below": below});
     }
     v

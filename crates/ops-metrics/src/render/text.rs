@@ -96,7 +96,7 @@ fn details(out: &mut String, s: &ServiceStats) {
 /// line, then `Services below 99.9% SLA:` and ` name: 99.5% (3 failures)` per service in the
 /// the Python kit's order, or `All services above 99.9% SLA target.`
 pub fn sla_text(r: &UptimeReport, target: f64) -> String {
-    let below: Vec<&ServiceStats> = r.seed_order().into_iter().filter(|s| s.below(target)).collect();
+    let below: Vec<&ServiceStats> = r.python_kit_order().into_iter().filter(|s| s.below(target)).collect();
     if below.is_empty() {
         return format!("\nAll services above {target}% SLA target.\n");
     }
