@@ -1,7 +1,15 @@
 //! `cargo xtask gen-metrics`: realistic metrics day files (90 days x 100 services x 288 checks
-//! a day by default: 2.6 M lines, about 307 MiB), and `cargo xtask bench-metrics`: the seed's
+//! a day by default: 2.6 M lines, about 307 MiB), and `cargo xtask bench-metrics`: the Python kit's
 //! `uptime_report(days=90)` and `uptime-report --days 90` on them, checked to print the same
 //! bytes, then timed in the same hyperfine run, with peak RSS and throughput.
+//!
+//! `cargo xtask bench-metrics --year`: a year of SLA. 365 days are generated and rolled up by
+//! `uptime-report --cleanup` as they are (every 30 days), which deletes the day files past
+//! `--seed-days` (30): the Python kit
+//! reads day files only, and a year of them would take it minutes and gigabytes, so it gets
+//! the day files of that shorter window. `uptime-report --days 365` (364 rollups and today's
+//! day file) is timed in the same hyperfine run as the Python kit's `uptime_report(days=30)`,
+//! after checking that ours prints the Python kit's bytes for those 30 days from the rollups.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -51,8 +59,11 @@ struct Shape {
     per_day: u32,
 }
 
-/// Writes the day files; returns (lines, bytes).
-fn generate(shape: &Shape) -> Result<(u64, u64), String> {
+/// Writes the day files, oldest first, calling `after_day` after each; returns (lines, bytes).
+fn generate(
+    shape: &Shape,
+    mut after_day: impl FnMut(Date) -> Result<(), String>,
+) -> Result<(u64, u64), String> {
     std::fs::create_dir_all(&shape.dir).map_err(|e| format!("{}: {e}", shape.dir.display()))?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut services: Vec<Service> = (0..shape.services)
@@ -114,6 +125,8 @@ fn generate(shape: &Shape) -> Result<(u64, u64), String> {
             }
         }
         out.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+        drop(out);
+        after_day(date)?;
     }
     Ok((lines, bytes))
 }
@@ -146,7 +159,7 @@ pub fn gen_metrics(args: &[String]) -> Result<(), String> {
         );
     }
     let shape = shape(args, dir)?;
-    let (lines, bytes) = generate(&shape)?;
+    let (lines, bytes) = generate(&shape, |_| Ok(()))?;
     println!(
         "wrote {lines} lines, {:.1} MiB, in {} day files ending {} to {}",
         bytes as f64 / 1_048_576.0,
@@ -184,30 +197,136 @@ fn stdout_of(home: &Path, program: &str, args: &[&str]) -> Result<Vec<u8>, Strin
     Ok(out.stdout)
 }
 
-/// `cargo xtask bench-metrics [--quick] [--days 90] [--services 100] [--per-day 288]`.
+/// `cargo xtask bench-metrics [--quick] [--days 90] [--services 100] [--per-day 288]`, or
+/// `--year [--seed-days 30]` for a year from rollups.
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let year = args.iter().any(|a| a == "--year");
     let seed = bench::seed_dir()?;
     let release = bench::build_release(&["uptime-report"])?;
     let home = bench::sandbox_home("metrics")?;
-    let shape = shape(args, home.join(".agent-ops/metrics"))?;
-    let result = measure(&shape, &seed, &release, &home, quick);
+    let mut shape = shape(args, home.join(".agent-ops/metrics"))?;
+    let result = if year {
+        shape.days = 365;
+        measure_year(&shape, flag(args, "--seed-days", 30)?, &seed, &release, &home, quick)
+    } else {
+        measure(&shape, &seed, &release, &home, quick)
+    };
     let _ = std::fs::remove_dir_all(&home);
     result
 }
 
+/// The Python kit's report of the last `days` days, as a Python one-liner.
+fn seed_script(seed: &Path, days: u32) -> String {
+    format!(
+        "import sys; sys.path.insert(0, {:?}); from agent_ops_metrics import uptime_report; print(uptime_report(days={days}))",
+        seed.display().to_string()
+    )
+}
+
+fn measure_year(
+    shape: &Shape,
+    seed_days: u32,
+    seed: &Path,
+    release: &Path,
+    home: &Path,
+    quick: bool,
+) -> Result<(), String> {
+    let ours = release.join("uptime-report");
+    let ours = ours.to_str().ok_or("non-UTF-8 target path")?;
+    let keep = seed_days.to_string();
+    // Rolled up (and the day files past the Python kit's window deleted) every 30 days as they are
+    // written, so that the year never takes 1.2 GB of disk at once.
+    let mut rolling = std::time::Duration::ZERO;
+    let mut cleanup = |date: Date| -> Result<(), String> {
+        if (shape.until - date).whole_days() % 30 != 0 {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let out = Command::new(ours)
+            .args(["--cleanup", "--retention-days", &keep])
+            .env("HOME", home)
+            .output()
+            .map_err(|e| format!("{ours}: {e}"))?;
+        rolling += started.elapsed();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("uptime-report --cleanup failed: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let (lines, bytes) = generate(shape, &mut cleanup)?;
+    let mib = bytes as f64 / 1_048_576.0;
+    println!(
+        "data: {} days x {} services x {} checks/day = {lines} lines, {mib:.1} MiB of day files",
+        shape.days, shape.services, shape.per_day
+    );
+    let rollups = shape.dir.join("rollups");
+    let (count, size) = std::fs::read_dir(&rollups)
+        .map_err(|e| format!("{}: {e}", rollups.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| ops_metrics::rollup_file_date(&e.file_name().to_string_lossy()).is_some())
+        .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.metadata().map_or(0, |m| m.len())));
+    println!(
+        "uptime-report --cleanup rolled up {count} days into {:.1} MiB of rollups in {:.2} s in all, and kept the day files of the last {seed_days} days",
+        size as f64 / 1_048_576.0,
+        rolling.as_secs_f64(),
+    );
+    let script = seed_script(seed, seed_days);
+    let seed_out = stdout_of(home, "python3", &["-c", &script])?;
+    let our_out = stdout_of(home, ours, &["--days", &keep])?;
+    if seed_out != our_out {
+        return Err(format!(
+            "the reports differ:\n--- seed (day files)\n{}\n--- ours (rollups)\n{}",
+            String::from_utf8_lossy(&seed_out),
+            String::from_utf8_lossy(&our_out)
+        ));
+    }
+    println!(
+        "the seed (from day files) and uptime-report (from rollups) print the same {} bytes for {seed_days} days",
+        our_out.len()
+    );
+    let seed_rss = peak_rss_kib(home, "python3", &["-c", &script])?;
+    let year_rss = peak_rss_kib(home, ours, &["--days", "365"])?;
+    let short_rss = peak_rss_kib(home, ours, &["--days", &keep])?;
+    let commands = [
+        (format!("seed uptime_report(days={seed_days}), day files"), format!("python3 -c '{script}'")),
+        ("agent-ops uptime-report --days 365, rollups + today".to_owned(), format!("{ours} --days 365")),
+        (
+            format!("agent-ops uptime-report --days {seed_days}, rollups + today"),
+            format!("{ours} --days {keep}"),
+        ),
+    ];
+    let named: Vec<(&str, String)> = commands.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    let title = format!(
+        "a year of SLA: {} services x {} checks a day, page cache warm",
+        shape.services, shape.per_day
+    );
+    let means = hyperfine_means(&title, if quick { 3 } else { 10 }, &[("HOME", home)], &named)?;
+    println!("| command | mean wall | peak RSS |\n|---|---|---|");
+    for ((name, _), (mean, rss)) in commands.iter().zip(means.iter().zip([seed_rss, year_rss, short_rss])) {
+        println!("| {name} | {:.1} ms | {:.1} MiB |", mean * 1000.0, rss as f64 / 1024.0);
+    }
+    let (wall, rss) = (means[1] * 1000.0, year_rss as f64 / 1024.0);
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "goal for --days 365: <= 50 ms ({:.1} ms, {}) and <= 32 MiB peak RSS ({rss:.1} MiB, {})",
+        wall,
+        met(wall <= 50.0),
+        met(rss <= 32.0)
+    );
+    Ok(())
+}
+
 fn measure(shape: &Shape, seed: &Path, release: &Path, home: &Path, quick: bool) -> Result<(), String> {
-    let (lines, bytes) = generate(shape)?;
+    let (lines, bytes) = generate(shape, |_| Ok(()))?;
     let mib = bytes as f64 / 1_048_576.0;
     println!(
         "data: {} days x {} services x {} checks/day = {lines} lines, {mib:.1} MiB",
         shape.days, shape.services, shape.per_day
     );
     let days = shape.days.to_string();
-    let script = format!(
-        "import sys; sys.path.insert(0, {:?}); from agent_ops_metrics import uptime_report; print(uptime_report(days={days}))",
-        seed.display().to_string()
-    );
+    let script = seed_script(seed, shape.days);
     let ours = release.join("uptime-report");
     let ours = ours.to_str().ok_or("non-UTF-8 target path")?;
     let seed_out = stdout_of(home, "python3", &["-c", &script])?;

@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("services_json", "ops-kit"),
     ("metrics_line", "ops-metrics"),
     ("day_file", "ops-metrics"),
+    ("rollup_file", "ops-metrics"),
     ("board_json", "ops-board"),
     ("alert_rate", "ops-alert"),
     ("recovery_json", "ops-recovery"),

@@ -44,7 +44,7 @@ const TASKS: &[(&str, &str, Task)] = &[
     ),
     (
         "bench-metrics",
-        "uptime-report vs the seed's uptime_report on 90 days x 100 services x 288 checks [--quick]",
+        "uptime-report vs the seed's uptime_report on 90 days x 100 services x 288 checks [--quick]; --year: --days 365 from rollups [--seed-days 30]",
         bench_metrics::run,
     ),
     (

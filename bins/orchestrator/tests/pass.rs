@@ -688,3 +688,38 @@ fn restart_commands_and_plugins_never_see_the_bot_token() {
     assert_eq!(fs::read_to_string(&seen).unwrap(), "token=none\n");
     assert!(!t.contains(TOKEN), "{t}");
 }
+
+/// Phase 5 rolls up every finished day (once) before retention deletes its day file, and keeps
+/// the rollup: the history of a day outlives its day file.
+#[test]
+fn a_pass_rolls_up_finished_days_before_retention_deletes_their_day_files() {
+    let sb = Sandbox::new();
+    sb.config("", r#", "metrics_retention_days": 30"#);
+    let metrics = sb.base().join("metrics");
+    fs::create_dir_all(&metrics).unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let days: Vec<time::Date> = [2, 100].iter().map(|back| today - time::Duration::days(*back)).collect();
+    for day in &days {
+        let line = format!(
+            "{{\"name\": \"API\", \"status\": \"up\", \"detail\": \"\", \"latency_ms\": 5, \"timestamp\": \"{day}T12:00:00Z\"}}\n"
+        );
+        fs::write(metrics.join(format!("{day}.jsonl")), line).unwrap();
+    }
+    let out = sb.run(&[]);
+    let log = fs::read_to_string(sb.base().join("logs/orchestrator.log")).unwrap();
+    assert!(log.contains("Rolled up 2 finished day(s) of metrics"), "{log}\n{}", text(&out));
+    assert!(log.contains("Cleaned up 1 old metrics file(s) (keeping 30 days)"), "{log}");
+    for day in &days {
+        let rollup = fs::read_to_string(metrics.join(format!("rollups/{day}.json"))).unwrap();
+        assert!(rollup.starts_with(&format!(
+            "{{\"format\":\"agent-ops metrics rollup\",\"version\":1,\"date\":\"{day}\""
+        )));
+    }
+    assert!(
+        metrics.join(format!("{}.jsonl", days[0])).exists()
+            && !metrics.join(format!("{}.jsonl", days[1])).exists()
+    );
+    sb.run(&[]);
+    let log = fs::read_to_string(sb.base().join("logs/orchestrator.log")).unwrap();
+    assert_eq!(log.matches("Rolled up").count(), 1, "rolled up once: {log}");
+}

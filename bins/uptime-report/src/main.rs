@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use cli::{Args, Format};
 use ops_cli::{Failure, exit};
 use ops_kit::uptime::{self, Sla};
-use ops_metrics::{Window, remove_old_day_files, render};
+use ops_metrics::{Retention, RollupIssue, clean_up, render, roll_up};
 use time::OffsetDateTime;
 
 fn main() -> ExitCode {
@@ -22,19 +22,34 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let metrics = &started.layout.metrics;
     let now = OffsetDateTime::now_utc();
     if args.cleanup {
-        let keep = match args.retention_days {
-            Some(days) => days,
-            None => started
-                .config_optional()?
-                .map_or(ops_kit::DEFAULT_METRICS_RETENTION_DAYS, |c| c.metrics_retention_days),
+        // Read even with --retention-days: a broken services.json deletes nothing.
+        let config = started.config_optional()?;
+        let keep = Retention {
+            day_files: args.retention_days.unwrap_or(
+                config.as_ref().map_or(ops_kit::DEFAULT_METRICS_RETENTION_DAYS, |c| c.metrics_retention_days),
+            ),
+            rollups: config.map_or(ops_kit::DEFAULT_ROLLUP_RETENTION_DAYS, |c| c.rollup_retention_days),
         };
-        let removed = remove_old_day_files(metrics, now.date(), keep).map_err(Failure::failed)?;
-        let said = format!("Cleaned up {} old metrics file(s) (keeping {keep} days)\n", removed.len());
-        return Ok(ops_cli::finish(&said, "", exit::OK));
+        let done = clean_up(metrics, now.date(), &keep).map_err(Failure::failed)?;
+        let (files, rollups) = (done.removed_day_files.len(), done.removed_rollups.len());
+        let mut said = format!("Cleaned up {files} old metrics file(s) (keeping {} days)\n", keep.day_files);
+        if rollups > 0 {
+            said = format!("{said}Cleaned up {rollups} old rollup(s) (keeping {} days)\n", keep.rollups);
+        }
+        let code = if done.issues.is_empty() { exit::OK } else { exit::FAILED };
+        return Ok(ops_cli::finish(&said, &ops_cli::warning_lines(&done.issues), code));
     }
-    let window = Window { until: args.until.unwrap_or(now.date()), days: args.days };
+    let window = args.window(now.date()).map_err(Failure::usage)?;
+    // Finished days are rolled up by whoever reads first; a file that is not ours is reported
+    // by the read, for the days of the window.
+    let rolled = roll_up(metrics, now.date()).map(|r| r.issues).unwrap_or_default();
     let found = uptime::read(metrics, &window, args.service.as_deref()).map_err(Failure::failed)?;
-    let mut warnings = found.warnings.clone();
+    let mut warnings: Vec<String> = rolled
+        .iter()
+        .filter(|i| !matches!(i, RollupIssue::LeftAlone { .. }))
+        .map(ToString::to_string)
+        .chain(found.warnings.iter().cloned())
+        .collect();
     if found.report.undated > 0 && (args.detailed || args.format != Format::Text) {
         warnings.push(format!(
             "{} line(s) without a usable timestamp: counted, but left out of incidents, time-based uptime and the latency series",
@@ -47,7 +62,9 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             "no checks were recorded in the window: nothing shows that any service met the {target}% SLA"
         ));
     }
-    let failed = found.service_missing || sla.as_ref().is_some_and(|(_, v)| *v != Sla::Met);
+    // A day that cannot be read is no evidence that the target was met.
+    let unreadable = found.report.issues.iter().any(|i| matches!(i, RollupIssue::Unreadable { .. }));
+    let failed = found.service_missing || sla.as_ref().is_some_and(|(_, v)| *v != Sla::Met || unreadable);
     let code = if failed { exit::FAILED } else { exit::OK };
     let report = &found.report;
     let body = match args.format {

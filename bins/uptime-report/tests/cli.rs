@@ -1,5 +1,5 @@
 //! `uptime-report` as a user runs it: a real process, a sandbox HOME, day files written in a
-//! temp dir; the seed's script, promtool and Chromium where the test needs them.
+//! temp dir; the Python kit's script, promtool and Chromium where the test needs them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -95,7 +95,7 @@ fn checks(home: &Home, name: &str, up: u64, down: u64, days: i64) {
     }
 }
 
-/// Data the seed reads without crashing, with every case its report prints differently.
+/// Data the Python kit reads without crashing, with every case its report prints differently.
 fn seed_data(home: &Home) {
     checks(home, "api-gateway", 210, 0, 7); // 100.0
     checks(home, "exact-99.5", 199, 1, 3); // 99.5: OK
@@ -111,7 +111,7 @@ fn seed_data(home: &Home) {
     checks(home, "edge-of-window", 1, 0, 7);
     let t = today();
     let raw = |v: serde_json::Value| v.to_string() + "\n";
-    // Statuses the seed counts only in the latency average; a service with no up/down at all.
+    // Statuses the Python kit counts only in the latency average; a service with no up/down at all.
     for (status, latency) in [("recovered", 50), ("degraded", 70), ("up", 100), ("down", 3), ("recovered", 1)]
     {
         home.append(t, raw(json!({"name": "mixed", "status": status, "latency_ms": latency})));
@@ -119,7 +119,7 @@ fn seed_data(home: &Home) {
     for _ in 0..3 {
         home.append(t, raw(json!({"name": "only-recovered", "status": "recovered", "latency_ms": 50})));
     }
-    // Missing fields take the seed's defaults; other keys and key orders are fine.
+    // Missing fields take the Python kit's defaults; other keys and key orders are fine.
     home.append(t, raw(json!({"status": "up", "timestamp": "2025-01-15T10:30:00Z"})));
     home.append(t, raw(json!({"name": "no-status", "latency_ms": 5})));
     home.append(t, raw(json!({"name": "no-latency", "status": "down"})));
@@ -140,7 +140,7 @@ fn seed_data(home: &Home) {
         raw(json!({"name": "huge-latency", "status": "up", "latency_ms": 100_000_000_000_000_000_u64})),
     );
     home.append(t, raw(json!({"name": "negative-latency", "status": "up", "latency_ms": -5})));
-    // Lines the seed itself skips or strips: invalid JSON, blank, padded, CRLF, a torn end.
+    // Lines the Python kit itself skips or strips: invalid JSON, blank, padded, CRLF, a torn end.
     home.append(t, "not json at all\n\n   \n  {\"name\": \"padded\", \"status\": \"up\"}  \n");
     home.append(t, "{\"name\": \"crlf\", \"status\": \"up\", \"latency_ms\": 4}\r\n");
     home.append(
@@ -164,13 +164,13 @@ fn seed_report(home: &Home, days: u32) -> Option<Vec<u8>> {
     Some(out.stdout)
 }
 
-/// The seed's report as ours prints it: the same bytes, but for the one name with control
+/// The Python kit's report as ours prints it: the same bytes, but for the one name with control
 /// characters, which ours shows escaped (`\n`) instead of breaking the line.
 fn escaped(seed: &[u8]) -> Vec<u8> {
     String::from_utf8_lossy(seed).replace("multi\nline\tname", "multi\\nline\tname").into_bytes()
 }
 
-/// Runs `f` again if the UTC date changed while it ran (the seed reads the clock too).
+/// Runs `f` again if the UTC date changed while it ran (the Python kit reads the clock too).
 fn on_one_day(f: impl Fn()) {
     let before = today();
     f();
@@ -221,7 +221,7 @@ fn the_default_report_equals_the_seeds_byte_for_byte() {
 }
 
 /// Lines with a warning (`"status": "up"` and `"state": "warning"`) and a command check's
-/// performance data, as our writer writes them: the seed's report over them is ours byte for
+/// performance data, as our writer writes them: the Python kit's report over them is ours byte for
 /// byte, and both count a warning as up.
 #[test]
 fn warnings_count_as_up_for_the_seed_and_for_us() {
@@ -270,7 +270,7 @@ fn warnings_count_as_up_for_the_seed_and_for_us() {
     });
 }
 
-/// The Python part of the seed's `extras/weekly-digest.sh`, run as the script runs it.
+/// The Python part of the Python kit's `extras/weekly-digest.sh`, run as the script runs it.
 fn weekly_digest(home: &Home) -> Option<Vec<u8>> {
     let (python, seed) = test_support::require_seed()?;
     let script = std::fs::read_to_string(seed.join("extras/weekly-digest.sh")).unwrap();
@@ -412,6 +412,19 @@ fn usage_errors_exit_2() {
         &["--days", "-3"],
         &["--sla", "-1"],
         &["--cleanup", "--retention-days", "-5"],
+        &["--month", "2026-13"],
+        &["--month", "2026-1"],
+        &["--month", "October"],
+        &["--month", "2026-10", "--days", "3"],
+        &["--month", "2026-10", "--since", "2026-10-01"],
+        &["--month", "2026-10", "--until", "2026-10-05"],
+        &["--since", "2026-10-01", "--days", "3"],
+        &["--since", "2026-10-05", "--until", "2026-10-01"],
+        &["--since", "9999-12-31"],
+        &["--since", "1900-01-01", "--until", "2026-01-01"],
+        &["--since", "2026-02-30"],
+        &["--cleanup", "--month", "2026-10"],
+        &["--cleanup", "--since", "2026-10-01"],
     ] {
         let out = home.ours(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -424,6 +437,16 @@ fn usage_errors_exit_2() {
         );
     }
     assert_eq!(home.ours(&["--help"]).status.code(), Some(0));
+    let err = |args: &[&str]| String::from_utf8(home.ours(args).stderr).unwrap();
+    assert_eq!(
+        err(&["--since", "2026-10-05", "--until", "2026-10-01"]),
+        "error: --since 2026-10-05 is after --until 2026-10-01\n"
+    );
+    assert!(err(&["--since", "9999-12-31"]).starts_with("error: --since 9999-12-31 is after today ("));
+    assert_eq!(
+        err(&["--since", "1900-01-01", "--until", "2026-01-01"]),
+        "error: --since 1900-01-01 to 2026-01-01 is 46022 days; at most 36500\n"
+    );
 }
 
 /// No data, unreadable data, or a window without checks is never compliance.
@@ -516,6 +539,40 @@ fn cleanup_deletes_only_old_day_files() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "Cleaned up 0 old metrics file(s) (keeping 30 days)\n"
+    );
+
+    // Every day file was rolled up before it was deleted; the rollups of days whose day file
+    // is gone go after rollup_retention_days.
+    let rollup = |d: i64| dir.join(format!("rollups/{}.json", days_ago(d)));
+    assert!([1, 29, 89, 90, 91, 400].iter().all(|d| rollup(*d).is_file()));
+    std::fs::write(
+        &config,
+        "{\"services\": [], \"metrics_retention_days\": 30, \"rollup_retention_days\": 60}",
+    )
+    .unwrap();
+    let out = home.ours(&["--cleanup"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Cleaned up 0 old metrics file(s) (keeping 30 days)\nCleaned up 4 old rollup(s) (keeping 60 days)\n"
+    );
+    assert!(
+        [1, 29].iter().all(|d| rollup(*d).is_file())
+            && [89, 90, 91, 400].iter().all(|d| !rollup(*d).exists())
+    );
+    // A day whose rollup cannot be written is kept past its retention, said, and exit 1.
+    std::fs::remove_file(rollup(29)).unwrap();
+    std::fs::create_dir(rollup(29)).unwrap();
+    let out = home.ours(&["--cleanup", "--retention-days", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(keep_files[2].exists(), "the only copy of that day was deleted");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "warning: kept {} past its retention, for want of its rollup: left {} alone: a directory, not a regular file",
+            keep_files[2].display(),
+            rollup(29).display()
+        )),
+        "{err}"
     );
 }
 
@@ -674,4 +731,186 @@ fn control_characters_in_names_never_reach_the_terminal() {
     }
     let json: serde_json::Value = serde_json::from_slice(&home.ours(&["--format", "json"]).stdout).unwrap();
     assert!(json.to_string().contains("owned"), "{json}");
+}
+
+/// `--month` and `--since`/`--until` report calendar periods (UTC) for SLA statements: the
+/// heading names the period, never "last N days", and the figures are those of exactly its
+/// days, whether they come from rollups or from day files.
+#[test]
+fn a_month_and_a_range_of_dates_name_their_period() {
+    let home = Home::new();
+    // Three days in October 2026 and the first day of November, each with its own figures.
+    for (day, up, down) in [(30, 10, 0), (31, 8, 2), (1, 5, 5)] {
+        let month = if day == 1 { time::Month::November } else { time::Month::October };
+        let date = Date::from_calendar_date(2026, month, day).unwrap();
+        for i in 0..up + down {
+            let status = if i < down { Status::Down } else { Status::Up };
+            home.append(date, record("api", status, 100, at(date, 5 * i64::from(i))));
+        }
+    }
+    let month = home.ours(&["--month", "2026-10"]);
+    assert_eq!(month.status.code(), Some(0), "{}", String::from_utf8_lossy(&month.stderr));
+    assert_eq!(
+        String::from_utf8(month.stdout).unwrap(),
+        "=== Uptime Report (2026-10 UTC) ===\n\n[CRITICAL] api: 90.0% uptime (2 failures in 20 checks, avg 100.0ms)\n"
+    );
+    let range = home.ours(&["--since", "2026-10-31", "--until", "2026-11-01"]);
+    assert_eq!(
+        String::from_utf8(range.stdout).unwrap(),
+        "=== Uptime Report (2026-10-31 to 2026-11-01 UTC) ===\n\n[CRITICAL] api: 65.0% uptime (7 failures in 20 checks, avg 100.0ms)\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&home.ours(&["--month", "2026-10", "--format", "json"]).stdout).unwrap();
+    assert_eq!(
+        json["window"],
+        json!({"days": 31, "from": "2026-10-01", "until": "2026-10-31", "span": "month", "label": "2026-10"})
+    );
+    assert_eq!(json["rollups_read"], 2, "the finished days were rolled up by the first run");
+    let prom =
+        String::from_utf8(home.ours(&["--month", "2026-10", "--format", "prometheus"]).stdout).unwrap();
+    assert!(prom.contains("agent_ops_uptime_checks{service=\"api\",window=\"2026-10\"} 20\n"), "{prom}");
+    let html = String::from_utf8(home.ours(&["--month", "2026-10", "--format", "html"]).stdout).unwrap();
+    assert!(html.contains("<b>2026-10</b> UTC · 2026-10-01 to 2026-10-31"), "{html}");
+    // No data in the month: nothing shows the SLA was met.
+    let empty = home.ours(&["--month", "2026-09", "--sla", "99"]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no metrics in "));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains(" for 2026-09 UTC"));
+    let missing = home.ours(&["--month", "2026-10", "--service", "db"]);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no metrics for service \"db\" in 2026-10 UTC")
+    );
+}
+
+fn rollup_names(home: &Home) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.metrics().join("rollups"))
+        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The Python kit's report, byte for byte, from rollups: once from rollups beside the day files,
+/// and once the day files of the finished days are gone (the Python kit read them while they
+/// were there).
+#[test]
+fn the_default_report_from_rollups_equals_the_seeds_after_the_day_files_are_gone() {
+    on_one_day(|| {
+        let home = Home::new();
+        seed_data(&home);
+        let Some(theirs) = seed_report(&home, 7) else { return };
+        let theirs = escaped(&theirs);
+        let json = |home: &Home| {
+            let out = home.ours(&["--format", "json", "--days", "7"]);
+            let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v.as_object_mut().unwrap().remove("generated_at");
+            v.as_object_mut().unwrap().remove("rollups_read");
+            for s in v["services"].as_array_mut().unwrap() {
+                for k in
+                    ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_percentiles_approximate"]
+                {
+                    s.as_object_mut().unwrap().remove(k);
+                }
+            }
+            v
+        };
+        let raw_json = {
+            // The same day files with no rollups: a copy where nothing was rolled up yet.
+            let copy = Home::new();
+            for entry in std::fs::read_dir(home.metrics()).unwrap() {
+                let p = entry.unwrap().path();
+                std::fs::copy(&p, copy.metrics().join(p.file_name().unwrap())).unwrap();
+            }
+            json(&copy)
+        };
+        let first = home.ours(&[]);
+        assert_eq!(first.stdout, theirs, "the run that rolls up");
+        // Six finished days of the window, and the two older ones.
+        assert_eq!(rollup_names(&home).len(), 8 + 1, "{:?}", rollup_names(&home));
+        let again = home.ours(&[]);
+        assert_eq!(String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&theirs), "from rollups");
+        assert_eq!(again.stderr, first.stderr, "the same warning, naming the same day file");
+        for back in 1..60 {
+            let _ = std::fs::remove_file(day_file(&home.metrics(), days_ago(back)));
+        }
+        let gone = home.ours(&[]);
+        assert_eq!(String::from_utf8_lossy(&gone.stdout), String::from_utf8_lossy(&theirs), "day files gone");
+        assert_eq!(gone.stderr, first.stderr);
+        assert_eq!(json(&home), raw_json);
+        let detailed = String::from_utf8(home.ours(&["--detailed"]).stdout).unwrap();
+        assert!(detailed.contains("(successful checks; approximate, from daily rollups)"), "{detailed}");
+    });
+}
+
+/// Several uptime-report processes at once roll up the same days: one whole file per day, the
+/// same bytes as one process alone writes, and nothing else left behind.
+#[test]
+fn concurrent_runs_roll_up_each_day_once() {
+    let home = Home::new();
+    checks(&home, "api", 2000, 20, 6);
+    checks(&home, "db", 500, 0, 6);
+    let runs: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            Command::cargo_bin("uptime-report")
+                .unwrap()
+                .env("HOME", home.dir.path())
+                .env_remove("AGENT_OPS_HOME")
+                .env_remove("AGENT_OPS_METRICS_DIR")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = runs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for out in &outputs {
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(out.stdout, outputs[0].stdout);
+    }
+    let mut want: Vec<String> = (1..6).map(|b| format!("{}.json", days_ago(b))).collect();
+    want.push("rollups.lock".into());
+    want.sort();
+    assert_eq!(rollup_names(&home), want);
+    let before: Vec<Vec<u8>> = (1..6)
+        .map(|b| std::fs::read(home.metrics().join(format!("rollups/{}.json", days_ago(b)))).unwrap())
+        .collect();
+    for bytes in &before {
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(v["version"], 1);
+    }
+    // Removed and made again by one process: the same bytes.
+    std::fs::remove_dir_all(home.metrics().join("rollups")).unwrap();
+    assert_eq!(home.ours(&[]).stdout, outputs[0].stdout);
+    for (b, bytes) in (1..6).zip(&before) {
+        assert_eq!(
+            &std::fs::read(home.metrics().join(format!("rollups/{}.json", days_ago(b)))).unwrap(),
+            bytes
+        );
+    }
+}
+
+/// A rollup that is not ours, with its day file gone: the report leaves the day out and says
+/// so, and an SLA over that window is not met.
+#[test]
+fn an_unreadable_day_is_said_and_fails_an_sla() {
+    let home = Home::new();
+    checks(&home, "api", 100, 0, 3);
+    assert_eq!(home.ours(&[]).status.code(), Some(0));
+    let rollup = home.metrics().join(format!("rollups/{}.json", days_ago(2)));
+    std::fs::write(&rollup, "{\"format\": \"someone else's\"}").unwrap();
+    std::fs::remove_file(day_file(&home.metrics(), days_ago(2))).unwrap();
+    let out = home.ours(&["--sla", "99"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!(
+            "warning: cannot use {}: not an agent-ops rollup (format \"someone else's\"); its day file is gone, so {} is missing from the report",
+            rollup.display(),
+            days_ago(2)
+        )),
+        "{err}"
+    );
+    assert!(String::from_utf8(out.stdout).unwrap().contains("All services above 99% SLA target."));
+    assert_eq!(std::fs::read_to_string(&rollup).unwrap(), "{\"format\": \"someone else's\"}", "left alone");
+    // Without --sla the report is printed, with the warning, and succeeds.
+    assert_eq!(home.ours(&[]).status.code(), Some(0));
 }

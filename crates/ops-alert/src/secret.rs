@@ -7,54 +7,26 @@
 //! [`Secrets::redact`] in one place, [`crate::Notifier::deliver`] and
 //! [`crate::Notifier::preview`].
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
+use ops_state::Redactor;
 use serde_json::Value;
 
-/// What a redacted secret is replaced with.
-pub const REDACTED: &str = "[redacted]";
+pub use ops_state::{REDACTED, Secret};
 
-/// Nothing shorter than this is redacted (see [`Secrets::add`]); parts of a secret (a URL's
+/// Nothing shorter than this is redacted (see [`Redactor::add`]); parts of a secret (a URL's
 /// path segments and query values, a header value's words) must also be [`credential_like`].
 const MIN_PART: usize = 8;
-
-/// A secret value. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
 
 /// Every form of one notifier's secrets, and [`Secrets::redact`], which removes them from text.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
-    forms: Vec<String>,
+    forms: Redactor,
 }
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secrets({} forms)", self.forms.len())
+        write!(f, "Secrets({:?})", self.forms)
     }
 }
 
@@ -115,68 +87,22 @@ impl Secrets {
         }
     }
 
-    /// `piece` in every form it could come back in: as written, percent-encoded (either case,
-    /// as in a URL), percent-decoded, and escaped in a JSON string (`/` as `\/` too).
-    ///
-    /// A piece shorter than [`MIN_PART`] characters is not added: it cannot be told from
-    /// ordinary text (an ntfy header `Priority: 5` would blank every 5 out of every alert and
-    /// every reason), and guards nothing.
+    /// `piece` in every form it could come back in ([`Redactor::add`]), from [`MIN_PART`]
+    /// characters on: a shorter piece cannot be told from ordinary text (an ntfy header
+    /// `Priority: 5` would blank every 5 out of every alert and every reason).
     fn add(&mut self, piece: &str) {
-        if piece.chars().count() < MIN_PART {
-            return;
-        }
-        let json = serde_json::to_string(piece).unwrap_or_default();
-        let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_owned();
-        let forms = [
-            piece.to_owned(),
-            percent_encode(piece, true),
-            percent_encode(piece, false),
-            percent_decode(piece).unwrap_or_default(),
-            json.replace('/', "\\/"),
-            json,
-        ];
-        for form in forms {
-            if !form.is_empty() && !self.forms.contains(&form) {
-                self.forms.push(form);
-            }
-        }
+        self.forms.add(piece, MIN_PART);
     }
 
     /// Adds every form of `other`'s secrets.
     pub(crate) fn extend(&mut self, other: &Secrets) {
-        for form in &other.forms {
-            if !self.forms.contains(form) {
-                self.forms.push(form.clone());
-            }
-        }
+        self.forms.extend(&other.forms);
     }
 
     /// `text` with every occurrence of any form of any secret replaced by `[redacted]`.
     /// Overlapping occurrences are one redaction, so no part of a secret survives between two.
     pub fn redact(&self, text: &str) -> String {
-        let mut covered = vec![false; text.len()];
-        for form in &self.forms {
-            let mut from = 0;
-            while let Some(i) = text[from..].find(form.as_str()) {
-                let start = from + i;
-                covered[start..start + form.len()].fill(true);
-                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
-            }
-        }
-        if !covered.contains(&true) {
-            return text.to_owned();
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut in_secret = false;
-        for (i, c) in text.char_indices() {
-            if !covered[i] {
-                out.push(c);
-            } else if !in_secret {
-                out.push_str(REDACTED);
-            }
-            in_secret = covered[i];
-        }
-        out
+        self.forms.redact(text)
     }
 
     /// Text from outside (a server's answer) fit to quote in a reason: redacted *before* it is
@@ -224,45 +150,6 @@ pub(crate) fn is_token(s: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_digit())
         && !key.is_empty()
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-fn percent_encode(s: &str, upper: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else if upper {
-            let _ = write!(out, "%{b:02X}");
-        } else {
-            let _ = write!(out, "%{b:02x}");
-        }
-    }
-    out
-}
-
-/// `s` with its `%XX` escapes decoded, when it has any and the result is UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return None;
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -345,10 +232,10 @@ mod tests {
                 all.add_value(s);
             }
             let out = all.redact(&text);
-            for form in &all.forms {
+            for form in all.forms.forms() {
                 proptest::prop_assert!(!out.contains(form.as_str()), "{form:?} in {out:?}");
             }
-            if !all.forms.iter().any(|f| text.contains(f.as_str())) {
+            if !all.forms.forms().iter().any(|f| text.contains(f.as_str())) {
                 proptest::prop_assert_eq!(out, text);
             }
         }

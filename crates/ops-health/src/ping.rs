@@ -20,7 +20,7 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType, ipproto, recv
 
 use crate::deadline::Deadline;
 use crate::net::resource_words;
-use crate::{CheckKind, CheckResult, Failure, FailureKind, Outcome, Unchecked, dns, millis};
+use crate::{CheckKind, CheckResult, Failure, FailureKind, Level, Outcome, Unchecked, dns, millis};
 
 /// The longest gap between two requests.
 const MAX_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,6 +41,10 @@ pub struct PingCheck {
     pub max_loss_percent: f64,
     /// An average round trip above this fails, of kind `latency`.
     pub max_rtt: Option<Duration>,
+    /// More lost than this percentage (and no more than `max_loss_percent`) is a warning.
+    pub warn_loss_percent: Option<f64>,
+    /// An average round trip above this (and not above `max_rtt`) is a warning.
+    pub warn_rtt: Option<Duration>,
     /// Every request is sent, and every reply waited for, within this. Default 5 s.
     pub timeout: Duration,
 }
@@ -53,6 +57,8 @@ impl PingCheck {
             count: 3,
             max_loss_percent: 0.0,
             max_rtt: None,
+            warn_loss_percent: None,
+            warn_rtt: None,
             timeout: Duration::from_secs(5),
         }
     }
@@ -131,7 +137,7 @@ pub(crate) fn check_ping(name: &str, check: &PingCheck) -> CheckResult {
 
 /// The verdict: no reply fails (kind `connect` when the network said why, `packet_loss`
 /// otherwise); more loss than allowed fails (`packet_loss`); a slower average round trip than
-/// allowed fails (`latency`). A warning threshold between up and these belongs here.
+/// allowed fails (`latency`); past a warning threshold below those, it is a warning.
 pub(crate) fn judge(check: &PingCheck, stats: &PingStats, why_lost: Option<&str>) -> (Outcome, String) {
     let loss = stats.loss_percent();
     let loss_text = if loss.fract() == 0.0 { format!("{loss:.0}%") } else { format!("{loss:.1}%") };
@@ -148,19 +154,37 @@ pub(crate) fn judge(check: &PingCheck, stats: &PingStats, why_lost: Option<&str>
             None => (Outcome::Down(FailureKind::PacketLoss), detail),
         };
     }
-    if loss > check.max_loss_percent {
-        return (
-            Outcome::Down(FailureKind::PacketLoss),
-            format!("{detail}, more than max_loss_percent {}", check.max_loss_percent),
-        );
+    let more = |v: f64, t: f64| v > t;
+    match Level::of(loss, check.warn_loss_percent, Some(check.max_loss_percent), more) {
+        Level::Failed => {
+            let why = format!("{detail}, more than max_loss_percent {}", check.max_loss_percent);
+            return (Outcome::Down(FailureKind::PacketLoss), why);
+        }
+        Level::Warning => {
+            let why =
+                format!("{detail}, more than warn_loss_percent {}", check.warn_loss_percent.unwrap_or(0.0));
+            return (Outcome::Warning(FailureKind::PacketLoss), why);
+        }
+        Level::Ok => {}
     }
-    if let (Some(max), Some(rtt)) = (check.max_rtt, stats.rtt)
-        && rtt.avg > max
-    {
-        return (
-            Outcome::Down(FailureKind::Latency),
-            format!("{detail}, average above max_rtt_ms {}", max.as_millis()),
-        );
+    if let Some(rtt) = stats.rtt {
+        match Level::of(rtt.avg, check.warn_rtt, check.max_rtt, |v, t| v > t) {
+            Level::Failed => {
+                let max = check.max_rtt.unwrap_or_default().as_millis();
+                return (
+                    Outcome::Down(FailureKind::Latency),
+                    format!("{detail}, average above max_rtt_ms {max}"),
+                );
+            }
+            Level::Warning => {
+                let warn = check.warn_rtt.unwrap_or_default().as_millis();
+                return (
+                    Outcome::Warning(FailureKind::Latency),
+                    format!("{detail}, average above warn_rtt_ms {warn}"),
+                );
+            }
+            Level::Ok => {}
+        }
     }
     (Outcome::Up, detail)
 }
@@ -418,6 +442,26 @@ mod tests {
         let (o, d) = judge(&check, &stats(3, 3, 101), None);
         assert_eq!(o, Outcome::Down(FailureKind::Latency));
         assert!(d.ends_with("average above max_rtt_ms 100"), "{d}");
+    }
+
+    #[test]
+    fn warnings_sit_between_up_and_failed() {
+        let mut check = PingCheck::new("127.0.0.1");
+        check.max_loss_percent = 50.0;
+        check.warn_loss_percent = Some(10.0);
+        check.max_rtt = Some(Duration::from_millis(100));
+        check.warn_rtt = Some(Duration::from_millis(20));
+        assert_eq!(judge(&check, &stats(10, 10, 20), None).0, Outcome::Up);
+        let (o, d) = judge(&check, &stats(10, 8, 5), None);
+        assert_eq!(o, Outcome::Warning(FailureKind::PacketLoss));
+        assert!(d.ends_with("more than warn_loss_percent 10"), "{d}");
+        assert_eq!(judge(&check, &stats(10, 4, 5), None).0, Outcome::Down(FailureKind::PacketLoss));
+        let (o, d) = judge(&check, &stats(10, 10, 21), None);
+        assert_eq!(o, Outcome::Warning(FailureKind::Latency));
+        assert!(d.ends_with("average above warn_rtt_ms 20"), "{d}");
+        assert_eq!(judge(&check, &stats(10, 10, 101), None).0, Outcome::Down(FailureKind::Latency));
+        // Loss decides before the round trip.
+        assert_eq!(judge(&check, &stats(10, 4, 101), None).0, Outcome::Down(FailureKind::PacketLoss));
     }
 
     #[test]

@@ -1,18 +1,14 @@
 //! Values a check sends that must never be shown (a password, a bearer token, header values),
 //! and their removal from everything a check reports.
 //!
-//! A [`Credential`] never shows itself (`Debug` and `Display` print `[redacted]`). A URL check
-//! knows its credentials in every form a server could send them back in (as written, the
-//! Basic `user:password` and its base64, percent-encoded, JSON-escaped), and its result's
-//! detail, condition displays included, passes [`Redactor::redact`] before the check returns:
-//! details reach the report, the metrics files, the orchestrator's log and alerts, and this is
-//! the one place they are cleaned. (ops-alert's `Secrets` does the same for notifiers; a leaf
-//! crate cannot share it.)
+//! A [`Credential`] (ops-state's `Secret`) never shows itself. A URL check knows its
+//! credentials in every form a server could send them back in (as written, the Basic
+//! `user:password` and its base64, percent-encoded, JSON-escaped: ops-state's `Redactor` does
+//! the forms), and its result's detail, condition displays included, is redacted before the
+//! check returns: details reach the report, the metrics files, the orchestrator's log and
+//! alerts, and this is the one place they are cleaned.
 
-use std::fmt::{self, Write as _};
-
-/// What a redacted credential is replaced with.
-pub const REDACTED: &str = "[redacted]";
+pub use ops_state::REDACTED;
 
 /// Credentials shorter than this are not redacted: they protect nothing, and would blank
 /// ordinary words out of every detail.
@@ -22,38 +18,13 @@ const MIN_WHOLE: usize = 4;
 /// length on, as ops-alert does for webhook headers.
 const MIN_WORD: usize = 8;
 
-/// A value sent to the service that must never be shown.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credential(String);
-
-impl Credential {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Credential([redacted])")
-    }
-}
-
-impl fmt::Display for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
+/// A value sent to the service that must never be shown: ops-state's [`ops_state::Secret`].
+pub use ops_state::Secret as Credential;
 
 /// Every form of a check's credentials.
 #[derive(Debug, Default)]
 pub(crate) struct Redactor {
-    forms: Vec<String>,
+    forms: ops_state::Redactor,
 }
 
 impl Redactor {
@@ -85,25 +56,9 @@ impl Redactor {
         }
     }
 
-    /// `piece` as written, percent-encoded (either case) and percent-decoded, JSON-escaped.
+    /// `piece` in every form ([`ops_state::Redactor::add`]), from `min` characters on.
     fn add(&mut self, piece: &str, min: usize) {
-        if piece.chars().count() < min {
-            return;
-        }
-        let json = serde_json::to_string(piece).unwrap_or_default();
-        let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_owned();
-        for form in [
-            piece.to_owned(),
-            percent_encode(piece, true),
-            percent_encode(piece, false),
-            percent_decode(piece).unwrap_or_default(),
-            json.replace('/', "\\/"),
-            json,
-        ] {
-            if form.chars().count() >= min && !self.forms.contains(&form) {
-                self.forms.push(form);
-            }
-        }
+        self.forms.add(piece, min);
     }
 
     /// Whether there is nothing to redact.
@@ -115,29 +70,7 @@ impl Redactor {
     /// `text` with every occurrence of every form replaced by `[redacted]`; overlapping
     /// occurrences are one redaction, so no part of a credential survives between two.
     pub(crate) fn redact(&self, text: &str) -> String {
-        let mut covered = vec![false; text.len()];
-        for form in &self.forms {
-            let mut from = 0;
-            while let Some(i) = text[from..].find(form.as_str()) {
-                let start = from + i;
-                covered[start..start + form.len()].fill(true);
-                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
-            }
-        }
-        if !covered.contains(&true) {
-            return text.to_owned();
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut in_secret = false;
-        for (i, c) in text.char_indices() {
-            if !covered[i] {
-                out.push(c);
-            } else if !in_secret {
-                out.push_str(REDACTED);
-            }
-            in_secret = covered[i];
-        }
-        out
+        self.forms.redact(text)
     }
 }
 
@@ -158,42 +91,6 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-fn percent_encode(s: &str, upper: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else if upper {
-            let _ = write!(out, "%{b:02X}");
-        } else {
-            let _ = write!(out, "%{b:02x}");
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return None;
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -228,7 +125,7 @@ mod tests {
         assert_eq!(r.redact("nothing here"), "nothing here");
         assert_eq!(
             format!("{:?} {}", Credential::new("x"), Credential::new("x")),
-            "Credential([redacted]) [redacted]"
+            "Secret([redacted]) [redacted]"
         );
     }
 
@@ -249,13 +146,15 @@ mod tests {
             r.add_basic(&user, &secret);
             r.add_value(&secret);
             let pair = format!("{user}:{secret}");
-            let json = serde_json::to_string(&secret).unwrap();
-            for form in [secret.clone(), percent_encode(&secret, true), percent_encode(&secret, false), json[1..json.len() - 1].to_owned(), base64(pair.as_bytes())] {
+            let forms = r.forms.forms().to_vec();
+            proptest::prop_assert!(forms.contains(&secret) && forms.contains(&base64(pair.as_bytes())));
+            // Every form (ops-state makes the percent-encoded and JSON-escaped ones).
+            for form in forms {
                 let out = r.redact(&format!("{before}{form}{after}"));
                 proptest::prop_assert!(!out.contains(&form), "{:?} survived in {:?}", form, out);
                 proptest::prop_assert!(out.contains(REDACTED));
             }
-            if !before.contains(&secret) && r.forms.iter().all(|f| !before.contains(f.as_str())) {
+            if !before.contains(&secret) && r.forms.forms().iter().all(|f| !before.contains(f.as_str())) {
                 proptest::prop_assert_eq!(r.redact(&before), before.clone());
             }
         }

@@ -68,6 +68,8 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("count", Some(&[Ping])),
         ("max_loss_percent", Some(&[Ping])),
         ("max_rtt_ms", Some(&[Ping])),
+        ("warn_loss_percent", Some(&[Ping])),
+        ("warn_rtt_ms", Some(&[Ping])),
         ("disk_notice_gb", Some(&[Disk])),
         ("command", Some(&[Command])),
         ("env", Some(&[Command])),
@@ -81,6 +83,9 @@ pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// `metrics_retention_days` when services.json does not set it (the Python kit's
 /// `cleanup_old_metrics(retention_days=90)`).
 pub const DEFAULT_METRICS_RETENTION_DAYS: u32 = 90;
+
+/// `rollup_retention_days` when services.json does not set it: ten years of daily rollups.
+pub const DEFAULT_ROLLUP_RETENTION_DAYS: u32 = 3650;
 
 /// The name of the built-in disk check on `/`, as the Python kit calls it.
 pub const DISK_CHECK_NAME: &str = "Disk Space";
@@ -107,6 +112,8 @@ pub struct Config {
     pub stalled_task_after: Duration,
     /// Days of metrics files to keep. Default 90.
     pub metrics_retention_days: u32,
+    /// Days of daily rollups (`metrics/rollups/YYYY-MM-DD.json`) to keep. Default 3650.
+    pub rollup_retention_days: u32,
     /// How many checks may run at once. Default 1024 (ops-health's).
     pub max_concurrency: usize,
     /// The proxy of URL checks without one of their own, and of the heartbeat ping (`proxy`);
@@ -531,6 +538,11 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
             .integer(r, "metrics_retention_days", 1, 36_500)
             .map_or(DEFAULT_METRICS_RETENTION_DAYS, |d| {
                 u32::try_from(d).unwrap_or(DEFAULT_METRICS_RETENTION_DAYS)
+            }),
+        rollup_retention_days: o
+            .integer(r, "rollup_retention_days", 1, 36_500)
+            .map_or(DEFAULT_ROLLUP_RETENTION_DAYS, |d| {
+                u32::try_from(d).unwrap_or(DEFAULT_ROLLUP_RETENTION_DAYS)
             }),
         max_concurrency: o
             .integer(r, "max_concurrency", 1, 4096)
@@ -1354,6 +1366,25 @@ fn ping_check(o: &mut Obj<'_>, r: &mut Report) -> Option<Check> {
     check.max_loss_percent = loss;
     check.max_rtt =
         o.integer(r, "max_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    if let Some(warn) = o.opt_number(r, "warn_loss_percent", Min::AtLeast(0.0)) {
+        if warn >= check.max_loss_percent {
+            let max = check.max_loss_percent;
+            o.invalid(
+                r,
+                "warn_loss_percent",
+                format!("must be below `max_loss_percent` ({max}), got {warn}"),
+            );
+        }
+        check.warn_loss_percent = Some(warn);
+    }
+    check.warn_rtt =
+        o.integer(r, "warn_rtt_ms", 1, 86_400_000).map(|ms| Duration::from_millis(ms.unsigned_abs()));
+    if let (Some(warn), Some(max)) = (check.warn_rtt, check.max_rtt)
+        && warn >= max
+    {
+        let (warn, max) = (warn.as_millis(), max.as_millis());
+        o.invalid(r, "warn_rtt_ms", format!("must be below `max_rtt_ms` ({max}), got {warn}"));
+    }
     check.timeout = timeout(o, r, check.timeout);
     host.map(|_| Check::Ping(check))
 }
@@ -1644,5 +1675,16 @@ mod tests {
         );
         assert!(err.contains("field `stalled_task_hours`: must be at most 87600 (ten years)"), "{err}");
         assert!(err.contains(r#"services[0] "A": field `timeout_seconds`: must be at most"#), "{err}");
+    }
+
+    #[test]
+    fn rollup_retention_days_defaults_to_ten_years_and_is_checked_by_name() {
+        let parse = |json: &str| Config::parse(Path::new("s.json"), json.as_bytes(), &Env::default());
+        assert_eq!(parse("{}").unwrap().config.rollup_retention_days, DEFAULT_ROLLUP_RETENTION_DAYS);
+        assert_eq!(parse(r#"{"rollup_retention_days": 400}"#).unwrap().config.rollup_retention_days, 400);
+        for bad in ["0", "36501", "1.5", "\"400\"", "-3"] {
+            let err = parse(&format!(r#"{{"rollup_retention_days": {bad}}}"#)).unwrap_err().to_string();
+            assert!(err.contains("field `rollup_retention_days`: must be"), "{bad}: {err}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The environment variables agent-ops reads, captured in one place.
 
-pub use ops_alert::Secret;
+pub use ops_state::Secret;
 use std::ffi::OsString;
 
 /// The variables that change where agent-ops looks and what it sends. Capture them once with

@@ -48,9 +48,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use config::{
-    AlertProxy, Alerting, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER,
-    DISK_CHECK_NAME, Escalation, Loaded, Orchestration, Policy, Service, Severity, TELEGRAM, TelegramChat,
-    Webhook, disk_check_name,
+    AlertProxy, Alerting, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_ROLLUP_RETENTION_DAYS,
+    DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, Escalation, Loaded, Orchestration, Policy, Service,
+    Severity, TELEGRAM, TelegramChat, Webhook, disk_check_name,
 };
 pub use env::{Env, Proxies, Secret};
 pub use layout::{ConfigOrigin, Layout};

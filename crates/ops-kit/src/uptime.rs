@@ -11,7 +11,8 @@ use ops_metrics::{MetricsError, UptimeReport, Window, read_window};
 pub struct Found {
     /// The statistics, for one service when one was asked for.
     pub report: UptimeReport,
-    /// One line each: skipped bad lines, no data at all, no data for the service asked for.
+    /// One line each: rollups not used, skipped bad lines, no data at all, no data for the
+    /// service asked for.
     pub warnings: Vec<String>,
     /// A service was asked for and has no metrics in the window.
     pub service_missing: bool,
@@ -41,7 +42,7 @@ impl Found {
         }
         let below: Vec<String> = self
             .report
-            .seed_order()
+            .python_kit_order()
             .into_iter()
             .filter(|s| s.below(target))
             .map(|s| s.name.clone())
@@ -50,12 +51,13 @@ impl Found {
     }
 }
 
-/// Reads `window` from `metrics_dir`, keeping only `service` when one is given. A missing
-/// directory is an empty window (nothing was recorded yet, as the Python kit reads it); one
-/// that cannot be read is an error.
+/// Reads `window` from `metrics_dir` (from rollups where they are current), keeping only
+/// `service` when one is given. A missing directory is an empty window (nothing was recorded
+/// yet, as the Python kit reads it); one that cannot be read is an error. A rollup that cannot
+/// be used is a warning.
 pub fn read(metrics_dir: &Path, window: &Window, service: Option<&str>) -> Result<Found, MetricsError> {
     let mut report = read_window(metrics_dir, window)?;
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = report.issues.iter().map(ToString::to_string).collect();
     if report.bad.total() > 0 {
         warnings.push(report.bad.to_string());
     }
@@ -63,11 +65,11 @@ pub fn read(metrics_dir: &Path, window: &Window, service: Option<&str>) -> Resul
     if let Some(name) = service {
         report.services.retain(|s| s.name == name);
         if report.services.is_empty() {
-            warnings.push(format!("no metrics for service {name:?} in the last {} days", window.days));
+            warnings.push(format!("no metrics for service {name:?} in {window}"));
             service_missing = true;
         }
     } else if report.services.is_empty() {
-        warnings.push(format!("no metrics in {} for the last {} days", metrics_dir.display(), window.days));
+        warnings.push(format!("no metrics in {} for {window}", metrics_dir.display()));
     }
     Ok(Found { report, warnings, service_missing })
 }

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         eprintln!("usage: report METRICS_DIR [DAYS (1 to 3650)]");
         return ExitCode::from(2);
     };
-    let window = Window { until: time::OffsetDateTime::now_utc().date(), days };
+    let window = Window::last_days(time::OffsetDateTime::now_utc().date(), days);
     match read_window(Path::new(dir), &window) {
         Ok(report) => {
             print!("{}", render::text(&report));

@@ -1,17 +1,19 @@
-//! Fuzz targets for the metrics reader (bolero: `cargo xtask fuzz metrics_line day_file` runs
-//! them under libFuzzer; `cargo test` replays their corpus in `fuzz/__fuzz__/` and random
-//! inputs).
+//! Fuzz targets for the metrics reader (bolero: `cargo xtask fuzz metrics_line day_file
+//! rollup_file` runs them under libFuzzer; `cargo test` replays their corpus in
+//! `fuzz/__fuzz__/` and random inputs).
 //!
-//! The property: no line can make the reader panic or hang, and no line is lost without
+//! The properties: no line can make the reader panic or hang, and no line is lost without
 //! being counted: every line of a day file is a record of its service, blank, or a counted
-//! bad line, whatever surrounds it.
+//! bad line, whatever surrounds it. No rollup file can make the reader panic, and one is
+//! either used whole or reported unusable.
 
 use std::collections::BTreeMap;
 
 use time::macros::date;
 
 use crate::parse::{self, Kind, Parsed};
-use crate::scan::read_window_in_chunks;
+use crate::rollup::{fast, format};
+use crate::window::read_window_in_chunks;
 use crate::{BadKind, UptimeReport, Window};
 
 /// One line (as the reader hands it to the parser): the fast path, when it answers, answers
@@ -108,7 +110,7 @@ fn day_file() {
     let dir = test_support::scratch_dir();
     let day = date!(2025 - 01 - 15);
     let path = crate::day_file(dir.path(), day);
-    let window = Window { until: day, days: 1 };
+    let window = Window::last_days(day, 1);
     bolero::check!().with_iterations(2_000).for_each(|bytes: &[u8]| {
         std::fs::write(&path, bytes).unwrap();
         let want = expected(bytes);
@@ -118,5 +120,35 @@ fn day_file() {
             assert_eq!(report.bytes, bytes.len() as u64);
             assert_eq!(report.bad.files, usize::from(report.bad.total() > 0));
         }
+    });
+}
+
+/// A rollup file (`rollups/YYYY-MM-DD.json`). The fast path, when it answers, answers exactly
+/// as serde_json does; a file that parses as ours re-encodes into bytes that the fast path
+/// reads and that parse to the same figures (encoding is idempotent); and a window over the
+/// day, with its day file gone, either uses the rollup or says the day is unreadable.
+#[test]
+fn rollup_file() {
+    let dir = test_support::scratch_dir();
+    let day = date!(2025 - 01 - 15);
+    let path = crate::rollup_file(dir.path(), day);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let day_file = crate::day_file(dir.path(), day);
+    bolero::check!().with_iterations(5_000).for_each(|bytes: &[u8]| {
+        if let Some(fast) = fast::file(bytes) {
+            assert_eq!(Some(fast), serde_json::from_slice::<format::FileV1<'_>>(bytes).ok());
+        }
+        match format::parse(bytes, day, &day_file) {
+            Ok((read, source)) => {
+                let again = format::encode(day, &read, source).expect("what parses encodes");
+                assert!(fast::file(&again).is_some(), "the fast path reads what encode writes");
+                let (read_again, source_again) = format::parse(&again, day, &day_file).expect("re-encoded");
+                assert_eq!(format::encode(day, &read_again, source_again).unwrap(), again);
+            }
+            Err(why) => assert!(!why.is_empty()),
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let report = read_window_in_chunks(dir.path(), Window::last_days(day, 1), 1 << 20).unwrap();
+        assert_eq!(report.rollups + report.issues.len(), 1, "{:?}", String::from_utf8_lossy(bytes));
     });
 }

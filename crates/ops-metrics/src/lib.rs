@@ -1,9 +1,11 @@
 //! ops-metrics owns the metrics store: one JSONL file per UTC day (`YYYY-MM-DD.jsonl`) holding
-//! one [`MetricRecord`] per line with the seed's keys (`name, status, detail, latency_ms,
-//! timestamp`); reading a window of those files into uptime statistics ([`read_window`]),
-//! exactly as the seed's `calculate_uptime` computes them and more; deleting old day files
-//! ([`remove_old_day_files`]); and rendering reports ([`render`]: the seed's text, JSON, the
-//! Prometheus text format, an HTML status page).
+//! one [`MetricRecord`] per line with the Python kit's keys (`name, status, detail, latency_ms,
+//! timestamp`); a rollup per finished day (`rollups/YYYY-MM-DD.json`, [`roll_up`]), the day's
+//! figures per service in a small versioned file that outlives the day file; reading a window
+//! of days into uptime statistics ([`read_window`]), from rollups where they are current and
+//! day files otherwise, exactly as the Python kit's `calculate_uptime` computes them and more;
+//! retention of both kinds of file ([`clean_up`]); and rendering reports ([`render`]: the
+//! Python kit's text, JSON, the Prometheus text format, an HTML status page).
 //!
 //! It never runs checks and never knows where the metrics directory is: callers pass the
 //! directory and the dates. It never prints. A bad line in a day file is skipped and counted,
@@ -32,7 +34,7 @@
 //! );
 //! std::fs::write(dir.path().join("2025-01-14.jsonl"), "{\"name\": \"API\", \"latency_ms\": null}\n")?;
 //!
-//! let report = read_window(dir.path(), &Window { until: at.date(), days: 7 })?;
+//! let report = read_window(dir.path(), &Window::last_days(at.date(), 7))?;
 //! assert_eq!(
 //!     render::text(&report),
 //!     "=== Uptime Report (last 7 days) ===\n\n[OK] API: 100.0% uptime (0 failures in 1 checks, avg 12.0ms)\n"
@@ -43,15 +45,19 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod day;
+mod latency;
 mod parse;
 pub mod prometheus;
 pub mod python;
 mod record;
 pub mod render;
 mod retention;
+mod rollup;
 mod scan;
 mod stats;
 mod timeline;
+mod window;
 
 /// The fuzz targets live beside `src/`, with their corpus in `fuzz/__fuzz__/`.
 #[cfg(test)]
@@ -61,9 +67,11 @@ mod fuzz;
 use std::path::PathBuf;
 
 pub use record::{MetricRecord, Perf, Status, append, day_file};
-pub use retention::{day_file_date, remove_old_day_files};
-pub use scan::{BadKind, BadLine, BadLines, Window, read_window};
+pub use retention::{Cleanup, Retention, clean_up, day_file_date, rollup_file_date};
+pub use rollup::{ROLLUP_VERSION, RolledUp, RollupIssue, roll_up, rollup_dir, rollup_file};
+pub use scan::{BadKind, BadLine, BadLines};
 pub use stats::{DayCounts, Percentiles, ServiceStats, State, UptimeReport};
+pub use window::{Span, Window, read_window};
 
 /// Everything that can go wrong in the metrics store.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
-//! One metrics line to the fields the statistics need, with the seed's defaults (`name` and
-//! `status` "unknown", `latency_ms` 0 when missing) and a [`BadKind`] for lines the seed would
+//! One metrics line to the fields the statistics need, with the Python kit's defaults (`name` and
+//! `status` "unknown", `latency_ms` 0 when missing) and a [`BadKind`] for lines the Python kit would
 //! skip or crash on.
 //!
-//! Two paths give the same answer: a fast one for the objects the seed and we write (plain
+//! Two paths give the same answer: a fast one for the objects the Python kit and we write (plain
 //! strings, integer latency, keys among the five known ones, each once), which returns `None`
 //! on anything else, and serde_json for everything.
 
@@ -23,13 +23,13 @@ pub(crate) enum Latency {
 /// What a status means for the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// `"up"`: counted as up by the seed.
+    /// `"up"`: counted as up by the Python kit.
     Up,
-    /// `"down"`: counted as down by the seed.
+    /// `"down"`: counted as down by the Python kit.
     Down,
-    /// `"recovered"`: not counted by the seed; ends an outage in the timeline.
+    /// `"recovered"`: not counted by the Python kit; ends an outage in the timeline.
     Recovered,
-    /// Anything else: only in the seed's latency average.
+    /// Anything else: only in the Python kit's latency average.
     Other,
 }
 
@@ -58,7 +58,7 @@ pub(crate) struct Fields<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Parsed<'a> {
     Record(Fields<'a>),
-    /// Empty or whitespace only: skipped by the seed too, not counted as bad.
+    /// Empty or whitespace only: skipped by the Python kit too, not counted as bad.
     Blank,
     Bad(BadKind, &'static str),
 }

@@ -1,4 +1,4 @@
-//! Numbers as the seed's Python prints them: `round(x, n)` and `repr(float)`.
+//! Numbers as the Python kit's prints them: `round(x, n)` and `repr(float)`.
 //!
 //! Python's `round(x, n)` rounds the exact binary value of `x` to `n` decimals, ties to even,
 //! and returns the nearest double; Rust's `{:.n}` formatting rounds the same exact value the

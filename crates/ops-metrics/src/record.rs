@@ -10,7 +10,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::{MetricsError, python};
 
-/// A check outcome as the seed's uptime calculator counts it.
+/// A check outcome as the Python kit's uptime calculator counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -18,7 +18,7 @@ pub enum Status {
     Up,
     /// The check failed.
     Down,
-    /// The service was down and came back after a restart (the seed's shell scripts write it).
+    /// The service was down and came back after a restart (the Python kit's shell scripts write it).
     Recovered,
     /// The check failed during maintenance or a silence: recorded, not counted against uptime
     /// (the Python kit's calculator counts only `up` and `down`).
@@ -50,9 +50,9 @@ pub struct MetricRecord {
     pub status: Status,
     /// The human detail (`HTTP 200`, `port 5432 open` ...).
     pub detail: String,
-    /// Whole milliseconds the check took (0 where the seed records none).
+    /// Whole milliseconds the check took (0 where the Python kit records none).
     pub latency_ms: u64,
-    /// When the check finished; written in UTC as the seed does.
+    /// When the check finished; written in UTC as the Python kit does.
     pub timestamp: OffsetDateTime,
     /// The check passed with a warning: written as `"state": "warning"` after the Python kit's
     /// keys, with `status` `up` (which every reader counts as up; the key is for those that
@@ -164,7 +164,7 @@ pub fn day_file(dir: &Path, date: Date) -> PathBuf {
 
 /// Appends `records` to the day file of their UTC date, one whole line each, creating the
 /// directory and files as needed (new day files [`ops_state::PUBLIC_MODE`], 0644 before the
-/// umask, as the seed's). A day file that is a symlink or not a regular file is refused, never
+/// umask, as the Python kit's). A day file that is a symlink or not a regular file is refused, never
 /// followed.
 pub fn append(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> {
     let mut by_day: BTreeMap<Date, Vec<String>> = BTreeMap::new();

@@ -10,28 +10,31 @@
 
 /// Consecutive checks in one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Run {
-    down: bool,
+pub(crate) struct Run {
+    pub down: bool,
     /// The first check of the run (µs since the epoch).
-    start: i64,
+    pub start: i64,
     /// The last check of the run.
-    last: i64,
+    pub last: i64,
 }
 
-/// A summary of a non-empty stretch of checks in time order.
+/// A summary of a non-empty stretch of checks in file order. Sums saturate: timestamps far
+/// apart (year 1 and year 9999 in turn) cannot overflow them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timeline {
-    head: Run,
+    pub head: Run,
     /// The first check after `head`: present exactly when `tail` is.
-    head_next: Option<i64>,
+    pub head_next: Option<i64>,
     /// The last run, when there is more than one.
-    tail: Option<Run>,
+    pub tail: Option<Run>,
     /// Down runs strictly between `head` and `tail` (all of them ended).
-    incidents: u64,
+    pub incidents: u64,
     /// The longest of those, µs.
-    longest: i64,
-    up_us: i64,
-    down_us: i64,
+    pub longest: i64,
+    /// Time up (µs), each check's state holding until the next check.
+    pub up_us: i64,
+    /// Time down: the downtime.
+    pub down_us: i64,
 }
 
 /// What a whole window's timeline says.
@@ -67,15 +70,28 @@ impl Timeline {
         self.tail.unwrap_or(self.head)
     }
 
+    /// Whether the parts fit together (a rollup file's timeline is checked before it is used).
+    pub fn is_valid(&self) -> bool {
+        self.head_next.is_some() == self.tail.is_some()
+            && self.longest >= 0
+            && self.up_us >= 0
+            && self.down_us >= 0
+            && (self.incidents > 0 || self.longest == 0)
+    }
+
+    fn add_gap(&mut self, from: Run, to: i64) {
+        let gap = to.saturating_sub(from.last).max(0);
+        if from.down {
+            self.down_us = self.down_us.saturating_add(gap);
+        } else {
+            self.up_us = self.up_us.saturating_add(gap);
+        }
+    }
+
     /// Adds one check after the others.
     pub fn push(&mut self, at: i64, down: bool) {
         let last = self.last_run();
-        let gap = (at - last.last).max(0);
-        if last.down {
-            self.down_us += gap;
-        } else {
-            self.up_us += gap;
-        }
+        self.add_gap(last, at);
         if last.down == down {
             match &mut self.tail {
                 Some(t) => t.last = at,
@@ -92,8 +108,8 @@ impl Timeline {
 
     fn close(&mut self, run: Run, next: i64) {
         if run.down {
-            self.incidents += 1;
-            self.longest = self.longest.max(next - run.start);
+            self.incidents = self.incidents.saturating_add(1);
+            self.longest = self.longest.max(next.saturating_sub(run.start));
         }
     }
 
@@ -101,15 +117,10 @@ impl Timeline {
     #[must_use]
     pub fn then(mut self, later: Self) -> Self {
         let last = self.last_run();
-        let gap = (later.head.start - last.last).max(0);
-        if last.down {
-            self.down_us += gap;
-        } else {
-            self.up_us += gap;
-        }
-        self.up_us += later.up_us;
-        self.down_us += later.down_us;
-        self.incidents += later.incidents;
+        self.add_gap(last, later.head.start);
+        self.up_us = self.up_us.saturating_add(later.up_us);
+        self.down_us = self.down_us.saturating_add(later.down_us);
+        self.incidents = self.incidents.saturating_add(later.incidents);
         self.longest = self.longest.max(later.longest);
         if last.down == later.head.down {
             let joined = Run { down: last.down, start: last.start, last: later.head.last };
@@ -147,15 +158,15 @@ impl Timeline {
         let mut incidents = self.incidents;
         let mut longest = (self.incidents > 0).then_some(self.longest);
         let mut count = |duration: i64| {
-            incidents += 1;
+            incidents = incidents.saturating_add(1);
             longest = Some(longest.unwrap_or(0).max(duration.max(0)));
         };
         let last = self.last_run();
         if self.head.down {
-            count(self.head_next.unwrap_or(self.head.last) - self.head.start);
+            count(self.head_next.unwrap_or(self.head.last).saturating_sub(self.head.start));
         }
         if let Some(t) = self.tail.filter(|t| t.down) {
-            count(t.last - t.start);
+            count(t.last.saturating_sub(t.start));
         }
         Outcome {
             incidents,
@@ -219,6 +230,20 @@ mod tests {
         );
         let o = build(&[(3, false)]).outcome();
         assert_eq!(o, Outcome { incidents: 0, longest_us: None, down_since: None, up_us: 0, down_us: 0 });
+    }
+
+    /// Timestamps of year 1 and year 9999 in turn: the time sums saturate instead of
+    /// overflowing (a panic with overflow checks, nonsense without).
+    #[test]
+    fn timestamps_far_apart_do_not_overflow_the_sums() {
+        let (early, late) = (-62_135_596_800_000_000, 253_402_300_799_000_000);
+        let checks: Vec<(i64, bool)> =
+            (0..200).map(|i| (if i % 2 == 0 { early } else { late }, i % 4 == 0)).collect();
+        let o = build(&checks).outcome();
+        assert_eq!((o.up_us, o.down_us), (i64::MAX, i64::MAX));
+        assert_eq!(o.incidents, 50);
+        let joined = build(&checks[..100]).then(build(&checks[100..])).outcome();
+        assert_eq!(joined, o);
     }
 
     /// Every split of many sequences into consecutive stretches joins to the naive answer.

@@ -127,7 +127,7 @@ fn report_of(dir: &Path, names: &[String]) -> UptimeReport {
         })
         .collect();
     append(dir, &records).unwrap();
-    read_window(dir, &Window { until: DAY, days: 1 }).unwrap()
+    read_window(dir, &Window::last_days(DAY, 1)).unwrap()
 }
 
 proptest! {
@@ -315,7 +315,7 @@ proptest! {
             dirty.push(b'\n');
         }
 
-        let window = Window { until: DAY, days: 1 };
+        let window = Window::last_days(DAY, 1);
         let read = |bytes: &[u8]| {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(day_file(dir.path(), DAY), bytes).unwrap();
@@ -328,7 +328,7 @@ proptest! {
             clean.services.iter().map(figures).collect::<Vec<_>>(),
             dirty.services.iter().map(figures).collect::<Vec<_>>()
         );
-        let order = |r: &UptimeReport| r.seed_order().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let order = |r: &UptimeReport| r.python_kit_order().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
         prop_assert_eq!(order(&clean), order(&dirty));
         prop_assert_eq!(ops_metrics::render::text(&clean), ops_metrics::render::text(&dirty));
         prop_assert_eq!(clean.undated, dirty.undated);

@@ -30,7 +30,7 @@ fn write(dir: &Path, date: Date, content: impl AsRef<[u8]>) {
 }
 
 fn read(dir: &Path, days: u32) -> UptimeReport {
-    read_window(dir, &Window { until: DAY, days }).unwrap()
+    read_window(dir, &Window::last_days(DAY, days)).unwrap()
 }
 
 /// Good lines for three services on `DAY`, one per 5 minutes.
@@ -71,7 +71,7 @@ fn every_kind_of_bad_line_is_counted_and_skipped() {
         (b"{\"name\": \"api\", \"status\": \"up\", \"latency_ms\": true}", Some(BadKind::WrongType)),
         (b"{\"name\": \"api\xff\xfe\", \"status\": \"up\"}", Some(BadKind::InvalidUtf8)),
         (b"\xc3\x28", Some(BadKind::InvalidUtf8)),
-        // Not bad: blank and whitespace-only lines, which the seed skips too.
+        // Not bad: blank and whitespace-only lines, which the Python kit skips too.
         (b"", None),
         (b"   \t", None),
         (b"\r", None),
@@ -224,10 +224,7 @@ fn the_window_reads_only_its_days_and_only_regular_files() {
     assert_eq!(r.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["first-day", "today"]);
     assert_eq!(r.files, 2);
     assert!(
-        read_window(&dir.path().join("missing"), &Window { until: DAY, days: 7 })
-            .unwrap()
-            .services
-            .is_empty()
+        read_window(&dir.path().join("missing"), &Window::last_days(DAY, 7)).unwrap().services.is_empty()
     );
 }
 
@@ -245,7 +242,7 @@ fn incidents_outages_and_time_uptime_across_midnight() {
         if at.date() == DAY { day15.push_str(&l) } else { day14.push_str(&l) }
     }
     // A "recovered" line ends nothing here (the service is already up), and an undated line
-    // counts for the seed's figures only.
+    // counts for the Python kit's figures only.
     day15.push_str("{\"name\": \"api\", \"status\": \"weird\", \"latency_ms\": 999}\n");
     write(dir.path(), date!(2025 - 01 - 14), day14);
     write(dir.path(), DAY, day15);
@@ -273,13 +270,13 @@ fn incidents_outages_and_time_uptime_across_midnight() {
     assert_eq!(s.latency_series[23], Some(25.0));
     assert_eq!(s.latency_series[24], Some(100.0));
     assert_eq!(s.latency_series.iter().flatten().count(), 2);
-    // The seed's figures: 7 of 13, latency averaged over all 14 lines.
+    // The Python kit's figures: 7 of 13, latency averaged over all 14 lines.
     assert_eq!(s.uptime_percent, Some(53.85));
     assert_eq!(s.avg_latency_ms, Some(python::round(f64::from(10 * (1..=13).sum::<u32>() + 999) / 14.0, 1)));
 }
 
 #[test]
-fn seed_order_is_first_appearance_newest_day_first() {
+fn python_kit_order_is_first_appearance_newest_day_first() {
     let dir = tempfile::tempdir().unwrap();
     let at = DAY.midnight().assume_utc();
     write(dir.path(), DAY, [line("b", Status::Up, 1, at), line("c", Status::Up, 1, at)].join("\n"));
@@ -290,7 +287,7 @@ fn seed_order_is_first_appearance_newest_day_first() {
     );
     let r = read(dir.path(), 7);
     assert_eq!(r.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
-    assert_eq!(r.seed_order().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
+    assert_eq!(r.python_kit_order().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
 }
 
 /// `python::round` and `python::repr` against python3 itself on the numbers the report prints:

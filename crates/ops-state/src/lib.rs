@@ -40,6 +40,7 @@ mod append;
 mod atomic;
 mod file;
 mod lock;
+mod secret;
 mod text;
 pub mod timestamp;
 
@@ -55,6 +56,7 @@ pub use append::{AppendOptions, append_lines};
 pub use atomic::write_atomic;
 pub use file::{check_permissions, create_dir, lock_file, open_append, open_existing, write_new};
 pub use lock::with_lock;
+pub use secret::{REDACTED, Redactor, Secret};
 pub use text::{printable, printable_lines};
 
 /// How long a writer waits for a lock before giving up (the Python kit's board waits 30 s too).

@@ -1,7 +1,8 @@
-//! Phases 5 and 6 and the end of a pass: metrics retention, log rotation, the heartbeat (a
-//! file, and a ping of `heartbeat_url`), and the log itself.
+//! Phases 5 and 6 and the end of a pass: metrics rollups and retention, log rotation, the
+//! heartbeat (a file, and a ping of `heartbeat_url`), and the log itself.
 
 use ops_health::{Check, Probe, UrlCheck};
+use ops_metrics::Retention;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -14,11 +15,26 @@ impl Pass<'_> {
             return;
         }
         self.note("Phase 5: Metrics maintenance");
-        let keep = self.config.metrics_retention_days;
-        match ops_metrics::remove_old_day_files(&self.layout.metrics, self.started.date(), keep) {
-            Ok(removed) if removed.is_empty() => {}
-            Ok(removed) => {
-                self.note(format!("Cleaned up {} old metrics file(s) (keeping {keep} days)", removed.len()));
+        let keep = Retention {
+            day_files: self.config.metrics_retention_days,
+            rollups: self.config.rollup_retention_days,
+        };
+        match ops_metrics::clean_up(&self.layout.metrics, self.started.date(), &keep) {
+            Ok(done) => {
+                if !done.rolled_up.is_empty() {
+                    self.note(format!("Rolled up {} finished day(s) of metrics", done.rolled_up.len()));
+                }
+                if !done.removed_day_files.is_empty() {
+                    let (n, days) = (done.removed_day_files.len(), keep.day_files);
+                    self.note(format!("Cleaned up {n} old metrics file(s) (keeping {days} days)"));
+                }
+                if !done.removed_rollups.is_empty() {
+                    let (n, days) = (done.removed_rollups.len(), keep.rollups);
+                    self.note(format!("Cleaned up {n} old rollup(s) (keeping {days} days)"));
+                }
+                for issue in done.issues {
+                    self.warn(format!("metrics retention: {issue}"));
+                }
             }
             Err(e) => self.warn(format!("metrics retention: {e}")),
         }

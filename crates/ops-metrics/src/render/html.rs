@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html as page};
 use time::{Date, OffsetDateTime};
 
 use super::{human_duration, ms};
-use crate::{DayCounts, ServiceStats, State, UptimeReport, python};
+use crate::{DayCounts, ServiceStats, Span, State, UptimeReport, python};
 
 const CSS: &str = r"
 :root{color-scheme:dark;--bg:#0b0f14;--card:#131a22;--line:#243041;--text:#e8eef5;--muted:#8d9aab;
@@ -70,7 +70,7 @@ footer{padding:0 40px 26px;color:var(--muted);font-size:13px}
 /// Past this many services the cards shrink so that a wall screen holds more of them.
 const DENSE_FROM: usize = 12;
 
-/// Shade of a day or a window: the seed's thresholds (99.5 OK, 95 WARN).
+/// Shade of a day or a window: the Python kit's thresholds (99.5 OK, 95 WARN).
 fn shade(percent: Option<f64>) -> &'static str {
     match percent {
         None => "none",
@@ -221,8 +221,9 @@ fn card(s: &ServiceStats, dates: &[Date], now: OffsetDateTime, sla: Option<f64>)
                 }
                 div class="figs" {
                     @if let Some(p) = s.latency {
-                        "p50 " b { (ms(p.p50)) } " ms" br;
-                        "p95 " b { (ms(p.p95)) } " ms"
+                        @let about = if p.approximate { "≈" } else { "" };
+                        "p50 " (about) b { (ms(p.p50)) } " ms" br;
+                        "p95 " (about) b { (ms(p.p95)) } " ms"
                     } @else {
                         "no latency"
                     }
@@ -274,7 +275,12 @@ pub fn html(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> String {
                 header class=(banner) {
                     div class="headline" { span class=(dot) {} (headline) }
                     div class="meta" {
-                        "Last " b { (r.window.days) } " days · " (r.window.from()) " to " (r.window.until) br;
+                        @match r.window.span {
+                            Span::Days => { "Last " b { (r.window.days) } " days" },
+                            Span::Month => { b { (r.window.label()) } " UTC" },
+                            Span::Range => { b { (r.window.days) } " days" },
+                        }
+                        " · " (r.window.from()) " to " (r.window.until) br;
                         (r.services.len()) " services · " (down) " down"
                         @if let Some(t) = sla { " · " (below) " below " (t) "% SLA" }
                         " · updated " b { (utc_minute(now)) }
@@ -288,7 +294,8 @@ pub fn html(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> String {
                     }
                 }
                 footer {
-                    "agent-ops uptime-report · " (r.lines) " lines in " (r.files) " day files"
+                    "agent-ops uptime-report · " (r.lines) " lines in " (r.files) " days"
+                    @if r.rollups > 0 { " (" (r.rollups) " from rollups)" }
                     @if r.bad.total() > 0 { " · " (r.bad.total()) " bad lines skipped" }
                 }
             }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::scan::BadKind;
-use crate::{ServiceStats, State, UptimeReport};
+use crate::{RollupIssue, ServiceStats, Span, State, UptimeReport};
 
 fn service(s: &ServiceStats, target: Option<f64>) -> Value {
     let mut v = json!({
@@ -20,6 +20,7 @@ fn service(s: &ServiceStats, target: Option<f64>) -> Value {
         "latency_p50_ms": s.latency.map(|p| p.p50),
         "latency_p95_ms": s.latency.map(|p| p.p95),
         "latency_p99_ms": s.latency.map(|p| p.p99),
+        "latency_percentiles_approximate": s.latency.map(|p| p.approximate),
         "incidents": s.incidents,
         "longest_outage_seconds": s.longest_outage.map(|d| d.as_secs_f64()),
         "time_uptime_percent": s.time_uptime_percent,
@@ -42,11 +43,20 @@ fn service(s: &ServiceStats, target: Option<f64>) -> Value {
 }
 
 /// The report as JSON: `window`, `generated_at`, `services` (sorted by name; each with the
-/// seed's `uptime_percent`, `total_checks`, `failures`, `avg_latency_ms`, and the richer
-/// figures), `bad_lines`, `undated_lines`, and `sla` when a target is given.
+/// the Python kit's `uptime_percent`, `total_checks`, `failures`, `avg_latency_ms`, and the richer
+/// figures; `latency_percentiles_approximate` is true when a day came from a rollup, whose
+/// histogram gives bucket bounds, not exact percentiles), `bad_lines`, `undated_lines`, the
+/// days read (`files_read`, of them `rollups_read`; `unreadable_days`), and `sla` when a
+/// target is given.
 pub fn json(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> Value {
     let mut v = json!({
-        "window": {"days": r.window.days, "from": r.window.from().to_string(), "until": r.window.until.to_string()},
+        "window": {
+            "days": r.window.days,
+            "from": r.window.from().to_string(),
+            "until": r.window.until.to_string(),
+            "span": match r.window.span { Span::Days => "days", Span::Range => "range", Span::Month => "month" },
+            "label": r.window.label(),
+        },
         "generated_at": format_utc(now),
         "services": r.services.iter().map(|s| service(s, sla)).collect::<Vec<_>>(),
         "bad_lines": {
@@ -60,11 +70,16 @@ pub fn json(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> Value {
         },
         "undated_lines": r.undated,
         "files_read": r.files,
+        "rollups_read": r.rollups,
+        "unreadable_days": r.issues.iter().filter_map(|i| match i {
+            RollupIssue::Unreadable { date, .. } => Some(date.to_string()),
+            _ => None,
+        }).collect::<Vec<_>>(),
         "lines_read": r.lines,
     });
     if let Some(t) = sla {
         let below: Vec<&str> =
-            r.seed_order().into_iter().filter(|s| s.below(t)).map(|s| s.name.as_str()).collect();
+            r.python_kit_order().into_iter().filter(|s| s.below(t)).map(|s| s.name.as_str()).collect();
         v["sla"] = json!({"target_percent": t, "below": below});
     }
     v

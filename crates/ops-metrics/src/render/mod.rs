@@ -1,4 +1,4 @@
-//! Renderers of an [`UptimeReport`](crate::UptimeReport): the seed's text (and a detailed
+//! Renderers of an [`UptimeReport`](crate::UptimeReport): the Python kit's text (and a detailed
 //! variant), JSON, the Prometheus text format and a self-contained HTML status page.
 
 mod html;

@@ -4,11 +4,12 @@ use crate::UptimeReport;
 use crate::prometheus::{Family, render};
 use crate::scan::BadKind;
 
-/// Gauges per service and window (label `window="7d"`): uptime ratio, checks, failures,
+/// Gauges per service and window (label `window="7d"`, `"2026-10"` for a month,
+/// `"2026-10-01..2026-10-15"` for a range): uptime ratio, checks, failures,
 /// average latency, latency percentiles (label `percentile="50|95|99"`) of successful checks, incidents, longest outage,
 /// time-based uptime ratio and last check time; and the skipped lines per kind.
 pub fn prometheus(r: &UptimeReport) -> String {
-    let window = format!("{}d", r.window.days);
+    let window = r.window.label();
     let gauge = Family::gauge;
     let mut ratio = gauge(
         "agent_ops_uptime_ratio",
@@ -22,7 +23,7 @@ pub fn prometheus(r: &UptimeReport) -> String {
     );
     let mut quantiles = gauge(
         "agent_ops_uptime_latency_seconds",
-        "Latency percentiles (nearest rank) of the successful checks in the window.",
+        "Latency percentiles (nearest rank) of the successful checks in the window; where a day came from its rollup, the bound of a histogram bucket.",
     );
     let mut incidents =
         gauge("agent_ops_uptime_incidents", "Runs of consecutive failed checks in the window.");

@@ -1,11 +1,11 @@
-//! The seed's text report, byte for byte, and the richer `--detailed` text.
+//! The Python kit's text report, byte for byte, and the richer `--detailed` text.
 
 use std::fmt::Write as _;
 
 use ops_state::timestamp::format_utc;
 
 use super::{human_duration, ms};
-use crate::{ServiceStats, State, UptimeReport};
+use crate::{ServiceStats, Span, State, UptimeReport, Window};
 
 /// One service's line of the Python kit's report:
 /// `[OK] name: 100.0% uptime (0 failures in 2016 checks, avg 145.0ms)`. A name's control
@@ -23,8 +23,17 @@ fn seed_line(s: &ServiceStats) -> String {
     )
 }
 
+/// The first line: the Python kit's for the last days; the period otherwise, never "last N days"
+/// for what is not (`2026-10 UTC`, `2026-10-01 to 2026-10-15 UTC`).
+fn heading(w: &Window) -> String {
+    match w.span {
+        Span::Days => format!("=== Uptime Report (last {} days) ===\n", w.days),
+        Span::Month | Span::Range => format!("=== Uptime Report ({w}) ===\n"),
+    }
+}
+
 fn report(report: &UptimeReport, detailed: bool) -> String {
-    let mut out = format!("=== Uptime Report (last {} days) ===\n", report.window.days);
+    let mut out = heading(&report.window);
     for s in &report.services {
         out.push('\n');
         out.push_str(&seed_line(s));
@@ -36,12 +45,13 @@ fn report(report: &UptimeReport, detailed: bool) -> String {
     out
 }
 
-/// The seed's `uptime_report(days)` as `print` writes it, with its trailing newline.
+/// The Python kit's `uptime_report(days)` as `print` writes it, with its trailing newline (for a
+/// month or a range of dates, the heading names the period instead).
 pub fn text(r: &UptimeReport) -> String {
     report(r, false)
 }
 
-/// The seed's report with three more lines per service: latency percentiles, incidents and
+/// The Python kit's report with three more lines per service: latency percentiles, incidents and
 /// time-based uptime, first and last seen and the current state.
 pub fn text_detailed(r: &UptimeReport) -> String {
     report(r, true)
@@ -51,10 +61,11 @@ fn details(out: &mut String, s: &ServiceStats) {
     let _ = match s.latency {
         Some(p) => write!(
             out,
-            "\n    latency p50 {}ms, p95 {}ms, p99 {}ms (successful checks)",
+            "\n    latency p50 {}ms, p95 {}ms, p99 {}ms (successful checks{})",
             ms(p.p50),
             ms(p.p95),
-            ms(p.p99)
+            ms(p.p99),
+            if p.approximate { "; approximate, from daily rollups" } else { "" }
         ),
         None => write!(out, "\n    latency: no successful checks"),
     };
@@ -83,9 +94,9 @@ fn details(out: &mut String, s: &ServiceStats) {
 
 /// The weekly digest's SLA section (`weekly-digest.sh`), to print after the report: a blank
 /// line, then `Services below 99.9% SLA:` and ` name: 99.5% (3 failures)` per service in the
-/// seed's order, or `All services above 99.9% SLA target.`
+/// the Python kit's order, or `All services above 99.9% SLA target.`
 pub fn sla_text(r: &UptimeReport, target: f64) -> String {
-    let below: Vec<&ServiceStats> = r.seed_order().into_iter().filter(|s| s.below(target)).collect();
+    let below: Vec<&ServiceStats> = r.python_kit_order().into_iter().filter(|s| s.below(target)).collect();
     if below.is_empty() {
         return format!("\nAll services above {target}% SLA target.\n");
     }
