@@ -19,7 +19,8 @@ fn repo() -> PathBuf {
 /// The leaf crates: each owns one concern and depends on no other crate of ours but ops-state.
 /// ops-serve (the daemon's HTTP server) is one: it knows routes, bounds and its snapshot type,
 /// nothing of passes; ops-kit builds the snapshots and the orchestrator binary starts it.
-const LEAVES: [&str; 6] = ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-serve"];
+const LEAVES: [&str; 6] =
+    ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-serve"];
 
 /// The only crate of ours xtask links: `bench-metrics` writes its day files with ops-metrics' own
 /// writer, so the benchmark reads exactly the product's format.
