@@ -3,7 +3,9 @@
 //! remain, 2 usage or configuration error.
 
 mod render;
+mod serve;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +38,10 @@ struct Args {
     /// Run passes forever, one every check_interval_seconds; stop on SIGTERM or SIGINT.
     #[arg(long = "loop")]
     run_loop: bool,
+    /// With --loop: serve the status page, JSON, badges and metrics on ADDR (IP:PORT, or a port
+    /// alone for 127.0.0.1) [default: http.listen in services.json].
+    #[arg(long, value_name = "ADDR", requires = "run_loop", value_parser = ops_kit::serve::parse_listen)]
+    listen: Option<SocketAddr>,
     /// Restart nothing, send nothing, write nothing; print what would be done.
     #[arg(long)]
     dry_run: bool,
@@ -101,13 +107,19 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             }
             ops_cli::finish(&format!("{service}: silence lifted\n"), "", exit::OK)
         }
-        None if args.run_loop => daemon(&started, config, mode)?,
+        None if args.run_loop => daemon(&started, config, mode, args.listen)?,
         None => render::pass(&run_pass(layout, env, &config, mode)).finish(),
     })
 }
 
 /// `--loop`: passes until SIGTERM or SIGINT, a line per pass.
-fn daemon(started: &ops_cli::Started, config: Config, mode: Mode) -> Result<ExitCode, Failure> {
+fn daemon(
+    started: &ops_cli::Started,
+    config: Config,
+    mode: Mode,
+    listen: Option<SocketAddr>,
+) -> Result<ExitCode, Failure> {
+    let mut http = serve::Http::start(&started.layout, &config, listen)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -117,11 +129,15 @@ fn daemon(started: &ops_cli::Started, config: Config, mode: Mode) -> Result<Exit
         "orchestrator: a pass every {}s; stop with SIGTERM or Ctrl-C",
         config.check_interval.as_secs_f64()
     ));
-    run_loop(&started.layout, &started.env, config, mode, &stop, |event| match event {
-        Event::Pass(result) => say(&render::summary(&result)),
+    run_loop(&started.layout, &started.env, config, mode, &stop, |event, config| match event {
+        Event::Pass(result) => {
+            http.publish(&result, config);
+            say(&render::summary(&result));
+        }
         Event::BadConfig(e) => ops_cli::err(&format!("error: {e} (the last valid configuration is used)\n")),
         Event::Abandoned => say("stopping: the pass in progress is left to finish on its own"),
     });
+    drop(http);
     say("orchestrator: stopped");
     Ok(ExitCode::SUCCESS)
 }

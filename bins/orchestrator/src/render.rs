@@ -1,5 +1,5 @@
-//! What `orchestrator` prints: a pass (its log lines, then its warnings), the daemon's line per
-//! pass, and the silence commands' answers.
+//! What `orchestrator` prints: a pass (its log lines, then its warnings), the daemon's lines
+//! (per pass, and where it serves), and the silence commands' answers.
 
 use std::fmt::Write as _;
 
@@ -63,6 +63,12 @@ pub fn summary(result: &Result<PassReport, PassError>) -> String {
         }
         Err(e) => format!("pass skipped: {e}"),
     }
+}
+
+/// The daemon's line when it starts serving.
+pub fn serving(addr: std::net::SocketAddr, basic_auth: bool) -> String {
+    let auth = if basic_auth { " (basic auth)" } else { "" };
+    format!("orchestrator: serving the status page on http://{addr}/{auth}")
 }
 
 /// `orchestrator silence`: what is now in force.

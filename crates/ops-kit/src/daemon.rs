@@ -29,15 +29,15 @@ pub enum Event {
 /// Runs passes until `stop` is set, starting one every `check_interval_seconds` (from the
 /// start of the previous one; at once when a pass overran). `config` is the configuration
 /// already validated by the caller, used for the first pass; it is re-read from
-/// `layout.config` before every later one. A pass that panics is reported as
-/// [`PassError::Crashed`] and the loop goes on.
+/// `layout.config` before every later one. `on` gets each event with the configuration in use.
+/// A pass that panics is reported as [`PassError::Crashed`] and the loop goes on.
 pub fn run_loop(
     layout: &Layout,
     env: &Env,
     mut config: Config,
     mode: Mode,
     stop: &AtomicBool,
-    mut on: impl FnMut(Event),
+    mut on: impl FnMut(Event, &Config),
 ) {
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {
@@ -45,7 +45,7 @@ pub fn run_loop(
         if !std::mem::take(&mut first) {
             match Config::load(layout, env) {
                 Ok(loaded) => config = loaded.config,
-                Err(e) => on(Event::BadConfig(e)),
+                Err(e) => on(Event::BadConfig(e), &config),
             }
         }
         let (tx, rx) = mpsc::channel();
@@ -55,13 +55,13 @@ pub fn run_loop(
             let _ = tx.send(run_pass(&l, &e, &c, mode));
         });
         if spawned.is_err() {
-            on(Event::Pass(run_pass(layout, env, &config, mode)));
+            on(Event::Pass(run_pass(layout, env, &config, mode)), &config);
         } else {
             match wait(&rx, stop) {
-                Waited::Done(result) => on(Event::Pass(result)),
-                Waited::Crashed => on(Event::Pass(Err(PassError::Crashed))),
+                Waited::Done(result) => on(Event::Pass(result), &config),
+                Waited::Crashed => on(Event::Pass(Err(PassError::Crashed)), &config),
                 Waited::Abandoned => {
-                    on(Event::Abandoned);
+                    on(Event::Abandoned, &config);
                     return;
                 }
             }

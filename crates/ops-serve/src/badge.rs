@@ -40,15 +40,16 @@ impl Color {
     }
 }
 
-/// Longest text shown on either side, in characters; longer ones end with `…`.
+/// Longest text drawn on either side, in characters; longer ones end with `…` (the title, which
+/// is not drawn, keeps the whole text).
 const MAX_CHARS: usize = 64;
 
-/// `text` cut to [`MAX_CHARS`], with every character XML 1.0 cannot hold (control characters,
-/// U+FFFE, U+FFFF) replaced by U+FFFD, and `& < > " '` escaped.
-pub(crate) fn xml_text(text: &str) -> String {
+/// `text` cut to `max` characters, with every character XML 1.0 cannot hold (control
+/// characters, U+FFFE, U+FFFF) replaced by U+FFFD, and `& < > " '` escaped.
+pub(crate) fn xml_text(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
-        if i == MAX_CHARS {
+        if i == max {
             out.push('…');
             break;
         }
@@ -87,16 +88,17 @@ fn width(text: &str) -> u32 {
 impl Badge {
     /// The badge as a standalone SVG document.
     pub fn svg(&self) -> String {
-        let (label, message) = (xml_text(&self.label), xml_text(&self.message));
+        let title = format!("{}: {}", xml_text(&self.label, usize::MAX), xml_text(&self.message, usize::MAX));
+        let (label, message) = (xml_text(&self.label, MAX_CHARS), xml_text(&self.message, MAX_CHARS));
         // Widths in tenths of a pixel: text plus 5 px of padding on each side.
         let (lt, mt) = (width(&self.label), width(&self.message));
         let (lw, mw) = (lt + 100, mt + 100);
         let total = lw + mw;
         let px = |tenths: u32| format!("{}.{}", tenths / 10, tenths % 10);
-        let mut s = String::with_capacity(1200 + 4 * (label.len() + message.len()));
+        let mut s = String::with_capacity(1200 + 2 * title.len() + 4 * (label.len() + message.len()));
         let _ = write!(
             s,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{label}: {message}"><title>{label}: {message}</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="{w}" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{mw}" height="20" fill="{color}"/><rect width="{w}" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="11">"##,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{title}"><title>{title}</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="{w}" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{mw}" height="20" fill="{color}"/><rect width="{w}" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="11">"##,
             w = px(total),
             lw = px(lw),
             mw = px(mw),
@@ -121,15 +123,16 @@ mod tests {
 
     #[test]
     fn every_text_is_escaped_and_only_xml_characters_remain() {
-        assert_eq!(xml_text("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert_eq!(xml_text("a<b>&\"c'", 64), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(
-            xml_text("x\u{0}\u{1b}[2J\u{7f}\u{9b}\u{fffe}"),
+            xml_text("x\u{0}\u{1b}[2J\u{7f}\u{9b}\u{fffe}", 64),
             "x\u{fffd}\u{fffd}[2J\u{fffd}\u{fffd}\u{fffd}"
         );
-        assert_eq!(xml_text("tab\there"), "tab\u{fffd}here");
-        assert_eq!(xml_text("日本語"), "日本語");
+        assert_eq!(xml_text("tab\there", 64), "tab\u{fffd}here");
+        assert_eq!(xml_text("日本語", 64), "日本語");
         let long = "x".repeat(100);
-        assert_eq!(xml_text(&long), format!("{}…", "x".repeat(64)));
+        assert_eq!(xml_text(&long, MAX_CHARS), format!("{}…", "x".repeat(64)));
+        assert_eq!(xml_text(&long, usize::MAX), long);
         let b = Badge {
             label: "<script>alert(1)</script>".into(),
             message: "up".into(),
