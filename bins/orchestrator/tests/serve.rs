@@ -611,3 +611,173 @@ fn the_served_page_renders_in_chromium_and_runs_no_injected_script() {
     }
     d.stop();
 }
+
+/// The fenced blocks of docs/recipes.md whose info string is `lang`.
+fn recipe_blocks(lang: &str) -> Vec<String> {
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/recipes.md")).unwrap();
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_start().strip_prefix("```")) {
+            (None, Some(info)) => {
+                current = Some(if info.trim() == lang { String::new() } else { "\u{0}".into() });
+            }
+            (Some(_), Some("")) => out.extend(current.take().filter(|b| !b.starts_with('\u{0}'))),
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// `text` with `from` replaced, which must be there (a recipe that drifts fails here).
+fn swap(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the recipe no longer has {from:?}:\n{text}");
+    text.replace(from, to)
+}
+
+/// nginx running the TLS server block of the recipe's site, pointed at `upstream`, with the
+/// certificate and key in `tmp`; and the port it listens on (127.0.0.1).
+fn recipe_nginx(nginx: &Path, upstream: SocketAddr, tmp: &Path) -> (Child, u16) {
+    let nginx_blocks = recipe_blocks("nginx");
+    assert_eq!(nginx_blocks.len(), 1, "one nginx site in the recipe");
+    let tls_server = &nginx_blocks[0][..nginx_blocks[0].find("\n}\n").unwrap() + 3];
+    let port = free_port();
+    let mut site = swap(tls_server, "listen 443 ssl;", &format!("listen 127.0.0.1:{port} ssl;"));
+    let live = "/etc/letsencrypt/live/status.example.com";
+    site = swap(&site, &format!("{live}/fullchain.pem"), &tmp.join("cert.pem").display().to_string());
+    site = swap(&site, &format!("{live}/privkey.pem"), &tmp.join("key.pem").display().to_string());
+    site = swap(&site, "http://127.0.0.1:9797", &format!("http://{upstream}"));
+    let t = tmp.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\npid {t}/nginx.pid;\nerror_log {t}/error.log;\nevents {{}}\nhttp {{\n\
+         access_log off;\nclient_body_temp_path {t}/body;\nproxy_temp_path {t}/proxy;\nfastcgi_temp_path {t}/fastcgi;\n\
+         uwsgi_temp_path {t}/uwsgi;\nscgi_temp_path {t}/scgi;\n{site}}}\n"
+    );
+    fs::write(tmp.join("nginx.conf"), conf).unwrap();
+    let mut proxy = Command::new(nginx)
+        .arg("-p")
+        .arg(tmp)
+        .arg("-c")
+        .arg(tmp.join("nginx.conf"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = proxy.try_wait().unwrap() {
+            panic!(
+                "nginx stopped ({status}): {}",
+                fs::read_to_string(tmp.join("error.log")).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "nginx never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (proxy, port)
+}
+
+/// The reverse-proxy recipe of docs/recipes.md, for real: its nginx site (the TLS server block)
+/// in front of a daemon with basic auth, a self-signed certificate instead of certbot's, every
+/// route fetched over TLS by Python's client with the credentials passed through, and without
+/// them refused.
+#[test]
+fn the_reverse_proxy_recipe_serves_the_daemon_over_tls() {
+    // Debian puts nginx in /usr/sbin, which a user's PATH may lack.
+    let sbin = Path::new("/usr/sbin/nginx");
+    let nginx = if sbin.is_file() { Some(sbin.to_path_buf()) } else { test_support::require_tool("nginx") };
+    let (Some(nginx), Some(python)) = (nginx, test_support::require_tool("python3")) else { return };
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = format!(r#", "http": {{"basic_auth": {{"user": "ops", "password": "{PASSWORD}"}}}}"#);
+    let d = Daemon::start(&config(&up, &http));
+    let tmp = d.dir.path().join("nginx");
+    fs::create_dir_all(&tmp).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().self_signed(&key).unwrap();
+    fs::write(tmp.join("cert.pem"), cert.pem()).unwrap();
+    fs::write(tmp.join("key.pem"), key.serialize_pem()).unwrap();
+
+    let (mut proxy, port) = recipe_nginx(&nginx, d.addr, &tmp);
+
+    let script = "import sys, ssl, json, urllib.request, urllib.error\n\
+        ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
+        out = []\n\
+        for path, auth in [(p, a) for p in sys.argv[4:] for a in (sys.argv[3], None)]:\n\
+        \x20   req = urllib.request.Request(sys.argv[2] + path, headers={'Authorization': 'Basic ' + auth} if auth else {})\n\
+        \x20   try:\n\
+        \x20       r = urllib.request.urlopen(req, context=ctx)\n\
+        \x20       out.append([path, r.status, r.headers['Content-Type'], r.read().decode('utf-8', 'replace')])\n\
+        \x20   except urllib.error.HTTPError as e:\n\
+        \x20       out.append([path, e.code, e.headers['WWW-Authenticate'], ''])\n\
+        print(json.dumps(out))\n";
+    let badge = format!("/badge/{}/uptime/30d.svg", encode(NAMES[2]));
+    let paths = ["/", "/api/v1/services", "/metrics", "/healthz", badge.as_str()];
+    let run = Command::new(python)
+        .args(["-c", script])
+        .arg(tmp.join("cert.pem"))
+        .arg(format!("https://127.0.0.1:{port}"))
+        .arg(basic("ops", PASSWORD))
+        .args(paths)
+        .output()
+        .unwrap();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let answers: Vec<(String, u16, Option<String>, String)> = serde_json::from_slice(&run.stdout).unwrap();
+    let expected_types = [
+        "text/html; charset=utf-8",
+        "application/json",
+        "text/plain; version=0.0.4; charset=utf-8",
+        "text/plain; charset=utf-8",
+        "image/svg+xml",
+    ];
+    for (i, path) in paths.iter().enumerate() {
+        let (with, without) = (&answers[2 * i], &answers[2 * i + 1]);
+        assert_eq!(
+            (with.0.as_str(), with.1, with.2.as_deref()),
+            (*path, 200, Some(expected_types[i])),
+            "{with:?}"
+        );
+        assert_eq!(
+            (without.1, without.2.as_deref()),
+            (401, Some("Basic realm=\"agent-ops\", charset=\"UTF-8\"")),
+            "{without:?}"
+        );
+    }
+    assert!(answers[0].3.contains("1 of 6 services down") && answers[6].3.starts_with("ok: "));
+    assert!(answers[8].3.contains("<title>uptime 30d: 100.0%</title>"));
+    d.stop();
+}
+
+/// The recipe's Caddyfile is one Caddy reads: `caddy adapt` turns it into a reverse proxy to the
+/// daemon's address (running it would fetch a certificate from the network).
+#[test]
+fn the_reverse_proxy_recipe_caddyfile_adapts() {
+    let Some(caddy) = test_support::require_tool("caddy") else { return };
+    let caddyfiles = recipe_blocks("caddyfile");
+    assert_eq!(caddyfiles.len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let file = tmp.join("Caddyfile");
+    fs::write(&file, &caddyfiles[0]).unwrap();
+    let adapted = Command::new(caddy)
+        .args(["adapt", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", tmp)
+        .env("XDG_DATA_HOME", tmp)
+        .env("XDG_CONFIG_HOME", tmp)
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&adapted.stdout);
+    assert!(adapted.status.success(), "caddy adapt: {}", String::from_utf8_lossy(&adapted.stderr));
+    assert!(
+        json.contains("\"handler\":\"reverse_proxy\"") && json.contains("\"dial\":\"127.0.0.1:9797\""),
+        "{json}"
+    );
+    assert!(json.contains("status.example.com"), "{json}");
+}
