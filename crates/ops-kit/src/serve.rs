@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ops_alert::Delivery;
 use ops_metrics::prometheus::{Family, render};
-use ops_metrics::{ServiceStats, State, Window, python};
+use ops_metrics::{DayCounts, State, Window, python};
 use ops_serve::{Badge, Color, ServiceBadges, Snapshot};
 use ops_state::timestamp::{format_utc, unix_seconds};
 use serde_json::{Value, json};
@@ -107,7 +107,57 @@ pub struct Publisher {
     failed: BTreeMap<String, u64>,
     /// Per service: its state word and since when it is in it, as far as known.
     since: HashMap<String, (&'static str, Option<OffsetDateTime>)>,
+    /// The finished days of the longest uptime window, read once a day.
+    history: Option<History>,
     last: Option<Built>,
+}
+
+/// What the finished days of the last [`UPTIME_DAYS`] say, read once a (UTC) day: a pass then
+/// reads only the page's 7 days, whose today gives the rest. (Days already over do not change;
+/// reading 90 of them at every pass would cost the daemon time and memory for nothing.)
+#[derive(Debug)]
+struct History {
+    /// The day it was read.
+    today: Date,
+    /// Per service, its up and down checks in the days of each of [`UPTIME_DAYS`] before `today`.
+    finished: HashMap<String, [(u64, u64); UPTIME_DAYS.len()]>,
+    /// Per service, what the whole window said when it was read (for [`Publisher::since`]).
+    facts: HashMap<String, Facts>,
+}
+
+/// What a window says of a service, for since when it is in its state.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    state: Option<State>,
+    down_since: Option<OffsetDateTime>,
+    incidents: u64,
+    first_seen: Option<OffsetDateTime>,
+}
+
+impl History {
+    fn read(metrics: &std::path::Path, today: Date) -> Option<Self> {
+        let days = UPTIME_DAYS.iter().copied().max().unwrap_or(90);
+        let found = uptime::read(metrics, &window(today, days), None).ok()?;
+        let mut history = Self { today, finished: HashMap::new(), facts: HashMap::new() };
+        for s in found.report.services {
+            let facts = Facts {
+                state: s.state,
+                down_since: s.down_since,
+                incidents: s.incidents,
+                first_seen: s.first_seen,
+            };
+            let finished = UPTIME_DAYS.map(|days| {
+                let from = window(today, days).from();
+                s.daily
+                    .iter()
+                    .filter(|d| d.date >= from && d.date < today)
+                    .fold((0, 0), |(up, down), d| (up + d.up, down + d.down))
+            });
+            history.facts.insert(s.name.clone(), facts);
+            history.finished.insert(s.name, finished);
+        }
+        Some(history)
+    }
 }
 
 /// What the last pass that ran left to serve.
@@ -119,7 +169,7 @@ struct Built {
     page: Arc<str>,
     services_json: Arc<str>,
     checks: String,
-    badges: HashMap<String, ServiceBadges>,
+    badges: Arc<HashMap<String, ServiceBadges>>,
 }
 
 impl Publisher {
@@ -152,7 +202,7 @@ impl Publisher {
             page: Arc::clone(&last.page),
             services_json: Arc::clone(&last.services_json),
             metrics: format!("{}{}", last.checks, self.daemon_metrics(config, outbox)).into(),
-            badges: last.badges.clone(),
+            badges: Arc::clone(&last.badges),
         }
     }
 
@@ -171,29 +221,35 @@ impl Publisher {
                 *counter.entry(d.destination().to_owned()).or_default() += 1;
             }
         }
-        let page = match uptime::read(&layout.metrics, &window(today, PAGE_DAYS), None) {
+        if self.history.as_ref().is_none_or(|h| h.today != today) {
+            self.history = History::read(&layout.metrics, today);
+        }
+        let week = uptime::read(&layout.metrics, &window(today, PAGE_DAYS), None);
+        let page = match &week {
             Ok(found) => ops_metrics::render::html(&found.report, finished_at, None),
             Err(e) => unreadable_page(&e.to_string()),
         };
-        let long =
-            uptime::read(&layout.metrics, &window(today, *UPTIME_DAYS.iter().max().unwrap_or(&90)), None)
-                .ok()
-                .map(|f| f.report);
-        let stats: HashMap<&str, &ServiceStats> =
-            long.iter().flat_map(|r| &r.services).map(|s| (s.name.as_str(), s)).collect();
+        let counted_today: HashMap<&str, DayCounts> = week
+            .iter()
+            .flat_map(|found| &found.report.services)
+            .filter_map(|s| Some((s.name.as_str(), *s.daily.iter().find(|d| d.date == today)?)))
+            .collect();
         self.since.retain(|name, _| report.services.iter().any(|s| &s.check.name == name));
         let mut services = Vec::new();
         let mut badges = HashMap::new();
         for s in &report.services {
-            let name = &s.check.name;
-            let stats = stats.get(name.as_str()).copied();
-            let since = self.since(s, stats);
+            let name = s.check.name.as_str();
+            let history = self.history.as_ref();
+            let facts = history.and_then(|h| h.facts.get(name)).copied();
+            let finished = history.and_then(|h| h.finished.get(name)).copied().unwrap_or_default();
             let uptime: Vec<(u32, Option<f64>)> = UPTIME_DAYS
                 .iter()
-                .map(|d| (*d, stats.and_then(|st| uptime_percent(st, today, *d))))
+                .zip(finished)
+                .map(|(d, past)| (*d, uptime_percent(past, counted_today.get(name))))
                 .collect();
+            let since = self.since(s, facts);
             services.push(service_json(s, since, &uptime));
-            badges.insert(name.clone(), service_badges(s, &uptime));
+            badges.insert(name.to_owned(), service_badges(s, &uptime));
         }
         let results: Vec<ops_health::CheckResult> =
             report.services.iter().map(|s| s.recheck.as_ref().unwrap_or(&s.check).clone()).collect();
@@ -214,7 +270,7 @@ impl Publisher {
             page: page.into(),
             services_json: format!("{document:#}\n").into(),
             checks: crate::health::prometheus_text(&results, finished_at),
-            badges,
+            badges: Arc::new(badges),
         }
     }
 
@@ -222,7 +278,7 @@ impl Publisher {
     /// check's time when this daemon saw it change; when first seen, from the metrics window
     /// (the start of an outage still going on; the first check of the window when none failed
     /// in it), else unknown. A check that could not be made changes nothing and has none.
-    fn since(&mut self, s: &ServiceReport, stats: Option<&ServiceStats>) -> Option<OffsetDateTime> {
+    fn since(&mut self, s: &ServiceReport, facts: Option<Facts>) -> Option<OffsetDateTime> {
         let outcome = s.outcome();
         if outcome.is_unknown() {
             return None;
@@ -232,10 +288,10 @@ impl Publisher {
         let since = match self.since.get(&s.check.name) {
             Some((w, since)) if *w == word => *since,
             Some(_) => Some(at),
-            None if outcome.is_down() => Some(
-                stats.filter(|st| st.state == Some(State::Down)).and_then(|st| st.down_since).unwrap_or(at),
-            ),
-            None => stats.filter(|st| st.incidents == 0).and_then(|st| st.first_seen),
+            None if outcome.is_down() => {
+                Some(facts.filter(|f| f.state == Some(State::Down)).and_then(|f| f.down_since).unwrap_or(at))
+            }
+            None => facts.filter(|f| f.incidents == 0).and_then(|f| f.first_seen),
         };
         self.since.insert(s.check.name.clone(), (word, since));
         since
@@ -295,15 +351,11 @@ fn window(until: Date, days: u32) -> Window {
     Window { until, days }
 }
 
-/// The uptime over the last `days` days (today included) from a longer window's day counts:
-/// the same figure `uptime-report --days N` prints (`round(up / (up + down) * 100, 2)`).
-fn uptime_percent(stats: &ServiceStats, today: Date, days: u32) -> Option<f64> {
-    let from = window(today, days).from();
-    let (up, down) = stats
-        .daily
-        .iter()
-        .filter(|d| d.date >= from && d.date <= today)
-        .fold((0u64, 0u64), |(u, d), day| (u + day.up, d + day.down));
+/// The uptime of a window from its up and down checks before today and today's: the same
+/// figure `uptime-report --days N` prints (`round(up / (up + down) * 100, 2)`), each line being
+/// counted in its day file's day.
+fn uptime_percent(finished: (u64, u64), today: Option<&DayCounts>) -> Option<f64> {
+    let (up, down) = (finished.0 + today.map_or(0, |t| t.up), finished.1 + today.map_or(0, |t| t.down));
     (up + down > 0).then(|| python::round(up as f64 / (up + down) as f64 * 100.0, 2))
 }
 

@@ -41,11 +41,10 @@ fn main() -> ExitCode {
         services_json: r#"{"services": [{"name": "API", "state": "up"}, {"name": "DB", "state": "down"}]}"#
             .into(),
         metrics: "# HELP demo_up Whether the demo service is up.\n# TYPE demo_up gauge\ndemo_up 1\n".into(),
-        badges: [
-            ("API".to_owned(), badges("API", true, "99.2%")),
-            ("DB".to_owned(), badges("DB", false, "91%")),
-        ]
-        .into(),
+        badges: std::sync::Arc::new(
+            [("API".to_owned(), badges("API", true, "99.2%")), ("DB".to_owned(), badges("DB", false, "91%"))]
+                .into(),
+        ),
     });
     println!(
         "serving on http://{}/ (try /badge/API/status.svg, /metrics, /healthz); Ctrl-C stops",

@@ -33,7 +33,8 @@ fn http_request() {
                     ServiceBadges { status: badge(n), uptime: BTreeMap::from([(7, badge("7d"))]) },
                 )
             })
-            .collect::<HashMap<_, _>>(),
+            .collect::<HashMap<_, _>>()
+            .into(),
     };
     let auth = Credentials::new("ops", "pw").unwrap();
     bolero::check!().with_iterations(20_000).for_each(|bytes: &[u8]| {

@@ -70,7 +70,7 @@ pub struct Snapshot {
     /// (`agent_ops_http_*`) after them.
     pub metrics: Arc<str>,
     /// `/badge/NAME/...`, by the name as it is after URL decoding; a name not here is 404.
-    pub badges: HashMap<String, ServiceBadges>,
+    pub badges: Arc<HashMap<String, ServiceBadges>>,
 }
 
 /// The badges of one service.

@@ -73,7 +73,7 @@ fn snapshot() -> Snapshot {
         page: "<!DOCTYPE html><title>page</title>".into(),
         services_json: "{\"services\": []}".into(),
         metrics: "# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n".into(),
-        badges,
+        badges: badges.into(),
     }
 }
 
