@@ -16,6 +16,8 @@ use crate::bench::{self, hyperfine_means};
 use crate::bench_metrics::{self, Shape};
 
 const SERVICES: u32 = 100;
+/// Seconds between passes: short, so that many passes (and snapshots) happen in a run.
+const INTERVAL: u32 = 5;
 
 fn flag(args: &[String], name: &str, default: u32) -> Result<u32, String> {
     match args.iter().position(|a| a == name) {
@@ -98,7 +100,7 @@ fn measure(args: &[String], quick: bool, seed: &Path, release: &Path, home: &Pat
         })
         .collect();
     let config = format!(
-        r#"{{"services": [{}], "disk_paths": [], "check_interval_seconds": 30, "http": {{"listen": "{listen}"}}}}"#,
+        r#"{{"services": [{}], "disk_paths": [], "check_interval_seconds": {INTERVAL}, "http": {{"listen": "{listen}"}}}}"#,
         services.join(", ")
     );
     std::fs::write(base.join("config/services.json"), config).map_err(|e| e.to_string())?;
@@ -109,21 +111,22 @@ fn measure(args: &[String], quick: bool, seed: &Path, release: &Path, home: &Pat
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start orchestrator --loop: {e}"))?;
-    let result = against(&mut daemon, listen, quick, &shape, seed, release, home);
+    let result = against(args, &mut daemon, listen, &shape, seed, release, home);
     let _ = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
     let _ = daemon.wait();
     result
 }
 
 fn against(
+    args: &[String],
     daemon: &mut Child,
     addr: SocketAddr,
-    quick: bool,
     shape: &Shape,
     seed: &Path,
     release: &Path,
     home: &Path,
 ) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
     let pid = daemon.id();
     let started = Instant::now();
     while !matches!(fetch(addr, "/healthz"), Ok((200, _, _))) {
@@ -152,6 +155,11 @@ fn against(
     println!("| served, idle | {rss_idle:.1} MiB | |");
     println!("| after the 1,000 requests | {rss_load:.1} MiB | {hwm_load:.1} MiB |");
     println!("| after the slow clients | {rss_end:.1} MiB | {hwm_end:.1} MiB |");
+    let passes = flag(args, "--passes", if quick { 6 } else { 60 })?;
+    let (low, high, last, hwm) = over_passes(addr, pid, passes)?;
+    println!(
+        "| over {passes} more passes ({INTERVAL} s apart), sampled after each | {low:.1} to {high:.1} MiB, {last:.1} MiB at the end | {hwm:.1} MiB |"
+    );
 
     versus_seed(quick, shape, seed, release, home, &took)?;
     Ok(())
@@ -262,4 +270,33 @@ fn versus_seed(
     }
     println!("| one GET / from the daemon (p50 under 50 clients) | {} |", ms(percentile(took, 0.5)));
     Ok(())
+}
+
+/// Passes that ran so far, from `/metrics`.
+fn passes_done(addr: SocketAddr) -> Result<u64, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("agent_ops_daemon_passes_total{result=\"ok\"} ")?.parse().ok())
+        .ok_or_else(|| "no pass count in /metrics".into())
+}
+
+/// The daemon's RSS after each of `passes` more passes: lowest, highest, last, and the peak.
+fn over_passes(addr: SocketAddr, pid: u32, passes: u32) -> Result<(f64, f64, f64, f64), String> {
+    let (mut low, mut high, mut last) = (f64::MAX, 0.0f64, 0.0);
+    let mut seen = passes_done(addr)?;
+    let end = seen + u64::from(passes);
+    while seen < end {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = passes_done(addr)?;
+        if now > seen {
+            seen = now;
+            last = rss(pid).0;
+            low = low.min(last);
+            high = high.max(last);
+        }
+    }
+    Ok((low, high, last, rss(pid).1))
 }
