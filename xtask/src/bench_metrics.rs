@@ -51,16 +51,21 @@ const KINDS: [&str; 10] =
     ["gateway", "billing", "search", "auth", "db", "cache", "queue", "web", "worker", "mail"];
 
 /// What to generate.
-struct Shape {
-    dir: PathBuf,
-    until: Date,
-    days: u32,
-    services: u32,
-    per_day: u32,
+pub struct Shape {
+    pub dir: PathBuf,
+    pub until: Date,
+    pub days: u32,
+    pub services: u32,
+    pub per_day: u32,
+}
+
+/// The name of generated service `i` (`gateway-00-eu`, `billing-00-eu` ...).
+pub fn service_name(i: u32) -> String {
+    format!("{}-{:02}-eu", KINDS[i as usize % KINDS.len()], i / 10)
 }
 
 /// Writes the day files, oldest first, calling `after_day` after each; returns (lines, bytes).
-fn generate(
+pub fn generate(
     shape: &Shape,
     mut after_day: impl FnMut(Date) -> Result<(), String>,
 ) -> Result<(u64, u64), String> {
@@ -68,7 +73,7 @@ fn generate(
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut services: Vec<Service> = (0..shape.services)
         .map(|i| Service {
-            name: format!("{}-{:02}-eu", KINDS[i as usize % KINDS.len()], i / 10),
+            name: service_name(i),
             base_ms: 15 + rng.below(300),
             outage_every: match i % 25 {
                 0 => 400,      // flaky

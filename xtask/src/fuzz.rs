@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("resolv_conf", "ops-health"),
     ("dns_answer", "ops-health"),
     ("condition", "ops-health"),
+    ("http_request", "ops-serve"),
 ];
 
 /// The flags cargo-bolero passes for its libFuzzer engine without a sanitizer.

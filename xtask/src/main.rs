@@ -11,6 +11,7 @@ mod bench_board;
 mod bench_health;
 mod bench_metrics;
 mod bench_orchestrator;
+mod bench_serve;
 mod bins;
 mod dist;
 mod docgen;
@@ -56,6 +57,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-orchestrator",
         "one pass over 50 services (10 down) vs the seed's orchestrator script; RSS over 1,000 --loop passes [--soak-passes N] [--quick]",
         bench_orchestrator::run,
+    ),
+    (
+        "bench-serve",
+        "orchestrator --loop --listen over 100 services: RSS, 1,000 GET / from 50 clients, /healthz past 500 slow clients [--quick] [--days 90]",
+        bench_serve::run,
     ),
     (
         "install-service",

@@ -1,5 +1,6 @@
 //! The orchestrator's command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +23,10 @@ pub struct Args {
     /// Run passes forever, each when a check is due (every check_interval_seconds, or a service's interval_seconds); stop on SIGTERM or SIGINT.
     #[arg(long = "loop")]
     pub run_loop: bool,
+    /// With --loop: serve the status page, JSON, badges and metrics on ADDR (IP:PORT, or a port
+    /// alone for 127.0.0.1) [default: http.listen in services.json].
+    #[arg(long, value_name = "ADDR", requires = "run_loop", value_parser = ops_kit::serve::parse_listen)]
+    pub listen: Option<SocketAddr>,
     /// Restart nothing, send nothing, write nothing; print what would be done.
     #[arg(long)]
     pub dry_run: bool,

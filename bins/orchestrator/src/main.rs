@@ -4,7 +4,9 @@
 
 mod cli;
 mod render;
+mod serve;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -69,7 +71,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 ops_cli::finish(&render::status(&services, now), &warnings, exit::OK)
             }
         }
-        None if args.run_loop => daemon(&started, config, mode)?,
+        None if args.run_loop => daemon(&started, config, mode, args.listen)?,
         None if args.json => {
             let printed = render::pass_json(&run_pass(layout, env, &config, mode));
             ops_cli::finish_document(&printed.stdout, &printed.stderr, printed.code)
@@ -79,7 +81,13 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
 }
 
 /// `--loop`: passes until SIGTERM or SIGINT, a line per pass.
-fn daemon(started: &ops_cli::Started, config: Config, mode: Mode) -> Result<ExitCode, Failure> {
+fn daemon(
+    started: &ops_cli::Started,
+    config: Config,
+    mode: Mode,
+    listen: Option<SocketAddr>,
+) -> Result<ExitCode, Failure> {
+    let mut http = serve::Http::start(&started.layout, &config, listen)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -89,11 +97,15 @@ fn daemon(started: &ops_cli::Started, config: Config, mode: Mode) -> Result<Exit
         "orchestrator: a pass every {}s (or as services' intervals say); stop with SIGTERM or Ctrl-C",
         config.check_interval.as_secs_f64()
     ));
-    run_loop(&started.layout, &started.env, config, mode, &stop, |event| match event {
-        Event::Pass(result) => say(&render::summary(&result)),
+    run_loop(&started.layout, &started.env, config, mode, &stop, |event, config| match event {
+        Event::Pass(result) => {
+            http.publish(&result, config);
+            say(&render::summary(&result));
+        }
         Event::BadConfig(e) => ops_cli::err(&format!("error: {e} (the last valid configuration is used)\n")),
         Event::Abandoned => say("stopping: the pass in progress is left to finish on its own"),
     });
+    drop(http);
     say("orchestrator: stopped");
     Ok(ExitCode::SUCCESS)
 }

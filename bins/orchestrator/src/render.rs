@@ -1,5 +1,6 @@
 //! What `orchestrator` prints: a pass (its log lines, then its warnings; or `--json`), the
-//! daemon's line per pass, `status`, and the silence and ack commands' answers.
+//! daemon's lines (per pass, and where it serves), `status`, and the silence and ack commands'
+//! answers.
 
 use std::fmt::Write as _;
 
@@ -68,6 +69,12 @@ pub fn summary(result: &Result<PassReport, PassError>) -> String {
         }
         Err(e) => format!("pass skipped: {e}"),
     }
+}
+
+/// The daemon's line when it starts serving.
+pub fn serving(addr: std::net::SocketAddr, basic_auth: bool) -> String {
+    let auth = if basic_auth { " (basic auth)" } else { "" };
+    format!("orchestrator: serving the status page on http://{addr}/{auth}")
 }
 
 /// `orchestrator silence`: what is now in force.
@@ -157,13 +164,6 @@ pub fn pass_json(result: &Result<PassReport, PassError>) -> Printed {
 }
 
 fn service_json(s: &ServiceReport) -> Value {
-    let state = if !s.blocked_by.is_empty() {
-        "blocked"
-    } else if s.quiet.is_some() && s.outcome().is_down() {
-        "maintenance"
-    } else {
-        s.outcome().as_str()
-    };
     let restart = s.restart.as_ref().map(|step| match step {
         RestartStep::Ran { attempt, run, recovered } => json!({
             "step": "ran", "attempt": attempt, "recovered": recovered,
@@ -188,7 +188,7 @@ fn service_json(s: &ServiceReport) -> Value {
     json!({
         "name": s.check.name,
         "type": s.check.check_type.as_str(),
-        "state": state,
+        "state": s.state(),
         "detail": s.check.detail,
         "blocked_by": s.blocked_by,
         "recheck": s.recheck.as_ref().map(|r| json!({"status": r.outcome.as_str(), "detail": r.detail})),

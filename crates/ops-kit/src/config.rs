@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::maintenance::{Scope, When, Window, parse_time_of_day, parse_weekday};
 use crate::schema::{MAX_SECONDS, Min, Obj, Problem, Report, type_name};
+use crate::serve::{Http, HttpAuth, parse_listen};
 use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 /// Keys of a service, by the check kinds that use them (`None`: every kind).
@@ -121,6 +123,8 @@ pub struct Config {
     pub proxy: Option<Proxy>,
     /// What the orchestrator does between and around checks.
     pub orchestration: Orchestration,
+    /// What `orchestrator --loop` serves over HTTP, and to whom (`http`).
+    pub http: Http,
 }
 
 /// The orchestrator's settings (top-level keys of services.json).
@@ -516,6 +520,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
     let read = read_services(list, disk, proxy.as_ref(), r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
+    let http = read_http(o.object(r, "http"), r);
     let disk_paths = match o.array(r, "disk_paths") {
         None => vec![PathBuf::from("/")],
         Some(list) => list
@@ -556,6 +561,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
         disk_warning_gb,
         disk_notice_gb,
         disk_paths,
+        http,
     };
     o.finish(r, &[], "");
     let defaults = config.default_policy();
@@ -878,6 +884,61 @@ fn read_alert_proxy(
         }
         None => AlertProxy::Environment(env.proxies.clone()),
     }
+}
+
+/// `http`: `listen` (an address, or a port alone for loopback), `basic_auth` (`user`,
+/// `password`; the password is a secret, never in a message), `public`. Listening beyond
+/// loopback without `basic_auth` is an error unless `public` is true.
+fn read_http(map: Option<&Map<String, Value>>, r: &mut Report) -> Http {
+    let empty = Map::new();
+    let mut o = Obj::new(map.unwrap_or(&empty), "http", "http");
+    let listen = match o.get("listen") {
+        None => None,
+        Some(Value::String(text)) => match parse_listen(text) {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                o.invalid(r, "listen", e);
+                None
+            }
+        },
+        Some(Value::Number(n)) => {
+            let port = n.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0);
+            if port.is_none() {
+                o.invalid(r, "listen", format!("a port alone must be from 1 to 65535, got {n}"));
+            }
+            port.map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        }
+        Some(other) => {
+            o.invalid(
+                r,
+                "listen",
+                format!("must be an address like \"127.0.0.1:9797\" or a port, got {}", type_name(other)),
+            );
+            None
+        }
+    };
+    let basic_auth = o.object(r, "basic_auth").and_then(|map| {
+        let mut auth = Obj::new(map, "http.basic_auth", "http basic_auth");
+        let user = if auth.required(r, "user") { auth.string(r, "user") } else { None };
+        if user.as_deref().is_some_and(|u| u.contains(':') || u.chars().any(char::is_control)) {
+            auth.invalid(
+                r,
+                "user",
+                "must not contain a colon or a control character (basic auth cannot carry it)".into(),
+            );
+        }
+        let password = if auth.required(r, "password") { auth.string(r, "password") } else { None };
+        auth.finish(r, &[], "");
+        Some(HttpAuth { user: user?, password: Secret::new(password?) })
+    });
+    let http = Http { listen, basic_auth, public: o.boolean(r, "public", false) };
+    if let Some(addr) = http.listen
+        && let Err(e) = http.exposure(addr)
+    {
+        o.invalid(r, "listen", e);
+    }
+    o.finish(r, &[], "");
+    http
 }
 
 /// `alerting.webhooks`: each an object with a unique `name` and an http(s) `url` (never
@@ -1610,6 +1671,8 @@ mod tests {
         };
         add("", v);
         add("alerting", &v["alerting"]);
+        add("http", &v["http"]);
+        add("http.basic_auth", &v["http"]["basic_auth"]);
         for service in v["services"].as_array().into_iter().flatten() {
             add("services.basic_auth", &service["basic_auth"]);
         }

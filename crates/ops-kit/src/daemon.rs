@@ -35,15 +35,16 @@ pub enum Event {
 /// Runs passes until `stop` is set, starting the next one when the next check is due (each
 /// pass checks only what is due; at most `check_interval_seconds` after the previous one, at
 /// once when a pass overran). `config` is the configuration already validated by the caller,
-/// used for the first pass; it is re-read from `layout.config` before every later one. A pass
-/// that panics is reported as [`PassError::Crashed`] and the loop goes on.
+/// used for the first pass; it is re-read from `layout.config` before every later one. `on`
+/// gets each event with the configuration in use. A pass that panics is reported as
+/// [`PassError::Crashed`] and the loop goes on.
 pub fn run_loop(
     layout: &Layout,
     env: &Env,
     mut config: Config,
     mode: Mode,
     stop: &AtomicBool,
-    mut on: impl FnMut(Event),
+    mut on: impl FnMut(Event, &Config),
 ) {
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {
@@ -51,7 +52,7 @@ pub fn run_loop(
         if !std::mem::take(&mut first) {
             match Config::load(layout, env) {
                 Ok(loaded) => config = loaded.config,
-                Err(e) => on(Event::BadConfig(e)),
+                Err(e) => on(Event::BadConfig(e), &config),
             }
         }
         let (tx, rx) = mpsc::channel();
@@ -69,7 +70,7 @@ pub fn run_loop(
                 Waited::Done(result) => result,
                 Waited::Crashed => Err(PassError::Crashed),
                 Waited::Abandoned => {
-                    on(Event::Abandoned);
+                    on(Event::Abandoned, &config);
                     return;
                 }
             }
@@ -81,7 +82,7 @@ pub fn run_loop(
             Ok(report) => report.next_due(&config),
             Err(_) => unix_seconds(OffsetDateTime::now_utc()) + config.check_interval.as_secs_f64(),
         };
-        on(Event::Pass(result));
+        on(Event::Pass(result), &config);
         let left = || due - unix_seconds(OffsetDateTime::now_utc());
         let planned =
             Duration::try_from_secs_f64(left().max(0.0)).unwrap_or(config.check_interval).max(MIN_WAIT);

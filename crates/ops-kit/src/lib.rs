@@ -1,9 +1,10 @@
 //! ops-kit is the application engine: it alone knows the `~/.agent-ops` directory layout (and
 //! every file name in it), the environment overrides and `services.json`, and it joins the
-//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-state) into
-//! what the binaries run: the health-check pass, the orchestrator pass and its outage rules,
-//! the dependency graph, acknowledgements and status, maintenance windows and silences, the
-//! daemon loop, and the alerter of an installation.
+//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-serve,
+//! ops-state) into what the binaries run: the health-check pass, the orchestrator pass and its
+//! outage rules, the dependency graph, acknowledgements and status, maintenance windows and
+//! silences, the daemon loop and the snapshots it serves over HTTP, and the alerter of an
+//! installation.
 //!
 //! It never prints and never exits: it returns typed reports and errors, and the binaries
 //! (through ops-cli) choose the words and the exit codes.
@@ -36,6 +37,7 @@ pub mod maintenance;
 pub mod outage;
 pub mod pass;
 mod schema;
+pub mod serve;
 pub mod status;
 pub mod uptime;
 

@@ -826,3 +826,70 @@ fn url_credentials_never_appear_in_errors_warnings_or_debug() {
         [r#"services[0] "U": field `bearer_token`: set either basic_auth or bearer_token, not both"#]
     );
 }
+
+/// `http`: where the daemon listens, loopback by default, and never beyond it without
+/// credentials unless asked; the password appears in no message.
+#[test]
+fn http_settings_keep_the_server_on_loopback_unless_guarded_or_public() {
+    let http = |v: &str| parse(&format!(r#"{{"services": [], "http": {v}}}"#));
+    let c = http(r#"{"listen": 9797}"#).unwrap().config.http;
+    assert_eq!(c.listen, Some("127.0.0.1:9797".parse().unwrap()));
+    assert_eq!((c.basic_auth, c.public), (None, false));
+    assert_eq!(
+        http(r#"{"listen": "9797"}"#).unwrap().config.http.listen,
+        Some("127.0.0.1:9797".parse().unwrap())
+    );
+    assert_eq!(
+        http(r#"{"listen": "[::1]:9797"}"#).unwrap().config.http.listen,
+        Some("[::1]:9797".parse().unwrap())
+    );
+    assert_eq!(
+        parse(r#"{"services": []}"#).unwrap().config.http,
+        ops_kit::serve::Http::default(),
+        "not served"
+    );
+
+    let password = "pa:ss word-never-shown";
+    let guarded = http(&format!(
+        r#"{{"listen": "0.0.0.0:9797", "basic_auth": {{"user": "ops", "password": "{password}"}}}}"#
+    ))
+    .unwrap()
+    .config
+    .http;
+    let auth = guarded.basic_auth.as_ref().unwrap();
+    assert_eq!((auth.user.as_str(), auth.password.expose()), ("ops", password));
+    assert!(!format!("{guarded:?}").contains("never-shown"));
+    assert!(http(r#"{"listen": "0.0.0.0:9797", "public": true}"#).is_ok());
+
+    let p = one_problem(r#"{"services": [], "http": {"listen": "0.0.0.0:9797"}}"#);
+    assert!(
+        p.starts_with("http: field `listen`: 0.0.0.0:9797 is beyond loopback and no basic_auth is set")
+            && p.contains("http.public: true"),
+        "{p}"
+    );
+    assert!(
+        one_problem(r#"{"services": [], "http": {"listen": "[::]:80", "public": false}}"#)
+            .contains("beyond loopback")
+    );
+    for (bad, field, says) in [
+        (r#"{"listen": ":9797"}"#, "listen", "is not an address like"),
+        (r#"{"listen": "example.com:80"}"#, "listen", "is not an address like"),
+        (r#"{"listen": 0}"#, "listen", "from 1 to 65535"),
+        (r#"{"listen": 70000}"#, "listen", "from 1 to 65535"),
+        (r#"{"listen": true}"#, "listen", "must be an address"),
+        (r#"{"public": "yes"}"#, "public", "true or false"),
+        (r#"{"basic_auth": {"user": "ops"}}"#, "password", "is required"),
+        (r#"{"basic_auth": {"password": "x"}}"#, "user", "is required"),
+        (r#"{"basic_auth": {"user": "a:b", "password": "x"}}"#, "user", "colon"),
+        (r#"{"basic_auth": "ops:pw"}"#, "basic_auth", "must be an object"),
+    ] {
+        let p = one_problem(&format!(r#"{{"services": [], "http": {bad}}}"#));
+        assert!(p.contains(&format!("field `{field}`: ")) && p.contains(says), "{bad}: {p}");
+        assert!(!p.contains("ops:pw"), "{p}");
+    }
+    let warned = http(r#"{"listen": 9797, "listne": 1}"#).unwrap();
+    assert_eq!(
+        warned.warnings[0].to_string(),
+        "http: field `listne`: is not a known field (did you mean `listen`?); it is ignored"
+    );
+}

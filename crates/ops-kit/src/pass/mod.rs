@@ -140,6 +140,19 @@ impl ServiceReport {
         self.recheck.as_ref().unwrap_or(&self.check).outcome
     }
 
+    /// Its state word at the end of the pass, as `--json` and the served JSON say it:
+    /// `blocked` (failing behind a failing dependency), `maintenance` (failing while quiet),
+    /// else the outcome's `up`, `down` or `unknown`.
+    pub fn state(&self) -> &'static str {
+        if !self.blocked_by.is_empty() {
+            "blocked"
+        } else if self.quiet.is_some() && self.outcome().is_down() {
+            "maintenance"
+        } else {
+            self.outcome().as_str()
+        }
+    }
+
     /// Up at the end of the pass (after a verified restart, if any).
     pub fn up(&self) -> bool {
         self.outcome().is_up()
