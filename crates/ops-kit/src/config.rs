@@ -39,6 +39,7 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("success_threshold", None),
         ("reminder_interval_seconds", None),
         ("alert_on_recovery", None),
+        ("alert_on_warning", None),
         ("target", Some(&[Url])),
         ("expected_status", Some(&[Url])),
         ("max_latency_ms", Some(&[Url])),
@@ -191,6 +192,9 @@ pub struct Policy {
     pub reminder_interval: Option<Duration>,
     /// Send a notice when it recovers (`alert_on_recovery`, default true).
     pub alert_on_recovery: bool,
+    /// Alert its warnings too, by the same thresholds and reminders as its outages
+    /// (`alert_on_warning`, a service's key only; default false).
+    pub alert_on_warning: bool,
     /// Time between restarting it and re-checking (`restart_grace_seconds`, default 5).
     pub restart_grace: Duration,
     /// Time between two checks of it (`interval_seconds`). Without one, `orchestrator --loop`
@@ -438,6 +442,7 @@ impl Config {
             success_threshold: o.success_threshold,
             reminder_interval: o.reminder_interval,
             alert_on_recovery: self.alerting.alert_on_recovery,
+            alert_on_warning: false,
             restart_grace: o.restart_grace,
             interval: None,
         }
@@ -574,6 +579,7 @@ struct Overrides {
     /// Zero: no reminders.
     reminder_interval: Option<Duration>,
     alert_on_recovery: Option<bool>,
+    alert_on_warning: Option<bool>,
     restart_grace: Option<Duration>,
     interval: Option<Duration>,
 }
@@ -588,6 +594,7 @@ impl Overrides {
             success_threshold: count(o, r, "success_threshold"),
             reminder_interval: o.opt_seconds(r, "reminder_interval_seconds", Min::AtLeast(0.0)),
             alert_on_recovery: o.opt_boolean(r, "alert_on_recovery"),
+            alert_on_warning: o.opt_boolean(r, "alert_on_warning"),
             restart_grace: o.opt_seconds(r, "restart_grace_seconds", Min::AtLeast(0.0)),
             interval: o.opt_seconds(r, "interval_seconds", Min::Above(0.0)),
         }
@@ -602,6 +609,7 @@ impl Overrides {
                 None => defaults.reminder_interval,
             },
             alert_on_recovery: self.alert_on_recovery.unwrap_or(defaults.alert_on_recovery),
+            alert_on_warning: self.alert_on_warning.unwrap_or(defaults.alert_on_warning),
             restart_grace: self.restart_grace.unwrap_or(defaults.restart_grace),
             interval: self.interval.or(defaults.interval),
         };
@@ -1128,6 +1136,7 @@ fn read_service(
             success_threshold: 1,
             reminder_interval: None,
             alert_on_recovery: true,
+            alert_on_warning: false,
             restart_grace: Duration::ZERO,
             interval: None,
         },

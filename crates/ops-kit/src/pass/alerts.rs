@@ -29,9 +29,13 @@ pub const FAILURES: &str = "Health check failures";
 pub const GAVE_UP: &str = "Gave up";
 /// Escalations.
 pub const ESCALATION: &str = "Escalation";
+/// Warnings (`alert_on_warning`).
+pub const WARNINGS: &str = "Warnings";
 /// Reminders.
 pub const STILL_DOWN: &str = "Still down";
-/// Recoveries.
+/// Reminders of warnings.
+pub const STILL_WARNING: &str = "Still in warning";
+/// Recoveries, and warnings over.
 pub const RECOVERED: &str = "Recovered";
 
 /// A message of a pass (folded by the alerter for one or more channels) and what became of it.
@@ -102,7 +106,11 @@ struct Words<'s> {
     blocks: String,
     /// `; A, B recovered with it` (`; A, B up again` when it is still down), or empty.
     with: String,
+    /// What its last result of the pass said (the re-check's, after a restart).
+    last_detail: String,
     key: String,
+    /// The key of its warning episode's events.
+    warning_key: String,
     labels: BTreeMap<String, String>,
     notify: Vec<String>,
 }
@@ -171,35 +179,45 @@ impl Pass<'_> {
                 success_threshold: policy.success_threshold,
                 reminder_interval: policy.reminder_interval,
                 escalation: escalation.unwrap_or_default(),
+                warnings: policy.alert_on_warning,
             };
+            let m = memory.entry(name.clone()).or_default();
+            // An acknowledgement is of the outage, or of the warning episode, it began with.
+            let ack = acks.get(name).map(|a| Some(a.outage));
+            let acked = ack.is_some_and(|a| a == m.down_since);
+            let warning_acked = ack.is_some_and(|a| a == m.warning.as_ref().map(|w| w.since));
             let observation = match made {
                 Some(k) => {
                     let s = &services[k];
                     Observation {
                         seen: seen(s),
+                        warning: s.outcome().is_warning(),
                         gave_up: matches!(s.restart, Some(RestartStep::GaveUp { .. })),
                         silenced: s.quiet.is_some(),
                         blocked: blocked[p],
-                        acked: acks.contains_key(name),
+                        acked,
+                        warning_acked,
                     }
                 }
                 None if not_due.iter().any(|n| n.name == *name) => Observation {
-                    seen: Seen::NotDue,
-                    gave_up: false,
                     silenced: quiet(name, &self.config.orchestration.maintenance, &self.silences, self.now)
                         .is_some(),
                     blocked: blocked[p],
-                    acked: acks.contains_key(name),
+                    acked,
+                    warning_acked,
+                    ..Observation::of(Seen::NotDue)
                 },
                 None => Observation::of(Seen::Unknown),
             };
-            let m = memory.entry(name.clone()).or_default();
             let before = m.clone();
             let judgement = observe(m, observation, &rules, self.now);
             if let Some(k) = made.filter(|&k| !services[k].check.outcome.is_unknown()) {
                 m.last_check = Some(self.now);
                 if judgement.notices.contains(&Notice::Down) && m.down_since.is_some() {
                     m.detail = Some(services[k].check.detail.clone());
+                }
+                if let Some(w) = m.warning.as_mut().filter(|_| judgement.notices.contains(&Notice::Warning)) {
+                    w.detail = Some(last_result(&services[k]).detail.clone());
                 }
             }
             judged.push(Judged { name: name.clone(), made, judgement, before });
@@ -269,7 +287,7 @@ impl Pass<'_> {
                     self.event_of(&w, j, *notice, &mut escalated);
                 let alert = Alert { level, topic: None, message: format!("{section}:\n - {text}") };
                 let event = Event {
-                    key: w.key.clone(),
+                    key: if notice.is_warning() { w.warning_key.clone() } else { w.key.clone() },
                     kind,
                     at: self.now,
                     section: section.to_owned(),
@@ -279,7 +297,7 @@ impl Pass<'_> {
                 items.push(Outgoing { alert, event: Some(event), destinations });
             }
         }
-        let order = [FAILURES, GAVE_UP, ESCALATION, STILL_DOWN, RECOVERED];
+        let order = [FAILURES, GAVE_UP, ESCALATION, WARNINGS, STILL_DOWN, STILL_WARNING, RECOVERED];
         let rank = |it: &Outgoing| {
             it.event.as_ref().and_then(|e| order.iter().position(|s| *s == e.section)).unwrap_or(order.len())
         };
@@ -302,7 +320,12 @@ impl Pass<'_> {
         let report = j.made.map(|k| &services[k]);
         let detail =
             report.map_or_else(|| j.before.detail.clone().unwrap_or_default(), |s| s.check.detail.clone());
+        let last_detail = report.map_or_else(
+            || j.before.warning.as_ref().and_then(|w| w.detail.clone()).unwrap_or_default(),
+            |s| last_result(s).detail.clone(),
+        );
         let since = j.judgement.since.unwrap_or(self.now);
+        let warning_since = j.judgement.warning_since.unwrap_or(self.now);
         // What this service blocks (still failing), and what came back with it.
         let dependents = |still: bool| -> Vec<&str> {
             let names = topology.names.iter().enumerate();
@@ -341,7 +364,9 @@ impl Pass<'_> {
             detail,
             blocks,
             with,
+            last_detail,
             key: format!("outage:{name}:{}", since.floor() as i64),
+            warning_key: format!("warning:{name}:{}", warning_since.floor() as i64),
             labels: BTreeMap::from([
                 ("service".to_owned(), name.clone()),
                 ("severity".to_owned(), severity.as_str().to_owned()),
@@ -362,12 +387,50 @@ impl Pass<'_> {
         let (name, detail, blocks) = (w.name, &w.detail, &w.blocks);
         let level = level(w.severity);
         let steps = w.service.map_or(&[][..], |s| s.escalation.as_slice());
+        let notices = &j.judgement.notices;
+        let worded_recovery = policy_of(self.config, name).alert_on_recovery;
+        // An outage that recovered into a warning: its recovery line says the warning.
+        let in_warning = if notices.contains(&Notice::Warning) {
+            format!("; in warning: {}", w.last_detail)
+        } else {
+            String::new()
+        };
+        let at = ops_state::timestamp::format_unix(self.now);
+        let clock = at.get(11..16).unwrap_or_default();
+        let reminder = if w.severity == Severity::Info { Level::Info } else { Level::Warning };
         match notice {
             Notice::Down => (EventKind::Opened, FAILURES, level, w.opened.clone(), w.notify.clone()),
             Notice::StillDown { down_for } => {
                 let text = format!("{name}: {detail} (down for {}){blocks}", human_duration(down_for));
-                let level = if w.severity == Severity::Info { Level::Info } else { Level::Warning };
-                (EventKind::Reminder, STILL_DOWN, level, text, w.notify.clone())
+                (EventKind::Reminder, STILL_DOWN, reminder, text, w.notify.clone())
+            }
+            Notice::Warning => {
+                let recovered = notices.iter().any(|n| matches!(n, Notice::Recovered { .. }));
+                // Said on the recovery's line, when the recovery is worded.
+                let text = if recovered && worded_recovery {
+                    String::new()
+                } else {
+                    format!("{name}: {}", w.last_detail)
+                };
+                (EventKind::Opened, WARNINGS, Level::Warning, text, w.notify.clone())
+            }
+            Notice::StillWarning { warning_for } => {
+                let text =
+                    format!("{name}: {} (in warning for {})", w.last_detail, human_duration(warning_for));
+                (EventKind::Reminder, STILL_WARNING, reminder, text, w.notify.clone())
+            }
+            Notice::WarningCleared { lasted, with_recovery } => {
+                let text = if with_recovery || !worded_recovery {
+                    String::new()
+                } else {
+                    let was = j.before.warning.as_ref().and_then(|w| w.detail.as_deref());
+                    let was = was.map(|d| format!(" ({d})")).unwrap_or_default();
+                    format!(
+                        "{name} is no longer in warning after {}{was}, at {clock} UTC",
+                        human_duration(lasted)
+                    )
+                };
+                (EventKind::Closed, RECOVERED, Level::Recovery, text, w.notify.clone())
             }
             Notice::Escalated { step, down_for } => {
                 let channels = steps.get(step as usize - 1).map(|s| s.notify.clone()).unwrap_or_default();
@@ -398,23 +461,22 @@ impl Pass<'_> {
                         }
                     }
                 }
-                if !policy_of(self.config, name).alert_on_recovery {
+                if !worded_recovery {
                     return (EventKind::Closed, RECOVERED, Level::Recovery, String::new(), destinations);
                 }
-                if j.judgement.notices.contains(&Notice::Down) {
+                if notices.contains(&Notice::Down) {
                     // Down and back in one pass: the failure's own line says it all.
-                    return (EventKind::Closed, FAILURES, level, w.opened.clone(), destinations);
+                    let text = format!("{}{in_warning}", w.opened);
+                    return (EventKind::Closed, FAILURES, level, text, destinations);
                 }
                 let was = j.before.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
                 let restarted = at_recheck && matches!(w.restart, Some(RestartStep::Ran { .. }));
                 let how = if restarted { "restarted and recovered" } else { "recovered" };
-                let at = ops_state::timestamp::format_unix(self.now);
-                let clock = at.get(11..16).unwrap_or_default();
                 // Given up before, or in this pass (that event is then folded into this line).
-                let given_up = j.before.gave_up_alerted || j.judgement.notices.contains(&Notice::GaveUp);
+                let given_up = j.before.gave_up_alerted || notices.contains(&Notice::GaveUp);
                 let gave_up = if given_up { "; its restarts had been given up" } else { "" };
                 let text = format!(
-                    "{name} was down {}{was}, {how} at {clock} UTC{gave_up}{}",
+                    "{name} was down {}{was}, {how} at {clock} UTC{gave_up}{}{in_warning}",
                     human_duration(down_for),
                     w.with
                 );
@@ -514,6 +576,11 @@ impl Pass<'_> {
         }
         out
     }
+}
+
+/// The last result of a service in the pass: the re-check's, else the check's.
+fn last_result(s: &ServiceReport) -> &ops_health::CheckResult {
+    s.recheck.as_ref().unwrap_or(&s.check)
 }
 
 /// How a service fared: its first check and the last re-check.
