@@ -78,6 +78,9 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
     ]
 };
 
+/// `check_interval_seconds` when services.json does not set it.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+
 /// `stalled_task_hours` when services.json does not set it (or does not exist, for `board`).
 pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -462,6 +465,42 @@ impl Config {
         if kept.is_empty() { all } else { kept }
     }
 
+    /// Every secret value of the configuration, for removing from text agent-ops keeps in
+    /// files: the bot token (and its key after the colon), the webhooks' URLs and header values
+    /// (from 8 characters on, as ops-alert redacts them), and the URL checks' passwords, bearer
+    /// tokens, header values and the password of a target's user info (from 4, as ops-health).
+    pub fn secrets(&self) -> ops_state::Redactor {
+        let mut r = ops_state::Redactor::default();
+        if let Some(token) = &self.alerting.telegram_bot_token {
+            r.add(token.expose(), 8);
+            r.add(token.expose().split_once(':').map_or("", |(_, key)| key), 8);
+        }
+        for w in &self.alerting.webhooks {
+            r.add(w.url.expose(), 8);
+            for (_, value) in &w.headers {
+                r.add(value.expose(), 8);
+            }
+        }
+        for s in &self.services {
+            let Check::Url(u) = &s.check else { continue };
+            for (_, value) in &u.headers {
+                r.add(value.expose(), 4);
+            }
+            match &u.auth {
+                Some(Auth::Basic { password, .. }) => r.add(password.expose(), 4),
+                Some(Auth::Bearer(token)) => r.add(token.expose(), 4),
+                _ => {}
+            }
+            let rest = u.url.split_once("://").map_or(u.url.as_str(), |(_, rest)| rest);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if let Some((_, password)) = authority.rsplit_once('@').and_then(|(info, _)| info.split_once(':'))
+            {
+                r.add(password, 4);
+            }
+        }
+        r
+    }
+
     /// The service of this name, if it is one (the built-in disk checks are not).
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
@@ -537,7 +576,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     };
     let mut config = Config {
         path: path.to_path_buf(),
-        check_interval: o.seconds(r, "check_interval_seconds", Min::Above(0.0), Duration::from_secs(300)),
+        check_interval: o.seconds(r, "check_interval_seconds", Min::Above(0.0), DEFAULT_CHECK_INTERVAL),
         stalled_task_after: hours(&mut o, r, "stalled_task_hours", DEFAULT_STALLED_TASK_AFTER),
         metrics_retention_days: o
             .integer(r, "metrics_retention_days", 1, 36_500)

@@ -61,6 +61,10 @@ pub struct Memory {
     /// The current warning episode (only with `alert_on_warning`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<WarningEpisode>,
+    /// The incident of the current outage, and those over but not yet logged (the pass keeps
+    /// them: [`crate::incident`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<crate::incident::Tracked>,
     /// Keys we do not know, kept on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -1,5 +1,6 @@
 //! Phase 3: judge each service against its memory (`state/outages.json`, the rules in
-//! [`crate::outage`]), word each notice as an event of its outage (one line under a heading),
+//! [`crate::outage`]), keep its incident and log the ones that ended ([`crate::incident`]),
+//! word each notice as an event of its outage (one line under a heading),
 //! queue the events for their channels durably, keep the memory, and deliver the outbox once:
 //! the alerter folds what waits for each channel into one message.
 //!
@@ -14,12 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use ops_alert::{Alert, Alerter, Delivery, Entry, Event, EventKind, Level, Outgoing};
 use ops_health::Outcome;
 use ops_metrics::render::human_duration;
+use ops_state::timestamp::unix_seconds;
 use ops_state::{StateError, StateFile};
 
-use super::restart::{RestartStep, note_for_alert};
+use super::restart::{RestartStep, note_for_alert, restart_result};
 use super::{Pass, ServiceReport, Topology, policy_of};
 use crate::ack::{self, Acks};
-use crate::maintenance::quiet;
+use crate::incident;
+use crate::maintenance::{Quiet, quiet};
 use crate::outage::{Judgement, Memory, Notice, Observation, Rules, Seen, observe};
 use crate::{Service, Severity};
 
@@ -168,6 +171,8 @@ impl Pass<'_> {
                     || (!failing[p] && self.blocked_at_check.get(p).is_some_and(|b| !b.is_empty()))
             })
             .collect();
+        let roots = topology.blocked(services);
+        let secrets = self.config.secrets();
         let mut judged = Vec::new();
         for (p, name) in topology.names.iter().enumerate() {
             let made = topology.made[p];
@@ -220,15 +225,95 @@ impl Pass<'_> {
                     w.detail = Some(last_result(&services[k]).detail.clone());
                 }
             }
+            let facts = match made {
+                Some(k) => self.facts(&services[k], name, &topology.names, &roots, p),
+                None => incident::Facts::default(),
+            };
+            incident::track(m, judgement.since, facts, acks.get(name), &secrets, self.now);
             judged.push(Judged { name: name.clone(), made, judgement, before });
         }
-        // Forget services that are gone from the configuration.
-        memory.retain(|name, _| topology.names.contains(name));
+        // A service gone from the configuration: forgotten, but an incident still open ends
+        // as removed and waits to be logged.
+        for (_, m) in memory.iter_mut().filter(|(name, _)| !topology.names.contains(*name)) {
+            if m.down_since.is_some() && !m.incidents.iter().any(|t| t.ended.is_none()) {
+                incident::track(m, m.down_since, incident::Facts::default(), None, &secrets, self.now);
+            }
+            incident::removed(m, self.now);
+            *m = Memory { incidents: std::mem::take(&mut m.incidents), ..Memory::default() };
+        }
+        if !self.dry() && self.memory.is_some() {
+            self.log_incidents(&mut memory);
+        }
+        memory.retain(|name, m| topology.names.contains(name) || !m.incidents.is_empty());
         let keep = self
             .memory
             .is_some()
             .then(|| Keep::new(StateFile::new(self.layout.outages()), &memory, "outage memory"));
         (judged, keep.flatten())
+    }
+
+    /// What this pass learned of a checked service, for its incident.
+    fn facts(
+        &self,
+        s: &ServiceReport,
+        name: &str,
+        names: &[String],
+        roots: &[Vec<String>],
+        p: usize,
+    ) -> incident::Facts {
+        let last = last_result(s);
+        let failed = s.check.outcome.failure().map(|kind| {
+            let at =
+                s.recheck.as_ref().filter(|r| r.outcome.is_down()).map_or(s.check.timestamp, |r| r.timestamp);
+            (kind.as_str().to_owned(), s.check.detail.clone(), unix_seconds(at))
+        });
+        let restart = match &s.restart {
+            Some(RestartStep::Ran { attempt, run, recovered }) => Some(incident::TrackedRestart {
+                at: self.now,
+                attempt: *attempt,
+                result: restart_result(run),
+                recovered: *recovered,
+            }),
+            _ => None,
+        };
+        incident::Facts {
+            failed,
+            back_at: last.outcome.is_up().then(|| unix_seconds(last.timestamp)),
+            restart,
+            gave_up: matches!(s.restart, Some(RestartStep::GaveUp { .. })),
+            quiet: s.quiet.as_ref().map(|q| match q {
+                Quiet::Window(_) => "maintenance",
+                Quiet::Silenced { .. } => "silenced",
+            }),
+            blocks: names
+                .iter()
+                .zip(roots)
+                .filter(|(_, r)| r.iter().any(|root| root == name))
+                .map(|(n, _)| n.clone())
+                .collect(),
+            blocked_by: roots.get(p).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Appends the incidents that are over to `state/incidents.jsonl` and forgets them; when
+    /// the append fails they stay in the memory for the next pass (a warning says so).
+    fn log_incidents(&mut self, memory: &mut BTreeMap<String, Memory>) {
+        let over = incident::over(memory);
+        let logged = over.is_empty()
+            || match ops_metrics::append_incidents(&self.layout.incidents(), &over) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.warn(format!("incidents not logged yet, kept for the next pass: {e}"));
+                    false
+                }
+            };
+        let dropped = incident::forget(memory, logged);
+        if dropped > 0 {
+            self.warn(format!(
+                "{dropped} incident(s) left unlogged: more than {} were waiting for one service",
+                incident::MAX_PENDING
+            ));
+        }
     }
 
     /// Writes a memory decided in this pass; a failure is a warning (the next pass decides
