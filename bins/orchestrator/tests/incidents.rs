@@ -309,3 +309,32 @@ fn a_daemon_killed_mid_outage_completes_its_incidents_later() {
     assert_eq!(ends.len(), 2, "{doc:#}");
     assert!(ends.contains(&"recovered") && ends.contains(&"removed"), "{doc:#}");
 }
+
+/// An incident that cannot be appended (something that is not a regular file sits at
+/// `state/incidents.jsonl`) is said in a warning and kept in the outage memory, and the first
+/// pass that can append it does: it is never lost, and logged once.
+#[test]
+fn an_incident_that_cannot_be_logged_waits_for_the_next_pass() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    sb.config(&format!(r#"{{"name": "API", "type": "port", "port": {port}}}"#), "");
+    assert_eq!(sb.run(&[]).status.code(), Some(1));
+    let log = sb.base().join("state/incidents.jsonl");
+    fs::create_dir(&log).unwrap();
+    let api = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("incidents not logged yet, kept for the next pass"), "{}", text(&out));
+    assert!(sb.outages()["API"]["incidents"][0]["ended"].is_number(), "{:#}", sb.outages());
+    fs::remove_dir(&log).unwrap();
+    assert_eq!(sb.report()["incidents"][0]["end"], "recovered", "shown while it waits");
+    drop(api);
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(1), "down again: a second incident begins");
+    let logged = sb.logged();
+    assert_eq!(logged.len(), 1, "the first is logged now: {logged:#?}");
+    assert_eq!(logged[0]["end"], "recovered");
+    let open = sb.outages()["API"]["incidents"].clone();
+    assert_eq!(open.as_array().map(Vec::len), Some(1), "only the new one is kept: {open:#}");
+    assert!(open[0]["ended"].is_null());
+}

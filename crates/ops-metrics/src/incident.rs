@@ -309,7 +309,8 @@ pub struct IncidentLog {
     /// The incidents that overlap it (started before its end, and not over before its start),
     /// newest first.
     pub incidents: Vec<Incident>,
-    /// Lines that are not incidents of this version (not JSON, not ours, too long, torn).
+    /// Lines that are not incidents of this version (not JSON, not ours, too long); a last line
+    /// without its newline that does not parse is not counted (an append in progress).
     pub bad_lines: u64,
     /// The first of them (1-based line number).
     pub first_bad: Option<u64>,
@@ -448,6 +449,9 @@ pub fn read_incidents(path: &Path, window: &Window) -> Result<IncidentLog, Metri
                 }
             }
             Parsed::Newer => log.newer_lines += 1,
+            // A last line without its newline is being appended (or was cut by a crash, and
+            // the next append ends it): not yet a line to judge.
+            Parsed::Bad if !complete => {}
             Parsed::Bad => {
                 log.bad_lines += 1;
                 log.first_bad.get_or_insert(number);
@@ -592,8 +596,13 @@ mod tests {
         let good = i.to_line();
         i.detail = "x".repeat(MAX_INCIDENT_LINE);
         std::fs::write(&path, format!("{}\n{good}\n{good}", i.to_line())).unwrap();
-        let log = read_incidents(&path, &Window::last_days(date!(2026 - 11 - 30), 7)).unwrap();
+        let window = Window::last_days(date!(2026 - 11 - 30), 7);
+        let log = read_incidents(&path, &window).unwrap();
         assert_eq!((log.incidents.len(), log.bad_lines, log.first_bad), (1, 1, Some(1)));
+        // A line being appended: neither an incident nor a bad line yet.
+        std::fs::write(&path, format!("{good}\n{}", &good[..good.len() / 2])).unwrap();
+        let log = read_incidents(&path, &window).unwrap();
+        assert_eq!((log.incidents.len(), log.bad_lines), (1, 0));
     }
 
     #[test]
