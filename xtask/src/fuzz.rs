@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("metrics_line", "ops-metrics"),
     ("day_file", "ops-metrics"),
     ("rollup_file", "ops-metrics"),
+    ("incident_line", "ops-metrics"),
     ("board_json", "ops-board"),
     ("alert_rate", "ops-alert"),
     ("recovery_json", "ops-recovery"),

@@ -57,7 +57,7 @@ pub enum Command {
         /// The service name.
         service: String,
     },
-    /// Acknowledge SERVICE's current outage: no more reminders or escalations for it (its recovery is still said).
+    /// Acknowledge SERVICE's current outage (or its warning, with alert_on_warning): no more reminders or escalations for it (its end is still said).
     Ack {
         /// The service name.
         service: String,

@@ -199,8 +199,9 @@ fn service_json(s: &ServiceReport) -> Value {
 
 /// `orchestrator ack`: what was acknowledged.
 pub fn acked(name: &str, ack: &Ack) -> String {
+    let (what, end) = if ack.warning { ("warning", "end") } else { ("outage", "recovery") };
     format!(
-        "{name}: outage since {} acknowledged; no more reminders or escalations for it (its recovery is still said)\n",
+        "{name}: {what} since {} acknowledged; no more reminders or escalations for it (its {end} is still said)\n",
         format_unix(ack.outage)
     )
 }

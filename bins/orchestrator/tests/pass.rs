@@ -723,3 +723,72 @@ fn a_pass_rolls_up_finished_days_before_retention_deletes_their_day_files() {
     let log = fs::read_to_string(sb.base().join("logs/orchestrator.log")).unwrap();
     assert_eq!(log.matches("Rolled up").count(), 1, "rolled up once: {log}");
 }
+
+/// `alert_on_warning` through real passes of a plugin whose level the test sets: the warning
+/// once, its reminder, no reminder once acknowledged, the outage it turns into, the recovery
+/// into the warning said on one line, and its end once. A service without the key is never
+/// alerted for its warnings.
+#[test]
+fn warnings_are_alerted_once_per_episode_with_alert_on_warning_only() {
+    let sb = Sandbox::new();
+    let level = sb.dir.path().join("level");
+    let quiet = sb.dir.path().join("quiet-level");
+    let plugin = |file: &Path| format!("read l < {}; echo \"level $l\"; exit $l", file.display());
+    let services = [
+        serde_json::json!({"name": "Plugin", "type": "command", "command": plugin(&level),
+            "alert_on_warning": true, "reminder_interval_seconds": 0.001}),
+        serde_json::json!({"name": "Quiet", "type": "command", "command": plugin(&quiet)}),
+    ];
+    sb.config(&services.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "");
+    fs::write(&quiet, "1\n").unwrap();
+    let pass = |l: u8| {
+        fs::write(&level, format!("{l}\n")).unwrap();
+        let out = sb.run(&[]);
+        assert_eq!(out.status.code(), Some(i32::from(l == 2)), "{}", text(&out));
+    };
+    let new_since = |before: usize| sb.shown()[before..].to_vec();
+
+    pass(0);
+    assert!(sb.shown().is_empty(), "{:?}", sb.shown());
+    pass(1);
+    assert_eq!(new_since(0), ["[WARNING] Agent Ops Alert\n\nWarnings:\n - Plugin: level 1"]);
+    pass(1);
+    let shown = new_since(1);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "[WARNING] Agent Ops Alert\n\nStill in warning:\n - Plugin: level 1 (in warning for "
+        )
+    );
+
+    let out = sb.run(&["ack", "Plugin", "--note", "looking"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).starts_with("Plugin: warning since "), "{}", text(&out));
+    pass(1);
+    assert_eq!(sb.shown().len(), 2, "acknowledged: no reminder");
+
+    pass(2);
+    assert_eq!(new_since(2), ["[ERROR] Agent Ops Alert\n\nHealth check failures:\n - Plugin: level 2"]);
+    pass(1);
+    let shown = new_since(3);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with("[RECOVERED] Agent Ops Alert\n\nRecovered:\n - Plugin was down ")
+            && shown[0].ends_with(" UTC; in warning: level 1"),
+        "the recovery says the warning, once: {}",
+        shown[0]
+    );
+    pass(1);
+    assert_eq!(sb.shown().len(), 4, "still acknowledged: {:?}", sb.shown());
+    pass(0);
+    let shown = new_since(4);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "[RECOVERED] Agent Ops Alert\n\nRecovered:\n - Plugin is no longer in warning after "
+        ) && shown[0].contains(" (level 1), at "),
+        "{}",
+        shown[0]
+    );
+    assert!(sb.shown().iter().all(|m| !m.contains("Quiet")), "no alert_on_warning, no warning alert");
+}

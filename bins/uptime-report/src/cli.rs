@@ -32,6 +32,10 @@ pub struct Args {
     /// Add latency percentiles, incidents, time-based uptime, first/last seen (text format).
     #[arg(long)]
     pub detailed: bool,
+    /// List the orchestrator's incidents (state/incidents.jsonl and the open ones), newest
+    /// first, with the count, MTTR and time down per service (text or json).
+    #[arg(long, conflicts_with_all = ["detailed", "sla"])]
+    pub incidents: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -47,14 +51,15 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Instead of reporting, delete the day files older than the retention and say how many.
-    #[arg(long, conflicts_with_all = ["days", "month", "since", "service", "detailed", "format", "sla", "until", "output"])]
+    #[arg(long, conflicts_with_all = ["days", "month", "since", "service", "detailed", "incidents", "format", "sla", "until", "output"])]
     pub cleanup: bool,
     /// Days of day files to keep with --cleanup [default: metrics_retention_days from
     /// services.json, or 90]; rollups are kept for rollup_retention_days (3650).
     #[arg(long, requires = "cleanup", value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub retention_days: Option<u32>,
-    /// The services.json to read for --cleanup [default: $AGENT_OPS_CONFIG or ~/.agent-ops/config/services.json].
+    /// The services.json to read for --cleanup, and for which services are stale (json, html)
+    /// [default: $AGENT_OPS_CONFIG or ~/.agent-ops/config/services.json].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 }

@@ -1,15 +1,19 @@
-//! `uptime-report`: uptime per service over the last days, from the metrics day files. With no
-//! arguments it prints the Python kit's 7-day report byte for byte. Exit status: 0 ok, 1 a
-//! service is below `--sla`, or there is no data to judge (`--sla` over an empty window,
-//! `--service` without metrics), or a file cannot be read; 2 usage or configuration error.
+//! `uptime-report`: uptime per service over the last days, from the metrics day files, and the
+//! orchestrator's incidents (`--incidents`). With no arguments it prints the Python kit's
+//! 7-day report byte for byte. Exit status: 0 ok, 1 a service is below `--sla`, or there is no
+//! data to judge (`--sla` over an empty window, `--service` without metrics), or a file cannot
+//! be read; 2 usage or configuration error.
 
 mod cli;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cli::{Args, Format};
 use ops_cli::{Failure, exit};
 use ops_kit::uptime::{self, Sla};
+use ops_kit::{Config, incident};
+use ops_metrics::render::Context;
 use ops_metrics::{Retention, RollupIssue, clean_up, render, roll_up};
 use time::OffsetDateTime;
 
@@ -40,6 +44,24 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         return Ok(ops_cli::finish(&said, &ops_cli::warning_lines(&done.issues), code));
     }
     let window = args.window(now.date()).map_err(Failure::usage)?;
+    if args.incidents {
+        let found =
+            incident::read(&started.layout, &window, args.service.as_deref()).map_err(Failure::failed)?;
+        let body = match args.format {
+            Format::Text => render::incidents_text(&found.log, now),
+            Format::Json => format!("{:#}\n", render::incidents_json(&found.log, now)),
+            Format::Prometheus | Format::Html => {
+                return Err(Failure::usage("--incidents is shown as text or json"));
+            }
+        };
+        return Ok(write(
+            args.output,
+            args.format,
+            &body,
+            &ops_cli::warning_lines(&found.warnings),
+            exit::OK,
+        ));
+    }
     // Finished days are rolled up by whoever reads first; a file that is not ours is reported
     // by the read, for the days of the window.
     let rolled = roll_up(metrics, now.date()).map(|r| r.issues).unwrap_or_default();
@@ -67,6 +89,26 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let failed = found.service_missing || sla.as_ref().is_some_and(|(_, v)| *v != Sla::Met || unreadable);
     let code = if failed { exit::FAILED } else { exit::OK };
     let report = &found.report;
+    // Which services are stale, and the incidents, for the documents (never the text report).
+    let config = match args.format {
+        Format::Json | Format::Html => {
+            Config::load_optional(&started.layout, &started.env).unwrap_or_else(|e| {
+                warnings.push(format!("stale services judged without services.json: {e}"));
+                None
+            })
+        }
+        Format::Text | Format::Prometheus => None,
+    };
+    let stale = uptime::stale(config.as_ref().map(|l| &l.config), report, now);
+    let incidents = match args.format {
+        Format::Html => incident::read(&started.layout, &window, args.service.as_deref())
+            .map(|i| i.log)
+            .map_err(|e| warnings.push(format!("incidents left out: {e}")))
+            .ok(),
+        _ => None,
+    };
+    let context =
+        Context { sla: args.sla, stale: &stale, incidents: incidents.as_ref(), ..Context::new(now) };
     let body = match args.format {
         Format::Text => {
             let mut text = if args.detailed { render::text_detailed(report) } else { render::text(report) };
@@ -75,19 +117,22 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             }
             text
         }
-        Format::Json => format!("{:#}\n", render::json(report, now, args.sla)),
+        Format::Json => format!("{:#}\n", render::json(report, &context)),
         Format::Prometheus => render::prometheus(report),
-        Format::Html => render::html(report, now, args.sla),
+        Format::Html => render::html(report, &context),
     };
-    let warnings = ops_cli::warning_lines(&warnings);
-    Ok(match args.output {
-        // Readable by all (0644 before the umask): node_exporter or a web server reads it.
+    Ok(write(args.output, args.format, &body, &ops_cli::warning_lines(&warnings), code))
+}
+
+/// Writes `body` to `--output` (readable by all, 0644 before the umask: node_exporter or a web
+/// server reads it) or prints it: the text report for people, the other formats exactly.
+fn write(output: Option<PathBuf>, format: Format, body: &str, warnings: &str, code: u8) -> ExitCode {
+    match output {
         Some(path) => match ops_state::write_atomic(&path, body.as_bytes(), ops_state::PUBLIC_MODE) {
-            Ok(()) => ops_cli::finish("", &warnings, code),
+            Ok(()) => ops_cli::finish("", warnings, code),
             Err(e) => ops_cli::finish("", &format!("{warnings}error: {e}\n"), exit::FAILED),
         },
-        // The text report is for people; the other formats are documents, written exactly.
-        None if args.format == Format::Text => ops_cli::finish(&body, &warnings, code),
-        None => ops_cli::finish_document(&body, &warnings, code),
-    })
+        None if format == Format::Text => ops_cli::finish(body, warnings, code),
+        None => ops_cli::finish_document(body, warnings, code),
+    }
 }

@@ -641,6 +641,91 @@ fn escape_text(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// An incident of the log, as the orchestrator appends it.
+fn incident(service: &str, detail: &str, started: OffsetDateTime, minutes: i64) -> ops_metrics::Incident {
+    ops_metrics::Incident {
+        service: service.into(),
+        started,
+        ended: Some(started + time::Duration::minutes(minutes)),
+        end: ops_metrics::End::Recovered,
+        last_failed: None,
+        kind: "http_status".into(),
+        detail: detail.into(),
+        alerted: true,
+        restarts_tried: 1,
+        restarts: vec![ops_metrics::Restart {
+            at: started,
+            attempt: 1,
+            result: "exited 0".into(),
+            recovered: true,
+        }],
+        gave_up: false,
+        quiet: vec![],
+        ack: Some(ops_metrics::IncidentAck {
+            at: started,
+            by: Some("alice".into()),
+            note: Some("secret plan".into()),
+        }),
+        blocked: vec![],
+        blocked_by: vec![],
+    }
+}
+
+/// The metrics, configuration, incident log and outage memory of the status page test.
+fn fill_status_home(home: &Home, names: &[&str; 6]) -> Vec<ops_metrics::Incident> {
+    let now = OffsetDateTime::now_utc();
+    // Every service checked every 5 minutes for the last hour (checkout-api down for the last
+    // three), but the Japanese one, last checked three days ago.
+    for name in *names {
+        for i in 0..12i64 {
+            let when = now
+                - time::Duration::minutes(60 - 5 * i)
+                - time::Duration::days(if name == names[4] { 3 } else { 0 });
+            let status = if name == "checkout-api" && i >= 9 { Status::Down } else { Status::Up };
+            home.append(when.date(), record(name, status, 40 + i.unsigned_abs(), when));
+        }
+    }
+    // The configuration no longer has "Tom & Jerry".
+    let services: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.starts_with("Tom"))
+        .map(|(i, n)| json!({"name": n, "type": "port", "port": 10_000 + i}))
+        .collect();
+    let config = home.dir.path().join(".agent-ops/config/services.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, json!({"services": services, "disk_paths": []}).to_string()).unwrap();
+    let state = home.dir.path().join(".agent-ops/state");
+    std::fs::create_dir_all(&state).unwrap();
+    let logged = [
+        incident(
+            names[0],
+            "<script>document.documentElement.setAttribute('data-pwned','3')</script>",
+            now - time::Duration::days(2),
+            12,
+        ),
+        incident(names[1], "HTTP 503 & \"worse\"", now - time::Duration::hours(30), 3),
+        incident("checkout-api", "HTTP 502", now - time::Duration::days(5), 45),
+    ];
+    let lines: String = logged.iter().map(|i| i.to_line() + "\n").collect();
+    std::fs::write(state.join("incidents.jsonl"), lines).unwrap();
+    let since = (now - time::Duration::minutes(15)).unix_timestamp();
+    std::fs::write(
+        state.join("outages.json"),
+        json!({"checkout-api": {"failures": 3, "down_since": since, "alerted": true,
+            "incidents": [{"started": since, "kind": "connect", "detail": "port 10005: <b>refused</b>"}]}})
+        .to_string(),
+    )
+    .unwrap();
+
+    logged.to_vec()
+}
+
+/// The status page with a configuration and incidents, as the daemon's host has them: names
+/// that try to inject markup, a service down, one no longer configured and one not checked for
+/// three days (both grey, "last seen", never up nor in the banner), and incidents drawn under
+/// the bars (from the log, and one still open in the outage memory), every word escaped.
+/// Chromium renders it, finds every service and incident in the DOM, and runs no script.
 #[test]
 fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
     let home = Home::new();
@@ -652,40 +737,51 @@ fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
         "日本語サービス",
         "checkout-api",
     ];
-    for name in &names[..5] {
-        checks(&home, name, 200, 1, 7);
-    }
-    let t = today();
-    for i in 0..12 {
-        let status = if i >= 9 { Status::Down } else { Status::Up };
-        home.append(
-            t,
-            record(
-                "checkout-api",
-                status,
-                40 + i,
-                OffsetDateTime::now_utc() - time::Duration::minutes(60 - 5 * i64::try_from(i).unwrap()),
-            ),
-        );
-    }
+    let logged = fill_status_home(&home, &names);
     let page = home.dir.path().join("status.html");
     let out = home.ours(&["--format", "html", "--sla", "99.9", "--output", page.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "below the SLA");
+    assert_eq!(out.status.code(), Some(1), "below the SLA: {}", String::from_utf8_lossy(&out.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
     for external in ["<script", "<img", "<link", "<iframe", "url(", "@import", "http://", "https://"] {
         assert!(!html.contains(external), "the page holds {external:?}");
     }
-    assert!(html.contains("1 of 6 services down"));
+    assert!(html.contains("1 of 4 services down"), "the stale ones are not counted: {html}");
+    assert!(html.contains("6 services · 1 down · 2 stale"), "{html}");
+    assert_eq!(html.matches("<section class=\"card stale\"").count(), 2, "{html}");
+    assert!(html.contains("Stale · last seen 3d 0h ago · expected every 5m 0s"), "{html}");
+    assert!(html.contains(" · no longer in the configuration"), "{html}");
+    assert_eq!(html.matches("<rect class=\"inc").count(), 4, "three logged, one open: {html}");
+    assert!(html.contains("<rect class=\"inc open\""), "{html}");
+    assert!(!html.contains("secret plan") && !html.contains("alice"), "who acknowledged stays off the page");
+    let json = home.ours(&["--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let state_of = |name: &str| {
+        let s = doc["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+        (s["state"].as_str().unwrap().to_owned(), s["stale"]["reason"].as_str().map(str::to_owned))
+    };
+    assert_eq!(state_of(names[3]), ("stale".to_owned(), Some("not_configured".to_owned())));
+    assert_eq!(state_of(names[4]), ("stale".to_owned(), Some("not_seen".to_owned())));
+    assert_eq!(state_of("checkout-api"), ("down".to_owned(), None));
+    assert_eq!(state_of(names[0]), ("up".to_owned(), None));
+    let text = home.ours(&[]);
+    assert!(!String::from_utf8_lossy(&text.stdout).contains("stale"), "the Python kit's report is unchanged");
 
     let Some(browser) = test_support::require_tool("chromium") else { return };
     let url = format!("file://{}", page.display());
     let dom = chromium(&browser, &home.dir.path().join("profile-dom"), &["--dump-dom", &url]);
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();
-    assert!(dom.contains("<section class=\"card down\""), "{dom}");
+    assert!(
+        dom.contains("<section class=\"card down\"") && dom.contains("<section class=\"card stale\""),
+        "{dom}"
+    );
     for name in names {
         assert!(dom.contains(&format!(">{}</h2>", escape_text(name))), "{name} is not in the DOM:\n{dom}");
     }
+    for detail in logged.iter().map(|i| i.detail.as_str()).chain(["port 10005: <b>refused</b>"]) {
+        assert!(dom.contains(&escape_text(detail)), "the incident {detail:?} is not in the DOM:\n{dom}");
+    }
+    assert_eq!(dom.matches("<rect class=\"inc").count(), 4, "{dom}");
     // The injected scripts would set this attribute on <html>; in the DOM it only appears as text.
     let html_tag = &dom[dom.find("<html").unwrap()..];
     let html_tag = &html_tag[..html_tag.find('>').unwrap()];
@@ -913,4 +1009,85 @@ fn an_unreadable_day_is_said_and_fails_an_sla() {
     assert_eq!(std::fs::read_to_string(&rollup).unwrap(), "{\"format\": \"someone else's\"}", "left alone");
     // Without --sla the report is printed, with the warning, and succeeds.
     assert_eq!(home.ours(&[]).status.code(), Some(0));
+}
+
+/// `--incidents`: the log's incidents and the open one of the outage memory, newest first, in
+/// the window asked for, as a table (control characters escaped) and as JSON; `--service`
+/// keeps one service's; a line that is not an incident is skipped with a warning; html and
+/// prometheus are usage errors; and the default report does not change.
+#[test]
+fn incidents_newest_first_with_mttr_per_service() {
+    let home = Home::new();
+    let now = OffsetDateTime::now_utc();
+    checks(&home, "API", 10, 1, 2);
+    let before = home.ours(&[]);
+    let state = home.dir.path().join(".agent-ops/state");
+    std::fs::create_dir_all(&state).unwrap();
+    let old = incident("API", "HTTP 500", now - time::Duration::days(20), 30);
+    let api = incident("API", "HTTP 503", now - time::Duration::days(2), 10);
+    let evil = incident("evil\u{1b}]0;owned\u{7}", "bad\u{9b}2J", now - time::Duration::days(1), 20);
+    let lines: String = [&old, &api, &evil].iter().map(|i| i.to_line() + "\n").collect();
+    std::fs::write(state.join("incidents.jsonl"), lines + "not an incident\n").unwrap();
+    let since = (now - time::Duration::minutes(5)).unix_timestamp();
+    std::fs::write(
+        state.join("outages.json"),
+        json!({"API": {"failures": 1, "down_since": since, "incidents": [{"started": since, "kind": "connect", "detail": "refused"}]}})
+            .to_string(),
+    )
+    .unwrap();
+
+    let out = home.ours(&["--incidents"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("incidents.jsonl: 1 line(s) that are not incidents skipped (the first is line 4)"),
+        "{stderr}"
+    );
+    assert!(
+        !text.chars().any(|c| c != '\n' && (c.is_control() || ('\u{80}'..='\u{9f}').contains(&c))),
+        "{text:?}"
+    );
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows[0], "=== Incidents (last 7 days) ===");
+    assert!(rows[2].starts_with("STARTED (UTC)     SERVICE"), "{text}");
+    assert!(
+        rows[3].contains("  API  ") && rows[3].contains("(open)") && rows[3].contains("refused (connect)"),
+        "{text}"
+    );
+    assert!(rows[4].contains("evil\\x1b]0;owned\\x07") && rows[4].contains("bad\\u{9b}2J"), "{text}");
+    assert!(rows[5].contains("  API  ") && rows[5].contains("HTTP 503 (http_status)"), "{text}");
+    assert!(rows[5].contains("1, recovered  acknowledged by alice: secret plan"), "{text}");
+    assert_eq!(rows.len(), 10, "20 days ago is outside the window: {text}");
+    assert!(
+        rows[8].starts_with("API ") && rows[8].contains(" 2 ") && rows[8].contains("10m 0s"),
+        "MTTR of the one over: {text}"
+    );
+
+    let doc: serde_json::Value =
+        serde_json::from_slice(&home.ours(&["--incidents", "--format", "json", "--days", "30"]).stdout)
+            .unwrap();
+    let services: Vec<&str> =
+        doc["incidents"].as_array().unwrap().iter().map(|i| i["service"].as_str().unwrap()).collect();
+    assert_eq!(services, ["API", "evil\u{1b}]0;owned\u{7}", "API", "API"], "{doc:#}");
+    assert_eq!(doc["incidents"][0]["end"], "open");
+    assert_eq!(doc["services"][0]["name"], "API");
+    assert_eq!(
+        (doc["services"][0]["incidents"].as_u64(), doc["services"][0]["open"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(doc["services"][0]["mttr_seconds"], 1200.0, "(10m + 30m) / 2");
+    assert_eq!(doc["bad_lines"], 1);
+
+    let one: serde_json::Value = serde_json::from_slice(
+        &home.ours(&["--incidents", "--format", "json", "--service", "API", "--days", "1"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(one["incidents"].as_array().unwrap().len(), 1, "{one:#}");
+    for format in ["html", "prometheus"] {
+        assert_eq!(home.ours(&["--incidents", "--format", format]).status.code(), Some(2), "{format}");
+    }
+    assert_eq!(home.ours(&["--incidents", "--sla", "99"]).status.code(), Some(2));
+    let after = home.ours(&[]);
+    assert_eq!(after.stdout, before.stdout, "the Python kit's report does not change");
 }

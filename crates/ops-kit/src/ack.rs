@@ -1,8 +1,8 @@
 //! Acknowledgements: `orchestrator ack SERVICE [--note TEXT]` says someone is on the current
-//! outage of a service. Kept in `state/acks.json`, apart from the outage memory (which only the
-//! pass writes), each tied to the outage it acknowledges by that outage's start: an ack ends
-//! with its outage. While it holds, the outage gets no reminders and no escalation; its
-//! recovery is still said.
+//! outage of a service (or, when it is not down, its warning episode: `alert_on_warning`).
+//! Kept in `state/acks.json`, apart from the outage memory (which only the pass writes), each
+//! tied to the episode it acknowledges by that episode's start: an ack ends with its episode.
+//! While it holds, the episode gets no reminders and no escalation; its end is still said.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ use crate::outage::Memory;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ack {
     /// The start of the outage it acknowledges (unix seconds; the outage memory's
-    /// `down_since`).
+    /// `down_since`), or of the warning episode (its `since`).
     pub outage: f64,
     /// When it was given (unix seconds).
     pub at: f64,
@@ -26,6 +26,9 @@ pub struct Ack {
     /// What they said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// It acknowledges a warning episode, not an outage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     /// Keys we do not know, kept on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -34,16 +37,26 @@ pub struct Ack {
 /// `state/acks.json`: service name to its acknowledgement.
 pub type Acks = BTreeMap<String, Ack>;
 
-/// The acknowledgements that still hold: those of outages still going on in `memory`.
+/// The acknowledgements that still hold: those of outages (or warning episodes) still going on
+/// in `memory`.
 pub fn current(acks: &Acks, memory: &BTreeMap<String, Memory>) -> Acks {
-    acks.iter()
-        .filter(|(name, a)| memory.get(*name).and_then(|m| m.down_since) == Some(a.outage))
-        .map(|(name, a)| (name.clone(), a.clone()))
-        .collect()
+    let holds = |name: &String, a: &Ack| {
+        memory.get(name).is_some_and(|m| {
+            m.down_since == Some(a.outage) || m.warning.as_ref().is_some_and(|w| w.since == a.outage)
+        })
+    };
+    acks.iter().filter(|(name, a)| holds(name, a)).map(|(name, a)| (name.clone(), a.clone())).collect()
 }
 
-/// Acknowledges the current outage of `service` (as `outages`, the outage memory, has it);
-/// `Ok(None)` when it has none. Acknowledgements of outages that ended are dropped.
+/// The start of the episode an acknowledgement of `m` is for: its outage, else its warning
+/// episode.
+pub fn episode(m: &Memory) -> Option<f64> {
+    m.down_since.or(m.warning.as_ref().map(|w| w.since))
+}
+
+/// Acknowledges the current outage of `service` (as `outages`, the outage memory, has it), or
+/// its warning episode; `Ok(None)` when it has neither. Acknowledgements of episodes that ended
+/// are dropped.
 pub fn acknowledge(
     acks: &StateFile,
     outages: &StateFile,
@@ -53,10 +66,12 @@ pub fn acknowledge(
     now: f64,
 ) -> Result<Option<Ack>, StateError> {
     let memory: BTreeMap<String, Memory> = outages.read()?.unwrap_or_default();
-    let Some(outage) = memory.get(service).and_then(|m| m.down_since) else { return Ok(None) };
+    let Some(m) = memory.get(service) else { return Ok(None) };
+    let Some(outage) = episode(m) else { return Ok(None) };
+    let warning = m.down_since.is_none();
     acks.update(|all: &mut Acks| {
         *all = current(all, &memory);
-        let ack = Ack { outage, at: now, by, note, extra: Map::new() };
+        let ack = Ack { outage, at: now, by, note, warning, extra: Map::new() };
         all.insert(service.to_owned(), ack.clone());
         Ok(Some(ack))
     })

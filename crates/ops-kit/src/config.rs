@@ -41,6 +41,7 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("success_threshold", None),
         ("reminder_interval_seconds", None),
         ("alert_on_recovery", None),
+        ("alert_on_warning", None),
         ("target", Some(&[Url])),
         ("expected_status", Some(&[Url])),
         ("max_latency_ms", Some(&[Url])),
@@ -78,6 +79,9 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("cwd", Some(&[Command])),
     ]
 };
+
+/// `check_interval_seconds` when services.json does not set it.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 
 /// `stalled_task_hours` when services.json does not set it (or does not exist, for `board`).
 pub const DEFAULT_STALLED_TASK_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -195,6 +199,9 @@ pub struct Policy {
     pub reminder_interval: Option<Duration>,
     /// Send a notice when it recovers (`alert_on_recovery`, default true).
     pub alert_on_recovery: bool,
+    /// Alert its warnings too, by the same thresholds and reminders as its outages
+    /// (`alert_on_warning`, a service's key only; default false).
+    pub alert_on_warning: bool,
     /// Time between restarting it and re-checking (`restart_grace_seconds`, default 5).
     pub restart_grace: Duration,
     /// Time between two checks of it (`interval_seconds`). Without one, `orchestrator --loop`
@@ -442,6 +449,7 @@ impl Config {
             success_threshold: o.success_threshold,
             reminder_interval: o.reminder_interval,
             alert_on_recovery: self.alerting.alert_on_recovery,
+            alert_on_warning: false,
             restart_grace: o.restart_grace,
             interval: None,
         }
@@ -459,6 +467,42 @@ impl Config {
         let all = self.alerting.channels();
         let kept: Vec<String> = all.iter().filter(|c| !escalation.contains(&c.as_str())).cloned().collect();
         if kept.is_empty() { all } else { kept }
+    }
+
+    /// Every secret value of the configuration, for removing from text agent-ops keeps in
+    /// files: the bot token (and its key after the colon), the webhooks' URLs and header values
+    /// (from 8 characters on, as ops-alert redacts them), and the URL checks' passwords, bearer
+    /// tokens, header values and the password of a target's user info (from 4, as ops-health).
+    pub fn secrets(&self) -> ops_state::Redactor {
+        let mut r = ops_state::Redactor::default();
+        if let Some(token) = &self.alerting.telegram_bot_token {
+            r.add(token.expose(), 8);
+            r.add(token.expose().split_once(':').map_or("", |(_, key)| key), 8);
+        }
+        for w in &self.alerting.webhooks {
+            r.add(w.url.expose(), 8);
+            for (_, value) in &w.headers {
+                r.add(value.expose(), 8);
+            }
+        }
+        for s in &self.services {
+            let Check::Url(u) = &s.check else { continue };
+            for (_, value) in &u.headers {
+                r.add(value.expose(), 4);
+            }
+            match &u.auth {
+                Some(Auth::Basic { password, .. }) => r.add(password.expose(), 4),
+                Some(Auth::Bearer(token)) => r.add(token.expose(), 4),
+                _ => {}
+            }
+            let rest = u.url.split_once("://").map_or(u.url.as_str(), |(_, rest)| rest);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if let Some((_, password)) = authority.rsplit_once('@').and_then(|(info, _)| info.split_once(':'))
+            {
+                r.add(password, 4);
+            }
+        }
+        r
     }
 
     /// The service of this name, if it is one (the built-in disk checks are not).
@@ -537,7 +581,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
     };
     let mut config = Config {
         path: path.to_path_buf(),
-        check_interval: o.seconds(r, "check_interval_seconds", Min::Above(0.0), Duration::from_secs(300)),
+        check_interval: o.seconds(r, "check_interval_seconds", Min::Above(0.0), DEFAULT_CHECK_INTERVAL),
         stalled_task_after: hours(&mut o, r, "stalled_task_hours", DEFAULT_STALLED_TASK_AFTER),
         metrics_retention_days: o
             .integer(r, "metrics_retention_days", 1, 36_500)
@@ -580,6 +624,7 @@ struct Overrides {
     /// Zero: no reminders.
     reminder_interval: Option<Duration>,
     alert_on_recovery: Option<bool>,
+    alert_on_warning: Option<bool>,
     restart_grace: Option<Duration>,
     interval: Option<Duration>,
 }
@@ -594,6 +639,7 @@ impl Overrides {
             success_threshold: count(o, r, "success_threshold"),
             reminder_interval: o.opt_seconds(r, "reminder_interval_seconds", Min::AtLeast(0.0)),
             alert_on_recovery: o.opt_boolean(r, "alert_on_recovery"),
+            alert_on_warning: o.opt_boolean(r, "alert_on_warning"),
             restart_grace: o.opt_seconds(r, "restart_grace_seconds", Min::AtLeast(0.0)),
             interval: o.opt_seconds(r, "interval_seconds", Min::Above(0.0)),
         }
@@ -608,6 +654,7 @@ impl Overrides {
                 None => defaults.reminder_interval,
             },
             alert_on_recovery: self.alert_on_recovery.unwrap_or(defaults.alert_on_recovery),
+            alert_on_warning: self.alert_on_warning.unwrap_or(defaults.alert_on_warning),
             restart_grace: self.restart_grace.unwrap_or(defaults.restart_grace),
             interval: self.interval.or(defaults.interval),
         };
@@ -1189,6 +1236,7 @@ fn read_service(
             success_threshold: 1,
             reminder_interval: None,
             alert_on_recovery: true,
+            alert_on_warning: false,
             restart_grace: Duration::ZERO,
             interval: None,
         },

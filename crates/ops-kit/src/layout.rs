@@ -165,6 +165,11 @@ impl Layout {
         self.state.join("acks.json")
     }
 
+    /// Incidents that are over, one JSON line each (ops-metrics' incident log).
+    pub fn incidents(&self) -> PathBuf {
+        self.state.join("incidents.jsonl")
+    }
+
     /// Stalled tasks already alerted: `{task_id: unix_seconds}`.
     pub fn stalled_alerts(&self) -> PathBuf {
         self.state.join("stalled-alerts.json")

@@ -6,6 +6,15 @@
 //! more reminders or escalations (its recovery notice still goes out); a blocked service (one
 //! whose dependency is failing too) and a silenced one get no notice of their own while so.
 //!
+//! With `alert_on_warning` ([`Rules::warnings`]), a warning episode is judged the same way: a
+//! run of checks that are not ok (warnings, and failures too), alerted at a warning check once
+//! `failure_threshold` of them came in a row, reminded every `reminder_interval` until
+//! acknowledged, and over after `success_threshold` ok checks in a row. Never escalated. An
+//! outage takes over while it is alerted (no warning notice meanwhile); one that recovers into
+//! a warning says so with its recovery notice (a [`Notice::Warning`] right after
+//! [`Notice::Recovered`]), and an episode that ends with an outage's recovery is closed without
+//! words of its own.
+//!
 //! Pure: no I/O, no clock. The pass feeds observations in and sends the notices out.
 
 use std::time::Duration;
@@ -49,9 +58,39 @@ pub struct Memory {
     /// Unix time of the last check (the pass keeps it: a one-shot pass checks what is due).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<f64>,
+    /// The current warning episode (only with `alert_on_warning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<WarningEpisode>,
+    /// The incident of the current outage, and those over but not yet logged (the pass keeps
+    /// them: [`crate::incident`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<crate::incident::Tracked>,
     /// Keys we do not know, kept on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A run of checks that are not ok, from its first to the `success_threshold`-th ok check in a
+/// row (warnings count, and so do failures: an outage within it does not end it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WarningEpisode {
+    /// Unix time of its first check that was not ok: its start, and its key.
+    pub since: f64,
+    /// Checks not ok in a row.
+    #[serde(default)]
+    pub not_ok: u32,
+    /// Ok checks in a row.
+    #[serde(default)]
+    pub oks: u32,
+    /// The warning was said (alone, or with an outage's recovery).
+    #[serde(default)]
+    pub alerted: bool,
+    /// Unix time it was last said or reminded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_alert: Option<f64>,
+    /// What the check said when the warning was said (the pass keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -77,6 +116,8 @@ pub struct Rules {
     pub reminder_interval: Option<Duration>,
     /// The escalation steps: how long the outage must have lasted for each, in order.
     pub escalation: Vec<Duration>,
+    /// Warnings are alerted too (`alert_on_warning`), by the same thresholds and reminders.
+    pub warnings: bool,
 }
 
 impl Default for Rules {
@@ -86,6 +127,7 @@ impl Default for Rules {
             success_threshold: 1,
             reminder_interval: Some(Duration::from_secs(3600)),
             escalation: Vec::new(),
+            warnings: false,
         }
     }
 }
@@ -109,10 +151,12 @@ pub enum Seen {
 
 /// What one pass saw of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::struct_excessive_bools)] // four independent facts of one pass, not a state machine
+#[allow(clippy::struct_excessive_bools)] // independent facts of one pass, not a state machine
 pub struct Observation {
     /// How it fared.
     pub seen: Seen,
+    /// Its last result in the pass (`Up`, or the re-check of `AutoRecovered`) is a warning.
+    pub warning: bool,
     /// The restart policy gave up on it in this pass.
     pub gave_up: bool,
     /// It is in a maintenance window or silenced: never alerted.
@@ -122,12 +166,22 @@ pub struct Observation {
     pub blocked: bool,
     /// Its current outage was acknowledged: no reminders, no escalation.
     pub acked: bool,
+    /// Its current warning episode was acknowledged: no reminders.
+    pub warning_acked: bool,
 }
 
 impl Observation {
     /// `seen`, nothing else.
     pub fn of(seen: Seen) -> Self {
-        Self { seen, gave_up: false, silenced: false, blocked: false, acked: false }
+        Self {
+            seen,
+            warning: false,
+            gave_up: false,
+            silenced: false,
+            blocked: false,
+            acked: false,
+            warning_acked: false,
+        }
     }
 }
 
@@ -157,6 +211,28 @@ pub enum Notice {
         /// Found back by the re-check after the pass's restarts.
         at_recheck: bool,
     },
+    /// A warning (`alert_on_warning`): once per warning episode, at a warning check when the
+    /// threshold is reached; right after `Recovered` when an outage recovers into a warning.
+    Warning,
+    /// Still in warning, a reminder interval after it was last said.
+    StillWarning {
+        /// Time since the warning episode began.
+        warning_for: Duration,
+    },
+    /// The warning episode is over (`success_threshold` ok checks in a row).
+    WarningCleared {
+        /// How long it lasted.
+        lasted: Duration,
+        /// The outage's `Recovered` of the same pass says it: nothing of its own to say.
+        with_recovery: bool,
+    },
+}
+
+impl Notice {
+    /// Whether it is about the warning episode rather than the outage.
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Self::Warning | Self::StillWarning { .. } | Self::WarningCleared { .. })
+    }
 }
 
 /// What [`observe`] decided.
@@ -166,11 +242,24 @@ pub struct Judgement {
     pub notices: Vec<Notice>,
     /// The start of the outage they are about (unix seconds): the episode's key.
     pub since: Option<f64>,
+    /// The start of the warning episode the warning notices are about.
+    pub warning_since: Option<f64>,
 }
 
 /// Updates `memory` with this pass's observation and returns the notices due.
 pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) -> Judgement {
-    let mut j = Judgement { notices: Vec::new(), since: memory.down_since };
+    let mut j = Judgement { notices: Vec::new(), since: memory.down_since, warning_since: None };
+    outage(memory, seen, rules, now, &mut j);
+    if rules.warnings {
+        warning(memory, seen, rules, now, &mut j);
+    } else {
+        memory.warning = None;
+    }
+    j
+}
+
+/// The outage rules.
+fn outage(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64, j: &mut Judgement) {
     match seen.seen {
         Seen::Unknown => {}
         Seen::NotDue => {
@@ -216,7 +305,81 @@ pub fn observe(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64) 
             }
         }
     }
-    j
+}
+
+/// How a check found the service, for the warning rules.
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Ok,
+    Warning,
+    Failed,
+}
+
+/// The warning rules: the levels of this pass's checks in order (a failed check, then its
+/// re-check for `AutoRecovered`), after the outage rules have judged them.
+fn warning(memory: &mut Memory, seen: Observation, rules: &Rules, now: f64, j: &mut Judgement) {
+    let last = if seen.warning { Level::Warning } else { Level::Ok };
+    let levels: &[Level] = match seen.seen {
+        Seen::Unknown => &[],
+        Seen::NotDue => {
+            // Time passes for a warning said and still going on.
+            let said_alone = !memory.alerted && !memory.failing();
+            if let Some(w) = memory.warning.as_mut().filter(|w| said_alone && w.alerted && w.oks == 0) {
+                j.warning_since = Some(w.since);
+                remind(w, seen, rules, now, &mut j.notices);
+            }
+            &[]
+        }
+        Seen::Up => &[last],
+        Seen::Down => &[Level::Failed],
+        Seen::AutoRecovered => &[Level::Failed, last],
+    };
+    let recovered = j.notices.iter().any(|n| matches!(n, Notice::Recovered { .. }));
+    for &level in levels {
+        if level == Level::Ok {
+            let Some(w) = memory.warning.as_mut() else { continue };
+            w.not_ok = 0;
+            w.oks += 1;
+            if w.oks >= rules.success_threshold.max(1) {
+                let w = memory.warning.take().unwrap_or_default();
+                j.warning_since = Some(w.since);
+                if w.alerted && !seen.silenced {
+                    let lasted = span(w.since, now);
+                    j.notices.push(Notice::WarningCleared { lasted, with_recovery: recovered });
+                }
+            }
+            continue;
+        }
+        let w =
+            memory.warning.get_or_insert_with(|| WarningEpisode { since: now, ..WarningEpisode::default() });
+        w.not_ok += 1;
+        w.oks = 0;
+        j.warning_since = Some(w.since);
+        // A failed check is the outage rules' to say; an outage alerted speaks for the warning.
+        if level == Level::Failed || memory.alerted || seen.silenced {
+            continue;
+        }
+        if recovered || (!w.alerted && w.not_ok >= rules.failure_threshold.max(1)) {
+            w.alerted = true;
+            w.last_alert = Some(now);
+            j.notices.push(Notice::Warning);
+        } else if w.alerted {
+            remind(w, seen, rules, now, &mut j.notices);
+        }
+    }
+}
+
+/// The reminder due for a warning said and still going on.
+fn remind(w: &mut WarningEpisode, seen: Observation, rules: &Rules, now: f64, notices: &mut Vec<Notice>) {
+    if seen.silenced || seen.warning_acked {
+        return;
+    }
+    if let Some(every) = rules.reminder_interval
+        && w.last_alert.is_none_or(|t| now - t >= every.as_secs_f64())
+    {
+        w.last_alert = Some(now);
+        notices.push(Notice::StillWarning { warning_for: span(w.since, now) });
+    }
 }
 
 /// The reminder and the escalations time makes due for an alerted outage that goes on.
@@ -291,8 +454,15 @@ mod tests {
         Notice::Recovered { down_for: secs(n), at_recheck: false }
     }
 
-    const UP: Observation =
-        Observation { seen: Seen::Up, gave_up: false, silenced: false, blocked: false, acked: false };
+    const UP: Observation = Observation {
+        seen: Seen::Up,
+        warning: false,
+        gave_up: false,
+        silenced: false,
+        blocked: false,
+        acked: false,
+        warning_acked: false,
+    };
     const DOWN: Observation = Observation { seen: Seen::Down, ..UP };
 
     /// Feeds a sequence of observations, one pass a minute, and collects the notices.
@@ -431,5 +601,97 @@ mod tests {
             [(0, Notice::Down), (1, Notice::StillDown { down_for: secs(60) }), (4, back(240))]
         );
         assert_eq!(run(&r, &[not_due, UP, not_due]), [], "nothing known, nothing said");
+    }
+
+    fn warnings() -> Rules {
+        Rules { reminder_interval: None, warnings: true, ..Rules::default() }
+    }
+
+    const WARN: Observation = Observation { warning: true, ..UP };
+
+    fn cleared(n: u64, with_recovery: bool) -> Notice {
+        Notice::WarningCleared { lasted: secs(n), with_recovery }
+    }
+
+    #[test]
+    fn a_warning_is_said_once_per_episode_and_its_end_once() {
+        let r = warnings();
+        assert_eq!(run(&r, &[UP, WARN, WARN, WARN, UP]), [(1, Notice::Warning), (4, cleared(180, false))]);
+        assert_eq!(run(&Rules { warnings: false, ..r.clone() }, &[UP, WARN, WARN, UP]), [], "not asked for");
+        let r = Rules { failure_threshold: 3, success_threshold: 2, ..warnings() };
+        let flapping: Vec<_> = (0..40).map(|i| if i % 2 == 0 { UP } else { WARN }).collect();
+        assert_eq!(run(&r, &flapping), [], "ok, warning, ok, warning ... never alerts");
+        assert_eq!(
+            run(&r, &[WARN, WARN, WARN, UP, WARN, UP, UP]),
+            [(2, Notice::Warning), (6, cleared(360, false))],
+            "one ok check in the middle does not end it"
+        );
+    }
+
+    #[test]
+    fn warning_reminders_until_acknowledged() {
+        let r = Rules { reminder_interval: Some(secs(120)), ..warnings() };
+        let acked = Observation { warning_acked: true, ..WARN };
+        let not_due = Observation::of(Seen::NotDue);
+        assert_eq!(
+            run(&r, &[WARN, WARN, not_due, WARN, WARN, acked, acked, acked, UP]),
+            [
+                (0, Notice::Warning),
+                (2, Notice::StillWarning { warning_for: secs(120) }),
+                (4, Notice::StillWarning { warning_for: secs(240) }),
+                (8, cleared(480, false)),
+            ]
+        );
+    }
+
+    /// A warning that turns into an outage: the outage's alert, nothing of the warning's until
+    /// it is over; its end is said by the outage's recovery. An outage that recovers into a
+    /// warning: the recovery, and the warning with it, once.
+    #[test]
+    fn a_warning_turning_into_an_outage_and_back_is_said_once_each() {
+        let r = Rules { reminder_interval: Some(secs(60)), ..warnings() };
+        assert_eq!(
+            run(&r, &[WARN, DOWN, DOWN, UP]),
+            [
+                (0, Notice::Warning),
+                (1, Notice::Down),
+                (2, Notice::StillDown { down_for: secs(60) }),
+                (3, back(120)),
+                (3, cleared(180, true))
+            ]
+        );
+        assert_eq!(
+            run(&r, &[DOWN, WARN, WARN, UP]),
+            [
+                (0, Notice::Down),
+                (1, back(60)),
+                (1, Notice::Warning),
+                (2, Notice::StillWarning { warning_for: secs(120) }),
+                (3, cleared(180, false))
+            ]
+        );
+        let restarted = Observation { seen: Seen::AutoRecovered, warning: true, ..DOWN };
+        let at_recheck = Notice::Recovered { down_for: secs(0), at_recheck: true };
+        assert_eq!(
+            run(&r, &[restarted, UP]),
+            [(0, Notice::Down), (0, at_recheck), (0, Notice::Warning), (1, cleared(60, false))],
+            "down, restarted into a warning, then ok"
+        );
+        // Thresholds 3 and 2: the failures count toward the warning; a failure below the
+        // failure threshold neither says nor ends the warning.
+        let r = Rules { failure_threshold: 3, success_threshold: 2, ..warnings() };
+        assert_eq!(
+            run(&r, &[DOWN, DOWN, WARN, DOWN, WARN, UP, UP]),
+            [(2, Notice::Warning), (6, cleared(360, false))]
+        );
+    }
+
+    #[test]
+    fn a_silenced_warning_is_never_said() {
+        let r = warnings();
+        let quiet = Observation { silenced: true, ..WARN };
+        let quiet_up = Observation { silenced: true, ..UP };
+        assert_eq!(run(&r, &[quiet, quiet, quiet_up]), []);
+        assert_eq!(run(&r, &[quiet, WARN, UP]), [(1, Notice::Warning), (2, cleared(120, false))]);
     }
 }

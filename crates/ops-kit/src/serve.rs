@@ -1,12 +1,8 @@
 //! What `orchestrator --loop` serves over HTTP: the `http` settings of services.json, and the
 //! [`Snapshot`] (ops-serve's) built after each pass by a [`Publisher`] from the pass's report,
 //! the metrics window (the status page of `uptime-report --format html`, uptime over 1, 7, 30
-//! and 90 days) and the outbox. The pass knows nothing of it.
-//!
-//! Not here yet, and where it goes: incidents (`state/incidents.jsonl`) become a field of each
-//! service of `/api/v1/services` (`service_json`) and a timeline on the page (ops-metrics' renderer), and
-//! services that are stale (gone from the configuration, or not seen for two intervals) a
-//! top-level `stale` list beside `services`; docs/api.md reserves both names.
+//! and 90 days, with the incidents of its week and the services that went stale) and the
+//! outbox. The pass knows nothing of it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,6 +12,7 @@ use std::time::{Duration, Instant};
 use ops_alert::Delivery;
 use ops_health::FailureKind;
 use ops_metrics::prometheus::{Family, render};
+use ops_metrics::render::{self, Context};
 use ops_metrics::{DayCounts, State, Window, python};
 use ops_serve::{Badge, Color, ServiceBadges, Snapshot};
 use ops_state::timestamp::{format_utc, unix_seconds};
@@ -24,7 +21,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::maintenance::Quiet;
 use crate::pass::{AlertOutcome, PassError, PassReport, ServiceReport};
-use crate::{Config, Layout, Secret, uptime};
+use crate::{Config, Layout, Secret, incident, uptime};
 
 /// The `http` object of services.json.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,7 +185,7 @@ impl Publisher {
         let outcome = match result {
             Ok(report) => {
                 self.remember(config, report);
-                self.last = Some(self.build(layout, report));
+                self.last = Some(self.build(layout, config, report));
                 "ok"
             }
             Err(PassError::Busy { .. }) => "busy",
@@ -218,11 +215,13 @@ impl Publisher {
             .filter(|s| report.not_due.iter().any(|n| n.name == s.check.name))
             .chain(report.services.iter().cloned())
             .collect();
-        kept.sort_by_key(|s| config.services.iter().position(|c| c.name == s.check.name).unwrap_or(usize::MAX));
+        kept.sort_by_key(|s| {
+            config.services.iter().position(|c| c.name == s.check.name).unwrap_or(usize::MAX)
+        });
         self.latest = kept;
     }
 
-    fn build(&mut self, layout: &Layout, report: &PassReport) -> Built {
+    fn build(&mut self, layout: &Layout, config: &Config, report: &PassReport) -> Built {
         let finished_at = OffsetDateTime::now_utc();
         let today = finished_at.date();
         for a in &report.alerts {
@@ -240,11 +239,32 @@ impl Publisher {
         if self.history.as_ref().is_none_or(|h| h.today != today) {
             self.history = History::read(&layout.metrics, today);
         }
-        let week = uptime::read(&layout.metrics, &Window::last_days(today, PAGE_DAYS), None);
+        let page_window = Window::last_days(today, PAGE_DAYS);
+        let week = uptime::read(&layout.metrics, &page_window, None);
+        // The page's timelines and each service's recent outages; without them (an unreadable
+        // log) the rest is still served.
+        let incidents = incident::read(layout, &page_window, None).ok().map(|i| i.log);
+        let stale =
+            week.as_ref().map(|f| uptime::stale(Some(config), &f.report, finished_at)).unwrap_or_default();
         let page = match &week {
-            Ok(found) => ops_metrics::render::html(&found.report, finished_at, None),
+            Ok(found) => {
+                let context =
+                    Context { stale: &stale, incidents: incidents.as_ref(), ..Context::new(finished_at) };
+                ops_metrics::render::html(&found.report, &context)
+            }
             Err(e) => unreadable_page(&e.to_string()),
         };
+        let last_seen = |name: &str| {
+            week.iter().flat_map(|f| &f.report.services).find(|s| s.name == name).and_then(|s| s.last_seen)
+        };
+        let stale_json: Vec<Value> = stale
+            .iter()
+            .map(|st| {
+                let mut v = render::stale_json(st);
+                v["last_seen"] = json!(last_seen(&st.service).map(format_utc));
+                v
+            })
+            .collect();
         let counted_today: HashMap<&str, DayCounts> = week
             .iter()
             .flat_map(|found| &found.report.services)
@@ -265,7 +285,14 @@ impl Publisher {
                 .map(|(d, past)| (*d, uptime_percent(past, counted_today.get(name))))
                 .collect();
             let since = self.since(s, facts);
-            services.push(service_json(s, since, &uptime));
+            let mut json = service_json(s, since, &uptime);
+            json["incidents"] = incidents
+                .iter()
+                .flat_map(|log| &log.incidents)
+                .filter(|i| i.service == name)
+                .map(|i| render::incident_json(i, finished_at))
+                .collect();
+            services.push(json);
             badges.insert(name.to_owned(), service_badges(s, &uptime));
         }
         let results: Vec<ops_health::CheckResult> =
@@ -279,6 +306,7 @@ impl Publisher {
                 "duration_seconds": duration.as_secs_f64(),
             },
             "services": services,
+            "stale": stale_json,
         });
         Built {
             finished: Instant::now(),
@@ -571,6 +599,76 @@ mod tests {
         assert!(busy.metrics.contains("agent_ops_daemon_passes_total{result=\"ok\"} 2\n"));
         let first = Publisher::default().after_pass(&layout, &config, &Err(PassError::Crashed));
         assert_eq!(first.finished, None, "nothing to serve before a pass ran");
+    }
+
+    /// A service of the metrics that is gone from services.json is served as stale (never as a
+    /// service, never up), and an outage of the incident log is listed under its service and
+    /// drawn on the page.
+    #[test]
+    fn stale_services_and_incidents_are_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
+        let layout = Layout::from_env(&env).unwrap();
+        let json = br#"{"services": [{"name": "A", "type": "port", "port": 1}]}"#;
+        let config = Config::parse(std::path::Path::new("s.json"), json, &env).unwrap().config;
+        let now = OffsetDateTime::now_utc();
+        let record = |name: &str, back: i64| MetricRecord {
+            name: name.into(),
+            status: Status::Up,
+            detail: String::new(),
+            latency_ms: 5,
+            timestamp: now - time::Duration::minutes(back),
+            warning: false,
+            perfdata: Vec::new(),
+        };
+        ops_metrics::append(&layout.metrics, &[record("A", 1), record("Gone <b>", 30)]).unwrap();
+        let started = now - time::Duration::minutes(20);
+        let outage = ops_metrics::Incident {
+            service: "A".into(),
+            started,
+            ended: Some(started + time::Duration::minutes(5)),
+            end: ops_metrics::End::Recovered,
+            last_failed: None,
+            kind: "connect".into(),
+            detail: "connection refused".into(),
+            alerted: true,
+            restarts_tried: 0,
+            restarts: Vec::new(),
+            gave_up: false,
+            quiet: Vec::new(),
+            ack: None,
+            blocked: Vec::new(),
+            blocked_by: Vec::new(),
+        };
+        ops_metrics::append_incidents(&layout.incidents(), &[outage]).unwrap();
+        let snap = Publisher::default().after_pass(
+            &layout,
+            &config,
+            &Ok(pass(vec![service("A", Outcome::Up, now)])),
+        );
+        let doc: Value = serde_json::from_str(&snap.services_json).unwrap();
+        let services: Vec<&str> =
+            doc["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(services, ["A"]);
+        assert_eq!(doc["stale"][0]["service"], "Gone <b>");
+        assert_eq!(doc["stale"][0]["reason"], "not_configured");
+        assert_eq!(
+            doc["stale"][0]["last_seen"].as_str().unwrap(),
+            format_utc(now - time::Duration::minutes(30))
+        );
+        let incidents = doc["services"][0]["incidents"].as_array().unwrap();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            (incidents[0]["kind"].as_str(), incidents[0]["end"].as_str()),
+            (Some("connect"), Some("recovered"))
+        );
+        assert_eq!(incidents[0]["duration_seconds"], 300.0);
+        assert!(!snap.page.contains("Gone <b>"), "names are escaped on the page");
+        assert!(
+            snap.page.contains("Gone &lt;b&gt;") && snap.page.contains("connection refused"),
+            "{}",
+            snap.page
+        );
     }
 
     #[test]

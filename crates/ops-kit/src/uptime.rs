@@ -1,10 +1,14 @@
 //! The uptime-report engine: a window of day files read for every service or one, what was
-//! odd about them, and the SLA verdict, where no data is never good news. Rendering is
-//! ops-metrics' (`render`); choosing a renderer is the binary's.
+//! odd about them, the SLA verdict, where no data is never good news, and which services are
+//! stale. Rendering is ops-metrics' (`render`); choosing a renderer is the binary's.
 
 use std::path::Path;
 
+use ops_metrics::render::{Stale, StaleWhy};
 use ops_metrics::{MetricsError, UptimeReport, Window, read_window};
+use time::OffsetDateTime;
+
+use crate::Config;
 
 /// What was found in a window.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,4 +76,94 @@ pub fn read(metrics_dir: &Path, window: &Window, service: Option<&str>) -> Resul
         warnings.push(format!("no metrics in {} for {window}", metrics_dir.display()));
     }
     Ok(Found { report, warnings, service_missing })
+}
+
+/// The services of `report` to show as stale at `now` (grey, never up): those `config` no
+/// longer has (its services and built-in disk checks), and those whose last check is more
+/// than two of their intervals old (`interval_seconds`, else `check_interval_seconds`;
+/// without a configuration, its default). A service with no dated check is not judged, nor is
+/// a window that ended before today: a past period is history, not the state of things.
+pub fn stale(config: Option<&Config>, report: &UptimeReport, now: OffsetDateTime) -> Vec<Stale> {
+    if report.window.until < now.date() {
+        return Vec::new();
+    }
+    let names: Option<Vec<String>> = config.map(|c| c.probes().into_iter().map(|p| p.name).collect());
+    report
+        .services
+        .iter()
+        .filter_map(|s| {
+            if names.as_ref().is_some_and(|n| !n.contains(&s.name)) {
+                return Some(Stale { service: s.name.clone(), why: StaleWhy::NotConfigured });
+            }
+            let interval = config.map_or(crate::DEFAULT_CHECK_INTERVAL, |c| {
+                crate::pass::policy_of(c, &s.name).interval.unwrap_or(c.check_interval)
+            });
+            let silent = now - s.last_seen?;
+            (silent > interval.saturating_mul(2))
+                .then(|| Stale { service: s.name.clone(), why: StaleWhy::NotSeen { interval } })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use ops_metrics::{MetricRecord, Status};
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::Env;
+
+    /// Stale: gone from the configuration, or silent for more than two of its intervals (its
+    /// own, else `check_interval_seconds`, else the default); a past window is never judged.
+    #[test]
+    fn stale_services_by_configuration_and_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = datetime!(2026-11-30 12:00 UTC);
+        let seen = |name: &str, minutes_ago: i64| MetricRecord {
+            name: name.into(),
+            status: Status::Up,
+            detail: String::new(),
+            latency_ms: 1,
+            timestamp: now - time::Duration::minutes(minutes_ago),
+            warning: false,
+            perfdata: Vec::new(),
+        };
+        let records = [
+            seen("Hourly", 100),
+            seen("Hourly late", 121),
+            seen("Loop", 21),
+            seen("Gone", 1),
+            seen("Disk Space", 9),
+        ];
+        ops_metrics::append(dir.path(), &records).unwrap();
+        let report = ops_metrics::read_window(dir.path(), &Window::last_days(now.date(), 7)).unwrap();
+        let json = br#"{"services": [
+            {"name": "Hourly", "type": "port", "port": 1, "interval_seconds": 3600},
+            {"name": "Hourly late", "type": "port", "port": 1, "interval_seconds": 3600},
+            {"name": "Loop", "type": "port", "port": 1}], "check_interval_seconds": 600}"#;
+        let config = Config::parse(Path::new("s.json"), json, &Env::default()).unwrap().config;
+        let stale = stale(Some(&config), &report, now);
+        let words: Vec<(&str, StaleWhy)> = stale.iter().map(|s| (s.service.as_str(), s.why)).collect();
+        let ten = std::time::Duration::from_secs(600);
+        assert_eq!(
+            words,
+            [
+                ("Gone", StaleWhy::NotConfigured),
+                ("Hourly late", StaleWhy::NotSeen { interval: std::time::Duration::from_secs(3600) }),
+                ("Loop", StaleWhy::NotSeen { interval: ten })
+            ]
+        );
+        let without: Vec<String> = super::stale(None, &report, now).into_iter().map(|s| s.service).collect();
+        assert_eq!(
+            without,
+            ["Hourly", "Hourly late", "Loop"],
+            "5 minutes by default: Gone and the disk are fresh"
+        );
+        let past =
+            ops_metrics::read_window(dir.path(), &Window::last_days(now.date().previous_day().unwrap(), 7))
+                .unwrap();
+        assert!(super::stale(Some(&config), &past, now).is_empty());
+    }
 }

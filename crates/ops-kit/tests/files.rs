@@ -130,6 +130,17 @@ const WRITERS: &[Writer] = &[
     Writer { name: "the pass lock", at: "state/orchestrator.lock", before: |_| {}, write: pass_warnings },
     Writer { name: "outages.json", at: "state/outages.json", before: |_| {}, write: pass_warnings },
     Writer {
+        name: "incidents.jsonl",
+        at: "state/incidents.jsonl",
+        // An outage of a service no longer configured: its incident ends, and is logged.
+        before: |b| {
+            fs::create_dir_all(b.join("state")).unwrap();
+            fs::write(b.join("state/outages.json"), r#"{"API": {"failures": 1, "down_since": 1.0}}"#)
+                .unwrap();
+        },
+        write: pass_warnings,
+    },
+    Writer {
         name: "acknowledgements",
         at: "state/acks.json",
         before: |b| {

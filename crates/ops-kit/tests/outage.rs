@@ -2,8 +2,10 @@
 //! sequence of check results, acknowledgements and policies, each outage of a service yields
 //! exactly one down alert when its failures reach the threshold while it is not blocked, at
 //! most one gave-up (after it), exactly one recovery notice, reminders exactly at their interval until
-//! acknowledged, each escalation step once, and no notice at all for a blocked service; and a
-//! graph with a cycle is always a configuration error.
+//! acknowledged, each escalation step once, and no notice at all for a blocked service; with
+//! `alert_on_warning`, one warning per warning episode (said with the recovery when an outage
+//! recovers into it, never while an outage is alerted), its reminders until acknowledged and
+//! one end; and a graph with a cycle is always a configuration error.
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,8 +23,8 @@ fn dag(n: usize) -> impl Strategy<Value = Vec<Vec<usize>>> {
 }
 
 fn rules() -> impl Strategy<Value = Rules> {
-    (1u32..=3, 1u32..=3, prop::option::of(1u64..=6), prop::collection::vec(1u64..=8, 0..3)).prop_map(
-        |(failure_threshold, success_threshold, reminder, steps)| {
+    (1u32..=3, 1u32..=3, prop::option::of(1u64..=6), prop::collection::vec(1u64..=8, 0..3), any::<bool>())
+        .prop_map(|(failure_threshold, success_threshold, reminder, steps, warnings)| {
             let mut escalation: Vec<Duration> =
                 steps.into_iter().map(|m| Duration::from_secs(m * 60)).collect();
             escalation.sort();
@@ -31,16 +33,17 @@ fn rules() -> impl Strategy<Value = Rules> {
                 success_threshold,
                 reminder_interval: reminder.map(|m| Duration::from_secs(m * 60)),
                 escalation,
+                warnings,
             }
-        },
-    )
+        })
 }
 
-/// One pass of the world: each service up or down, acknowledged by someone in this pass, and
-/// whether its restarts were given up.
+/// One pass of the world: each service up, in warning or down, acknowledged by someone in this
+/// pass, and whether its restarts were given up.
 #[derive(Debug, Clone)]
 struct Pass {
     down: Vec<bool>,
+    warning: Vec<bool>,
     ack: Vec<bool>,
     gave_up: Vec<bool>,
 }
@@ -48,11 +51,16 @@ struct Pass {
 fn world() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<Rules>, Vec<Pass>)> {
     (1usize..=6).prop_flat_map(|n| {
         let pass = (
-            prop::collection::vec(prop::bool::weighted(0.45), n),
+            prop::collection::vec(0u8..3, n),
             prop::collection::vec(prop::bool::weighted(0.08), n),
             prop::collection::vec(prop::bool::weighted(0.1), n),
         )
-            .prop_map(|(down, ack, gave_up)| Pass { down, ack, gave_up });
+            .prop_map(|(level, ack, gave_up)| Pass {
+                down: level.iter().map(|l| *l == 2).collect(),
+                warning: level.iter().map(|l| *l == 1).collect(),
+                ack,
+                gave_up,
+            });
         (dag(n), prop::collection::vec(rules(), n), prop::collection::vec(pass, 1..60))
     })
 }
@@ -76,6 +84,15 @@ proptest! {
         let mut last = vec![0.0f64; n];
         let mut steps = vec![0usize; n];
         let mut gave_up = vec![false; n];
+        // The warning episode: open, start, checks not ok in a row, ok ones, said, last said,
+        // acknowledged.
+        let mut w_open = vec![false; n];
+        let mut w_start = vec![0.0f64; n];
+        let mut not_ok = vec![0u32; n];
+        let mut oks = vec![0u32; n];
+        let mut w_said = vec![false; n];
+        let mut w_last = vec![0.0f64; n];
+        let mut w_acked = vec![false; n];
         for (t, pass) in passes.iter().enumerate() {
             let now = 60.0 * t as f64;
             let blocked = graph.blocked(&pass.down);
@@ -83,11 +100,23 @@ proptest! {
                 let down = pass.down[s];
                 let is_blocked = blocked[s].is_some();
                 prop_assert!(!is_blocked || down, "only a failing service is blocked");
+                let warning = pass.warning[s];
+                // An acknowledgement is of the outage, else of the warning episode.
                 if pass.ack[s] && open[s] {
                     acked[s] = true;
+                } else if pass.ack[s] && w_open[s] && rules[s].warnings {
+                    w_acked[s] = true;
                 }
                 let seen = if down { Seen::Down } else { Seen::Up };
-                let observation = Observation { seen, gave_up: pass.gave_up[s] && down, silenced: false, blocked: is_blocked, acked: acked[s] };
+                let observation = Observation {
+                    seen,
+                    warning,
+                    gave_up: pass.gave_up[s] && down,
+                    silenced: false,
+                    blocked: is_blocked,
+                    acked: acked[s],
+                    warning_acked: w_acked[s],
+                };
                 let notices = observe(&mut memory[s], observation, &rules[s], now).notices;
                 let r = &rules[s];
                 let mut expected: Vec<Notice> = Vec::new();
@@ -131,7 +160,43 @@ proptest! {
                         gave_up[s] = false;
                     }
                 }
+                let recovered = expected.iter().any(|n| matches!(n, Notice::Recovered { .. }));
+                if !r.warnings {
+                    w_open[s] = false;
+                } else if down || warning {
+                    if !w_open[s] {
+                        w_open[s] = true;
+                        w_start[s] = now;
+                        w_said[s] = false;
+                        w_acked[s] = false;
+                    }
+                    not_ok[s] += 1;
+                    oks[s] = 0;
+                    if warning && !alerted[s] {
+                        if recovered || (!w_said[s] && not_ok[s] >= r.failure_threshold) {
+                            w_said[s] = true;
+                            w_last[s] = now;
+                            expected.push(Notice::Warning);
+                        } else if w_said[s] && !w_acked[s] && r.reminder_interval.is_some_and(|i| now - w_last[s] >= i.as_secs_f64()) {
+                            w_last[s] = now;
+                            expected.push(Notice::StillWarning { warning_for: Duration::from_secs_f64(now - w_start[s]) });
+                        }
+                    }
+                } else if w_open[s] {
+                    not_ok[s] = 0;
+                    oks[s] += 1;
+                    if oks[s] >= r.success_threshold {
+                        if w_said[s] {
+                            expected.push(Notice::WarningCleared { lasted: Duration::from_secs_f64(now - w_start[s]), with_recovery: recovered });
+                        }
+                        w_open[s] = false;
+                    }
+                }
                 prop_assert_eq!(&notices, &expected, "service {} at pass {}: {:?}", s, t, pass);
+                prop_assert!(
+                    !(notices.contains(&Notice::Warning) && notices.contains(&Notice::Down)),
+                    "a warning is never said with a failure alert"
+                );
                 if is_blocked {
                     prop_assert!(notices.is_empty(), "a blocked service has no notice of its own");
                 }
@@ -143,6 +208,7 @@ proptest! {
         for (s, m) in memory.iter().enumerate() {
             prop_assert_eq!(m.down_since.is_some(), open[s]);
             prop_assert_eq!(m.alerted, alerted[s]);
+            prop_assert_eq!(m.warning.is_some(), w_open[s]);
         }
     }
 

@@ -1,16 +1,18 @@
 //! Fuzz targets for the metrics reader (bolero: `cargo xtask fuzz metrics_line day_file
-//! rollup_file` runs them under libFuzzer; `cargo test` replays their corpus in
+//! rollup_file incident_line` runs them under libFuzzer; `cargo test` replays their corpus in
 //! `fuzz/__fuzz__/` and random inputs).
 //!
 //! The properties: no line can make the reader panic or hang, and no line is lost without
 //! being counted: every line of a day file is a record of its service, blank, or a counted
 //! bad line, whatever surrounds it. No rollup file can make the reader panic, and one is
-//! either used whole or reported unusable.
+//! either used whole or reported unusable. No line of the incident log can make its reader
+//! panic, and what it reads as an incident is written back as the same incident.
 
 use std::collections::BTreeMap;
 
 use time::macros::date;
 
+use crate::incident::{self, MAX_RESTARTS};
 use crate::parse::{self, Kind, Parsed};
 use crate::rollup::{fast, format};
 use crate::window::read_window_in_chunks;
@@ -150,5 +152,47 @@ fn rollup_file() {
         std::fs::write(&path, bytes).unwrap();
         let report = read_window_in_chunks(dir.path(), Window::last_days(day, 1), 1 << 20).unwrap();
         assert_eq!(report.rollups + report.issues.len(), 1, "{:?}", String::from_utf8_lossy(bytes));
+    });
+}
+
+/// One line of the incident log: a line that is not JSON is never an incident; one that reads
+/// as an incident is written back on one line that reads as the same incident (so writing is
+/// idempotent), within the bounds the reader holds; and the reader, over a log of the line
+/// between two good ones, counts it as an incident, a skipped line or nothing (blank), never
+/// losing the good ones.
+#[test]
+fn incident_line() {
+    let dir = test_support::scratch_dir();
+    let path = dir.path().join("incidents.jsonl");
+    let good = r#"{"v":1,"service":"API","started":"2025-01-15T10:00:00Z","ended":"2025-01-15T10:05:00Z","duration_seconds":300.0,"end":"recovered","kind":"connect","detail":"connection refused","alerted":true,"restarts_tried":0,"restarts":[],"gave_up":false,"quiet":[],"blocked":[],"blocked_by":[]}"#;
+    let window = Window::last_days(date!(2025 - 01 - 15), 1);
+    bolero::check!().with_iterations(20_000).for_each(|bytes: &[u8]| {
+        let Ok(line) = std::str::from_utf8(bytes) else { return };
+        let parsed = incident::parse_line(line);
+        match &parsed {
+            incident::Parsed::Incident(i) => {
+                assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "{line:?}");
+                assert!(i.restarts.len() <= MAX_RESTARTS && i.restarts.len() <= i.restarts_tried as usize);
+                let again = i.to_line();
+                assert!(!again.contains('\n'));
+                assert_eq!(incident::parse_line(&again), parsed, "{line:?}");
+            }
+            incident::Parsed::Blank => assert!(line.trim().is_empty()),
+            incident::Parsed::Newer | incident::Parsed::Bad => {}
+        }
+        if line.contains('\n') {
+            return;
+        }
+        let other = good.replace("API", "Other");
+        std::fs::write(&path, format!("{good}\n{line}\n{other}\n")).unwrap();
+        let log = crate::read_incidents(&path, &window).unwrap();
+        let services: Vec<&str> = log.incidents.iter().map(|i| i.service.as_str()).collect();
+        assert!(services.contains(&"API") && services.contains(&"Other"), "{line:?}");
+        let started = time::macros::datetime!(2025-01-15 10:00 UTC);
+        let new = matches!(&parsed, incident::Parsed::Incident(i)
+            if log.covers(i) && !(i.started == started && (i.service == "API" || i.service == "Other")));
+        assert_eq!(log.incidents.len(), 2 + usize::from(new), "{line:?}");
+        assert_eq!(log.bad_lines, u64::from(parsed == incident::Parsed::Bad), "{line:?}");
+        assert_eq!(log.newer_lines, u64::from(parsed == incident::Parsed::Newer), "{line:?}");
     });
 }

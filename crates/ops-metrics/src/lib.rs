@@ -4,11 +4,14 @@
 //! figures per service in a small versioned file that outlives the day file; reading a window
 //! of days into uptime statistics ([`read_window`]), from rollups where they are current and
 //! day files otherwise, exactly as the Python kit's `calculate_uptime` computes them and more;
-//! retention of both kinds of file ([`clean_up`]); and rendering reports ([`render`]: the
-//! Python kit's text, JSON, the Prometheus text format, an HTML status page).
+//! retention of both kinds of file ([`clean_up`]); the incident log, one JSON line per outage
+//! once it is over ([`append_incidents`], [`read_incidents`]); and rendering reports
+//! ([`render`]: the Python kit's text, JSON, the Prometheus text format, an HTML status page,
+//! the incidents as a table and JSON).
 //!
 //! It never runs checks and never knows where the metrics directory is: callers pass the
-//! directory and the dates. It never prints. A bad line in a day file is skipped and counted,
+//! directory (and the incident log's path) and the dates; what an incident's words mean is
+//! theirs. It never prints. A bad line in a day file is skipped and counted,
 //! never an error.
 //!
 //! ```
@@ -46,6 +49,7 @@
 #![forbid(unsafe_code)]
 
 mod day;
+mod incident;
 mod latency;
 mod parse;
 pub mod prometheus;
@@ -66,6 +70,10 @@ mod fuzz;
 
 use std::path::PathBuf;
 
+pub use incident::{
+    End, INCIDENT_VERSION, Incident, IncidentAck, IncidentLog, IncidentStats, MAX_INCIDENT_LINE,
+    MAX_RESTARTS, Restart, append_incidents, read_incidents,
+};
 pub use record::{MetricRecord, Perf, Status, append, day_file};
 pub use retention::{Cleanup, Retention, clean_up, day_file_date, rollup_file_date};
 pub use rollup::{ROLLUP_VERSION, RolledUp, RollupIssue, roll_up, rollup_dir, rollup_file};
@@ -76,7 +84,8 @@ pub use window::{Span, Window, read_window};
 /// Everything that can go wrong in the metrics store.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    /// Writing a day file failed (the state error names the file).
+    /// Writing a day file or the incident log failed, or a file was refused (a symlink, not a
+    /// regular file): the state error names the file.
     #[error(transparent)]
     Write(#[from] ops_state::StateError),
     /// A day file or the metrics directory exists but cannot be read.

@@ -118,7 +118,10 @@ fn bytes(date: Date, lines: &[Line], torn: bool) -> Vec<u8> {
 /// The report as JSON without what may differ: the percentiles (bucket bounds from rollups)
 /// and how many days came from rollups.
 fn exact_json(r: &UptimeReport) -> Value {
-    let mut v = render::json(r, datetime!(2025-01-20 12:00 UTC), Some(99.9));
+    let mut v = render::json(
+        r,
+        &render::Context { sla: Some(99.9), ..render::Context::new(datetime!(2025-01-20 12:00 UTC)) },
+    );
     v.as_object_mut().unwrap().remove("rollups_read");
     for s in v["services"].as_array_mut().unwrap() {
         let s = s.as_object_mut().unwrap();
@@ -390,7 +393,7 @@ fn a_rollup_that_is_not_ours_is_never_used_overwritten_or_deleted() {
             "{}",
             said[0]
         );
-        let json = render::json(&got, datetime!(2025-01-20 12:00 UTC), None);
+        let json = render::json(&got, &render::Context::new(datetime!(2025-01-20 12:00 UTC)));
         assert_eq!(json["unreadable_days"], serde_json::json!([day.to_string()]));
         // Past its retention, with its day file gone: a newer agent-ops's rollup is ours to
         // delete; anything else is not deleted, and said so.

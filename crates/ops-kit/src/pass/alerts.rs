@@ -1,5 +1,6 @@
 //! Phase 3: judge each service against its memory (`state/outages.json`, the rules in
-//! [`crate::outage`]), word each notice as an event of its outage (one line under a heading),
+//! [`crate::outage`]), keep its incident and log the ones that ended ([`crate::incident`]),
+//! word each notice as an event of its outage (one line under a heading),
 //! queue the events for their channels durably, keep the memory, and deliver the outbox once:
 //! the alerter folds what waits for each channel into one message.
 //!
@@ -14,12 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use ops_alert::{Alert, Alerter, Delivery, Entry, Event, EventKind, Level, Outgoing};
 use ops_health::Outcome;
 use ops_metrics::render::human_duration;
+use ops_state::timestamp::unix_seconds;
 use ops_state::{StateError, StateFile};
 
-use super::restart::{RestartStep, note_for_alert};
+use super::restart::{RestartStep, note_for_alert, restart_result};
 use super::{Pass, ServiceReport, Topology, policy_of};
 use crate::ack::{self, Acks};
-use crate::maintenance::quiet;
+use crate::incident;
+use crate::maintenance::{Quiet, quiet};
 use crate::outage::{Judgement, Memory, Notice, Observation, Rules, Seen, observe};
 use crate::{Service, Severity};
 
@@ -29,9 +32,13 @@ pub const FAILURES: &str = "Health check failures";
 pub const GAVE_UP: &str = "Gave up";
 /// Escalations.
 pub const ESCALATION: &str = "Escalation";
+/// Warnings (`alert_on_warning`).
+pub const WARNINGS: &str = "Warnings";
 /// Reminders.
 pub const STILL_DOWN: &str = "Still down";
-/// Recoveries.
+/// Reminders of warnings.
+pub const STILL_WARNING: &str = "Still in warning";
+/// Recoveries, and warnings over.
 pub const RECOVERED: &str = "Recovered";
 
 /// A message of a pass (folded by the alerter for one or more channels) and what became of it.
@@ -102,7 +109,11 @@ struct Words<'s> {
     blocks: String,
     /// `; A, B recovered with it` (`; A, B up again` when it is still down), or empty.
     with: String,
+    /// What its last result of the pass said (the re-check's, after a restart).
+    last_detail: String,
     key: String,
+    /// The key of its warning episode's events.
+    warning_key: String,
     labels: BTreeMap<String, String>,
     notify: Vec<String>,
 }
@@ -160,6 +171,8 @@ impl Pass<'_> {
                     || (!failing[p] && self.blocked_at_check.get(p).is_some_and(|b| !b.is_empty()))
             })
             .collect();
+        let roots = topology.blocked(services);
+        let secrets = self.config.secrets();
         let mut judged = Vec::new();
         for (p, name) in topology.names.iter().enumerate() {
             let made = topology.made[p];
@@ -171,29 +184,36 @@ impl Pass<'_> {
                 success_threshold: policy.success_threshold,
                 reminder_interval: policy.reminder_interval,
                 escalation: escalation.unwrap_or_default(),
+                warnings: policy.alert_on_warning,
             };
+            let m = memory.entry(name.clone()).or_default();
+            // An acknowledgement is of the outage, or of the warning episode, it began with.
+            let ack = acks.get(name).map(|a| Some(a.outage));
+            let acked = ack.is_some_and(|a| a == m.down_since);
+            let warning_acked = ack.is_some_and(|a| a == m.warning.as_ref().map(|w| w.since));
             let observation = match made {
                 Some(k) => {
                     let s = &services[k];
                     Observation {
                         seen: seen(s),
+                        warning: s.outcome().is_warning(),
                         gave_up: matches!(s.restart, Some(RestartStep::GaveUp { .. })),
                         silenced: s.quiet.is_some(),
                         blocked: blocked[p],
-                        acked: acks.contains_key(name),
+                        acked,
+                        warning_acked,
                     }
                 }
                 None if not_due.iter().any(|n| n.name == *name) => Observation {
-                    seen: Seen::NotDue,
-                    gave_up: false,
                     silenced: quiet(name, &self.config.orchestration.maintenance, &self.silences, self.now)
                         .is_some(),
                     blocked: blocked[p],
-                    acked: acks.contains_key(name),
+                    acked,
+                    warning_acked,
+                    ..Observation::of(Seen::NotDue)
                 },
                 None => Observation::of(Seen::Unknown),
             };
-            let m = memory.entry(name.clone()).or_default();
             let before = m.clone();
             let judgement = observe(m, observation, &rules, self.now);
             if let Some(k) = made.filter(|&k| !services[k].check.outcome.is_unknown()) {
@@ -201,16 +221,99 @@ impl Pass<'_> {
                 if judgement.notices.contains(&Notice::Down) && m.down_since.is_some() {
                     m.detail = Some(services[k].check.detail.clone());
                 }
+                if let Some(w) = m.warning.as_mut().filter(|_| judgement.notices.contains(&Notice::Warning)) {
+                    w.detail = Some(last_result(&services[k]).detail.clone());
+                }
             }
+            let facts = match made {
+                Some(k) => self.facts(&services[k], name, &topology.names, &roots, p),
+                None => incident::Facts::default(),
+            };
+            incident::track(m, judgement.since, facts, acks.get(name), &secrets, self.now);
             judged.push(Judged { name: name.clone(), made, judgement, before });
         }
-        // Forget services that are gone from the configuration.
-        memory.retain(|name, _| topology.names.contains(name));
+        // A service gone from the configuration: forgotten, but an incident still open ends
+        // as removed and waits to be logged.
+        for (_, m) in memory.iter_mut().filter(|(name, _)| !topology.names.contains(*name)) {
+            if m.down_since.is_some() && !m.incidents.iter().any(|t| t.ended.is_none()) {
+                incident::track(m, m.down_since, incident::Facts::default(), None, &secrets, self.now);
+            }
+            incident::removed(m, self.now);
+            *m = Memory { incidents: std::mem::take(&mut m.incidents), ..Memory::default() };
+        }
+        if !self.dry() && self.memory.is_some() {
+            self.log_incidents(&mut memory);
+        }
+        memory.retain(|name, m| topology.names.contains(name) || !m.incidents.is_empty());
         let keep = self
             .memory
             .is_some()
             .then(|| Keep::new(StateFile::new(self.layout.outages()), &memory, "outage memory"));
         (judged, keep.flatten())
+    }
+
+    /// What this pass learned of a checked service, for its incident.
+    fn facts(
+        &self,
+        s: &ServiceReport,
+        name: &str,
+        names: &[String],
+        roots: &[Vec<String>],
+        p: usize,
+    ) -> incident::Facts {
+        let last = last_result(s);
+        let failed = s.check.outcome.failure().map(|kind| {
+            let at =
+                s.recheck.as_ref().filter(|r| r.outcome.is_down()).map_or(s.check.timestamp, |r| r.timestamp);
+            (kind.as_str().to_owned(), s.check.detail.clone(), unix_seconds(at))
+        });
+        let restart = match &s.restart {
+            Some(RestartStep::Ran { attempt, run, recovered }) => Some(incident::TrackedRestart {
+                at: self.now,
+                attempt: *attempt,
+                result: restart_result(run),
+                recovered: *recovered,
+            }),
+            _ => None,
+        };
+        incident::Facts {
+            failed,
+            back_at: last.outcome.is_up().then(|| unix_seconds(last.timestamp)),
+            restart,
+            gave_up: matches!(s.restart, Some(RestartStep::GaveUp { .. })),
+            quiet: s.quiet.as_ref().map(|q| match q {
+                Quiet::Window(_) => "maintenance",
+                Quiet::Silenced { .. } => "silenced",
+            }),
+            blocks: names
+                .iter()
+                .zip(roots)
+                .filter(|(_, r)| r.iter().any(|root| root == name))
+                .map(|(n, _)| n.clone())
+                .collect(),
+            blocked_by: roots.get(p).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Appends the incidents that are over to `state/incidents.jsonl` and forgets them; when
+    /// the append fails they stay in the memory for the next pass (a warning says so).
+    fn log_incidents(&mut self, memory: &mut BTreeMap<String, Memory>) {
+        let over = incident::over(memory);
+        let logged = over.is_empty()
+            || match ops_metrics::append_incidents(&self.layout.incidents(), &over) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.warn(format!("incidents not logged yet, kept for the next pass: {e}"));
+                    false
+                }
+            };
+        let dropped = incident::forget(memory, logged);
+        if dropped > 0 {
+            self.warn(format!(
+                "{dropped} incident(s) left unlogged: more than {} were waiting for one service",
+                incident::MAX_PENDING
+            ));
+        }
     }
 
     /// Writes a memory decided in this pass; a failure is a warning (the next pass decides
@@ -269,7 +372,7 @@ impl Pass<'_> {
                     self.event_of(&w, j, *notice, &mut escalated);
                 let alert = Alert { level, topic: None, message: format!("{section}:\n - {text}") };
                 let event = Event {
-                    key: w.key.clone(),
+                    key: if notice.is_warning() { w.warning_key.clone() } else { w.key.clone() },
                     kind,
                     at: self.now,
                     section: section.to_owned(),
@@ -279,7 +382,7 @@ impl Pass<'_> {
                 items.push(Outgoing { alert, event: Some(event), destinations });
             }
         }
-        let order = [FAILURES, GAVE_UP, ESCALATION, STILL_DOWN, RECOVERED];
+        let order = [FAILURES, GAVE_UP, ESCALATION, WARNINGS, STILL_DOWN, STILL_WARNING, RECOVERED];
         let rank = |it: &Outgoing| {
             it.event.as_ref().and_then(|e| order.iter().position(|s| *s == e.section)).unwrap_or(order.len())
         };
@@ -302,7 +405,12 @@ impl Pass<'_> {
         let report = j.made.map(|k| &services[k]);
         let detail =
             report.map_or_else(|| j.before.detail.clone().unwrap_or_default(), |s| s.check.detail.clone());
+        let last_detail = report.map_or_else(
+            || j.before.warning.as_ref().and_then(|w| w.detail.clone()).unwrap_or_default(),
+            |s| last_result(s).detail.clone(),
+        );
         let since = j.judgement.since.unwrap_or(self.now);
+        let warning_since = j.judgement.warning_since.unwrap_or(self.now);
         // What this service blocks (still failing), and what came back with it.
         let dependents = |still: bool| -> Vec<&str> {
             let names = topology.names.iter().enumerate();
@@ -341,7 +449,9 @@ impl Pass<'_> {
             detail,
             blocks,
             with,
+            last_detail,
             key: format!("outage:{name}:{}", since.floor() as i64),
+            warning_key: format!("warning:{name}:{}", warning_since.floor() as i64),
             labels: BTreeMap::from([
                 ("service".to_owned(), name.clone()),
                 ("severity".to_owned(), severity.as_str().to_owned()),
@@ -362,12 +472,50 @@ impl Pass<'_> {
         let (name, detail, blocks) = (w.name, &w.detail, &w.blocks);
         let level = level(w.severity);
         let steps = w.service.map_or(&[][..], |s| s.escalation.as_slice());
+        let notices = &j.judgement.notices;
+        let worded_recovery = policy_of(self.config, name).alert_on_recovery;
+        // An outage that recovered into a warning: its recovery line says the warning.
+        let in_warning = if notices.contains(&Notice::Warning) {
+            format!("; in warning: {}", w.last_detail)
+        } else {
+            String::new()
+        };
+        let at = ops_state::timestamp::format_unix(self.now);
+        let clock = at.get(11..16).unwrap_or_default();
+        let reminder = if w.severity == Severity::Info { Level::Info } else { Level::Warning };
         match notice {
             Notice::Down => (EventKind::Opened, FAILURES, level, w.opened.clone(), w.notify.clone()),
             Notice::StillDown { down_for } => {
                 let text = format!("{name}: {detail} (down for {}){blocks}", human_duration(down_for));
-                let level = if w.severity == Severity::Info { Level::Info } else { Level::Warning };
-                (EventKind::Reminder, STILL_DOWN, level, text, w.notify.clone())
+                (EventKind::Reminder, STILL_DOWN, reminder, text, w.notify.clone())
+            }
+            Notice::Warning => {
+                let recovered = notices.iter().any(|n| matches!(n, Notice::Recovered { .. }));
+                // Said on the recovery's line, when the recovery is worded.
+                let text = if recovered && worded_recovery {
+                    String::new()
+                } else {
+                    format!("{name}: {}", w.last_detail)
+                };
+                (EventKind::Opened, WARNINGS, Level::Warning, text, w.notify.clone())
+            }
+            Notice::StillWarning { warning_for } => {
+                let text =
+                    format!("{name}: {} (in warning for {})", w.last_detail, human_duration(warning_for));
+                (EventKind::Reminder, STILL_WARNING, reminder, text, w.notify.clone())
+            }
+            Notice::WarningCleared { lasted, with_recovery } => {
+                let text = if with_recovery || !worded_recovery {
+                    String::new()
+                } else {
+                    let was = j.before.warning.as_ref().and_then(|w| w.detail.as_deref());
+                    let was = was.map(|d| format!(" ({d})")).unwrap_or_default();
+                    format!(
+                        "{name} is no longer in warning after {}{was}, at {clock} UTC",
+                        human_duration(lasted)
+                    )
+                };
+                (EventKind::Closed, RECOVERED, Level::Recovery, text, w.notify.clone())
             }
             Notice::Escalated { step, down_for } => {
                 let channels = steps.get(step as usize - 1).map(|s| s.notify.clone()).unwrap_or_default();
@@ -398,23 +546,22 @@ impl Pass<'_> {
                         }
                     }
                 }
-                if !policy_of(self.config, name).alert_on_recovery {
+                if !worded_recovery {
                     return (EventKind::Closed, RECOVERED, Level::Recovery, String::new(), destinations);
                 }
-                if j.judgement.notices.contains(&Notice::Down) {
+                if notices.contains(&Notice::Down) {
                     // Down and back in one pass: the failure's own line says it all.
-                    return (EventKind::Closed, FAILURES, level, w.opened.clone(), destinations);
+                    let text = format!("{}{in_warning}", w.opened);
+                    return (EventKind::Closed, FAILURES, level, text, destinations);
                 }
                 let was = j.before.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
                 let restarted = at_recheck && matches!(w.restart, Some(RestartStep::Ran { .. }));
                 let how = if restarted { "restarted and recovered" } else { "recovered" };
-                let at = ops_state::timestamp::format_unix(self.now);
-                let clock = at.get(11..16).unwrap_or_default();
                 // Given up before, or in this pass (that event is then folded into this line).
-                let given_up = j.before.gave_up_alerted || j.judgement.notices.contains(&Notice::GaveUp);
+                let given_up = j.before.gave_up_alerted || notices.contains(&Notice::GaveUp);
                 let gave_up = if given_up { "; its restarts had been given up" } else { "" };
                 let text = format!(
-                    "{name} was down {}{was}, {how} at {clock} UTC{gave_up}{}",
+                    "{name} was down {}{was}, {how} at {clock} UTC{gave_up}{}{in_warning}",
                     human_duration(down_for),
                     w.with
                 );
@@ -514,6 +661,11 @@ impl Pass<'_> {
         }
         out
     }
+}
+
+/// The last result of a service in the pass: the re-check's, else the check's.
+fn last_result(s: &ServiceReport) -> &ops_health::CheckResult {
+    s.recheck.as_ref().unwrap_or(&s.check)
 }
 
 /// How a service fared: its first check and the last re-check.

@@ -219,6 +219,18 @@ fn describe_run(run: &RestartRun) -> String {
     }
 }
 
+/// How a restart ended, in the words an incident keeps: `exited 0`, `exited 3`, `killed by
+/// signal 9`, `timed out`, `not started` (never the command, its output or the reason a process
+/// could not start, which may name files).
+pub(super) fn restart_result(run: &RestartRun) -> String {
+    match &run.outcome {
+        RunOutcome::Exited(code) => format!("exited {code}"),
+        RunOutcome::Signaled(sig) => format!("killed by signal {sig}"),
+        RunOutcome::TimedOut => "timed out".into(),
+        RunOutcome::NotStarted(_) => "not started".into(),
+    }
+}
+
 fn tail_suffix(run: &RestartRun) -> String {
     let tail = run.output_tail.trim();
     if tail.is_empty() || run.outcome == RunOutcome::Exited(0) {

@@ -1,5 +1,6 @@
 //! A self-contained status page for a wall screen: inline CSS and SVG, no script, no request
-//! to anywhere. Every name reaches the page through maud, which escapes it.
+//! to anywhere. Every name (and every word of an incident) reaches the page through maud,
+//! which escapes it.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use maud::{DOCTYPE, Markup, PreEscaped, html as page};
 use time::{Date, OffsetDateTime};
 
-use super::{human_duration, ms};
-use crate::{DayCounts, ServiceStats, Span, State, UptimeReport, python};
+use super::{Context, StaleWhy, human_duration, ms};
+use crate::{DayCounts, End, Incident, ServiceStats, Span, State, UptimeReport, python};
 
 const CSS: &str = r"
 :root{color-scheme:dark;--bg:#0b0f14;--card:#131a22;--line:#243041;--text:#e8eef5;--muted:#8d9aab;
@@ -44,6 +45,7 @@ h2{margin:0;font-size:22px;font-weight:650;flex:1;min-width:0;overflow:hidden;te
 .days{display:block;width:100%;height:34px}
 .days rect.ok{fill:var(--ok)}.days rect.warn{fill:var(--warn)}.days rect.bad{fill:var(--bad)}.days rect.none{fill:var(--none)}
 .axis{display:flex;justify-content:space-between;color:var(--muted);font-size:12px;margin:3px 0 10px}
+.axis+.incidents{margin:-4px 0 10px}
 .lat{display:flex;align-items:center;gap:14px}
 .spark{flex:1;min-width:0;height:40px;display:block}
 .spark path.area{fill:rgba(110,168,254,.16)}.spark path.line{fill:none;stroke:#6ea8fe;stroke-width:2}
@@ -63,7 +65,13 @@ footer{padding:0 40px 26px;color:var(--muted);font-size:13px}
 .dense .lat{margin-top:6px}.dense .spark{height:26px}
 .dense .figs{font-size:12px}.dense .figs b{font-size:13px}
 .dense .facts{margin-top:4px;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.timeline{display:block;width:100%;height:10px;margin-top:3px}
+.timeline rect.track{fill:var(--none)}.timeline rect.inc{fill:var(--bad)}.timeline rect.inc.open{fill:#ff8a84}
+.incidents{list-style:none;margin:6px 0 0;padding:0;color:var(--muted);font-size:13px}
+.incidents li{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.incidents time{color:var(--text)}
 .dense .badge{font-size:10px;padding:0 4px}
+.dense .timeline{height:7px}.dense .incidents{font-size:12px;margin-top:3px}.dense .incidents li+li{display:none}
 .dense .banner{padding:18px 28px}.dense .headline{font-size:30px}
 ";
 
@@ -103,15 +111,89 @@ enum Condition {
     Up,
 }
 
-/// A latest check older than this makes the service "stale" rather than up.
-const STALE: time::Duration = time::Duration::hours(1);
+fn condition(s: &ServiceStats, context: &Context<'_>) -> Condition {
+    if context.stale_of(&s.name).is_some() {
+        return Condition::Stale;
+    }
+    match s.state {
+        Some(State::Down) => Condition::Down,
+        Some(State::Up) => Condition::Up,
+        None => Condition::Unknown,
+    }
+}
 
-fn condition(s: &ServiceStats, now: OffsetDateTime) -> Condition {
-    match (s.state, s.last_seen) {
-        (Some(State::Down), _) => Condition::Down,
-        (Some(State::Up), Some(last)) if now - last > STALE => Condition::Stale,
-        (Some(State::Up), _) => Condition::Up,
-        (None, _) => Condition::Unknown,
+/// The first instant of `dates` and the instant after the last.
+fn span_of(dates: &[Date]) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let from = dates.first()?.midnight().assume_utc();
+    let until = dates.last()?.next_day()?.midnight().assume_utc();
+    Some((from, until))
+}
+
+/// An incident's tooltip: when, how long, the failure, the restarts, whether it was
+/// acknowledged, what it blocked.
+fn incident_title(i: &Incident, now: OffsetDateTime) -> String {
+    let mut words = format!("{}, {}", utc_minute(i.started), human_duration(i.duration(now)));
+    match i.end {
+        End::Open => words.push_str(", still down"),
+        End::Removed => words.push_str(", then removed from the configuration"),
+        End::Recovered => {}
+    }
+    words.push_str(": ");
+    words.push_str(&i.detail);
+    if i.restarts_tried > 0 {
+        let _ = write!(words, "; restarted {} time(s)", i.restarts_tried);
+        if i.restarts.last().is_some_and(|r| r.recovered) {
+            words.push_str(", recovered");
+        }
+    }
+    if i.gave_up {
+        words.push_str("; restarts given up");
+    }
+    // Who acknowledged it and their note stay off a page that may be public.
+    if i.ack.is_some() {
+        words.push_str("; acknowledged");
+    }
+    if !i.blocked.is_empty() {
+        let _ = write!(words, "; blocked {}", i.blocked.join(", "));
+    }
+    words
+}
+
+/// A service's incidents under its bars, on the same time axis: a red mark per incident
+/// (lighter while open) with its tooltip.
+fn timeline(incidents: &[&Incident], dates: &[Date], now: OffsetDateTime) -> Markup {
+    let Some((from, until)) = span_of(dates) else { return page! {} };
+    let width = dates.len() * 10;
+    let total = (until - from).as_seconds_f64().max(1.0);
+    let x = |t: OffsetDateTime| ((t - from).as_seconds_f64() / total * width as f64).clamp(0.0, width as f64);
+    page! {
+        svg class="timeline" viewBox={"0 0 " (width) " 10"} preserveAspectRatio="none" role="img"
+            aria-label="incidents" {
+            rect class="track" x="0" y="4" width=(width) height="2" {}
+            @for i in incidents {
+                @let (a, b) = (x(i.started), x(i.ended.unwrap_or(now).min(until)));
+                rect class=(if i.end == End::Open { "inc open" } else { "inc" })
+                    x=(format!("{a:.2}")) y="0" width=(format!("{:.2}", (b - a).max(0.6))) height="10" {
+                    title { (incident_title(i, now)) }
+                }
+            }
+        }
+    }
+}
+
+/// The latest three incidents in words.
+fn latest(incidents: &[&Incident], now: OffsetDateTime) -> Markup {
+    page! {
+        @if !incidents.is_empty() {
+            ol class="incidents" {
+                @for i in incidents.iter().take(3) {
+                    li title=(incident_title(i, now)) {
+                        time { (utc_minute(i.started)) } " · " (human_duration(i.duration(now)))
+                        @if i.end == End::Open { " so far" } " · " (i.detail)
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -172,15 +254,20 @@ fn spark_paths(series: &[Option<f64>]) -> Option<(String, String)> {
     Some((line, area))
 }
 
-fn card(s: &ServiceStats, dates: &[Date], now: OffsetDateTime, sla: Option<f64>) -> Markup {
-    let cond = condition(s, now);
+fn card(s: &ServiceStats, dates: &[Date], context: &Context<'_>) -> Markup {
+    let (now, sla) = (context.now, context.sla);
+    let cond = condition(s, context);
+    let incidents: Vec<&Incident> = context
+        .incidents
+        .map(|log| log.incidents.iter().filter(|i| i.service == s.name).collect())
+        .unwrap_or_default();
     let class = match cond {
         Condition::Down => "card down",
         Condition::Stale => "card stale",
         Condition::Unknown => "card unknown",
         Condition::Up => "card up",
     };
-    let pct_shade = shade(s.uptime_percent.filter(|_| s.total_checks() > 0));
+    let pct_shade = shade(s.uptime_percent.filter(|_| s.total_checks() > 0 && cond != Condition::Stale));
     page! {
         section class=(class) data-service=(s.name) {
             div class="top" {
@@ -197,19 +284,28 @@ fn card(s: &ServiceStats, dates: &[Date], now: OffsetDateTime, sla: Option<f64>)
                         "Down since " (utc_minute(since))
                         @if let Some(e) = elapsed(now, since) { " (" (e) ")" }
                     },
-                    (Condition::Stale, _, Some(last)) => {
-                        "No check for " (elapsed(now, last).unwrap_or_default()) " · last one passed"
+                    (Condition::Stale, _, last) => {
+                        "Stale · "
+                        @match last { Some(last) => { "last seen " (ago(now, last)) }, None => "never seen" }
+                        @match context.stale_of(&s.name).map(|st| st.why) {
+                            Some(StaleWhy::NotConfigured) => " · no longer in the configuration",
+                            Some(StaleWhy::NotSeen { interval }) => { " · expected every " (human_duration(interval)) },
+                            None => "",
+                        }
+                        @if s.state == Some(State::Down) { " · it was down then" }
                     },
                     (Condition::Up, _, Some(last)) => { "Up · last check " (ago(now, last)) },
                     _ => "No dated checks",
                 }
             }
             (day_bars(s, dates))
+            (timeline(&incidents, dates, now))
             div class="axis" {
                 span { (dates.first().map(ToString::to_string).unwrap_or_default()) }
                 span { (dates.len()) " days" }
                 span { (dates.last().map(ToString::to_string).unwrap_or_default()) }
             }
+            (latest(&incidents, now))
             div class="lat" {
                 @if let Some((line, area)) = spark_paths(&s.latency_series) {
                     svg class="spark" viewBox="0 0 100 40" preserveAspectRatio="none" role="img" aria-label="latency of successful checks" {
@@ -238,20 +334,27 @@ fn card(s: &ServiceStats, dates: &[Date], now: OffsetDateTime, sla: Option<f64>)
     }
 }
 
-/// The status page: a banner (all up, or how many are down), then one card per service
-/// (those down first, then by name) with its state, uptime, a bar per day of the window
-/// coloured by that day's uptime, and a sparkline of the latency of successful checks.
-/// Reloads itself every minute.
-pub fn html(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> String {
+/// The status page: a banner (all up, or how many are down; stale services are in neither),
+/// then one card per service (those down first, the stale ones last, then by name) with its
+/// state, uptime, a bar per day of the window coloured by that day's uptime, its incidents on
+/// a timeline under the bars, and a sparkline of the latency of successful checks. A stale
+/// service is grey: "last seen 3d 4h ago". Reloads itself every minute.
+pub fn html(r: &UptimeReport, context: &Context<'_>) -> String {
+    let (now, sla) = (context.now, context.sla);
     let dates: Vec<Date> = r.window.dates().collect();
     let mut services: Vec<(Condition, &ServiceStats)> =
-        r.services.iter().map(|s| (condition(s, now), s)).collect();
-    services.sort_by(|a, b| {
-        (a.0 == Condition::Down).cmp(&(b.0 == Condition::Down)).reverse().then(a.1.name.cmp(&b.1.name))
-    });
+        r.services.iter().map(|s| (condition(s, context), s)).collect();
+    let rank = |c: Condition| match c {
+        Condition::Down => 0,
+        Condition::Up | Condition::Unknown => 1,
+        Condition::Stale => 2,
+    };
+    services.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.1.name.cmp(&b.1.name)));
     let down = services.iter().filter(|s| s.0 == Condition::Down).count();
+    let stale = services.iter().filter(|s| s.0 == Condition::Stale).count();
     let below = sla.map_or(0, |t| r.services.iter().filter(|s| s.below(t)).count());
-    let (banner, headline) = match (r.services.len(), down) {
+    let (banner, headline) = match (r.services.len() - stale, down) {
+        (0, _) if stale > 0 => ("banner none", format!("No recent checks ({stale} stale)")),
         (0, _) => ("banner none", "No checks recorded in this window".to_owned()),
         (n, 0) => ("banner ok", format!("All {n} services operational")),
         (n, d) => ("banner bad", format!("{d} of {n} services down")),
@@ -282,6 +385,7 @@ pub fn html(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> String {
                         }
                         " · " (r.window.from()) " to " (r.window.until) br;
                         (r.services.len()) " services · " (down) " down"
+                        @if stale > 0 { " · " (stale) " stale" }
                         @if let Some(t) = sla { " · " (below) " below " (t) "% SLA" }
                         " · updated " b { (utc_minute(now)) }
                     }
@@ -290,7 +394,7 @@ pub fn html(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> String {
                     div class="empty" { "No metrics lines were found for these days." }
                 } @else {
                     main class="grid" {
-                        @for (_, s) in &services { (card(s, &dates, now, sla)) }
+                        @for (_, s) in &services { (card(s, &dates, context)) }
                     }
                 }
                 footer {
@@ -302,4 +406,75 @@ pub fn html(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> String {
         }
     }
     .into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::render::{Stale, StaleWhy};
+    use crate::{IncidentLog, MetricRecord, Status, Window};
+
+    /// A stale service is grey, says when it was last seen and why, and is neither up nor in
+    /// the banner; incidents are drawn under the bars with their words escaped.
+    #[test]
+    fn stale_services_are_grey_and_incidents_sit_under_the_bars() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = datetime!(2026-11-30 12:00 UTC);
+        let record = |name: &str, status, at| MetricRecord {
+            name: name.into(),
+            status,
+            detail: String::new(),
+            latency_ms: 5,
+            timestamp: at,
+            warning: false,
+            perfdata: Vec::new(),
+        };
+        crate::append(
+            dir.path(),
+            &[
+                record("API", Status::Up, now - time::Duration::minutes(1)),
+                record("Gone <b>", Status::Down, now - time::Duration::days(3)),
+            ],
+        )
+        .unwrap();
+        let window = Window::last_days(now.date(), 7);
+        let report = crate::read_window(dir.path(), &window).unwrap();
+        let incident = Incident {
+            service: "API".into(),
+            started: now - time::Duration::hours(5),
+            ended: Some(now - time::Duration::hours(4)),
+            end: End::Recovered,
+            last_failed: None,
+            kind: "http_status".into(),
+            detail: "<script>alert(1)</script>".into(),
+            alerted: true,
+            restarts_tried: 0,
+            restarts: Vec::new(),
+            gave_up: false,
+            quiet: Vec::new(),
+            ack: None,
+            blocked: Vec::new(),
+            blocked_by: Vec::new(),
+        };
+        let mut log = IncidentLog::empty(window);
+        log.add([incident]);
+        let stale = [Stale { service: "Gone <b>".into(), why: StaleWhy::NotConfigured }];
+        let page = html(&report, &Context { stale: &stale, incidents: Some(&log), ..Context::new(now) });
+        assert!(page.contains("All 1 services operational"), "the stale one is not counted: {page}");
+        assert!(page.contains("2 services · 0 down · 1 stale"), "{page}");
+        assert!(page.contains(r#"<section class="card stale" data-service="Gone &lt;b&gt;">"#), "{page}");
+        assert!(
+            page.contains("Stale · last seen 3d 0h ago · no longer in the configuration · it was down then")
+        );
+        assert!(!page.contains("<script") && page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_eq!(page.matches(r#"<rect class="inc""#).count(), 1, "{page}");
+        let without = html(&report, &Context::new(now));
+        assert!(
+            without.contains("1 of 2 services down"),
+            "without a judge of staleness, its last check counts"
+        );
+        assert!(!without.contains(r#"class="inc""#));
+    }
 }

@@ -2,12 +2,40 @@
 
 use ops_state::timestamp::format_utc;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
+use super::{Context, Stale, StaleWhy};
 use crate::scan::BadKind;
-use crate::{RollupIssue, ServiceStats, Span, State, UptimeReport};
+use crate::{RollupIssue, ServiceStats, Span, State, UptimeReport, Window};
 
-fn service(s: &ServiceStats, target: Option<f64>) -> Value {
+/// A window as JSON: `days`, `from`, `until`, `span`, `label`.
+pub(super) fn window(w: &Window) -> Value {
+    json!({
+        "days": w.days,
+        "from": w.from().to_string(),
+        "until": w.until.to_string(),
+        "span": match w.span { Span::Days => "days", Span::Range => "range", Span::Month => "month" },
+        "label": w.label(),
+    })
+}
+
+/// Why a service is stale, as JSON: `service`, `reason` (`not_configured`: gone from the
+/// configuration; `not_seen`: not checked for two intervals) and `interval_seconds` (the
+/// interval it was expected at, or null).
+pub fn stale_json(s: &Stale) -> Value {
+    let (reason, interval) = match s.why {
+        StaleWhy::NotConfigured => ("not_configured", None),
+        StaleWhy::NotSeen { interval } => ("not_seen", Some(interval.as_secs_f64())),
+    };
+    json!({"service": s.service, "reason": reason, "interval_seconds": interval})
+}
+
+fn service(s: &ServiceStats, target: Option<f64>, stale: Option<&Stale>) -> Value {
+    let word = match (stale, s.state) {
+        (Some(_), _) => Some("stale"),
+        (None, Some(State::Up)) => Some("up"),
+        (None, Some(State::Down)) => Some("down"),
+        (None, None) => None,
+    };
     let mut v = json!({
         "name": s.name,
         "uptime_percent": s.uptime_percent.unwrap_or(0.0),
@@ -26,7 +54,8 @@ fn service(s: &ServiceStats, target: Option<f64>) -> Value {
         "time_uptime_percent": s.time_uptime_percent,
         "first_seen": s.first_seen.map(format_utc),
         "last_seen": s.last_seen.map(format_utc),
-        "state": s.state.map(|st| match st { State::Up => "up", State::Down => "down" }),
+        "state": word,
+        "stale": stale.map(stale_json),
         "down_since": s.down_since.map(format_utc),
         "daily": s.daily.iter().map(|d| json!({
             "date": d.date.to_string(),
@@ -45,20 +74,15 @@ fn service(s: &ServiceStats, target: Option<f64>) -> Value {
 /// The report as JSON: `window`, `generated_at`, `services` (sorted by name; each with the
 /// the Python kit's `uptime_percent`, `total_checks`, `failures`, `avg_latency_ms`, and the richer
 /// figures; `latency_percentiles_approximate` is true when a day came from a rollup, whose
-/// histogram gives bucket bounds, not exact percentiles), `bad_lines`, `undated_lines`, the
-/// days read (`files_read`, of them `rollups_read`; `unreadable_days`), and `sla` when a
-/// target is given.
-pub fn json(r: &UptimeReport, now: OffsetDateTime, sla: Option<f64>) -> Value {
+/// histogram gives bucket bounds, not exact percentiles; `state` is `up`, `down` or `stale`,
+/// and `stale` says why, as [`stale_json`], or is null), `bad_lines`, `undated_lines`, the days read (`files_read`, of them
+/// `rollups_read`; `unreadable_days`), and `sla` when a target is given.
+pub fn json(r: &UptimeReport, context: &Context<'_>) -> Value {
+    let (now, sla) = (context.now, context.sla);
     let mut v = json!({
-        "window": {
-            "days": r.window.days,
-            "from": r.window.from().to_string(),
-            "until": r.window.until.to_string(),
-            "span": match r.window.span { Span::Days => "days", Span::Range => "range", Span::Month => "month" },
-            "label": r.window.label(),
-        },
+        "window": window(&r.window),
         "generated_at": format_utc(now),
-        "services": r.services.iter().map(|s| service(s, sla)).collect::<Vec<_>>(),
+        "services": r.services.iter().map(|s| service(s, sla, context.stale_of(&s.name))).collect::<Vec<_>>(),
         "bad_lines": {
             "total": r.bad.total(),
             "invalid_utf8": r.bad.count(BadKind::InvalidUtf8),

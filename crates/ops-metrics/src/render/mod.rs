@@ -1,7 +1,9 @@
 //! Renderers of an [`UptimeReport`](crate::UptimeReport): the Python kit's text (and a detailed
-//! variant), JSON, the Prometheus text format and a self-contained HTML status page.
+//! variant), JSON, the Prometheus text format and a self-contained HTML status page; and of an
+//! [`IncidentLog`](crate::IncidentLog): a table and JSON.
 
 mod html;
+mod incidents;
 mod json;
 mod prom;
 mod text;
@@ -9,9 +11,59 @@ mod text;
 use std::time::Duration;
 
 pub use html::html;
-pub use json::json;
+pub use incidents::{incident_json, incidents_json, incidents_text};
+pub use json::{json, stale_json};
 pub use prom::prometheus;
 pub use text::{sla_text, text, text_detailed};
+use time::OffsetDateTime;
+
+use crate::IncidentLog;
+
+/// Why a service is stale: shown grey, "last seen 3d 4h ago", never as up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleWhy {
+    /// It is no longer in the configuration.
+    NotConfigured,
+    /// Its last check is older than two of its intervals.
+    NotSeen {
+        /// The time expected between its checks.
+        interval: Duration,
+    },
+}
+
+/// A service of the report that is stale (the caller judges which, from its configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    /// The service.
+    pub service: String,
+    /// Why.
+    pub why: StaleWhy,
+}
+
+/// What the JSON and the HTML page show besides the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// When the report is made.
+    pub now: OffsetDateTime,
+    /// An uptime target (`--sla`), if any.
+    pub sla: Option<f64>,
+    /// The services to show as stale, and why.
+    pub stale: &'a [Stale],
+    /// The incidents of the window, for the page's timelines.
+    pub incidents: Option<&'a IncidentLog>,
+}
+
+impl<'a> Context<'a> {
+    /// At `now`, without a target, nothing stale, no incidents.
+    pub fn new(now: OffsetDateTime) -> Self {
+        Self { now, sla: None, stale: &[], incidents: None }
+    }
+
+    /// Whether, and why, `service` is stale.
+    pub fn stale_of(&self, service: &str) -> Option<&'a Stale> {
+        self.stale.iter().find(|s| s.service == service)
+    }
+}
 
 /// `3d 4h`, `2h 5m`, `10m 0s`, `45s`.
 pub fn human_duration(d: Duration) -> String {
