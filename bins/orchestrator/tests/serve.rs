@@ -545,8 +545,8 @@ fn listening_beyond_loopback_without_basic_auth_is_a_startup_error() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with(&format!("error: cannot listen on {addr}: ")));
 }
 
-/// Headless Chromium renders the served page: every service in the DOM, a screenshot that is
-/// not blank, and no injected script ran.
+/// Headless Chromium renders the served page: every service and the open incident in the DOM,
+/// a screenshot that is not blank, and no injected script ran.
 #[test]
 fn the_served_page_renders_in_chromium_and_runs_no_injected_script() {
     let Some(browser) = test_support::require_tool("chromium") else { return };
@@ -583,6 +583,9 @@ fn the_served_page_renders_in_chromium_and_runs_no_injected_script() {
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();
     assert!(dom.contains("<section class=\"card down\""), "{dom}");
+    // The down service's outage, open since the first pass, is on its timeline and in words.
+    assert_eq!(dom.matches("<ol class=\"incidents\">").count(), 1, "{dom}");
+    assert!(dom.contains("aria-label=\"incidents\""), "{dom}");
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     for name in NAMES {
         // Chromium shows control characters as they are in text nodes.
