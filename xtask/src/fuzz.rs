@@ -39,6 +39,8 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("resolv_conf", "ops-health"),
     ("dns_answer", "ops-health"),
     ("condition", "ops-health"),
+    ("job_state", "ops-jobs"),
+    ("cron_expression", "ops-jobs"),
 ];
 
 /// The flags cargo-bolero passes for its libFuzzer engine without a sanitizer.

@@ -18,7 +18,7 @@ fn repo() -> PathBuf {
 
 /// The leaf crates: each owns one concern and depends on no other crate of ours but the shared
 /// ones.
-const LEAVES: [&str; 5] = ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board"];
+const LEAVES: [&str; 6] = ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-jobs"];
 
 /// The shared leaves, below every leaf: how bytes reach the disk (ops-state) and how a command
 /// runs (ops-proc). They depend on no crate of ours, and using them is not joining crates.
