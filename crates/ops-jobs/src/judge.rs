@@ -119,7 +119,7 @@ pub fn judge(state: &JobState, watch: &Watch, now: Timestamp, gone: &dyn Fn(&Run
         let took = run.duration().map(|d| format!(" after {}", human(d))).unwrap_or_default();
         match run.status {
             Status::Failed => {
-                found.push((Finding::Failed, format!("{of} failed: {}{took}", run.result_words())))
+                found.push((Finding::Failed, format!("{of} failed: {}{took}", run.result_words())));
             }
             Status::Lost => found.push((Finding::Failed, format!("{of} failed: {}", run.result_words()))),
             Status::Running => found.push((

@@ -1,6 +1,6 @@
 //! ops-kit is the application engine: it alone knows the `~/.agent-ops` directory layout (and
 //! every file name in it), the environment overrides and `services.json`, and it joins the
-//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-state) into
+//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-jobs, ops-state) into
 //! what the binaries run: the health-check pass, the orchestrator pass and its outage rules,
 //! maintenance windows and silences, the daemon loop, and the alerter of an installation.
 //!
@@ -27,6 +27,7 @@ mod config;
 pub mod daemon;
 mod env;
 pub mod health;
+pub mod jobs;
 mod layout;
 pub mod logs;
 pub mod maintenance;
@@ -44,8 +45,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use config::{
-    AlertProxy, Alerting, Config, DEFAULT_METRICS_RETENTION_DAYS, DEFAULT_ROLLUP_RETENTION_DAYS,
-    DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, Loaded, Orchestration, Service, Webhook, disk_check_name,
+    AlertProxy, Alerting, Config, DEFAULT_JOB_GRACE, DEFAULT_METRICS_RETENTION_DAYS,
+    DEFAULT_ROLLUP_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, JobService, Loaded,
+    Orchestration, Service, Webhook, disk_check_name,
 };
 pub use env::{Env, Proxies, Secret};
 pub use layout::{ConfigOrigin, Layout};
