@@ -52,7 +52,8 @@ pub struct Wrapped {
     /// The exit status `job run` passes on: the command's; 128 + N for signal N; 124 at the
     /// timeout; 126 or 127 when it could not be started.
     pub exit: u8,
-    /// What could not be recorded or logged (the command ran all the same).
+    /// What could not be recorded or logged (the command ran all the same). A command that could
+    /// not be started is not among them: its run failed, with the reason as its note.
     pub problems: Vec<String>,
 }
 
@@ -138,7 +139,6 @@ impl Jobs {
                 run.status = Status::Failed;
                 run.note = Some(e.to_string());
                 run.duration_seconds = Some(0.0);
-                problems.push(e.to_string());
             }
         }
         run.ended = Some(Timestamp::now());
