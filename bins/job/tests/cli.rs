@@ -236,7 +236,9 @@ fn a_wrapper_killed_mid_run_leaves_a_run_that_is_judged_failed_then_recorded_los
     let m = marker(4);
     let mut wrapper =
         home.spawn(&["run", "sync", "--", "sh", "-c", &format!("echo working; exec sleep {m}")]);
-    Home::until("the run is recorded", || home.runs("sync").first().is_some_and(|r| r["status"] == "running"));
+    Home::until("the run is recorded", || {
+        home.runs("sync").first().is_some_and(|r| r["status"] == "running")
+    });
     Home::until("the command runs", || !procs::with_marker(&m).is_empty());
     // While the wrapper lives, the run is running and the job is fine.
     let status = home.job(&["status", "sync", "--json"]);

@@ -47,7 +47,8 @@ impl Sandbox {
             .args(args)
             .output()
             .unwrap();
-        let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let printed =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!printed.contains(PING_TOKEN), "the ping token was printed: {printed}");
         out
     }
@@ -86,7 +87,12 @@ fn a_failed_job_is_alerted_once_and_its_recovery_noticed() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let shown = sb.shown();
     assert_eq!(shown.len(), 1, "{shown:#?}");
-    assert!(shown[0].contains("Nightly backup: the run of ") && shown[0].contains(" UTC failed: exit 3 after 12s"), "{}", shown[0]);
+    assert!(
+        shown[0].contains("Nightly backup: the run of ")
+            && shown[0].contains(" UTC failed: exit 3 after 12s"),
+        "{}",
+        shown[0]
+    );
     // Still failed: no second alert (reminders come after an hour).
     assert_eq!(sb.run(&[]).status.code(), Some(1));
     assert_eq!(sb.shown().len(), 1);
@@ -100,12 +106,18 @@ fn a_failed_job_is_alerted_once_and_its_recovery_noticed() {
     let metrics = fs::read_dir(sb.base().join("metrics")).unwrap().flatten().next().unwrap().path();
     let lines = fs::read_to_string(metrics).unwrap();
     assert!(lines.contains(r#""name": "Nightly backup", "status": "down""#), "{lines}");
-    assert!(lines.contains(r#""name": "Nightly backup", "status": "recovered""#) || lines.contains(r#""name": "Nightly backup", "status": "up""#), "{lines}");
+    assert!(
+        lines.contains(r#""name": "Nightly backup", "status": "recovered""#)
+            || lines.contains(r#""name": "Nightly backup", "status": "up""#),
+        "{lines}"
+    );
 }
 
 #[test]
 fn a_job_that_never_ran_is_late_and_a_silence_quiets_it() {
-    let sb = Sandbox::new(r#"{"name": "Sync", "type": "job", "job": "sync", "period_seconds": 3600, "grace_seconds": 60}"#);
+    let sb = Sandbox::new(
+        r#"{"name": "Sync", "type": "job", "job": "sync", "period_seconds": 3600, "grace_seconds": 60}"#,
+    );
     // The first pass records when watching began: nothing is due yet.
     assert_eq!(sb.run(&[]).status.code(), Some(0));
     assert!(sb.shown().is_empty());
@@ -119,7 +131,11 @@ fn a_job_that_never_ran_is_late_and_a_silence_quiets_it() {
     assert_eq!(sb.run(&[]).status.code(), Some(1));
     let shown = sb.shown();
     assert_eq!(shown.len(), 1, "{shown:#?}");
-    assert!(shown[0].contains("Sync: late by 2h") && shown[0].contains("no run recorded yet"), "{}", shown[0]);
+    assert!(
+        shown[0].contains("Sync: late by 2h") && shown[0].contains("no run recorded yet"),
+        "{}",
+        shown[0]
+    );
 }
 
 #[test]
@@ -128,6 +144,9 @@ fn a_state_file_that_cannot_be_read_is_our_trouble_never_an_outage() {
     sb.job_state("sync", "{not json");
     let out = sb.run(&[]);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(printed.contains("agent-ops could not run this check") && printed.contains("sync.json is corrupt"), "{printed}");
+    assert!(
+        printed.contains("agent-ops could not run this check") && printed.contains("sync.json is corrupt"),
+        "{printed}"
+    );
     assert!(sb.shown().is_empty(), "not alerted as down");
 }
