@@ -54,13 +54,14 @@ fn services(started: &Started) -> Result<Vec<(String, JobService)>, Failure> {
 fn row(jobs: &Jobs, name: JobName, services: &[(String, JobService)], now: Timestamp) -> Row {
     let service = services.iter().find(|(_, s)| s.name == name).cloned();
     let mut problem = None;
-    let verdict = service.as_ref().and_then(|(_, s)| match jobs.judge(&name, &s.watch, now) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            problem = Some(e.to_string());
-            None
-        }
-    });
+    let verdict =
+        service.as_ref().and_then(|(_, s)| match jobs.judge(&name, &s.watch, now, s.expected_since) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                problem = Some(e.to_string());
+                None
+            }
+        });
     let state = match jobs.read(&name) {
         Ok(s) => s,
         Err(e) => {

@@ -118,11 +118,13 @@ fn a_job_that_never_ran_is_late_and_a_silence_quiets_it() {
     let sb = Sandbox::new(
         r#"{"name": "Sync", "type": "job", "job": "sync", "period_seconds": 3600, "grace_seconds": 60}"#,
     );
-    // The first pass records when watching began: nothing is due yet.
+    // services.json was just written: nothing is due yet.
     assert_eq!(sb.run(&[]).status.code(), Some(0));
     assert!(sb.shown().is_empty());
-    // Three hours later (as the state file says), nothing ran: late.
-    sb.job_state("sync", &format!(r#"{{"watched_since": "{}", "next_id": 0, "runs": []}}"#, ago(3 * 3600)));
+    assert!(!sb.base().join("state/jobs").exists(), "a check only reads");
+    // services.json was written three hours ago, and nothing ran since: late.
+    let config = fs::File::options().write(true).open(sb.base().join("config/services.json")).unwrap();
+    config.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600)).unwrap();
     let out = sb.run(&["silence", "Sync", "--for", "1h"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(sb.run(&[]).status.code(), Some(0), "a silenced failure does not fail the pass");

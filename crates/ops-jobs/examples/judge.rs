@@ -15,7 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         min_runtime: None,
         max_runtime: None,
     };
-    let verdict = Jobs::new(dir).judge(&JobName::new(name)?, &watch, ops_jobs::jiff::Timestamp::now())?;
+    let verdict =
+        Jobs::new(dir).judge(&JobName::new(name)?, &watch, ops_jobs::jiff::Timestamp::now(), None)?;
     #[allow(clippy::print_stdout)]
     {
         println!("{}: {}", verdict.finding.map_or("ok", |f| f.as_str()), verdict.detail);

@@ -68,7 +68,7 @@ pub struct Verdict {
 /// is gone (its lock free): such a run failed, never silently running for ever.
 ///
 /// The last start decides `late` (no later start by its next due time plus the grace; with no
-/// run at all, by the first due time after watching began) and, with the start before it,
+/// run at all, by the first due time after `state.watched_since`) and, with the start before it,
 /// `too_often`; a run still running decides `too_long` past the maximum; the last run that
 /// ended decides `failed`, `too_short` and `too_long`. A run in progress leaves the verdict of
 /// the one before it standing.
@@ -210,17 +210,19 @@ pub fn show(t: Timestamp, tz: &TimeZone, now: Timestamp) -> String {
 }
 
 impl Jobs {
-    /// The verdict on job `name` at `now`. The first time a job is judged (no state, or none
-    /// that says since when it is watched), `now` is recorded as the start of watching, so that a
-    /// job that never runs is late once its first due time and the grace have passed.
-    pub fn judge(&self, name: &JobName, watch: &Watch, now: Timestamp) -> Result<Verdict, JobError> {
+    /// The verdict on job `name` at `now`, from its state file, which is only read. `since` is
+    /// when the caller began to expect runs (agent-ops: when services.json was last written):
+    /// a job with no run recorded is late once the first due time after it and the grace have
+    /// passed (the state file's `watched_since`, the first run or ping, comes first).
+    pub fn judge(
+        &self,
+        name: &JobName,
+        watch: &Watch,
+        now: Timestamp,
+        since: Option<Timestamp>,
+    ) -> Result<Verdict, JobError> {
         let mut state = self.read(name)?.unwrap_or_default();
-        if state.watched_since.is_none() {
-            state = self.update(name, |s| {
-                s.watched_since.get_or_insert(now);
-                Ok(s.clone())
-            })?;
-        }
+        state.watched_since = state.watched_since.or(since);
         let gone = |run: &RunRecord| {
             run.source == crate::Source::Run && self.wrapper_gone(name, run.id) && {
                 // Its lock is free: it ended meanwhile (the wrapper records the end before it

@@ -32,11 +32,11 @@
 //! // The nightly run started at 03:00 Berlin time (02:00 UTC) and failed 10 minutes later.
 //! jobs.ping(&backup, Ping::Start, None, "2026-11-30T02:00:00Z".parse()?)?;
 //! jobs.ping(&backup, Ping::End(PingResult::Exit(3)), Some("disk full"), "2026-11-30T02:10:00Z".parse()?)?;
-//! let verdict = jobs.judge(&backup, &watch, "2026-11-30T08:00:00Z".parse()?)?;
+//! let verdict = jobs.judge(&backup, &watch, "2026-11-30T08:00:00Z".parse()?, None)?;
 //! assert_eq!(verdict.finding, Some(Finding::Failed));
 //! assert_eq!(verdict.detail, "the run of 03:00 Europe/Berlin failed: exit 3 after 10m");
 //! // No run the next night: late, once the grace has passed.
-//! let verdict = jobs.judge(&backup, &watch, "2026-12-01T02:42:00Z".parse()?)?;
+//! let verdict = jobs.judge(&backup, &watch, "2026-12-01T02:42:00Z".parse()?, None)?;
 //! assert_eq!(verdict.finding, Some(Finding::Late));
 //! assert!(verdict.detail.starts_with("late by 42m: expected 03:00 Europe/Berlin"), "{}", verdict.detail);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -21,7 +21,7 @@ pub const OUTPUT_KEPT: usize = 2048;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobState {
-    /// When a check (or a run, or a ping) first looked at this job: runs are expected from then.
+    /// When the first run or ping of this job was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watched_since: Option<Timestamp>,
     /// The id the next run gets.

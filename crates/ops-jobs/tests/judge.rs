@@ -251,12 +251,22 @@ fn pings_record_runs_in_the_state_file_and_a_start_without_end_is_lost() {
     let jobs = Jobs::new(dir.path());
     let name = JobName::new("report").unwrap();
     let w = watch(Schedule::every(Duration::from_secs(3600), "UTC").unwrap());
-    // Judging first records since when the job is watched.
+    // Judging only reads: with no run, runs are due from when the caller began to expect them.
+    let since = Some(at("2026-11-30T09:00:00Z"));
     assert_eq!(
-        jobs.judge(&name, &w, at("2026-11-30T09:00:00Z")).unwrap().detail,
+        jobs.judge(&name, &w, at("2026-11-30T09:30:00Z"), since).unwrap().detail,
         "no run recorded yet; next due 10:00 UTC"
     );
-    assert_eq!(jobs.read(&name).unwrap().unwrap().watched_since, Some(at("2026-11-30T09:00:00Z")));
+    assert_eq!(
+        jobs.judge(&name, &w, at("2026-11-30T10:06:00Z"), since).unwrap().finding,
+        Some(Finding::Late)
+    );
+    assert_eq!(
+        jobs.judge(&name, &w, at("2026-11-30T10:06:00Z"), None).unwrap().finding,
+        None,
+        "never expected"
+    );
+    assert!(jobs.read(&name).unwrap().is_none(), "nothing was written");
     jobs.ping(&name, Ping::Start, None, at("2026-11-30T10:00:00Z")).unwrap();
     let done = jobs
         .ping(&name, Ping::End(PingResult::Ok), Some("sent 4 mails"), at("2026-11-30T10:00:30Z"))
@@ -268,7 +278,7 @@ fn pings_record_runs_in_the_state_file_and_a_start_without_end_is_lost() {
     // A start, then another start: the first never reported its end.
     jobs.ping(&name, Ping::Start, None, at("2026-11-30T11:00:00Z")).unwrap();
     jobs.ping(&name, Ping::Start, None, at("2026-11-30T12:00:00Z")).unwrap();
-    let v = jobs.judge(&name, &w, at("2026-11-30T12:01:00Z")).unwrap();
+    let v = jobs.judge(&name, &w, at("2026-11-30T12:01:00Z"), since).unwrap();
     assert_eq!(v.finding, Some(Finding::Failed));
     assert_eq!(v.detail, "the run of 11:00 UTC failed: no end reported before the next start");
     let failed = jobs.ping(&name, Ping::End(PingResult::Exit(2)), None, at("2026-11-30T12:05:00Z")).unwrap();
@@ -307,7 +317,7 @@ fn a_state_file_planted_as_a_symlink_is_refused_and_nothing_is_written_through_i
     std::os::unix::fs::symlink(&elsewhere, jobs.state_path(&name)).unwrap();
     let e = jobs.ping(&name, Ping::Start, None, at("2026-11-30T00:00:00Z")).unwrap_err();
     assert!(e.to_string().starts_with("refusing to follow the symlink"), "{e}");
-    let e = jobs.judge(&name, &berlin_nightly(), at("2026-11-30T00:00:00Z")).unwrap_err();
+    let e = jobs.judge(&name, &berlin_nightly(), at("2026-11-30T00:00:00Z"), None).unwrap_err();
     assert!(e.to_string().starts_with("refusing to follow the symlink"), "{e}");
     assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "{}");
 }

@@ -178,6 +178,16 @@ pub struct JobService {
     pub watch: ops_jobs::Watch,
     /// The secret of `POST /ping/TOKEN` (`ping_token`); never shown.
     pub ping_token: Option<Secret>,
+    /// Since when runs are expected, for a job with none recorded: when services.json was last
+    /// written (`None` for a configuration parsed from bytes).
+    pub expected_since: Option<ops_jobs::jiff::Timestamp>,
+}
+
+/// Where `job` checks read the jobs' state files, and since when runs are expected.
+#[derive(Debug, Clone, Copy)]
+struct JobsAt<'a> {
+    dir: Option<&'a Path>,
+    since: Option<ops_jobs::jiff::Timestamp>,
 }
 
 /// `grace_seconds` of a `job` service when services.json does not set it.
@@ -294,16 +304,22 @@ impl Config {
             }
             Err(source) => return Err(ConfigError::Unreadable { path: path.clone(), source }),
         };
-        Self::parse_in(path, &bytes, env, Some(&layout.jobs()))
+        // Runs of a job are expected from when the file asking for them was written.
+        let since = fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| ops_jobs::jiff::Timestamp::try_from(t).ok());
+        Self::parse_in(path, &bytes, env, JobsAt { dir: Some(&layout.jobs()), since })
     }
 
     /// Validates the bytes of a services.json (`path` is only used in messages). `job` checks
     /// read the jobs' state files in the layout `env` gives (`Config::load` uses its layout's).
     pub fn parse(path: &Path, bytes: &[u8], env: &Env) -> Result<Loaded, ConfigError> {
-        Self::parse_in(path, bytes, env, Layout::paths(env).ok().map(|l| l.jobs()).as_deref())
+        let dir = Layout::paths(env).ok().map(|l| l.jobs());
+        Self::parse_in(path, bytes, env, JobsAt { dir: dir.as_deref(), since: None })
     }
 
-    fn parse_in(path: &Path, bytes: &[u8], env: &Env, jobs: Option<&Path>) -> Result<Loaded, ConfigError> {
+    fn parse_in(path: &Path, bytes: &[u8], env: &Env, jobs: JobsAt<'_>) -> Result<Loaded, ConfigError> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             line: e.line(),
@@ -369,13 +385,7 @@ fn syntax_message(e: &serde_json::Error) -> String {
     }
 }
 
-fn read_config(
-    path: &Path,
-    top: &Map<String, Value>,
-    env: &Env,
-    jobs: Option<&Path>,
-    r: &mut Report,
-) -> Config {
+fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, jobs: JobsAt<'_>, r: &mut Report) -> Config {
     let mut o = Obj::new(top, "", "");
     let disk_warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), 5.0);
     let disk_notice_gb = notice(&mut o, r, "disk_notice_gb", ("disk_warning_gb", Some(disk_warning_gb)));
@@ -734,7 +744,7 @@ fn read_services(
     list: &[Value],
     disk: Thresholds,
     proxy: Option<&Proxy>,
-    jobs: Option<&Path>,
+    jobs: JobsAt<'_>,
     r: &mut Report,
 ) -> Vec<Service> {
     list.iter()
@@ -758,7 +768,7 @@ fn read_service(
     map: &Map<String, Value>,
     disk: Thresholds,
     proxy: Option<&Proxy>,
-    jobs: Option<&Path>,
+    jobs: JobsAt<'_>,
     r: &mut Report,
 ) -> Option<Service> {
     let place = match map.get("name") {
@@ -828,7 +838,7 @@ fn read_service(
 /// cron's own zone is the host's, which a file copied elsewhere would change), or
 /// `period_seconds` (`tz` then only says how times are shown, default UTC); `grace_seconds`,
 /// `min_runtime_seconds`, `max_runtime_seconds`, `ping_token`.
-fn job_check(o: &mut Obj<'_>, r: &mut Report, jobs: Option<&Path>) -> Option<(Check, JobService)> {
+fn job_check(o: &mut Obj<'_>, r: &mut Report, jobs: JobsAt<'_>) -> Option<(Check, JobService)> {
     let name = if o.required(r, "job") { o.string(r, "job") } else { None };
     let name = name.and_then(|n| match ops_jobs::JobName::new(&n) {
         Ok(name) => Some(name),
@@ -901,8 +911,8 @@ fn job_check(o: &mut Obj<'_>, r: &mut Report, jobs: Option<&Path>) -> Option<(Ch
         min_runtime: min_runtime.filter(|d| !d.is_zero()),
         max_runtime: max_runtime.filter(|d| !d.is_zero()),
     };
-    let watched = JobService { name: name?, watch, ping_token };
-    Some((Check::External(crate::jobs::external_check(jobs, &watched)), watched))
+    let watched = JobService { name: name?, watch, ping_token, expected_since: jobs.since };
+    Some((Check::External(crate::jobs::external_check(jobs.dir, &watched)), watched))
 }
 
 /// `timeout_seconds`, or `default` (ops-health's, for the check kind).

@@ -25,16 +25,16 @@ pub fn failure_kind(finding: Finding) -> FailureKind {
 }
 
 /// The check of a `job` service: the verdict of ops-jobs on the job's state file in `dir`
-/// (`state/jobs/`; `None` when there is no agent-ops directory) now. A state file that cannot
+/// (`state/jobs/`; `None` when there is no agent-ops directory) now; the file is only read. A state file that cannot
 /// be read or written is agent-ops' trouble: unknown, never down.
 pub(crate) fn external_check(dir: Option<&Path>, service: &JobService) -> ExternalCheck {
     let jobs = dir.map(Jobs::new);
-    let (name, watch) = (service.name.clone(), service.watch.clone());
+    let (name, watch, since) = (service.name.clone(), service.watch.clone(), service.expected_since);
     ExternalCheck::new(CheckKind::Job, move || {
         let Some(jobs) = &jobs else {
             return Err("cannot find the agent-ops directory (set HOME or AGENT_OPS_HOME)".into());
         };
-        let verdict = jobs.judge(&name, &watch, Timestamp::now()).map_err(|e| e.to_string())?;
+        let verdict = jobs.judge(&name, &watch, Timestamp::now(), since).map_err(|e| e.to_string())?;
         let outcome = verdict.finding.map_or(Outcome::Up, |f| Outcome::Down(failure_kind(f)));
         Ok((outcome, verdict.detail))
     })
