@@ -258,11 +258,11 @@ fn pings_record_runs_in_the_state_file_and_a_start_without_end_is_lost() {
         "no run recorded yet; next due 10:00 UTC"
     );
     assert_eq!(
-        jobs.judge(&name, &w, at("2026-11-30T10:06:00Z"), since).unwrap().finding,
+        jobs.judge(&name, &w, at("2026-11-30T10:31:00Z"), since).unwrap().finding,
         Some(Finding::Late)
     );
     assert_eq!(
-        jobs.judge(&name, &w, at("2026-11-30T10:06:00Z"), None).unwrap().finding,
+        jobs.judge(&name, &w, at("2026-11-30T10:31:00Z"), None).unwrap().finding,
         None,
         "never expected"
     );

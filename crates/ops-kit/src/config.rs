@@ -1378,7 +1378,7 @@ mod tests {
             Path::new("services.full.json"),
             value.as_object().unwrap(),
             &Env::default(),
-            None,
+            JobsAt { dir: None, since: None },
             &mut r,
         );
         assert!(r.errors.is_empty() && r.warnings.is_empty(), "{:?} {:?}", r.errors, r.warnings);
