@@ -9,6 +9,7 @@ mod bench;
 mod bench_alert;
 mod bench_board;
 mod bench_health;
+mod bench_job;
 mod bench_metrics;
 mod bench_orchestrator;
 mod bins;
@@ -56,6 +57,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-orchestrator",
         "one pass over 50 services (10 down) vs the seed's orchestrator script; RSS over 1,000 --loop passes [--soak-passes N] [--quick]",
         bench_orchestrator::run,
+    ),
+    (
+        "bench-job",
+        "what `job run` adds to a command's wall time (true, a 10 ms sleep), median, goal <= 2 ms [--quick]",
+        bench_job::run,
     ),
     (
         "install-service",
