@@ -27,10 +27,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         &[("HOME", &home), ("AGENT_OPS_HOME", &base)],
         &commands,
     )?;
-    let [bare, wrapped, bare_sleep, wrapped_sleep] = medians.as_slice() else {
+    let [plain_true, job_true, plain_sleep, job_sleep] = medians.as_slice() else {
         return Err(format!("hyperfine gave {} medians, expected 4", medians.len()));
     };
-    let added = [(wrapped - bare) * 1000.0, (wrapped_sleep - bare_sleep) * 1000.0];
+    let added = [(job_true - plain_true) * 1000.0, (job_sleep - plain_sleep) * 1000.0];
     println!(
         "job run adds {:.2} ms to `true` and {:.2} ms to a 10 ms sleep (median; goal <= {GOAL_MS} ms)",
         added[0], added[1]
