@@ -15,9 +15,11 @@ const MAX_LEN: usize = 200;
 /// rule of the tzdb moves the clock by at most 2 hours.
 const MARGIN: SignedDuration = SignedDuration::from_hours(3);
 
-/// How far ahead a match is looked for: a valid expression matches within 8 years (29
-/// February may skip a century year).
-const HORIZON_YEARS: i16 = 9;
+/// How far ahead a match is looked for. A valid expression matches within it: a day of the
+/// month in one of its months comes every year (29 February within 8), and when a stepped
+/// day-of-month field (`*/N`, which counts as `*`) must meet a day of the week, a date falls on
+/// each weekday within 28 years (29 February within 40).
+const HORIZON_YEARS: i16 = 50;
 
 /// A parsed cron expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +373,9 @@ mod tests {
         );
         // 29 February comes back in a leap year.
         assert_eq!(series("0 0 29 2 *", "UTC", "2026-03-01T00:00:00Z", 1), ["2028-02-29 00:00 UTC"]);
+        // A stepped day of month (`*/N` counts as `*`) and a day of the week must meet: rare dates.
+        assert_eq!(series("0 0 */31 2 mon", "UTC", "2026-03-01T00:00:00Z", 1), ["2027-02-01 00:00 UTC"]);
+        assert_eq!(series("0 0 */28 2 sun", "UTC", "2026-03-01T00:00:00Z", 1), ["2032-02-01 00:00 UTC"]);
         // Strictly after: a time exactly on a slot gets the next one.
         assert_eq!(series("0 3 * * *", "UTC", "2026-11-30T03:00:00Z", 1), ["2026-12-01 03:00 UTC"]);
     }
