@@ -123,7 +123,18 @@ pub fn hyperfine_means(
     env: &[(&str, &Path)],
     commands: &[(&str, String)],
 ) -> Result<Vec<f64>, String> {
-    run_hyperfine(title, &["--ignore-failure", "--runs", &runs.to_string()], env, commands)
+    run_hyperfine(title, &["--ignore-failure", "--runs", &runs.to_string()], env, commands, "mean")
+}
+
+/// [`hyperfine`] without a shell in between (`--shell=none`) and every run required to succeed,
+/// returning each command's median wall time in seconds, in order.
+pub fn hyperfine_medians(
+    title: &str,
+    runs: u32,
+    env: &[(&str, &Path)],
+    commands: &[(&str, String)],
+) -> Result<Vec<f64>, String> {
+    run_hyperfine(title, &["--shell=none", "--runs", &runs.to_string()], env, commands, "median")
 }
 
 /// What a benchmark does with a command that exits non-zero.
@@ -150,7 +161,7 @@ pub fn hyperfine_prepared(
     if failures == Failures::Ignore {
         options.push("--ignore-failure");
     }
-    run_hyperfine(title, &options, env, commands)
+    run_hyperfine(title, &options, env, commands, "mean")
 }
 
 fn run_hyperfine(
@@ -158,6 +169,7 @@ fn run_hyperfine(
     options: &[&str],
     env: &[(&str, &Path)],
     commands: &[(&str, String)],
+    stat: &str,
 ) -> Result<Vec<f64>, String> {
     println!("\n### {title}\n");
     let out = std::env::temp_dir().join(format!("agent-ops-bench-{}.md", std::process::id()));
@@ -183,9 +195,9 @@ fn run_hyperfine(
     let table = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     println!("\n{table}");
     let json = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
-    // Each result object has exactly one "mean" key, in command order.
+    // Each result object has exactly one key of each statistic, in command order.
     Ok(json
-        .split("\"mean\":")
+        .split(&format!("\"{stat}\":"))
         .skip(1)
         .filter_map(|rest| rest.trim_start().split([',', '}']).next()?.trim().parse().ok())
         .collect())

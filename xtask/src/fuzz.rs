@@ -41,6 +41,8 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("dns_answer", "ops-health"),
     ("condition", "ops-health"),
     ("http_request", "ops-serve"),
+    ("job_state", "ops-jobs"),
+    ("cron_expression", "ops-jobs"),
 ];
 
 /// The flags cargo-bolero passes for its libFuzzer engine without a sanitizer.

@@ -9,6 +9,7 @@ mod bench;
 mod bench_alert;
 mod bench_board;
 mod bench_health;
+mod bench_job;
 mod bench_metrics;
 mod bench_orchestrator;
 mod bench_serve;
@@ -62,6 +63,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-serve",
         "orchestrator --loop --listen over 100 services: RSS, 1,000 GET / from 50 clients, /healthz past 500 slow clients [--quick] [--days 90]",
         bench_serve::run,
+    ),
+    (
+        "bench-job",
+        "what `job run` adds to a command's wall time (true, a 10 ms sleep), median, goal <= 2 ms [--quick]",
+        bench_job::run,
     ),
     (
         "install-service",

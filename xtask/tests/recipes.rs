@@ -62,7 +62,7 @@ fn prometheus_rules_and_scrape_config_pass_promtool() {
 }
 
 #[test]
-fn digest_units_pass_systemd_analyze_verify() {
+fn recipe_units_pass_systemd_analyze_verify() {
     let Some(analyze) = test_support::require_tool("systemd-analyze") else { return };
     let dir = tempfile::tempdir().unwrap();
     let runtime = dir.path().join("runtime");
@@ -77,7 +77,7 @@ fn digest_units_pass_systemd_analyze_verify() {
             units.push(dir.path().join(name));
         }
     }
-    assert_eq!(units.len(), 2, "weekly-digest.service and weekly-digest.timer");
+    assert_eq!(units.len(), 4, "weekly-digest and backup, each a .service and a .timer");
     let o = Command::new(analyze)
         .arg("--user")
         .arg("verify")

@@ -20,8 +20,8 @@ fn repo() -> PathBuf {
 /// ones.
 /// ops-serve (the daemon's HTTP server) is one: it knows routes, bounds and its snapshot type,
 /// nothing of passes; ops-kit builds the snapshots and the orchestrator binary starts it.
-const LEAVES: [&str; 6] =
-    ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-serve"];
+const LEAVES: [&str; 7] =
+    ["ops-health", "ops-metrics", "ops-recovery", "ops-alert", "ops-board", "ops-jobs", "ops-serve"];
 
 /// The shared leaves, below every leaf: how bytes reach the disk (ops-state) and how a command
 /// runs (ops-proc). They depend on no crate of ours, and using them is not joining crates.

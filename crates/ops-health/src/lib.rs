@@ -1,6 +1,7 @@
 //! ops-health owns the checks (HTTP URL with Gatus-style conditions, TCP port, process, disk
 //! space, TLS certificate expiry, DNS records, ICMP ping, a command by the Nagios plugin
-//! convention) and the runner that executes many of them at once on std threads.
+//! convention; and checks whose verdict the caller computes, [`ExternalCheck`], such as jobs)
+//! and the runner that executes many of them at once on std threads.
 //!
 //! It never reads configuration files or the environment (no proxy variables either: a proxy
 //! is used only when the caller passes one; a `dns` check without a server reads the system's
@@ -108,6 +109,51 @@ pub enum Check {
     Ping(PingCheck),
     /// A program by the Nagios plugin convention.
     Command(CommandCheck),
+    /// A check whose verdict the caller computes (a job's, from its state file).
+    External(ExternalCheck),
+}
+
+/// What an [`ExternalCheck`] computes: the outcome and its detail, or why it could not (the
+/// caller's own trouble, such as a state file it cannot read: the result is
+/// [`Outcome::Unknown`] with [`Unchecked::State`], never down).
+pub type Judge = dyn Fn() -> Result<(Outcome, String), String> + Send + Sync;
+
+/// A check whose verdict the caller computes, run by [`run_all`] like any other (on the pool,
+/// in order, its panic caught), so that every consumer of results (records, restarts, outage
+/// rules, alerts) treats it like any other check. ops-kit builds `job` checks this way: their
+/// verdict is ops-jobs', which ops-health does not know.
+#[derive(Clone)]
+pub struct ExternalCheck {
+    kind: CheckKind,
+    judge: std::sync::Arc<Judge>,
+}
+
+impl ExternalCheck {
+    /// A check of kind `kind` whose verdict `judge` computes.
+    pub fn new(
+        kind: CheckKind,
+        judge: impl Fn() -> Result<(Outcome, String), String> + Send + Sync + 'static,
+    ) -> Self {
+        Self { kind, judge: std::sync::Arc::new(judge) }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> CheckKind {
+        self.kind
+    }
+
+    pub(crate) fn run(&self, name: &str) -> CheckResult {
+        match (self.judge)() {
+            Ok((outcome, detail)) => CheckResult::new(name, self.kind, outcome, detail),
+            Err(why) => CheckResult::failed(name, self.kind, Failure::unchecked(Unchecked::State, why)),
+        }
+    }
+}
+
+impl fmt::Debug for ExternalCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalCheck").field("kind", &self.kind).finish_non_exhaustive()
+    }
 }
 
 impl Check {
@@ -122,6 +168,7 @@ impl Check {
             Self::Dns(_) => CheckKind::Dns,
             Self::Ping(_) => CheckKind::Ping,
             Self::Command(_) => CheckKind::Command,
+            Self::External(c) => c.kind,
         }
     }
 }
@@ -146,12 +193,23 @@ pub enum CheckKind {
     Ping,
     /// `command`
     Command,
+    /// `job`: a cron job or agent run, judged by its runs (ops-kit and ops-jobs).
+    Job,
 }
 
 impl CheckKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: &'static [CheckKind] =
-        &[Self::Url, Self::Port, Self::Process, Self::Disk, Self::Tls, Self::Dns, Self::Ping, Self::Command];
+    pub const ALL: &'static [CheckKind] = &[
+        Self::Url,
+        Self::Port,
+        Self::Process,
+        Self::Disk,
+        Self::Tls,
+        Self::Dns,
+        Self::Ping,
+        Self::Command,
+        Self::Job,
+    ];
 
     /// The `type` word.
     pub fn as_str(self) -> &'static str {
@@ -164,6 +222,7 @@ impl CheckKind {
             Self::Dns => "dns",
             Self::Ping => "ping",
             Self::Command => "command",
+            Self::Job => "job",
         }
     }
 }
@@ -524,6 +583,9 @@ pub enum Unchecked {
     Unsupported,
     /// The system does not let agent-ops make this kind of check (no ICMP socket).
     Forbidden,
+    /// A file of agent-ops' own that the check reads (a job's state file) could not be read or
+    /// written.
+    State,
 }
 
 /// Why a service is down.
@@ -559,6 +621,16 @@ pub enum FailureKind {
     /// [`Outcome::Unknown`] (agent-ops' own trouble), this is the check's verdict: the service
     /// is not known to be working, so it counts as down and alerts.
     Unknown,
+    /// A job did not start within its schedule and grace.
+    Late,
+    /// A job's last run failed: a non-zero exit, a signal, its timeout, or no end.
+    Failed,
+    /// A job has been running (or its last run ran) longer than its maximum.
+    TooLong,
+    /// A job's last run succeeded faster than its minimum.
+    TooShort,
+    /// A job started again before its schedule allows.
+    TooOften,
 }
 
 impl FailureKind {
@@ -578,6 +650,11 @@ impl FailureKind {
             Self::PacketLoss => "packet_loss",
             Self::Command => "command",
             Self::Unknown => "unknown",
+            Self::Late => "late",
+            Self::Failed => "failed",
+            Self::TooLong => "too_long",
+            Self::TooShort => "too_short",
+            Self::TooOften => "too_often",
         }
     }
 }
@@ -895,7 +972,7 @@ mod tests {
         let e = "icmp".parse::<CheckKind>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown check type \"icmp\" (known: url, port, process, disk, tls, dns, ping, command)"
+            "unknown check type \"icmp\" (known: url, port, process, disk, tls, dns, ping, command, job)"
         );
     }
 

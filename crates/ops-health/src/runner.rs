@@ -84,6 +84,7 @@ fn run_check(probe: &Probe) -> CheckResult {
         Check::Dns(c) => dns_check::check_dns(name, c),
         Check::Ping(c) => ping::check_ping(name, c),
         Check::Command(c) => command::check_command(name, c),
+        Check::External(c) => c.run(name),
         #[cfg(feature = "tls")]
         Check::Tls(c) => crate::tls::check_tls(name, c),
         #[cfg(not(feature = "tls"))]

@@ -13,11 +13,18 @@ const MARKER: &str = "zqxSECRETzqx";
 
 /// The configuration with a marker planted in every secret that is a string: the bot token,
 /// webhook URLs (keeping an `http(s)://` prefix, so valid URLs stay valid) and header values,
-/// and a url service's header values, `bearer_token` and `basic_auth` password.
+/// a url service's header values, `bearer_token` and `basic_auth` password, and a job's
+/// `ping_token` (as a valid token, so that a valid configuration stays valid).
 /// `None` when there is no secret to plant.
 fn planted(value: &Value) -> Option<Value> {
     let mut value = value.clone();
     let mut planted = false;
+    for service in value.get_mut("services").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(token @ Value::String(_)) = service.get_mut("ping_token") {
+            *token = Value::String(format!("{MARKER}-0123456789"));
+            planted = true;
+        }
+    }
     let mut plant = |v: &mut Value, keep_scheme: bool| {
         let Value::String(s) = v else { return };
         let scheme = ["https://", "http://"].into_iter().find(|p| keep_scheme && s.starts_with(p));

@@ -22,7 +22,7 @@ use crate::{ConfigError, ConfigOrigin, Env, Layout, Secret};
 
 /// Keys of a service, by the check kinds that use them (`None`: every kind).
 const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
-    use CheckKind::{Command, Disk, Dns, Ping, Port, Process, Tls, Url};
+    use CheckKind::{Command, Disk, Dns, Job, Ping, Port, Process, Tls, Url};
     &[
         ("name", None),
         ("type", None),
@@ -77,6 +77,14 @@ const SERVICE_KEYS: &[(&str, Option<&[CheckKind]>)] = {
         ("command", Some(&[Command])),
         ("env", Some(&[Command])),
         ("cwd", Some(&[Command])),
+        ("job", Some(&[Job])),
+        ("schedule", Some(&[Job])),
+        ("tz", Some(&[Job])),
+        ("period_seconds", Some(&[Job])),
+        ("grace_seconds", Some(&[Job])),
+        ("min_runtime_seconds", Some(&[Job])),
+        ("max_runtime_seconds", Some(&[Job])),
+        ("ping_token", Some(&[Job])),
     ]
 };
 
@@ -184,6 +192,8 @@ pub struct Service {
     pub notify: Option<Vec<String>>,
     /// Channels told when an outage lasts, unacknowledged (`escalation`), in file order.
     pub escalation: Vec<Escalation>,
+    /// What a `job` service watches; `None` for the other kinds.
+    pub job: Option<JobService>,
 }
 
 /// What the orchestrator does about one service: each field a global key of services.json
@@ -246,6 +256,32 @@ pub struct Escalation {
     /// The channels told (`notify`).
     pub notify: Vec<String>,
 }
+
+/// What a `job` service watches: the job (its runs in `state/jobs/`), when it is expected and
+/// how long it may take, and the secret of its HTTP pings.
+#[derive(Debug, Clone)]
+pub struct JobService {
+    /// The job's name (`job`).
+    pub name: ops_jobs::JobName,
+    /// Its schedule (`schedule` in `tz`, or `period_seconds`), `grace_seconds` (default 300),
+    /// `min_runtime_seconds`, `max_runtime_seconds`.
+    pub watch: ops_jobs::Watch,
+    /// The secret of `POST /ping/TOKEN` (`ping_token`); never shown.
+    pub ping_token: Option<Secret>,
+    /// Since when runs are expected, for a job with none recorded: when services.json was last
+    /// written (`None` for a configuration parsed from bytes).
+    pub expected_since: Option<ops_jobs::jiff::Timestamp>,
+}
+
+/// Where `job` checks read the jobs' state files, and since when runs are expected.
+#[derive(Debug, Clone, Copy)]
+struct JobsAt<'a> {
+    dir: Option<&'a Path>,
+    since: Option<ops_jobs::jiff::Timestamp>,
+}
+
+/// `grace_seconds` of a `job` service when services.json does not set it.
+pub const DEFAULT_JOB_GRACE: Duration = Duration::from_secs(300);
 
 impl Service {
     /// The probe that checks this service.
@@ -401,11 +437,22 @@ impl Config {
             }
             Err(source) => return Err(ConfigError::Unreadable { path: path.clone(), source }),
         };
-        Self::parse(path, &bytes, env)
+        // Runs of a job are expected from when the file asking for them was written.
+        let since = fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| ops_jobs::jiff::Timestamp::try_from(t).ok());
+        Self::parse_in(path, &bytes, env, JobsAt { dir: Some(&layout.jobs()), since })
     }
 
-    /// Validates the bytes of a services.json (`path` is only used in messages).
+    /// Validates the bytes of a services.json (`path` is only used in messages). `job` checks
+    /// read the jobs' state files in the layout `env` gives (`Config::load` uses its layout's).
     pub fn parse(path: &Path, bytes: &[u8], env: &Env) -> Result<Loaded, ConfigError> {
+        let dir = Layout::paths(env).ok().map(|l| l.jobs());
+        Self::parse_in(path, bytes, env, JobsAt { dir: dir.as_deref(), since: None })
+    }
+
+    fn parse_in(path: &Path, bytes: &[u8], env: &Env, jobs: JobsAt<'_>) -> Result<Loaded, ConfigError> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             line: e.line(),
@@ -414,7 +461,7 @@ impl Config {
         })?;
         let mut r = Report::default();
         let config = match &value {
-            Value::Object(top) => Some(read_config(path, top, env, &mut r)),
+            Value::Object(top) => Some(read_config(path, top, env, jobs, &mut r)),
             Value::Array(_) => {
                 r.errors.push(Problem {
                     place: String::new(),
@@ -555,14 +602,14 @@ fn syntax_message(e: &serde_json::Error) -> String {
     }
 }
 
-fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report) -> Config {
+fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, jobs: JobsAt<'_>, r: &mut Report) -> Config {
     let mut o = Obj::new(top, "", "");
     let disk_warning_gb = o.number(r, "disk_warning_gb", Min::AtLeast(0.0), 5.0);
     let disk_notice_gb = notice(&mut o, r, "disk_notice_gb", ("disk_warning_gb", Some(disk_warning_gb)));
     let disk = Thresholds { warning_gb: disk_warning_gb, notice_gb: disk_notice_gb };
     let proxy = read_proxy(&mut o, r);
     let list = o.array(r, "services").map(Vec::as_slice).unwrap_or_default();
-    let read = read_services(list, disk, proxy.as_ref(), r);
+    let read = read_services(list, disk, proxy.as_ref(), jobs, r);
     let alerting = read_alerting(o.object(r, "alerting"), env, r);
     let http = read_http(o.object(r, "http"), r);
     let disk_paths = match o.array(r, "disk_paths") {
@@ -613,6 +660,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, r: &mut Report)
         read.into_iter().map(|(service, overrides)| overrides.apply(service, &defaults)).collect();
     check_unique_names(list, &config.disk_paths, r);
     check_references(list, &config, r);
+    check_unique_tokens(&config.services, r);
     config
 }
 
@@ -723,6 +771,24 @@ fn check_references(list: &[Value], config: &Config, r: &mut Report) {
                     message: format!("no alerting channel is named {c:?} ({listed})"),
                 });
             }
+        }
+    }
+}
+
+/// A ping token names one job: two services with the same one are refused (neither quoted).
+fn check_unique_tokens(services: &[Service], r: &mut Report) {
+    let tokens: Vec<(usize, &Service, &Secret)> = services
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s, s.job.as_ref()?.ping_token.as_ref()?)))
+        .collect();
+    for (k, (_, service, token)) in tokens.iter().enumerate() {
+        if let Some((_, first, _)) = tokens[..k].iter().find(|(_, _, t)| t.expose() == token.expose()) {
+            r.errors.push(Problem {
+                place: format!("services {:?}", service.name),
+                field: Some("ping_token".into()),
+                message: format!("is the ping_token of {:?} too: each job needs its own", first.name),
+            });
         }
     }
 }
@@ -1135,6 +1201,7 @@ fn read_services(
     list: &[Value],
     disk: Thresholds,
     proxy: Option<&Proxy>,
+    jobs: JobsAt<'_>,
     r: &mut Report,
 ) -> Vec<(Service, Overrides)> {
     list.iter()
@@ -1148,7 +1215,7 @@ fn read_services(
                 });
                 return None;
             };
-            read_service(i, map, disk, proxy, r)
+            read_service(i, map, disk, proxy, jobs, r)
         })
         .collect()
 }
@@ -1158,6 +1225,7 @@ fn read_service(
     map: &Map<String, Value>,
     disk: Thresholds,
     proxy: Option<&Proxy>,
+    jobs: JobsAt<'_>,
     r: &mut Report,
 ) -> Option<(Service, Overrides)> {
     let place = match map.get("name") {
@@ -1168,6 +1236,7 @@ fn read_service(
     let errors_before = r.errors.len();
     let name = if o.required(r, "name") { o.string(r, "name") } else { None };
     let word = o.string(r, "type");
+    let mut job = None;
     let kind = match word.as_deref().map_or(Ok(CheckKind::Url), str::parse::<CheckKind>) {
         Ok(kind) => Some(kind),
         Err(e) => {
@@ -1189,6 +1258,10 @@ fn read_service(
         Some(CheckKind::Dns) => dns_check(&mut o, r),
         Some(CheckKind::Ping) => ping_check(&mut o, r),
         Some(CheckKind::Command) => command_check(&mut o, r),
+        Some(CheckKind::Job) => job_check(&mut o, r, jobs).map(|(check, watched)| {
+            job = Some(watched);
+            check
+        }),
         _ => None,
     };
     let restart_command = o.string(r, "restart_command");
@@ -1243,6 +1316,7 @@ fn read_service(
         severity,
         notify,
         escalation,
+        job,
     };
     Some((service, overrides))
 }
@@ -1280,6 +1354,87 @@ fn read_escalation(service: &str, j: usize, v: &Value, r: &mut Report) -> Option
         return None;
     }
     Some(Escalation { after: Duration::try_from_secs_f64(minutes? * 60.0).ok()?, notify: notify? })
+}
+
+/// A `job` service: `job` (a job name), `schedule` (cron) with `tz` (an IANA zone, required:
+/// cron's own zone is the host's, which a file copied elsewhere would change), or
+/// `period_seconds` (`tz` then only says how times are shown, default UTC); `grace_seconds`,
+/// `min_runtime_seconds`, `max_runtime_seconds`, `ping_token`.
+fn job_check(o: &mut Obj<'_>, r: &mut Report, jobs: JobsAt<'_>) -> Option<(Check, JobService)> {
+    let name = if o.required(r, "job") { o.string(r, "job") } else { None };
+    let name = name.and_then(|n| match ops_jobs::JobName::new(&n) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            o.invalid(r, "job", e.to_string());
+            None
+        }
+    });
+    let cron = o.string(r, "schedule");
+    let zone = o.string(r, "tz");
+    let period =
+        o.has("period_seconds").then(|| o.seconds(r, "period_seconds", Min::AtLeast(1.0), Duration::ZERO));
+    let schedule = match (cron, period) {
+        (Some(cron), None) => {
+            if let Some(zone) = zone {
+                ops_jobs::Schedule::cron(&cron, &zone).map_err(|e| match e {
+                    ops_jobs::JobError::Zone { .. } => o.invalid(r, "tz", e.to_string()),
+                    e => o.invalid(r, "schedule", e.to_string()),
+                })
+            } else {
+                o.invalid(
+                    r,
+                    "tz",
+                    "is required with `schedule`: the IANA zone the schedule is in, like \"Europe/Berlin\" or \"UTC\""
+                        .into(),
+                );
+                Err(())
+            }
+        }
+        (None, Some(period)) => ops_jobs::Schedule::every(period, zone.as_deref().unwrap_or("UTC"))
+            .map_err(|e| o.invalid(r, if period.is_zero() { "period_seconds" } else { "tz" }, e.to_string())),
+        (Some(_), Some(_)) => {
+            o.invalid(r, "period_seconds", "set either `schedule` or `period_seconds`, not both".into());
+            Err(())
+        }
+        (None, None) => {
+            o.invalid(
+                r,
+                "schedule",
+                "is required (a cron expression like \"0 3 * * *\" with `tz`), or `period_seconds`".into(),
+            );
+            Err(())
+        }
+    };
+    let grace = o.seconds(r, "grace_seconds", Min::AtLeast(0.0), DEFAULT_JOB_GRACE);
+    let min_runtime = o
+        .has("min_runtime_seconds")
+        .then(|| o.seconds(r, "min_runtime_seconds", Min::Above(0.0), Duration::ZERO));
+    let max_runtime = o
+        .has("max_runtime_seconds")
+        .then(|| o.seconds(r, "max_runtime_seconds", Min::Above(0.0), Duration::ZERO));
+    if let (Some(min), Some(max)) = (min_runtime, max_runtime)
+        && min >= max
+    {
+        o.invalid(r, "min_runtime_seconds", "must be below `max_runtime_seconds`".into());
+    }
+    let ping_token = o.string(r, "ping_token").and_then(|token| {
+        let ok = (16..=128).contains(&token.len())
+            && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            // Never quoted: it is a secret.
+            o.invalid(r, "ping_token", "must be 16 to 128 ASCII letters, digits, '-' and '_' (a secret of its own, like `openssl rand -hex 16`)".into());
+            return None;
+        }
+        Some(Secret::new(token))
+    });
+    let watch = ops_jobs::Watch {
+        schedule: schedule.ok()?,
+        grace,
+        min_runtime: min_runtime.filter(|d| !d.is_zero()),
+        max_runtime: max_runtime.filter(|d| !d.is_zero()),
+    };
+    let watched = JobService { name: name?, watch, ping_token, expected_since: jobs.since };
+    Some((Check::External(crate::jobs::external_check(jobs.dir, &watched)), watched))
 }
 
 /// `timeout_seconds`, or `default` (ops-health's, for the check kind).
@@ -1749,7 +1904,13 @@ mod tests {
         let text = fs::read_to_string(repo().join("examples/services.full.json")).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         let mut r = Report::default();
-        read_config(Path::new("services.full.json"), value.as_object().unwrap(), &Env::default(), &mut r);
+        read_config(
+            Path::new("services.full.json"),
+            value.as_object().unwrap(),
+            &Env::default(),
+            JobsAt { dir: None, since: None },
+            &mut r,
+        );
         assert!(r.errors.is_empty() && r.warnings.is_empty(), "{:?} {:?}", r.errors, r.warnings);
         let present = keys_in(&value);
         let missing: Vec<&String> = r.asked.iter().filter(|k| !present.contains(*k)).collect();

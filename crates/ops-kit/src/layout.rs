@@ -89,7 +89,7 @@ impl Layout {
     }
 
     /// Where everything is, from `env` alone.
-    fn paths(env: &Env) -> Result<Self, ConfigError> {
+    pub(crate) fn paths(env: &Env) -> Result<Self, ConfigError> {
         let base = match (&env.agent_ops_home, &env.home) {
             (Some(base), _) => PathBuf::from(base),
             (None, Some(home)) => Path::new(home).join(".agent-ops"),
@@ -178,6 +178,18 @@ impl Layout {
     /// When the last pass ran and how it went.
     pub fn heartbeat(&self) -> PathBuf {
         self.state.join("heartbeat.json")
+    }
+
+    /// The jobs' state files: `state/jobs/` (ops-jobs names the files in it: `NAME.json`,
+    /// its lock and backup, the wrappers' `NAME.run-ID.lock`).
+    pub fn jobs(&self) -> PathBuf {
+        self.state.join("jobs")
+    }
+
+    /// The log of a job's runs (`job run`'s output and a line at each start and end):
+    /// `job-NAME.log`, rotated with the other logs. A job name is a file name already.
+    pub fn job_log(&self, job: &ops_jobs::JobName) -> PathBuf {
+        self.logs.join(format!("job-{job}.log"))
     }
 
     /// The orchestrator's log.

@@ -1,10 +1,10 @@
 //! ops-kit is the application engine: it alone knows the `~/.agent-ops` directory layout (and
 //! every file name in it), the environment overrides and `services.json`, and it joins the
-//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-serve,
-//! ops-state) into what the binaries run: the health-check pass, the orchestrator pass and its
-//! outage rules, the incidents it decides and logs, the dependency graph, acknowledgements and
-//! status, maintenance windows and silences, the daemon loop and the snapshots it serves over
-//! HTTP, and the alerter of an installation.
+//! leaf crates (ops-health, ops-metrics, ops-recovery, ops-alert, ops-board, ops-jobs,
+//! ops-serve, ops-state) into what the binaries run: the health-check pass, the orchestrator
+//! pass and its outage rules, the job services and their pings, the incidents it decides and
+//! logs, the dependency graph, acknowledgements and status, maintenance windows and silences,
+//! the daemon loop and the snapshots it serves over HTTP, and the alerter of an installation.
 //!
 //! It never prints and never exits: it returns typed reports and errors, and the binaries
 //! (through ops-cli) choose the words and the exit codes.
@@ -32,6 +32,7 @@ pub mod deps;
 mod env;
 pub mod health;
 pub mod incident;
+pub mod jobs;
 mod layout;
 pub mod logs;
 pub mod maintenance;
@@ -51,9 +52,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use config::{
-    AlertProxy, Alerting, Config, DEFAULT_CHECK_INTERVAL, DEFAULT_METRICS_RETENTION_DAYS,
-    DEFAULT_ROLLUP_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, Escalation, Loaded,
-    Orchestration, Policy, Service, Severity, TELEGRAM, TelegramChat, Webhook, disk_check_name,
+    AlertProxy, Alerting, Config, DEFAULT_CHECK_INTERVAL, DEFAULT_JOB_GRACE, DEFAULT_METRICS_RETENTION_DAYS,
+    DEFAULT_ROLLUP_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, Escalation, JobService,
+    Loaded, Orchestration, Policy, Service, Severity, TELEGRAM, TelegramChat, Webhook, disk_check_name,
 };
 pub use env::{Env, Proxies, Secret};
 pub use layout::{ConfigOrigin, Layout};

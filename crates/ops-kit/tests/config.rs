@@ -155,7 +155,7 @@ fn wrong_types_and_ranges() {
 fn unknown_type_is_an_error_not_a_silent_skip() {
     assert_eq!(
         one_problem(r#"{"services": [{"name": "PG", "type": "postgres", "port": 5432}]}"#),
-        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls, dns, ping, command)"
+        "services[0] \"PG\": field `type`: unknown check type \"postgres\" (known: url, port, process, disk, tls, dns, ping, command, job)"
     );
 }
 
@@ -485,6 +485,7 @@ fn shipped_examples_parse_without_warnings() {
         "\"type\": \"disk\"",
         "\"type\": \"tls\"",
         "\"type\": \"command\"",
+        "\"type\": \"job\"",
     ]
     .into();
     for k in keys {
@@ -892,4 +893,72 @@ fn http_settings_keep_the_server_on_loopback_unless_guarded_or_public() {
         warned.warnings[0].to_string(),
         "http: field `listne`: is not a known field (did you mean `listen`?); it is ignored"
     );
+}
+
+#[test]
+fn job_services_read_their_schedule_and_refuse_what_cannot_work() {
+    let c = parse(
+        r#"{"services": [
+            {"name": "Nightly backup", "type": "job", "job": "backup", "schedule": "0 3 * * *",
+             "tz": "Europe/Berlin", "grace_seconds": 1800, "min_runtime_seconds": 60,
+             "max_runtime_seconds": 7200},
+            {"name": "Agent", "type": "job", "job": "agent-run", "period_seconds": 900,
+             "ping_token": "0123456789abcdef0123"}]}"#,
+    )
+    .unwrap()
+    .config;
+    let job = c.services[0].job.as_ref().unwrap();
+    assert_eq!(job.name.as_str(), "backup");
+    assert_eq!(job.watch.schedule.describe(), "0 3 * * * in Europe/Berlin");
+    assert_eq!(
+        (job.watch.grace, job.watch.min_runtime, job.watch.max_runtime),
+        (secs(1800), Some(secs(60)), Some(secs(7200)))
+    );
+    assert_eq!(c.services[0].check.kind(), ops_health::CheckKind::Job);
+    let agent = c.services[1].job.as_ref().unwrap();
+    assert_eq!(
+        (agent.watch.schedule.describe(), agent.watch.grace),
+        ("every 15m".to_owned(), ops_kit::DEFAULT_JOB_GRACE)
+    );
+    // The token is a secret: not in Debug, not in any message.
+    assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
+
+    let bad = |service: &str| problems(&format!(r#"{{"services": [{service}]}}"#)).join("\n");
+    let e = bad(r#"{"name": "J", "type": "job", "job": "Back/up", "period_seconds": 60}"#);
+    assert!(
+        e.contains("field `job`: invalid job name \"Back/up\": it holds the uppercase letter 'B'"),
+        "{e}"
+    );
+    let e = bad(r#"{"name": "J", "type": "job", "job": "x", "schedule": "0 3 * * *"}"#);
+    assert!(e.contains("field `tz`: is required with `schedule`"), "{e}");
+    let e = bad(r#"{"name": "J", "type": "job", "job": "x", "schedule": "0 3 * *", "tz": "UTC"}"#);
+    assert!(e.contains("field `schedule`: invalid schedule: must have 5 fields"), "{e}");
+    let e = bad(r#"{"name": "J", "type": "job", "job": "x", "schedule": "0 3 * * *", "tz": "Mars/Base"}"#);
+    assert!(e.contains("field `tz`: unknown time zone \"Mars/Base\""), "{e}");
+    let e = bad(r#"{"name": "J", "type": "job", "job": "x"}"#);
+    assert!(e.contains("field `schedule`: is required"), "{e}");
+    let e = bad(
+        r#"{"name": "J", "type": "job", "job": "x", "schedule": "@daily", "tz": "UTC", "period_seconds": 5}"#,
+    );
+    assert!(e.contains("not both"), "{e}");
+    let e = bad(
+        r#"{"name": "J", "type": "job", "job": "x", "period_seconds": 60, "min_runtime_seconds": 60, "max_runtime_seconds": 60}"#,
+    );
+    assert!(e.contains("field `min_runtime_seconds`: must be below"), "{e}");
+    let e = bad(
+        r#"{"name": "J", "type": "job", "job": "x", "period_seconds": 60, "ping_token": "short secret!"}"#,
+    );
+    assert!(e.contains("field `ping_token`: must be 16 to 128") && !e.contains("short secret"), "{e}");
+    let e = problems(
+        r#"{"services": [{"name": "A", "type": "job", "job": "a", "period_seconds": 60, "ping_token": "same-secret-0123456"},
+                         {"name": "B", "type": "job", "job": "b", "period_seconds": 60, "ping_token": "same-secret-0123456"}]}"#,
+    )
+    .join("\n");
+    assert!(
+        e.contains("field `ping_token`: is the ping_token of \"A\" too") && !e.contains("same-secret"),
+        "{e}"
+    );
+    // A key of a job on another type, and of another type on a job, is a warning.
+    let w = parse(r#"{"services": [{"name": "J", "type": "job", "job": "x", "period_seconds": 60, "timeout_seconds": 5}]}"#).unwrap();
+    assert_eq!(w.warnings.len(), 1, "{:?}", w.warnings);
 }

@@ -1,12 +1,14 @@
 //! ops-proc runs one command so that it cannot hang or flood its caller: an argv (no shell) or
 //! a `/bin/sh -c` line, with extra environment and a working directory, in a process group of
-//! its own with stdin from /dev/null; stdout and stderr appended to a file or captured into
-//! bounded buffers; and a deadline after which the whole group gets SIGTERM, then SIGKILL after
-//! a grace, and the command is reaped.
+//! its own with stdin from /dev/null; stdout and stderr appended to a file, captured into
+//! bounded buffers, or passed through to the caller's own streams and a bounded log (a tee);
+//! signals the caller received relayed to the group; and a deadline after which the whole group
+//! gets SIGTERM, then SIGKILL after a grace, and the command is reaped.
 //!
-//! It is agent-ops' one process runner, below ops-health (command checks) and ops-recovery
-//! (restart commands). It never reads the environment, never prints and knows nothing of
-//! services: the caller says what to run and gets a [`Run`] back.
+//! It is agent-ops' one process runner, below ops-health (command checks), ops-recovery
+//! (restart commands) and ops-jobs (the `job run` wrapper). It never reads the environment,
+//! never prints words of its own (a tee passes the command's own output where the caller says)
+//! and knows nothing of services: the caller says what to run and gets a [`Run`] back.
 //!
 //! ```
 //! use std::time::Duration;
@@ -22,13 +24,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read as _};
+use std::io::{self, Read as _, Write as _};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -90,6 +94,30 @@ pub enum Output {
         /// Bytes kept of each stream.
         limit: usize,
     },
+    /// Each is read through a pipe as it comes and passed on: to [`Tee::out`] and [`Tee::err`]
+    /// (the caller's own stdout and stderr, say) and, whole lines at a time, to [`Tee::log`].
+    /// The command must finish, as with `Capture`.
+    Tee(Tee),
+}
+
+/// Where a tee sends the command's output. Nothing in it can block the run past its deadline:
+/// a reader of `out` or `err` that stops reading holds the command back as it would hold the
+/// command run bare (its pipe fills), but never the deadline nor the relay of signals.
+#[derive(Debug)]
+pub struct Tee {
+    /// Where the command's stdout goes on, as it comes (`None`: nowhere).
+    pub out: Option<File>,
+    /// Where the command's stderr goes on, as it comes (`None`: nowhere).
+    pub err: Option<File>,
+    /// A log both streams are appended to (the caller opens it, `O_APPEND`): whole lines, each
+    /// written in one `write(2)` (a line longer than 8 KiB in parts), so that concurrent writers
+    /// never split a line; a last line without a newline gets one.
+    pub log: Option<File>,
+    /// At most this many bytes of the run go to `log`; from the first line past it, none (they
+    /// are counted in [`Run::unlogged`]).
+    pub log_limit: u64,
+    /// The last bytes of both streams, in the order they were read, kept in [`Run::tail`].
+    pub tail: usize,
 }
 
 /// A command to run.
@@ -110,6 +138,11 @@ pub struct Spec {
     pub timeout: Duration,
     /// Between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// Signals to pass on: while the command runs, when a flag is found set it is cleared and
+    /// its signal (a number, `SIGTERM` is 15) sent to the whole process group. The caller sets
+    /// the flags from its signal handlers (`signal_hook::flag::register`); a signal that
+    /// arrives before the command starts is passed on as soon as it has.
+    pub relay: Vec<(i32, Arc<AtomicBool>)>,
 }
 
 impl Spec {
@@ -123,6 +156,7 @@ impl Spec {
             output,
             timeout: Duration::from_secs(30),
             kill_grace: Duration::from_secs(5),
+            relay: Vec::new(),
         }
     }
 }
@@ -161,6 +195,11 @@ pub struct Run {
     pub stdout: Captured,
     /// Its stderr, when captured.
     pub stderr: Captured,
+    /// With a tee: the last [`Tee::tail`] bytes of its output, both streams in the order read.
+    pub tail: Vec<u8>,
+    /// With a tee: bytes of output that did not go to the log (past [`Tee::log_limit`], or the
+    /// log could not be written).
+    pub unlogged: u64,
 }
 
 /// Why a command did not run.
@@ -228,22 +267,24 @@ pub fn run(spec: &Spec) -> Result<Run, ProcError> {
     let deadline = start.checked_add(spec.timeout.min(FOREVER)).unwrap_or(start);
     let pid = child.id();
     let group = Pid::from_child(&child);
-    let limit = match spec.output {
-        Output::Capture { limit } => Some(limit),
-        Output::Append(_) => None,
+    let (limit, piped) = match &spec.output {
+        Output::Capture { limit } => (*limit, true),
+        Output::Tee(_) => (0, true),
+        Output::Append(_) => (0, false),
     };
-    let mut streams = Streams::new(child.stdout.take(), child.stderr.take(), limit.unwrap_or(0));
-    let end = wait(&mut child, &mut streams, deadline);
-    // At the deadline the group is stopped; when a command whose output is captured exits, so
+    let mut streams = Streams::new(child.stdout.take(), child.stderr.take(), limit, &spec.output);
+    let end = wait(&mut child, &mut streams, deadline, group, &spec.relay);
+    // At the deadline the group is stopped; when a command whose output is piped exits, so
     // are its leftovers (a command that must finish), and no pipe stays open behind it.
-    if end.is_none() || limit.is_some() {
+    if end.is_none() || piped {
         stop_group(&mut child, group, spec.kill_grace, &mut streams);
     }
     let end = end.unwrap_or(End::TimedOut);
     streams.drain(DRAIN);
     reap(child);
-    let [stdout, stderr] = streams.0.map(|s| s.got);
-    Ok(Run { end, pid, duration: start.elapsed(), stdout, stderr })
+    let (tail, unlogged) = streams.finish();
+    let [stdout, stderr] = streams.streams.map(|s| s.got);
+    Ok(Run { end, pid, duration: start.elapsed(), stdout, stderr, tail, unlogged })
 }
 
 fn command(spec: &Spec) -> Result<Command, ProcError> {
@@ -280,17 +321,31 @@ fn command(spec: &Spec) -> Result<Command, ProcError> {
             };
             c.stdout(dup()?).stderr(dup()?);
         }
-        Output::Capture { .. } => {
+        Output::Capture { .. } | Output::Tee(_) => {
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
     }
     Ok(c)
 }
 
-/// Waits for the command to exit, reading its output meanwhile; `None` at the deadline.
-fn wait(child: &mut Child, streams: &mut Streams, deadline: Instant) -> Option<End> {
+/// Waits for the command to exit, reading its output and relaying signals meanwhile; `None` at
+/// the deadline.
+fn wait(
+    child: &mut Child,
+    streams: &mut Streams,
+    deadline: Instant,
+    group: Pid,
+    relay: &[(i32, Arc<AtomicBool>)],
+) -> Option<End> {
     let mut nap = FIRST_NAP;
     loop {
+        for (signal, flag) in relay {
+            if flag.swap(false, Ordering::SeqCst)
+                && let Some(signal) = Signal::from_named_raw(*signal)
+            {
+                let _ = kill_process_group(group, signal);
+            }
+        }
         match child.try_wait() {
             Ok(Some(status)) => return Some(end_of(status)),
             Ok(None) => {}
@@ -301,7 +356,7 @@ fn wait(child: &mut Child, streams: &mut Streams, deadline: Instant) -> Option<E
         if left.is_zero() {
             return None;
         }
-        if streams.open() {
+        if streams.busy() {
             streams.pump(left.min(TICK));
         } else {
             // Its output is closed: it is exiting (or chose to run on silently).
@@ -415,55 +470,185 @@ struct Stream {
     pipe: Option<File>,
     got: Captured,
     limit: usize,
+    /// With a tee: where the stream goes on, and the bytes read but not passed on yet (while
+    /// there are some, the pipe is not read: the command is held back as its reader holds us).
+    pass: Option<File>,
+    pending: VecDeque<u8>,
+    /// With a tee: the start of a line not yet ended, for the log.
+    line: Vec<u8>,
 }
 
+/// A log line longer than this is written in parts.
+const LINE_MAX: usize = 8 * 1024;
+
+/// Bytes passed on in one write: at most `PIPE_BUF` on Linux, so that a write to a pipe that
+/// poll(2) said has room does not block.
+const PASS_CHUNK: usize = 4096;
+
 impl Stream {
-    fn new(pipe: Option<OwnedFd>, limit: usize) -> Self {
+    fn new(pipe: Option<OwnedFd>, limit: usize, pass: Option<File>) -> Self {
         if let Some(fd) = &pipe {
             // Read only when poll says so, but never block on a spurious wakeup either.
             let _ = rustix::io::ioctl_fionbio(fd, true);
         }
-        Self { pipe: pipe.map(File::from), got: Captured::default(), limit }
+        Self {
+            pipe: pipe.map(File::from),
+            got: Captured::default(),
+            limit,
+            pass,
+            pending: VecDeque::new(),
+            line: Vec::new(),
+        }
     }
 
-    /// One read: keeps what fits under the limit, counts the rest; closes at the end.
-    fn read(&mut self, buf: &mut [u8]) {
-        let Some(pipe) = &mut self.pipe else { return };
+    /// One read: what came (empty at the end or when nothing could be read); closes at the end.
+    fn read<'b>(&mut self, buf: &'b mut [u8]) -> &'b [u8] {
+        let Some(pipe) = &mut self.pipe else { return &[] };
         match pipe.read(buf) {
             Ok(0) => self.pipe = None,
-            Ok(n) => {
-                let keep = n.min(self.limit.saturating_sub(self.got.bytes.len()));
-                self.got.bytes.extend_from_slice(&buf[..keep]);
-                self.got.dropped = self.got.dropped.saturating_add((n - keep) as u64);
-            }
+            Ok(n) => return &buf[..n],
             Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
             Err(_) => self.pipe = None,
+        }
+        &[]
+    }
+
+    /// Keeps what fits under the limit, counts the rest.
+    fn keep(&mut self, bytes: &[u8]) {
+        let keep = bytes.len().min(self.limit.saturating_sub(self.got.bytes.len()));
+        self.got.bytes.extend_from_slice(&bytes[..keep]);
+        self.got.dropped = self.got.dropped.saturating_add((bytes.len() - keep) as u64);
+    }
+
+    /// Whether the pipe is to be read now: open, and nothing waiting to be passed on.
+    fn readable(&self) -> bool {
+        self.pipe.is_some() && self.pending.is_empty()
+    }
+
+    /// Passes on what is pending, as much as fits now (the caller polled `pass` writable).
+    fn pass_on(&mut self) {
+        let Some(out) = &mut self.pass else {
+            self.pending.clear();
+            return;
+        };
+        let (front, _) = self.pending.as_slices();
+        let chunk = &front[..front.len().min(PASS_CHUNK)];
+        match out.write(chunk) {
+            Ok(n) => drop(self.pending.drain(..n)),
+            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
+            // A reader that went away (a closed pipe) or a full disk: nothing more goes there.
+            Err(_) => {
+                self.pass = None;
+                self.pending.clear();
+            }
         }
     }
 }
 
-/// stdout and stderr.
-struct Streams([Stream; 2]);
+/// A tee's log and tail, shared by both streams.
+struct Log {
+    file: Option<File>,
+    left: u64,
+    unlogged: u64,
+    tail: VecDeque<u8>,
+    tail_limit: usize,
+}
+
+impl Log {
+    /// Appends `bytes` in one write, within the budget (whole lines of them, when not all fit);
+    /// counts what did not go.
+    fn write(&mut self, bytes: &[u8]) {
+        let fit = usize::try_from(self.left).unwrap_or(usize::MAX);
+        let go = if bytes.len() <= fit {
+            bytes.len()
+        } else {
+            // Past the budget: the lines that fit, then nothing more, so the log has an end but
+            // no holes.
+            self.left = 0;
+            bytes[..fit].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        };
+        if go > 0
+            && let Some(file) = &mut self.file
+        {
+            if file.write_all(&bytes[..go]).is_ok() {
+                self.left = self.left.saturating_sub(go as u64);
+                self.unlogged = self.unlogged.saturating_add((bytes.len() - go) as u64);
+                return;
+            }
+            self.file = None;
+        }
+        self.unlogged = self.unlogged.saturating_add(bytes.len() as u64);
+    }
+
+    fn remember(&mut self, bytes: &[u8]) {
+        let skip = bytes.len().saturating_sub(self.tail_limit);
+        self.tail.extend(&bytes[skip..]);
+        let over = self.tail.len().saturating_sub(self.tail_limit);
+        self.tail.drain(..over);
+    }
+}
+
+/// stdout and stderr, and a tee's log.
+struct Streams {
+    streams: [Stream; 2],
+    log: Option<Log>,
+}
 
 impl Streams {
-    fn new(stdout: Option<impl Into<OwnedFd>>, stderr: Option<impl Into<OwnedFd>>, limit: usize) -> Self {
-        Self([Stream::new(stdout.map(Into::into), limit), Stream::new(stderr.map(Into::into), limit)])
+    fn new(
+        stdout: Option<impl Into<OwnedFd>>,
+        stderr: Option<impl Into<OwnedFd>>,
+        limit: usize,
+        output: &Output,
+    ) -> Self {
+        let (out, err, log) = match output {
+            Output::Tee(tee) => {
+                let dup = |f: &Option<File>| f.as_ref().and_then(|f| f.try_clone().ok());
+                let log = Log {
+                    file: dup(&tee.log),
+                    left: tee.log_limit,
+                    unlogged: 0,
+                    tail: VecDeque::new(),
+                    tail_limit: tee.tail,
+                };
+                (dup(&tee.out), dup(&tee.err), Some(log))
+            }
+            _ => (None, None, None),
+        };
+        Self {
+            streams: [
+                Stream::new(stdout.map(Into::into), limit, out),
+                Stream::new(stderr.map(Into::into), limit, err),
+            ],
+            log,
+        }
     }
 
     fn open(&self) -> bool {
-        self.0.iter().any(|s| s.pipe.is_some())
+        self.streams.iter().any(|s| s.pipe.is_some())
     }
 
-    /// Waits up to `wait` for output and reads what came; with nothing open, just waits.
+    /// Whether a pipe is open or output is waiting to be passed on.
+    fn busy(&self) -> bool {
+        self.open() || self.streams.iter().any(|s| s.pass.is_some() && !s.pending.is_empty())
+    }
+
+    /// Waits up to `wait` for output (or, with a tee, for room where it is passed on) and deals
+    /// with what came; with nothing to wait for, just waits.
     fn pump(&mut self, wait: Duration) {
-        let mut ready = [false; 2];
+        // For each stream: 0 its pipe is readable, 1 its pass-on is writable.
+        let mut ready = [[false; 2]; 2];
         {
-            let mut which = Vec::with_capacity(2);
-            let mut fds = Vec::with_capacity(2);
-            for (i, s) in self.0.iter().enumerate() {
-                if let Some(pipe) = &s.pipe {
-                    which.push(i);
+            let mut which = Vec::with_capacity(4);
+            let mut fds = Vec::with_capacity(4);
+            for (i, s) in self.streams.iter().enumerate() {
+                if let Some(pipe) = s.pipe.as_ref().filter(|_| s.readable()) {
+                    which.push((i, 0));
                     fds.push(PollFd::new(pipe, PollFlags::IN));
+                }
+                if let Some(out) = s.pass.as_ref().filter(|_| !s.pending.is_empty()) {
+                    which.push((i, 1));
+                    fds.push(PollFd::new(out, PollFlags::OUT));
                 }
             }
             if fds.is_empty() {
@@ -480,20 +665,37 @@ impl Streams {
                     return;
                 }
             }
-            for (fd, i) in fds.iter().zip(which) {
-                ready[i] = !fd.revents().is_empty();
+            for (fd, (i, what)) in fds.iter().zip(which) {
+                ready[i][what] = !fd.revents().is_empty();
             }
         }
         let mut buf = [0u8; 16 * 1024];
-        for (stream, _) in self.0.iter_mut().zip(ready).filter(|(_, r)| *r) {
-            stream.read(&mut buf);
+        for (i, [read, write]) in ready.into_iter().enumerate() {
+            if write {
+                self.streams[i].pass_on();
+            }
+            if read {
+                let stream = &mut self.streams[i];
+                let bytes = stream.read(&mut buf);
+                match &mut self.log {
+                    None => stream.keep(bytes),
+                    Some(log) => {
+                        if stream.pass.is_some() {
+                            stream.pending.extend(bytes);
+                        }
+                        log.remember(bytes);
+                        log_lines(log, &mut stream.line, bytes);
+                    }
+                }
+            }
         }
     }
 
-    /// Reads until both pipes are closed or `most` has passed.
+    /// Reads until both pipes are closed or `most` has passed, and passes on what is pending
+    /// within the same time.
     fn drain(&mut self, most: Duration) {
         let until = Instant::now() + most;
-        while self.open() {
+        while self.busy() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -501,6 +703,43 @@ impl Streams {
             self.pump(left);
         }
     }
+
+    /// Ends the log's unfinished lines; the tail and the bytes not logged.
+    fn finish(&mut self) -> (Vec<u8>, u64) {
+        let Some(log) = &mut self.log else { return (Vec::new(), 0) };
+        for stream in &mut self.streams {
+            if !stream.line.is_empty() {
+                stream.line.push(b'\n');
+                log.write(&stream.line);
+                stream.line.clear();
+            }
+        }
+        (log.tail.iter().copied().collect(), log.unlogged)
+    }
+}
+
+/// Appends the whole lines that `line` (a line's start) and `bytes` make to the log, each
+/// batch in one write, and keeps the unfinished end in `line` (written in parts past
+/// [`LINE_MAX`]).
+fn log_lines(log: &mut Log, line: &mut Vec<u8>, bytes: &[u8]) {
+    match memrchr_newline(bytes) {
+        Some(end) => {
+            line.extend_from_slice(&bytes[..=end]);
+            log.write(line);
+            line.clear();
+            line.extend_from_slice(&bytes[end + 1..]);
+        }
+        None => line.extend_from_slice(bytes),
+    }
+    while line.len() >= LINE_MAX {
+        let rest = line.split_off(LINE_MAX);
+        log.write(line);
+        *line = rest;
+    }
+}
+
+fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|&b| b == b'\n')
 }
 
 /// The README's example, compiled and run as a doctest.

@@ -1,0 +1,193 @@
+//! Jobs in the engine: the `job` check (a probe whose verdict is ops-jobs'), the metrics line
+//! of a run, and the core of HTTP pings (`POST /ping/TOKEN[/start|/fail|/CODE]`), which the
+//! daemon's HTTP server calls.
+
+use std::path::Path;
+
+use ops_health::{CheckKind, ExternalCheck, FailureKind, Outcome};
+use ops_jobs::jiff::Timestamp;
+use ops_jobs::{Finding, JobName, Jobs, Ping, PingResult, RunRecord, Status};
+use ops_metrics::{MetricRecord, Status as MetricStatus};
+use time::OffsetDateTime;
+
+use crate::config::JobService;
+use crate::{Config, Layout};
+
+/// The failure kind of a finding: the words live in ops-health, the verdict in ops-jobs.
+pub fn failure_kind(finding: Finding) -> FailureKind {
+    match finding {
+        Finding::Late => FailureKind::Late,
+        Finding::Failed => FailureKind::Failed,
+        Finding::TooLong => FailureKind::TooLong,
+        Finding::TooShort => FailureKind::TooShort,
+        Finding::TooOften => FailureKind::TooOften,
+    }
+}
+
+/// The check of a `job` service: the verdict of ops-jobs on the job's state file in `dir`
+/// (`state/jobs/`; `None` when there is no agent-ops directory) now; the file is only read. A state file that cannot
+/// be read or written is agent-ops' trouble: unknown, never down.
+pub(crate) fn external_check(dir: Option<&Path>, service: &JobService) -> ExternalCheck {
+    let jobs = dir.map(Jobs::new);
+    let (name, watch, since) = (service.name.clone(), service.watch.clone(), service.expected_since);
+    ExternalCheck::new(CheckKind::Job, move || {
+        let Some(jobs) = &jobs else {
+            return Err("cannot find the agent-ops directory (set HOME or AGENT_OPS_HOME)".into());
+        };
+        let verdict = jobs.judge(&name, &watch, Timestamp::now(), since).map_err(|e| e.to_string())?;
+        let outcome = verdict.finding.map_or(Outcome::Up, |f| Outcome::Down(failure_kind(f)));
+        Ok((outcome, verdict.detail))
+    })
+}
+
+/// The name a job's runs have in the metrics: `job:NAME`, beside the `job` service's own checks
+/// (so `uptime-report` shows a job's runs, their success and their durations as latency).
+pub fn metric_name(job: &JobName) -> String {
+    format!("job:{job}")
+}
+
+/// The metrics line of a run that ended: up for a success, down otherwise, its duration as the
+/// latency; `None` for a run still running.
+pub fn metric_record(job: &JobName, run: &RunRecord) -> Option<MetricRecord> {
+    let status = match run.status {
+        Status::Running => return None,
+        Status::Ok => MetricStatus::Up,
+        Status::Failed | Status::Lost => MetricStatus::Down,
+    };
+    let ended = run.ended.unwrap_or(run.started);
+    let timestamp = OffsetDateTime::from_unix_timestamp_nanos(ended.as_nanosecond())
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let detail = match run.duration() {
+        Some(d) => format!("{} after {}", run.result_words(), ops_jobs::human(d)),
+        None => run.result_words(),
+    };
+    Some(MetricRecord {
+        name: metric_name(job),
+        status,
+        detail,
+        latency_ms: run.duration().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        timestamp,
+        warning: false,
+        perfdata: Vec::new(),
+    })
+}
+
+/// The `job` services of a configuration.
+pub fn services(config: &Config) -> impl Iterator<Item = (&str, &JobService)> {
+    config.services.iter().filter_map(|s| Some((s.name.as_str(), s.job.as_ref()?)))
+}
+
+/// Why an HTTP ping was not recorded. No message holds the token.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpPingError {
+    /// No `job` service has this token, or the path is not `TOKEN[/start|/fail|/CODE]`: the
+    /// route answers 404 (a wrong token and a wrong path look the same to a guesser).
+    #[error("no job has this ping token, or the path is not /ping/TOKEN[/start|/fail|/CODE]")]
+    NotFound,
+    /// The ping could not be recorded (the route answers 500); names the file, never the token.
+    #[error("cannot record the ping of job {job}: {source}")]
+    State {
+        /// The job.
+        job: JobName,
+        /// What went wrong.
+        source: ops_jobs::JobError,
+    },
+}
+
+/// An HTTP ping that was recorded.
+#[derive(Debug, Clone)]
+pub struct HttpPinged {
+    /// The `job` service whose token it was.
+    pub service: String,
+    /// The job.
+    pub job: JobName,
+    /// The run as recorded.
+    pub run: RunRecord,
+}
+
+/// The core of `POST /ping/TOKEN[/start|/fail|/CODE]`: `rest` is the path after `/ping/`,
+/// `body` the request's body (its first 2 KiB are the run's message, as `job ping --message`).
+/// The token is compared with every `job` service's `ping_token` in constant time; the ping is
+/// recorded as `job ping` records it (and an end gets its metrics line), at `now`.
+///
+/// The route must not log or echo the path: it holds the secret ([`redact_ping_path`] gives
+/// what may be logged).
+pub fn http_ping(
+    config: &Config,
+    layout: &Layout,
+    rest: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<HttpPinged, HttpPingError> {
+    let (token, event) = rest.split_once('/').unwrap_or((rest, ""));
+    let ping = match event {
+        "" => Ping::End(PingResult::Ok),
+        "start" => Ping::Start,
+        "fail" => Ping::End(PingResult::Fail),
+        // An exit status, written as a number is (`3`; not `+3` or `03`).
+        code => match code.parse::<u8>() {
+            Ok(c) if c.to_string() == code => Ping::End(PingResult::Exit(i32::from(c))),
+            _ => return Err(HttpPingError::NotFound),
+        },
+    };
+    // Every token is compared, whatever matched first: the time taken says nothing of which.
+    let mut found = None;
+    for (service, job) in services(config) {
+        if let Some(secret) = &job.ping_token
+            && constant_time_eq(secret.expose().as_bytes(), token.as_bytes())
+        {
+            found = found.or(Some((service, job)));
+        }
+    }
+    let (service, job) = found.ok_or(HttpPingError::NotFound)?;
+    let text = String::from_utf8_lossy(&body[..body.len().min(ops_jobs::OUTPUT_KEPT)]).into_owned();
+    let message = (!text.trim().is_empty()).then_some(text);
+    let jobs = Jobs::new(layout.jobs());
+    let run = jobs
+        .ping(&job.name, ping, message.as_deref(), now)
+        .map_err(|source| HttpPingError::State { job: job.name.clone(), source })?;
+    if let Some(record) = metric_record(&job.name, &run) {
+        // The ping is recorded; a metrics line that cannot be written is not its failure.
+        let _ = ops_metrics::append(&layout.metrics, &[record]);
+    }
+    Ok(HttpPinged { service: service.to_owned(), job: job.name.clone(), run })
+}
+
+/// `path` with the token of a `/ping/TOKEN...` path replaced by `[redacted]`, for a log line.
+pub fn redact_ping_path(path: &str) -> String {
+    match path.strip_prefix("/ping/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, event)) => format!("/ping/[redacted]/{event}"),
+            None => "/ping/[redacted]".to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
+/// Equal bytes, in a time that depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_paths_are_redacted_and_tokens_compared_whole() {
+        assert_eq!(redact_ping_path("/ping/s3cr3t-t0ken-abcdefgh/start"), "/ping/[redacted]/start");
+        assert_eq!(redact_ping_path("/ping/s3cr3t-t0ken-abcdefgh"), "/ping/[redacted]");
+        assert_eq!(redact_ping_path("/status"), "/status");
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(
+            !constant_time_eq(b"abc", b"abd")
+                && !constant_time_eq(b"abc", b"ab")
+                && !constant_time_eq(b"ab", b"abc")
+        );
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The core of HTTP pings (`POST /ping/TOKEN[/start|/fail|/CODE]`) on real files: the token
+//! finds its job, every event is recorded as `job ping` records it, and no answer, error or file
+//! holds the token.
+
+use std::fs;
+
+use ops_jobs::jiff::Timestamp;
+use ops_jobs::{JobName, Jobs, Status};
+use ops_kit::jobs::{HttpPingError, http_ping, redact_ping_path};
+use ops_kit::{Config, Env, Layout};
+
+const TOKEN: &str = "5f2b0c6e9a4d4e1fb3c7a8d2e6f10b94";
+const OTHER: &str = "other-job-token-0123456789";
+
+fn setup() -> (tempfile::TempDir, Layout, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env { agent_ops_home: Some(dir.path().join("ops").into()), ..Env::default() };
+    let layout = Layout::from_env(&env).unwrap();
+    fs::create_dir_all(layout.config.parent().unwrap()).unwrap();
+    fs::write(
+        &layout.config,
+        format!(
+            r#"{{"services": [
+                {{"name": "Agent run", "type": "job", "job": "agent-run", "period_seconds": 900, "ping_token": "{TOKEN}"}},
+                {{"name": "Other", "type": "job", "job": "other", "period_seconds": 900, "ping_token": "{OTHER}"}},
+                {{"name": "Unpingable", "type": "job", "job": "quiet", "period_seconds": 900}}]}}"#
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&layout, &env).unwrap().config;
+    (dir, layout, config)
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+#[test]
+fn every_event_is_recorded_for_the_job_of_the_token() {
+    let (_dir, layout, config) = setup();
+    let start =
+        http_ping(&config, &layout, &format!("{TOKEN}/start"), b"", at("2026-11-30T10:00:00Z")).unwrap();
+    assert_eq!(
+        (start.service.as_str(), start.job.as_str(), start.run.status),
+        ("Agent run", "agent-run", Status::Running)
+    );
+    let end =
+        http_ping(&config, &layout, TOKEN, b"processed 12 items\n", at("2026-11-30T10:02:00Z")).unwrap();
+    assert_eq!((end.run.id, end.run.status, end.run.duration_seconds), (0, Status::Ok, Some(120.0)));
+    assert_eq!(end.run.output, "processed 12 items");
+    let failed =
+        http_ping(&config, &layout, &format!("{TOKEN}/fail"), b"", at("2026-11-30T10:15:00Z")).unwrap();
+    assert_eq!(failed.run.status, Status::Failed);
+    let code = http_ping(&config, &layout, &format!("{OTHER}/3"), b"", at("2026-11-30T10:16:00Z")).unwrap();
+    assert_eq!((code.job.as_str(), code.run.exit_code, code.run.status), ("other", Some(3), Status::Failed));
+    let zero = http_ping(&config, &layout, &format!("{OTHER}/0"), b"", at("2026-11-30T10:31:00Z")).unwrap();
+    assert_eq!(zero.run.status, Status::Ok);
+    let jobs = Jobs::new(layout.jobs());
+    assert_eq!(jobs.read(&JobName::new("agent-run").unwrap()).unwrap().unwrap().runs.len(), 2);
+    // Each end has its metrics line, under the job's name, and none holds the token.
+    let day = fs::read_to_string(layout.metrics.join("2026-11-30.jsonl")).unwrap();
+    assert_eq!(day.lines().filter(|l| l.contains(r#""name": "job:agent-run""#)).count(), 2, "{day}");
+    assert_eq!(day.lines().filter(|l| l.contains(r#""name": "job:other""#)).count(), 2, "{day}");
+    for file in
+        [layout.metrics.join("2026-11-30.jsonl"), jobs.state_path(&JobName::new("agent-run").unwrap())]
+    {
+        let text = fs::read_to_string(file).unwrap();
+        assert!(!text.contains(TOKEN) && !text.contains(OTHER));
+    }
+}
+
+#[test]
+fn a_wrong_token_or_path_is_not_found_and_never_echoed() {
+    let (_dir, layout, config) = setup();
+    let now = at("2026-11-30T10:00:00Z");
+    let wrong = [
+        String::new(),
+        "nope".to_owned(),
+        TOKEN[..TOKEN.len() - 1].to_owned(),
+        format!("{TOKEN}x"),
+        format!("{TOKEN}/stop"),
+        format!("{TOKEN}/256"),
+        format!("{TOKEN}/+3"),
+        format!("{TOKEN}/03"),
+        format!("{TOKEN}/-1"),
+        format!("{TOKEN}/start/again"),
+        TOKEN.to_uppercase(),
+    ];
+    for rest in &wrong {
+        let e = http_ping(&config, &layout, rest, b"", now).unwrap_err();
+        assert!(matches!(e, HttpPingError::NotFound), "{rest}: {e}");
+        assert!(!e.to_string().contains(TOKEN) && !format!("{e:?}").contains(TOKEN));
+    }
+    assert!(!layout.jobs().exists(), "nothing was recorded");
+    assert_eq!(redact_ping_path(&format!("/ping/{TOKEN}/fail")), "/ping/[redacted]/fail");
+    assert!(!format!("{config:?}").contains(TOKEN), "the configuration's Debug redacts it");
+}
+
+#[test]
+fn a_state_file_that_cannot_be_written_is_an_error_naming_the_job_not_the_token() {
+    let (_dir, layout, config) = setup();
+    fs::create_dir_all(layout.jobs()).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", layout.jobs().join("agent-run.json")).unwrap();
+    let e = http_ping(&config, &layout, TOKEN, b"", at("2026-11-30T10:00:00Z")).unwrap_err();
+    assert!(matches!(e, HttpPingError::State { .. }));
+    assert!(
+        e.to_string().starts_with("cannot record the ping of job agent-run: refusing to follow the symlink"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains(TOKEN));
+}
