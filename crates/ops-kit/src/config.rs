@@ -534,15 +534,19 @@ impl Config {
     /// they are made.
     pub fn secrets(&self) -> ops_state::Redactor {
         const MIN: usize = 8;
-        fn url(r: &mut ops_state::Redactor, u: &str, path_too: bool) {
-            r.add(u, MIN);
+        /// A URL's user info and password; the whole URL and its path too when it is a
+        /// credential itself (a webhook's, a proxy's).
+        fn url(r: &mut ops_state::Redactor, u: &str, whole: bool) {
+            if whole {
+                r.add(u, MIN);
+            }
             let rest = u.split_once("://").map_or(u, |(_, rest)| rest);
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             if let Some((userinfo, _)) = rest[..end].rsplit_once('@') {
                 r.add(userinfo, MIN);
                 r.add(userinfo.split_once(':').map_or("", |(_, password)| password), MIN);
             }
-            if path_too {
+            if whole {
                 r.add(&rest[end..], MIN);
             }
         }
@@ -559,7 +563,7 @@ impl Config {
             }
         }
         if let AlertProxy::Url(proxy) = &a.proxy {
-            url(&mut r, proxy.expose(), false);
+            url(&mut r, proxy.expose(), true);
         }
         for s in &self.services {
             let Check::Url(u) = &s.check else { continue };
@@ -1828,6 +1832,11 @@ mod tests {
             assert!(!out.contains(planted) && out.contains("[redacted]"), "{planted}: {out}");
         }
         assert_eq!(secrets.redact("passed 3 of 4 checks"), "passed 3 of 4 checks");
+        assert_eq!(
+            secrets.redact("https://b.example/health"),
+            "https://b.example/health",
+            "a target is no secret"
+        );
     }
 
     #[test]
