@@ -411,3 +411,118 @@ fn redact(secrets: &ops_state::Redactor, value: Value) -> Value {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn server(dir: &std::path::Path) -> Server {
+        let env = Env { agent_ops_home: Some(dir.into()), ..Env::default() };
+        let layout = Layout::from_env(&env).unwrap();
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        std::fs::write(
+            &layout.config,
+            br#"{"services": [{"name": "DB", "type": "port", "port": 9}], "disk_paths": []}"#,
+        )
+        .unwrap();
+        Server::new(layout, env)
+    }
+
+    /// What any line gets: nothing (a notification, a response, a blank line) or one JSON-RPC
+    /// answer with a result or an error, whose id is the request's when it had a valid one.
+    fn well_formed(line: &[u8], answer: Option<&Value>) -> Result<(), TestCaseError> {
+        let Some(answer) = answer else { return Ok(()) };
+        prop_assert_eq!(&answer["jsonrpc"], "2.0");
+        prop_assert!(answer.get("result").is_some() != answer.get("error").is_some(), "{}", answer);
+        if let Some(error) = answer.get("error") {
+            prop_assert!(error["code"].is_i64() && error["message"].is_string(), "{}", answer);
+        }
+        let sent: Option<Value> = serde_json::from_slice(line).ok();
+        let id =
+            sent.as_ref().and_then(|m| m.get("id")).filter(|id| id.is_string() || id.is_i64() || id.is_u64());
+        if let Some(id) = id
+            && sent.as_ref().is_some_and(|m| m["jsonrpc"] == "2.0" && m.get("method").is_some())
+        {
+            prop_assert_eq!(&answer["id"], id);
+        }
+        Ok(())
+    }
+
+    fn request() -> impl Strategy<Value = Value> {
+        let method = prop::sample::select(vec![
+            "initialize",
+            "ping",
+            "tools/list",
+            "tools/call",
+            "resources/list",
+            "resources/read",
+            "server/discover",
+            "nope",
+            "",
+        ]);
+        let tool = prop::sample::select(TOOLS.iter().map(|t| t.name).chain(["nope"]).collect::<Vec<_>>());
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[a-z0-9 .:/-]{0,12}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4).prop_map(|m| json!(m)),
+            ]
+        });
+        let modern = prop_oneof![
+            Just(Value::Null),
+            Just(json!({VERSION_KEY: "2026-07-28", CAPABILITIES_KEY: {}})),
+            Just(json!({VERSION_KEY: "1999-01-01"})),
+        ];
+        (method, tool, value.clone(), value, modern, prop::option::of(any::<i64>())).prop_map(
+            |(method, tool, arguments, extra, meta, id)| {
+                let mut params = json!({"name": tool, "arguments": arguments, "uri": "agent-ops://board",
+                                        "protocolVersion": "2025-11-25", "extra": extra});
+                if !meta.is_null() {
+                    params["_meta"] = meta;
+                }
+                let mut m = json!({"jsonrpc": "2.0", "method": method, "params": params});
+                if let Some(id) = id {
+                    m["id"] = json!(id);
+                }
+                m
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Any bytes: no panic, and at most one well-formed answer.
+        #[test]
+        fn any_line_gets_nothing_or_one_well_formed_answer(line in prop::collection::vec(any::<u8>(), 0..200)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = server(dir.path());
+            let answer = s.handle(&line);
+            well_formed(&line, answer.as_ref())?;
+        }
+
+        /// Requests shaped like the real ones, with random parameters and arguments (no change
+        /// is allowed, so none is made): each gets its answer, tool errors as results.
+        #[test]
+        fn any_request_gets_a_well_formed_answer(requests in prop::collection::vec(request(), 1..6)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = server(dir.path());
+            for r in requests {
+                let line = serde_json::to_vec(&r).unwrap();
+                let answer = s.handle(&line);
+                prop_assert_eq!(answer.is_some(), r.get("id").is_some(), "{} -> {:?}", r, answer);
+                well_formed(&line, answer.as_ref())?;
+                if let Some(a) = &answer {
+                    prop_assert!(a.get("error").is_none_or(|e| e["code"] != code::INTERNAL_ERROR), "{} -> {}", r, a);
+                }
+            }
+        }
+    }
+}

@@ -931,3 +931,46 @@ fn restart_tool(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Answer {
     };
     Answer { structured: Some(doc), text: render::restarted(name, &done), error }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+
+    #[test]
+    fn every_schema_keeps_to_the_subset_the_validator_knows() {
+        for t in TOOLS {
+            for (which, s) in [("input", (t.input)()), ("output", (t.output)())] {
+                let unknown = schema::unknown_keywords(&s, &format!("{}.{which}", t.name));
+                assert!(unknown.is_empty(), "{unknown:?}");
+                assert_eq!(s["type"], "object", "{} {which}", t.name);
+            }
+            assert_eq!(
+                (t.input)()["additionalProperties"],
+                false,
+                "{}: unknown arguments are refused",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_change_says_which_entry_enables_it_and_names_are_unique() {
+        let mut names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TOOLS.len());
+        for t in TOOLS {
+            if let Some(change) = t.change {
+                assert!(
+                    t.description.contains(&format!("mcp.allow lists \"{}\"", change.as_str())),
+                    "{}",
+                    t.name
+                );
+            }
+        }
+        for change in McpChange::ALL {
+            assert!(TOOLS.iter().any(|t| t.change == Some(change)), "no tool for {change:?}");
+        }
+    }
+}
