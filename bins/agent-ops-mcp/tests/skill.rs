@@ -38,19 +38,29 @@ fn newest_under(dir: &Path, newest: &mut SystemTime) {
     }
 }
 
-/// The newest change to what the binaries are built from: each member's `src/` and
-/// `Cargo.toml` (tests, docs and examples are not).
-fn newest_source() -> SystemTime {
+/// The newest change to what the package `name` is built from: its `src/` and `Cargo.toml`,
+/// and those of every package of the workspace it depends on (`cargo metadata`, which reads
+/// the manifests only).
+fn newest_source(metadata: &Value, name: &str) -> SystemTime {
+    let packages = metadata["packages"].as_array().unwrap();
     let mut newest = SystemTime::UNIX_EPOCH;
-    let mut members = vec![repo().join("xtask")];
-    for group in ["crates", "bins"] {
-        members.extend(fs::read_dir(repo().join(group)).unwrap().flatten().map(|e| e.path()));
-    }
-    for member in members {
-        newest_under(&member.join("src"), &mut newest);
-        if let Ok(modified) = member.join("Cargo.toml").metadata().and_then(|m| m.modified()) {
+    let (mut todo, mut seen) = (vec![name.to_owned()], Vec::new());
+    while let Some(name) = todo.pop() {
+        let Some(package) = packages.iter().find(|p| p["name"] == name.as_str()) else { continue };
+        if seen.contains(&name) {
+            continue;
+        }
+        let dir = Path::new(package["manifest_path"].as_str().unwrap()).parent().unwrap().to_path_buf();
+        newest_under(&dir.join("src"), &mut newest);
+        if let Ok(modified) = dir.join("Cargo.toml").metadata().and_then(|m| m.modified()) {
             newest = newest.max(modified);
         }
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            if dep["path"].is_string() && dep["kind"].is_null() {
+                todo.push(dep["name"].as_str().unwrap().to_owned());
+            }
+        }
+        seen.push(name);
     }
     newest
 }
@@ -58,11 +68,18 @@ fn newest_source() -> SystemTime {
 /// The directory holding every binary, each built after the last change to the sources.
 fn binaries() -> Option<PathBuf> {
     let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-    let newest = newest_source();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&o.stderr));
+    let metadata: Value = serde_json::from_slice(&o.stdout).unwrap();
     for name in BINARIES {
         let bin = dir.join(name);
         let built = bin.metadata().and_then(|m| m.modified()).ok();
-        if built.is_none_or(|t| t < newest) {
+        if built.is_none_or(|t| t < newest_source(&metadata, name)) {
             test_support::missing(&format!(
                 "an up-to-date {} (`cargo build --workspace --bins`, or `cargo test --workspace`, builds it)",
                 bin.display()
