@@ -9,6 +9,7 @@ mod bench;
 mod bench_alert;
 mod bench_board;
 mod bench_health;
+mod bench_mcp;
 mod bench_metrics;
 mod bench_orchestrator;
 mod bins;
@@ -56,6 +57,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-orchestrator",
         "one pass over 50 services (10 down) vs the seed's orchestrator script; RSS over 1,000 --loop passes [--soak-passes N] [--quick]",
         bench_orchestrator::run,
+    ),
+    (
+        "bench-mcp",
+        "agent-ops-mcp: the latency of a status call over 100 services, and tools/list's size per tool [--quick]",
+        bench_mcp::run,
     ),
     (
         "install-service",
