@@ -10,6 +10,7 @@ mod bench_alert;
 mod bench_board;
 mod bench_health;
 mod bench_job;
+mod bench_mcp;
 mod bench_metrics;
 mod bench_orchestrator;
 mod bench_serve;
@@ -68,6 +69,11 @@ const TASKS: &[(&str, &str, Task)] = &[
         "bench-job",
         "what `job run` adds to a command's wall time (true, a 10 ms sleep), median, goal <= 2 ms [--quick]",
         bench_job::run,
+    ),
+    (
+        "bench-mcp",
+        "agent-ops-mcp: the latency of a status call over 100 services, and tools/list's size per tool [--quick]",
+        bench_mcp::run,
     ),
     (
         "install-service",

@@ -134,28 +134,7 @@ pub fn stalled(found: &Stalled<'_>, query: &StalledQuery) -> String {
 
 /// `board stalled --json`.
 pub fn stalled_json(found: &Stalled<'_>, query: &StalledQuery) -> String {
-    #[derive(Serialize)]
-    struct Entry<'a> {
-        task: &'a Task,
-        hours_since_update: f64,
-    }
-    #[derive(Serialize)]
-    struct Answer<'a> {
-        hours: f64,
-        columns: &'a [String],
-        stalled: Vec<Entry<'a>>,
-        unreadable_timestamps: Vec<&'a str>,
-    }
-    json(&Answer {
-        hours: query.older_than.as_secs_f64() / 3600.0,
-        columns: &query.columns,
-        stalled: found
-            .tasks
-            .iter()
-            .map(|s| Entry { task: s.task, hours_since_update: s.age.as_secs_f64() / 3600.0 })
-            .collect(),
-        unreadable_timestamps: found.unreadable.iter().map(|t| t.id.as_str()).collect(),
-    })
+    json(&found.report(query))
 }
 
 /// The warning for a watched task whose timestamps cannot be read.

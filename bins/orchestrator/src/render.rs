@@ -255,36 +255,9 @@ pub fn status(services: &[ServiceStatus], now: f64) -> String {
     out
 }
 
-/// `orchestrator status --json`.
+/// `orchestrator status --json`: ops-kit's document, which `agent-ops-mcp` serves too.
 pub fn status_json(services: &[ServiceStatus]) -> String {
-    let list: Vec<Value> = services
-        .iter()
-        .map(|s| {
-            let blocked_by = match &s.state {
-                State::Blocked { by } => by.clone(),
-                _ => Vec::new(),
-            };
-            json!({
-                "name": s.name,
-                "state": s.state.as_str(),
-                "blocked_by": blocked_by,
-                "since": s.since.map(format_unix),
-                "alerted": s.alerted,
-                "escalated": s.escalated.0,
-                "escalation_steps": s.escalated.1,
-                "restarts": s.restarts.as_ref().map(|r| json!({
-                    "used": r.used, "max": r.max,
-                    "cooldown_left_seconds": r.cooldown_left.map(|d| d.as_secs_f64()),
-                })),
-                "quiet": s.quiet.as_ref().map(ToString::to_string),
-                "ack": s.ack.as_ref().map(|a| json!({"at": format_unix(a.at), "by": a.by, "note": a.note, "outage": format_unix(a.outage)})),
-                "last_check": s.last_check.map(format_unix),
-                "interval_seconds": s.interval.map(|d| d.as_secs_f64()),
-                "next_check": s.next_check().map(format_unix),
-            })
-        })
-        .collect();
-    format!("{:#}\n", Value::Array(list))
+    format!("{:#}\n", ops_kit::status::json(services))
 }
 
 /// `12m`, `3h 4m`: a time ago, never negative.

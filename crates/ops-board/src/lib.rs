@@ -46,7 +46,7 @@ use std::path::PathBuf;
 
 pub use file::{BoardFile, Fallback, Snapshot};
 pub use model::{Board, DEFAULT_COLUMNS, Priority, Task};
-pub use ops::{Edit, Filter, NewTask, Stalled, StalledQuery, StalledTask};
+pub use ops::{Edit, Filter, NewTask, Stalled, StalledEntry, StalledQuery, StalledReport, StalledTask};
 pub use ops_state::{SetAside, StateError};
 
 /// Everything that can go wrong with a board.

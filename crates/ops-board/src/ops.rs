@@ -110,6 +110,47 @@ pub struct Stalled<'a> {
     pub unreadable: Vec<&'a Task>,
 }
 
+impl<'a> Stalled<'a> {
+    /// The answer as `board stalled --json` prints it (and `agent-ops-mcp` serves it): the
+    /// hours and columns asked about, each stalled task with the hours since its last change,
+    /// and the ids of watched tasks whose timestamps could not be read.
+    pub fn report(&self, query: &'a StalledQuery) -> StalledReport<'a> {
+        StalledReport {
+            hours: query.older_than.as_secs_f64() / 3600.0,
+            columns: &query.columns,
+            stalled: self
+                .tasks
+                .iter()
+                .map(|s| StalledEntry { task: s.task, hours_since_update: s.age.as_secs_f64() / 3600.0 })
+                .collect(),
+            unreadable_timestamps: self.unreadable.iter().map(|t| t.id.as_str()).collect(),
+        }
+    }
+}
+
+/// [`Stalled::report`]: serializes as `{"hours", "columns", "stalled": [{"task",
+/// "hours_since_update"}], "unreadable_timestamps"}`, a task's keys in the file's order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StalledReport<'a> {
+    /// The age past which a task is stalled, in hours.
+    pub hours: f64,
+    /// The columns watched.
+    pub columns: &'a [String],
+    /// The stalled tasks, oldest first.
+    pub stalled: Vec<StalledEntry<'a>>,
+    /// Watched tasks whose timestamps could not be read.
+    pub unreadable_timestamps: Vec<&'a str>,
+}
+
+/// One stalled task of a [`StalledReport`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StalledEntry<'a> {
+    /// The task.
+    pub task: &'a Task,
+    /// Hours since its last change.
+    pub hours_since_update: f64,
+}
+
 impl Board {
     /// The task whose id is `query`, or else the only one whose id starts with `query` or
     /// with `task-` + `query` (a short id, as git accepts short hashes).

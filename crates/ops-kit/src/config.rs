@@ -137,6 +137,54 @@ pub struct Config {
     pub orchestration: Orchestration,
     /// What `orchestrator --loop` serves over HTTP, and to whom (`http`).
     pub http: Http,
+    /// What `agent-ops-mcp` may change (`mcp.allow`); nothing by default.
+    pub mcp: Mcp,
+}
+
+/// The `mcp` object: the changes an agent may make through `agent-ops-mcp`. Reading is
+/// always allowed; each kind of change only once it is listed in `allow`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mcp {
+    /// The kinds of change allowed, each once, in file order.
+    pub allow: Vec<McpChange>,
+}
+
+impl Mcp {
+    /// Whether `change` is allowed.
+    pub fn allows(&self, change: McpChange) -> bool {
+        self.allow.contains(&change)
+    }
+}
+
+/// A kind of change `agent-ops-mcp` can make, as `mcp.allow` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum McpChange {
+    /// Add, move and edit tasks on the board (`board`).
+    Board,
+    /// Silence and unsilence services (`silence`).
+    Silence,
+    /// Acknowledge outages (`ack`).
+    Ack,
+    /// Send alerts, rate-limited by topic as `alert send` is (`alert`).
+    Alert,
+    /// Run a service's configured `restart_command` under its restart policy (`restart`).
+    Restart,
+}
+
+impl McpChange {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [McpChange; 5] = [Self::Board, Self::Silence, Self::Ack, Self::Alert, Self::Restart];
+
+    /// Its name in `mcp.allow`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Board => "board",
+            Self::Silence => "silence",
+            Self::Ack => "ack",
+            Self::Alert => "alert",
+            Self::Restart => "restart",
+        }
+    }
 }
 
 /// The orchestrator's settings (top-level keys of services.json).
@@ -516,42 +564,6 @@ impl Config {
         if kept.is_empty() { all } else { kept }
     }
 
-    /// Every secret value of the configuration, for removing from text agent-ops keeps in
-    /// files: the bot token (and its key after the colon), the webhooks' URLs and header values
-    /// (from 8 characters on, as ops-alert redacts them), and the URL checks' passwords, bearer
-    /// tokens, header values and the password of a target's user info (from 4, as ops-health).
-    pub fn secrets(&self) -> ops_state::Redactor {
-        let mut r = ops_state::Redactor::default();
-        if let Some(token) = &self.alerting.telegram_bot_token {
-            r.add(token.expose(), 8);
-            r.add(token.expose().split_once(':').map_or("", |(_, key)| key), 8);
-        }
-        for w in &self.alerting.webhooks {
-            r.add(w.url.expose(), 8);
-            for (_, value) in &w.headers {
-                r.add(value.expose(), 8);
-            }
-        }
-        for s in &self.services {
-            let Check::Url(u) = &s.check else { continue };
-            for (_, value) in &u.headers {
-                r.add(value.expose(), 4);
-            }
-            match &u.auth {
-                Some(Auth::Basic { password, .. }) => r.add(password.expose(), 4),
-                Some(Auth::Bearer(token)) => r.add(token.expose(), 4),
-                _ => {}
-            }
-            let rest = u.url.split_once("://").map_or(u.url.as_str(), |(_, rest)| rest);
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            if let Some((_, password)) = authority.rsplit_once('@').and_then(|(info, _)| info.split_once(':'))
-            {
-                r.add(password, 4);
-            }
-        }
-        r
-    }
-
     /// The service of this name, if it is one (the built-in disk checks are not).
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
@@ -569,6 +581,78 @@ impl Config {
             })
             .collect();
         crate::deps::Graph::new(parents).unwrap_or_default()
+    }
+
+    /// Every secret of this configuration in every form a text could carry it
+    /// ([`ops_state::Redactor`]): the bot token and its key, webhook URLs (their path and
+    /// password too) and header values, the alerting proxy, the daemon's basic-auth password,
+    /// job ping tokens, and URL checks' credentials (basic passwords and `user:password`, bearer
+    /// tokens, header values, a password in the target URL). Alerting pieces shorter than 8
+    /// characters are left out, as ops-alert leaves them (they could not be told from ordinary
+    /// words); check credentials count from 4, as ops-health redacts them. For whatever keeps or
+    /// shows text these could reach: incidents, the MCP server's answers.
+    pub fn secrets(&self) -> ops_state::Redactor {
+        const MIN: usize = 8;
+        /// A URL's user info and password; the whole URL and its path too when it is a
+        /// credential itself (a webhook's, a proxy's).
+        fn url(r: &mut ops_state::Redactor, u: &str, whole: bool) {
+            if whole {
+                r.add(u, MIN);
+            }
+            let rest = u.split_once("://").map_or(u, |(_, rest)| rest);
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            if let Some((userinfo, _)) = rest[..end].rsplit_once('@') {
+                r.add(userinfo, MIN);
+                r.add(userinfo.split_once(':').map_or("", |(_, password)| password), MIN);
+            }
+            if whole {
+                r.add(&rest[end..], MIN);
+            }
+        }
+        let mut r = ops_state::Redactor::default();
+        let a = &self.alerting;
+        if let Some(token) = &a.telegram_bot_token {
+            r.add(token.expose(), MIN);
+            r.add(token.expose().split_once(':').map_or("", |(_, key)| key), MIN);
+        }
+        for w in &a.webhooks {
+            url(&mut r, w.url.expose(), true);
+            for (_, value) in &w.headers {
+                r.add(value.expose(), MIN);
+            }
+        }
+        if let AlertProxy::Url(proxy) = &a.proxy {
+            url(&mut r, proxy.expose(), true);
+        }
+        if let Some(auth) = &self.http.basic_auth {
+            r.add(auth.password.expose(), MIN);
+        }
+        /// Check credentials, from this length on (ops-health's own bound).
+        const CHECK_MIN: usize = 4;
+        for s in &self.services {
+            if let Some(token) = s.job.as_ref().and_then(|j| j.ping_token.as_ref()) {
+                r.add(token.expose(), MIN);
+            }
+            let Check::Url(u) = &s.check else { continue };
+            let rest = u.url.split_once("://").map_or(u.url.as_str(), |(_, rest)| rest);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if let Some((info, _)) = authority.rsplit_once('@') {
+                r.add(info, CHECK_MIN);
+                r.add(info.split_once(':').map_or("", |(_, password)| password), CHECK_MIN);
+            }
+            for (_, value) in &u.headers {
+                r.add(value.expose(), CHECK_MIN);
+            }
+            match &u.auth {
+                Some(ops_health::Auth::Basic { user, password }) => {
+                    r.add(password.expose(), CHECK_MIN);
+                    r.add(&format!("{user}:{}", password.expose()), CHECK_MIN);
+                }
+                Some(ops_health::Auth::Bearer(token)) => r.add(token.expose(), CHECK_MIN),
+                _ => {}
+            }
+        }
+        r
     }
 
     /// Every probe of a run: the services in file order, then the built-in disk checks.
@@ -646,6 +730,7 @@ fn read_config(path: &Path, top: &Map<String, Value>, env: &Env, jobs: JobsAt<'_
                 usize::try_from(n).unwrap_or(ops_health::RunOptions::default().max_concurrency)
             }),
         orchestration: read_orchestration(&mut o, list, r),
+        mcp: read_mcp(o.object(r, "mcp"), r),
         proxy,
         services: Vec::new(),
         alerting,
@@ -927,6 +1012,23 @@ fn timestamp(o: &Obj<'_>, r: &mut Report, key: &str, text: &str) -> Option<f64> 
         o.invalid(r, key, format!("must be a timestamp like \"2026-12-01T02:00:00Z\", got {text:?}"));
     }
     t.map(|t| t.unix_timestamp() as f64)
+}
+
+/// The `mcp` object: `allow`, a list of [`McpChange`] names.
+fn read_mcp(map: Option<&Map<String, Value>>, r: &mut Report) -> Mcp {
+    let empty = Map::new();
+    let mut o = Obj::new(map.unwrap_or(&empty), "mcp", "mcp");
+    let mut allow = Vec::new();
+    for name in o.names(r, "allow").unwrap_or_default() {
+        if let Some(change) = McpChange::ALL.into_iter().find(|c| c.as_str() == name) {
+            allow.push(change);
+        } else {
+            let known: Vec<&str> = McpChange::ALL.iter().map(|c| c.as_str()).collect();
+            o.invalid(r, "allow", format!("{name:?} is not one of {}", known.join(", ")));
+        }
+    }
+    o.finish(r, &[], "");
+    Mcp { allow }
 }
 
 fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) -> Alerting {
@@ -1876,6 +1978,7 @@ mod tests {
         add("alerting", &v["alerting"]);
         add("http", &v["http"]);
         add("http.basic_auth", &v["http"]["basic_auth"]);
+        add("mcp", &v["mcp"]);
         for service in v["services"].as_array().into_iter().flatten() {
             add("services.basic_auth", &service["basic_auth"]);
         }
@@ -1947,6 +2050,65 @@ mod tests {
         );
         assert!(err.contains("field `stalled_task_hours`: must be at most 87600 (ten years)"), "{err}");
         assert!(err.contains(r#"services[0] "A": field `timeout_seconds`: must be at most"#), "{err}");
+    }
+
+    #[test]
+    fn secrets_know_every_secret_of_the_configuration() {
+        let json = r#"{"services": [
+              {"name": "A", "target": "https://probe:s3cret-probe-pw@a.example/x", "headers": {"X-Key": "header-value-1234"}},
+              {"name": "B", "target": "https://b.example", "basic_auth": {"user": "bob", "password": "basic-pw-5678"}},
+              {"name": "C", "target": "https://c.example", "bearer_token": "bearer-token-9012"}],
+            "alerting": {"telegram_bot_token": "123456:TOKEN-KEY-abcdef", "telegram_chat_id": "1",
+              "proxy": "http://px:proxy-pw-3456@proxy.example:3128",
+              "webhooks": [{"name": "hook", "url": "https://hooks.example/services/T000/B000/hook-path-secret",
+                            "headers": {"Authorization": "Bearer hook-header-7890"}}]}}"#;
+        let config = Config::parse(Path::new("s.json"), json.as_bytes(), &Env::default()).unwrap().config;
+        let secrets = config.secrets();
+        for planted in [
+            "s3cret-probe-pw",
+            "header-value-1234",
+            "basic-pw-5678",
+            "bearer-token-9012",
+            "123456:TOKEN-KEY-abcdef",
+            "TOKEN-KEY-abcdef",
+            "proxy-pw-3456",
+            "/services/T000/B000/hook-path-secret",
+            "Bearer hook-header-7890",
+        ] {
+            let text =
+                format!("before {planted} after, and percent-encoded: {}", planted.replace(':', "%3A"));
+            let out = secrets.redact(&text);
+            assert!(!out.contains(planted) && out.contains("[redacted]"), "{planted}: {out}");
+        }
+        assert_eq!(secrets.redact("passed 3 of 4 checks"), "passed 3 of 4 checks");
+        assert_eq!(
+            secrets.redact("https://b.example/health"),
+            "https://b.example/health",
+            "a target is no secret"
+        );
+    }
+
+    #[test]
+    fn mcp_allow_names_each_change_and_refuses_others_by_name() {
+        let parse = |json: &str| Config::parse(Path::new("s.json"), json.as_bytes(), &Env::default());
+        assert!(parse("{}").unwrap().config.mcp.allow.is_empty(), "nothing is allowed by default");
+        let mcp = parse(r#"{"mcp": {"allow": ["restart", "board", "board"]}}"#).unwrap().config.mcp;
+        assert_eq!(mcp.allow, [McpChange::Restart, McpChange::Board]);
+        assert!(mcp.allows(McpChange::Board) && !mcp.allows(McpChange::Ack));
+        for (bad, says) in [
+            (
+                r#"{"allow": ["reboot"]}"#,
+                r#"field `allow`: "reboot" is not one of board, silence, ack, alert, restart"#,
+            ),
+            (r#"{"allow": [1]}"#, "field `allow`: item 0 must be a name (a string), got 1"),
+            (r#"{"allow": "board"}"#, "field `allow`: must be an array, got a string"),
+            ("[]", "field `mcp`: must be an object, got an array"),
+        ] {
+            let err = parse(&format!(r#"{{"mcp": {bad}}}"#)).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let warned = parse(r#"{"mcp": {"alow": []}}"#).unwrap().warnings;
+        assert!(warned[0].to_string().contains("did you mean `allow`?"), "{warned:?}");
     }
 
     #[test]

@@ -54,7 +54,8 @@ use std::path::PathBuf;
 pub use config::{
     AlertProxy, Alerting, Config, DEFAULT_CHECK_INTERVAL, DEFAULT_JOB_GRACE, DEFAULT_METRICS_RETENTION_DAYS,
     DEFAULT_ROLLUP_RETENTION_DAYS, DEFAULT_STALLED_TASK_AFTER, DISK_CHECK_NAME, Escalation, JobService,
-    Loaded, Orchestration, Policy, Service, Severity, TELEGRAM, TelegramChat, Webhook, disk_check_name,
+    Loaded, Mcp, McpChange, Orchestration, Policy, Service, Severity, TELEGRAM, TelegramChat, Webhook,
+    disk_check_name,
 };
 pub use env::{Env, Proxies, Secret};
 pub use layout::{ConfigOrigin, Layout};

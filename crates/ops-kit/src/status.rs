@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use ops_recovery::{Decision, RecoveryState};
 use ops_state::StateFile;
+use ops_state::timestamp::format_unix;
+use serde_json::{Value, json};
 
 use crate::ack::{self, Ack};
 use crate::maintenance::{Quiet, active_silences, quiet};
@@ -152,4 +154,38 @@ pub fn status(layout: &Layout, config: &Config, now: f64) -> (Vec<ServiceStatus>
         })
         .collect();
     (out, warnings)
+}
+
+/// The status of every check as one JSON array (`orchestrator status --json`, and the MCP
+/// server's `status` tool): each check's name, state, blocking roots, since when, alerts and
+/// escalation, restarts and cooldown, quiet reason, acknowledgement and next check.
+pub fn json(services: &[ServiceStatus]) -> Value {
+    let list: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            let blocked_by = match &s.state {
+                State::Blocked { by } => by.clone(),
+                _ => Vec::new(),
+            };
+            json!({
+                "name": s.name,
+                "state": s.state.as_str(),
+                "blocked_by": blocked_by,
+                "since": s.since.map(format_unix),
+                "alerted": s.alerted,
+                "escalated": s.escalated.0,
+                "escalation_steps": s.escalated.1,
+                "restarts": s.restarts.as_ref().map(|r| json!({
+                    "used": r.used, "max": r.max,
+                    "cooldown_left_seconds": r.cooldown_left.map(|d| d.as_secs_f64()),
+                })),
+                "quiet": s.quiet.as_ref().map(ToString::to_string),
+                "ack": s.ack.as_ref().map(|a| json!({"at": format_unix(a.at), "by": a.by, "note": a.note, "outage": format_unix(a.outage)})),
+                "last_check": s.last_check.map(format_unix),
+                "interval_seconds": s.interval.map(|d| d.as_secs_f64()),
+                "next_check": s.next_check().map(format_unix),
+            })
+        })
+        .collect();
+    Value::Array(list)
 }

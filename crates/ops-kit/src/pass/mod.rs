@@ -29,7 +29,7 @@ use ops_state::{StateError, StateFile, with_lock};
 use time::OffsetDateTime;
 
 pub use alerts::{AlertOutcome, AlertReport, outcome_words};
-pub use restart::RestartStep;
+pub use restart::{RestartStep, Restarted, restart_now};
 
 use crate::deps::Graph;
 use crate::maintenance::{Quiet, Silences};

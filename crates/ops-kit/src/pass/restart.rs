@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use ops_health::Probe;
+use ops_health::{CheckResult, Probe};
 use ops_metrics::render::human_duration;
 use ops_recovery::{Decision, Policy, RestartRun, RestartSpec, RunOutcome};
 use ops_state::StateFile;
 use ops_state::timestamp::unix_seconds;
+use time::OffsetDateTime;
 
 use super::{Pass, ServiceReport, Topology, policy_of};
-use crate::{Service, health};
+use crate::{Config, Env, Layout, Service, health};
 
 /// Where the Python kit's recovery script looked for restart tools; appended to `PATH`.
 const SYSTEM_PATH: &str = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/sbin:/usr/sbin";
@@ -117,18 +118,10 @@ impl Pass<'_> {
             }
             for ((k, attempt, _), run) in to_run.into_iter().zip(runs) {
                 let name = services[k].check.name.clone();
-                let recovered = services[k].up();
-                if matches!(run.outcome, RunOutcome::NotStarted(_)) {
-                    // No process could be made: that is not an attempt at the service.
-                    if let Err(e) = ops_recovery::uncount(&recovery, &name, attempt) {
-                        self.warn(format!("{name}: cannot take back the restart attempt: {e}"));
-                    }
-                }
-                if recovered {
-                    let at = services[k].recheck.as_ref().map_or(self.now, |r| unix_seconds(r.timestamp));
-                    if let Err(e) = ops_recovery::record_recovery(&recovery, &name, at) {
-                        self.warn(format!("{name}: cannot record the recovery: {e}"));
-                    }
+                let (recovered, problems) =
+                    settle(&recovery, &name, attempt, &run, services[k].recheck.as_ref(), self.now);
+                for problem in problems {
+                    self.warn(problem);
                 }
                 services[k].restart = Some(RestartStep::Ran { attempt, run, recovered });
             }
@@ -137,43 +130,128 @@ impl Pass<'_> {
     }
 
     fn restart_spec(&self, svc: &Service, command: &str) -> RestartSpec {
-        let path = match &self.env.path {
-            Some(p) => format!("{}:{SYSTEM_PATH}", p.to_string_lossy()),
-            None => SYSTEM_PATH.to_owned(),
-        };
-        RestartSpec {
-            timeout: svc.restart_timeout,
-            env: vec![("PATH".into(), path), ("AGENT_OPS_SERVICE".into(), svc.name.clone())],
-            env_remove: crate::env::SECRET_VARIABLES.iter().map(|&v| v.to_owned()).collect(),
-            ..RestartSpec::new(command, self.layout.restart_log(&svc.name))
-        }
+        restart_spec(self.layout, self.env, svc, command)
     }
 
     fn log_restarts(&mut self, services: &[ServiceReport]) {
         for s in services {
             let Some(step) = &s.restart else { continue };
-            let name = &s.check.name;
-            let line = match step {
-                RestartStep::Ran { attempt, run, recovered } => {
-                    let how = describe_run(run);
-                    let verdict = if *recovered { "recovered" } else { "still down" };
-                    format!("RESTART: {name}: attempt {attempt}: {how}; {verdict}{}", tail_suffix(run))
-                }
-                RestartStep::Cooldown { remaining } => {
-                    format!("COOLDOWN: {name}: restart in cooldown, {} left", human_duration(*remaining))
-                }
-                RestartStep::GaveUp { attempts } => {
-                    format!(
-                        "MAX_ATTEMPTS: {name}: {attempts} restart attempts exhausted; manual intervention required"
-                    )
-                }
-                RestartStep::WouldRestart => {
-                    format!("DRY RUN: would restart {name} (if the restart policy allows)")
-                }
-                RestartStep::Skipped(e) => format!("RESTART SKIPPED: {name}: {e}"),
-            };
-            self.note(line);
+            self.note(restart_line(&s.check.name, step));
         }
+    }
+}
+
+/// How a service's restart command runs, in a pass or on request: `/bin/sh -c` with the
+/// service's timeout, its restart log, a `PATH` that also has the system's tool directories,
+/// `AGENT_OPS_SERVICE`, and none of the secret environment variables.
+fn restart_spec(layout: &Layout, env: &Env, svc: &Service, command: &str) -> RestartSpec {
+    let path = match &env.path {
+        Some(p) => format!("{}:{SYSTEM_PATH}", p.to_string_lossy()),
+        None => SYSTEM_PATH.to_owned(),
+    };
+    RestartSpec {
+        timeout: svc.restart_timeout,
+        env: vec![("PATH".into(), path), ("AGENT_OPS_SERVICE".into(), svc.name.clone())],
+        env_remove: crate::env::SECRET_VARIABLES.iter().map(|&v| v.to_owned()).collect(),
+        ..RestartSpec::new(command, layout.restart_log(&svc.name))
+    }
+}
+
+/// After a restart ran and its service was re-checked: an attempt whose command could not even
+/// be started is taken back (no process could be made: the system's refusal, not the
+/// service's), and a recovery the re-check verified is recorded. Whether it recovered, and the
+/// state files that could not be written.
+fn settle(
+    recovery: &StateFile,
+    name: &str,
+    attempt: u32,
+    run: &RestartRun,
+    recheck: Option<&CheckResult>,
+    now: f64,
+) -> (bool, Vec<String>) {
+    let mut problems = Vec::new();
+    let recovered = recheck.is_some_and(|r| r.outcome.is_up());
+    if matches!(run.outcome, RunOutcome::NotStarted(_))
+        && let Err(e) = ops_recovery::uncount(recovery, name, attempt)
+    {
+        problems.push(format!("{name}: cannot take back the restart attempt: {e}"));
+    }
+    if recovered {
+        let at = recheck.map_or(now, |r| unix_seconds(r.timestamp));
+        if let Err(e) = ops_recovery::record_recovery(recovery, name, at) {
+            problems.push(format!("{name}: cannot record the recovery: {e}"));
+        }
+    }
+    (recovered, problems)
+}
+
+/// A restart asked for outside a pass (by `agent-ops-mcp`): what the policy said or the command
+/// did, the re-check, and what could not be written.
+#[derive(Debug, Clone)]
+pub struct Restarted {
+    /// Ran (with the re-check's verdict), or refused by the policy (cooldown, attempt limit),
+    /// or skipped (the restart state could not be read or written).
+    pub step: RestartStep,
+    /// The service's check after the grace period, when the command ran.
+    pub recheck: Option<CheckResult>,
+    /// State files or the log that could not be written.
+    pub warnings: Vec<String>,
+}
+
+/// Restarts `service` now with its `restart_command`, as a pass would: under the same policy
+/// (the attempt recorded before the command runs, in `recovery.json`'s lock, so a pass and this
+/// never both restart it), the same command environment and log, then waits its
+/// `restart_grace`, re-checks it and records a verified recovery. The log line, in the pass's
+/// words, goes to `logs/orchestrator.log` with `by` before it. Never any other command: the
+/// caller gives the service, and the command is its configuration's.
+pub fn restart_now(layout: &Layout, env: &Env, config: &Config, service: &Service, by: &str) -> Restarted {
+    let recovery = StateFile::new(layout.recovery());
+    let now = unix_seconds(OffsetDateTime::now_utc());
+    let policy = Policy { cooldown: service.restart_cooldown, max_attempts: service.max_restart_attempts };
+    let mut done = Restarted { step: RestartStep::WouldRestart, recheck: None, warnings: Vec::new() };
+    let Some(command) = &service.restart_command else {
+        done.step = RestartStep::Skipped(format!("{} has no restart_command", service.name));
+        return done;
+    };
+    done.step = match ops_recovery::begin(&recovery, &service.name, &policy, now) {
+        Ok(Decision::Restart { attempt }) => {
+            let run = ops_recovery::run_restart(&restart_spec(layout, env, service, command));
+            thread::sleep(service.policy.restart_grace);
+            done.recheck = health::run(config, &[service.probe()]).pop();
+            let (recovered, problems) =
+                settle(&recovery, &service.name, attempt, &run, done.recheck.as_ref(), now);
+            done.warnings = problems;
+            RestartStep::Ran { attempt, run, recovered }
+        }
+        Ok(Decision::Cooldown { remaining }) => RestartStep::Cooldown { remaining },
+        Ok(Decision::GaveUp { attempts }) => RestartStep::GaveUp { attempts },
+        Err(e) => RestartStep::Skipped(e.to_string()),
+    };
+    let line = format!("{by}: {}", restart_line(&service.name, &done.step));
+    if let Err(e) = crate::logs::append(&layout.orchestrator_log(), OffsetDateTime::now_utc(), &[line]) {
+        done.warnings.push(format!("cannot write the log: {e}"));
+    }
+    done
+}
+
+/// The log line of a restart step, as the orchestrator's log has it.
+fn restart_line(name: &str, step: &RestartStep) -> String {
+    match step {
+        RestartStep::Ran { attempt, run, recovered } => {
+            let how = describe_run(run);
+            let verdict = if *recovered { "recovered" } else { "still down" };
+            format!("RESTART: {name}: attempt {attempt}: {how}; {verdict}{}", tail_suffix(run))
+        }
+        RestartStep::Cooldown { remaining } => {
+            format!("COOLDOWN: {name}: restart in cooldown, {} left", human_duration(*remaining))
+        }
+        RestartStep::GaveUp { attempts } => {
+            format!(
+                "MAX_ATTEMPTS: {name}: {attempts} restart attempts exhausted; manual intervention required"
+            )
+        }
+        RestartStep::WouldRestart => format!("DRY RUN: would restart {name} (if the restart policy allows)"),
+        RestartStep::Skipped(e) => format!("RESTART SKIPPED: {name}: {e}"),
     }
 }
 
