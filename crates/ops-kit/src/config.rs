@@ -593,6 +593,8 @@ impl Config {
     /// shows text these could reach: incidents, the MCP server's answers.
     pub fn secrets(&self) -> ops_state::Redactor {
         const MIN: usize = 8;
+        /// Check credentials, from this length on (ops-health's own bound).
+        const CHECK_MIN: usize = 4;
         /// A URL's user info and password; the whole URL and its path too when it is a
         /// credential itself (a webhook's, a proxy's).
         fn url(r: &mut ops_state::Redactor, u: &str, whole: bool) {
@@ -627,8 +629,6 @@ impl Config {
         if let Some(auth) = &self.http.basic_auth {
             r.add(auth.password.expose(), MIN);
         }
-        /// Check credentials, from this length on (ops-health's own bound).
-        const CHECK_MIN: usize = 4;
         for s in &self.services {
             if let Some(token) = s.job.as_ref().and_then(|j| j.ping_token.as_ref()) {
                 r.add(token.expose(), MIN);
