@@ -597,7 +597,7 @@ fn check_tool(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Answer {
         ));
     }
     let results = health::run(config, &probes);
-    Answer::ok(health::json_report(&results), render::check(&results))
+    Answer::ok(health::json_report(&results, &health::blocked(config, &results)), render::check(&results))
 }
 
 fn uptime_tool(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Answer {

@@ -69,10 +69,11 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             ops_cli::err(&format!("{}\n", ops_state::printable(&line)));
         }
     }
+    let blocked = health::blocked(&config, &results);
     let written = if json {
-        ops_cli::out_document(&format!("{:#}\n", health::json_report(&results)))
+        ops_cli::out_document(&format!("{:#}\n", health::json_report(&results, &blocked)))
     } else {
-        ops_cli::out(&text_report(&results))
+        ops_cli::out(&text_report(&results, &blocked))
     };
     if !written {
         code = exit::FAILED;
@@ -92,11 +93,20 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
 
 /// The Python kit's report: one line per result, a blank line, then `All N checks passed.` or
 /// `K failure(s) detected.`, with `, W warning(s)` before the period when some checks warned.
-fn text_report(results: &[CheckResult]) -> String {
+/// A failure behind a failing dependency says so first: `[FAIL] API - blocked by Database; HTTP
+/// 503 (12ms)`.
+fn text_report(results: &[CheckResult], blocked: &[Vec<String>]) -> String {
     let mut out = String::new();
-    for r in results {
+    for (r, by) in results.iter().zip(blocked.iter().chain(std::iter::repeat(&Vec::new()))) {
+        let line = if by.is_empty() {
+            r.to_string()
+        } else {
+            let mut shown = r.clone();
+            shown.detail = format!("blocked by {}; {}", by.join(", "), r.detail);
+            shown.to_string()
+        };
         // One result, one line: a name or a server's words cannot break it or drive the terminal.
-        let _ = writeln!(out, "{}", ops_state::printable(&r.to_string()));
+        let _ = writeln!(out, "{}", ops_state::printable(&line));
     }
     let failures = results.iter().filter(|r| !r.outcome.is_up()).count();
     let warnings = match results.iter().filter(|r| r.outcome.is_warning()).count() {

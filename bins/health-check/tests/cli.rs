@@ -256,6 +256,47 @@ fn json_output() {
     assert!(v["checks"][2]["disk_free_bytes"].as_u64().unwrap() > 0);
 }
 
+/// A failure behind a failing dependency (transitively, as the orchestrator judges it: through
+/// a dependency that is up too) says which one, in text and JSON; the run still fails, and a
+/// failing service without a failing dependency is not blocked.
+#[test]
+fn failures_behind_a_failing_dependency_say_so() {
+    let ok = Answer::status(200).start();
+    let sb = Sandbox::new();
+    let down = closed_port();
+    sb.write_config(&format!(
+        r#"{{"services": [
+            {{"name": "Database", "type": "port", "port": {down}}},
+            {{"name": "API port", "type": "port", "port": {down}, "depends_on": ["Database"]}},
+            {{"name": "API", "type": "port", "port": {down}, "depends_on": ["API port"]}},
+            {{"name": "Web", "target": "{}", "depends_on": ["Database"]}},
+            {{"name": "Cache", "type": "port", "port": {down}, "depends_on": ["Web"]}},
+            {{"name": "Queue", "type": "port", "port": {down}}}],
+          "disk_paths": []}}"#,
+        ok.url()
+    ));
+    let out = sb.run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let lines: Vec<String> = text.lines().map(without_latency).collect();
+    assert!(lines[0].starts_with("[FAIL] Database - ") && !lines[0].contains("blocked"), "{text}");
+    assert!(lines[1].starts_with("[FAIL] API port - blocked by Database; "), "{text}");
+    assert!(lines[2].starts_with("[FAIL] API - blocked by Database; "), "the root, not the middle: {text}");
+    assert!(lines[3].starts_with("[OK] Web - "), "{text}");
+    assert!(lines[4].starts_with("[FAIL] Cache - blocked by Database; "), "through Web: {text}");
+    assert!(lines[5].starts_with("[FAIL] Queue - ") && !lines[5].contains("blocked"), "{text}");
+    assert!(text.ends_with("\n5 failure(s) detected.\n"), "{text}");
+
+    let v: Value = serde_json::from_slice(&sb.run(&["--json"]).stdout).unwrap();
+    let by: Vec<Value> = v["checks"].as_array().unwrap().iter().map(|c| c["blocked_by"].clone()).collect();
+    let db = serde_json::json!(["Database"]);
+    let none = serde_json::json!([]);
+    assert_eq!(by, [none.clone(), db.clone(), db.clone(), none.clone(), db, none]);
+    // Only what ran can block: with the database left out, the API port is a failure of its own.
+    let out = sb.run(&["--only", "API port"]);
+    assert!(!stdout(&out).contains("blocked"), "{}", stdout(&out));
+}
+
 #[test]
 fn no_metrics_writes_nothing() {
     let sb = Sandbox::new();

@@ -88,13 +88,29 @@ pub fn record(metrics_dir: &Path, results: &[CheckResult]) -> Result<(), Metrics
     ops_metrics::append(metrics_dir, &metric_records(results))
 }
 
+/// For each result, the failing dependencies (`depends_on`, transitively; the roots, not what
+/// they block in turn) it is blocked by: empty unless it failed while one of them failed in
+/// the same run. A dependency that was not checked in the run blocks nothing.
+pub fn blocked(config: &Config, results: &[CheckResult]) -> Vec<Vec<String>> {
+    let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+    let failing: Vec<bool> = results.iter().map(|r| r.outcome.is_down()).collect();
+    config
+        .graph(&names)
+        .blocked(&failing)
+        .into_iter()
+        .map(|roots| roots.unwrap_or_default().into_iter().map(|j| names[j].to_owned()).collect())
+        .collect()
+}
+
 /// The results as one JSON document (`checks`, `total`, `passed`, `failed`, `warnings`). Each
 /// check has a `state` (`ok`, `warning`, `failed`); a warning is `ok` and `passed` too (it is
-/// up), and counted in `warnings`.
-pub fn json_report(results: &[CheckResult]) -> Value {
+/// up), and counted in `warnings`. `blocked` gives each check's [`blocked`] roots (`blocked_by`,
+/// empty when it is not blocked); without it (`&[]`) every `blocked_by` is empty.
+pub fn json_report(results: &[CheckResult], blocked: &[Vec<String>]) -> Value {
     let checks: Vec<Value> = results
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let mut v = json!({
                 "name": r.name,
                 "type": r.check_type.as_str(),
@@ -106,6 +122,7 @@ pub fn json_report(results: &[CheckResult]) -> Value {
                 "detail": r.detail,
                 "latency_ms": r.latency_ms,
                 "timestamp": format_utc(r.timestamp),
+                "blocked_by": blocked.get(i).cloned().unwrap_or_default(),
             });
             if let Some(status) = r.http_status {
                 v["http_status"] = json!(status);
