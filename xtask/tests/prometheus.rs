@@ -71,3 +71,19 @@ fn every_alert_is_tested_firing_and_not_firing() {
         }
     }
 }
+
+/// docs/fleet.md quotes the example configuration: each line of its ```yaml block is a line of
+/// `prometheus.yml`, so the page cannot drift from the file promtool checks.
+#[test]
+fn the_configuration_quoted_in_fleet_md_is_the_example_s() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/fleet.md")).unwrap();
+    let config = std::fs::read_to_string(dist().join("prometheus.yml")).unwrap();
+    let config: Vec<&str> = config.lines().map(str::trim).collect();
+    let block = page.split("```yaml\n").nth(1).expect("docs/fleet.md has a ```yaml block");
+    let block = &block[..block.find("```").unwrap()];
+    assert!(block.contains("scrape_configs:"), "{block}");
+    for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        assert!(config.contains(&line), "docs/fleet.md quotes `{line}`, which prometheus.yml does not have");
+    }
+}
