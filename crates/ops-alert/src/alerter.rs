@@ -219,6 +219,7 @@ impl Alerter {
             key: r(&event.key),
             kind: event.kind,
             at: event.at,
+            started: event.started,
             section: r(&event.section),
             text: r(&event.text),
             labels: event.labels.iter().map(|(k, v)| (r(k), r(v))).collect(),
@@ -493,14 +494,17 @@ impl Alerter {
         };
         let not_sent =
             |failure| Delivery::NotSent { destination: destination.clone(), failure, queued: true };
-        let Some(alert) = &message.alert else {
+        let notifier = self.notifiers.iter().find(|n| n.destination() == destination);
+        // A destination that keeps each episode's state is sent the events, words or not.
+        let events = notifier.is_some_and(|n| n.takes_events()) && !message.events.is_empty();
+        if message.alert.is_none() && !events {
             // Nothing to say (a close without words and what it made stale): settled as is.
             let result =
                 self.outbox.modify(&mut report.warnings, |all| all.retain(|e| !ids.contains(e.id.as_str())));
             settle(report, Delivery::Sent { destination: destination.clone(), receipt: Receipt::default() });
             return result;
-        };
-        let Some(notifier) = self.notifiers.iter().find(|n| n.destination() == destination) else {
+        }
+        let Some(notifier) = notifier else {
             let reason = format!("{destination} is not configured any more; the alert stays in the outbox");
             settle(report, not_sent(Failure::new(Problem::NotConfigured, reason, 0)));
             return Ok(());
@@ -516,7 +520,11 @@ impl Alerter {
             settle(report, not_sent(failure));
             return Ok(());
         }
-        match notifier.deliver(alert, message.parts_sent) {
+        let delivered = match &message.alert {
+            Some(alert) if !events => notifier.deliver(alert, message.parts_sent),
+            _ => notifier.deliver_events(&message.events, self.now()),
+        };
+        match delivered {
             Ok(receipt) => {
                 let result = self
                     .outbox
@@ -531,10 +539,10 @@ impl Alerter {
                     failure.reason = format!("{}, {}", failure.reason, wait.until_words(now));
                 }
                 failed.insert(destination.clone(), failure.clone());
-                let freeze = !message.note && failure.parts_sent > 0;
+                let freeze = message.alert.as_ref().filter(|_| !message.note && failure.parts_sent > 0);
                 let update = |all: &mut Vec<Entry>| {
                     let Some(first) = all.iter().position(|e| ids.contains(e.id.as_str())) else { return };
-                    if freeze {
+                    if let Some(alert) = freeze {
                         // Parts of it went out: from now on it is this message, whatever is queued.
                         let mut frozen = Entry {
                             alert: alert.clone(),

@@ -45,12 +45,15 @@ pub struct Event {
     pub kind: EventKind,
     /// When it was decided, in unix seconds; the events of one batch (a pass) share it.
     pub at: f64,
+    /// When its episode began (unix seconds), when the caller knows: Alertmanager's `startsAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<f64>,
     /// The heading it is listed under (`Health check failures`), the caller's words.
     pub section: String,
     /// Its line; empty for an event that says nothing of its own.
     pub text: String,
-    /// Labels for notifiers that route by them (`service`, `severity` ...); unused by Telegram
-    /// and webhooks.
+    /// Labels for notifiers that route by them (Alertmanager: `alertname`, `service`,
+    /// `severity` ...); unused by Telegram and webhooks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
@@ -147,6 +150,10 @@ pub struct Message {
     pub stands_for: u32,
     /// Whether it is announced as a digest.
     pub digest: bool,
+    /// The latest event of each episode it settles, in order of first appearance: what a
+    /// notifier that keeps state by episode (Alertmanager) is sent instead of the words. Empty
+    /// for a note.
+    pub events: Vec<Event>,
 }
 
 /// The messages for `entries` (in outbox order, any destinations): for each destination in
@@ -181,6 +188,7 @@ fn plan_destination(destination: &str, p: &[&Entry]) -> Vec<Message> {
                 note: true,
                 stands_for: 1 + e.folded.map_or(0, |f| f.count),
                 digest: false,
+                events: Vec::new(),
             });
             i += 1;
             continue;
@@ -265,6 +273,15 @@ fn fold_run(destination: &str, p: &[&Entry], members: &[usize], settler: &[Optio
         let level = shown.iter().map(|&j| p[j].alert.level).max_by_key(|l| l.rank()).unwrap_or(Level::Info);
         Alert { level, topic: None, message: body.join("\n\n") }
     });
+    // The latest event of each key (members are in outbox order: a close is its key's last).
+    let mut events: Vec<Event> = Vec::new();
+    for &j in members {
+        let e = event(j);
+        match events.iter_mut().find(|x| x.key == e.key) {
+            Some(x) => *x = e.clone(),
+            None => events.push(e.clone()),
+        }
+    }
     Message {
         destination: destination.to_owned(),
         alert,
@@ -273,6 +290,7 @@ fn fold_run(destination: &str, p: &[&Entry], members: &[usize], settler: &[Optio
         note: false,
         stands_for,
         digest,
+        events,
     }
 }
 
@@ -314,6 +332,7 @@ mod tests {
             key: key.into(),
             kind,
             at,
+            started: None,
             section: section.into(),
             text: text.into(),
             labels: BTreeMap::new(),

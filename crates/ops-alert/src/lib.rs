@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod alerter;
+pub mod alertmanager;
 pub mod fold;
 mod http;
 mod notifier;
@@ -187,10 +188,15 @@ pub enum Setting {
     Headers,
     /// The HTTP proxy alerts go through.
     Proxy,
+    /// Alertmanager's extra labels.
+    Labels,
+    /// Alertmanager's `instance` label.
+    Instance,
 }
 
 impl Setting {
-    /// The notifier's own word for it: `token`, `chat_id`, `api_url`, `url`, `name`, `headers`.
+    /// The notifier's own word for it: `token`, `chat_id`, `api_url`, `url`, `name`, `headers`,
+    /// `proxy`, `labels`, `instance`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Token => "token",
@@ -200,6 +206,8 @@ impl Setting {
             Self::Name => "name",
             Self::Headers => "headers",
             Self::Proxy => "proxy",
+            Self::Labels => "labels",
+            Self::Instance => "instance",
         }
     }
 }

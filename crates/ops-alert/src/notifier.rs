@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Alert, Secrets};
+use crate::{Alert, Event, Secrets};
 
 /// A destination for alerts (Telegram, a webhook ...).
 ///
@@ -47,9 +47,35 @@ pub trait Notifier: Send + Sync + fmt::Debug {
         self.requests(alert, Unredacted).into_iter().map(clean).collect()
     }
 
+    /// Whether it is sent a message's events rather than its words ([`Notifier::deliver_events`]):
+    /// a destination that keeps the state of each episode itself (Alertmanager).
+    fn takes_events(&self) -> bool {
+        false
+    }
+
+    /// Delivers the latest state of some episodes at `now` (unix seconds), for a notifier that
+    /// [`Notifier::takes_events`]; redacted as [`Notifier::deliver`].
+    fn deliver_events(&self, events: &[Event], now: f64) -> Result<Receipt, Failure> {
+        let secrets = self.secrets();
+        self.send_events(events, now, Unredacted).map_err(|mut failure| {
+            failure.reason = secrets.redact(&failure.reason);
+            failure
+        })
+    }
+
     /// [`Notifier::deliver`] before redaction.
     #[doc(hidden)]
     fn send(&self, alert: &Alert, parts_sent: u32, _: Unredacted) -> Result<Receipt, Failure>;
+
+    /// [`Notifier::deliver_events`] before redaction; only a notifier that takes events has it.
+    #[doc(hidden)]
+    fn send_events(&self, _events: &[Event], _now: f64, _: Unredacted) -> Result<Receipt, Failure> {
+        Err(Failure::new(
+            Problem::Rejected,
+            format!("{} is sent messages, not events", self.destination()),
+            0,
+        ))
+    }
 
     /// [`Notifier::preview`] before redaction.
     #[doc(hidden)]

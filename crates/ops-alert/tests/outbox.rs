@@ -58,6 +58,7 @@ fn event(key: &str, kind: EventKind, at: f64, text: &str) -> Outgoing {
             key: key.into(),
             kind,
             at,
+            started: None,
             section: section.into(),
             text: text.into(),
             labels: BTreeMap::from([("service".into(), key.into())]),

@@ -80,6 +80,7 @@ impl Pass<'_> {
                     key: format!("stalled:{}", t.task.id),
                     kind: EventKind::Reminder,
                     at: self.now,
+                    started: None,
                     section: section.clone(),
                     text,
                     labels: std::collections::BTreeMap::from([("task".to_owned(), t.task.id.clone())]),
