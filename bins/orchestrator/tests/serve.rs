@@ -486,15 +486,17 @@ fn basic_auth_guards_every_route_and_the_password_is_never_shown() {
         }
         assert_eq!(with(path, Some(basic("ops", PASSWORD))).status, 200, "{path}");
     }
+    // The files before stopping: the sandbox goes with the daemon.
     let base = Daemon::base(d.dir.path());
+    let mut files = Vec::new();
+    files_under(&base, &base.join("config/services.json"), &mut files);
+    assert!(files.iter().any(|f| f.ends_with("logs/orchestrator.log")), "{files:?}");
+    for file in files {
+        let bytes = fs::read(&file).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD), "{}", file.display());
+    }
     let (out, err) = d.stop();
     assert!(out.contains("(basic auth)") && !out.contains(PASSWORD) && !err.contains(PASSWORD), "{out}{err}");
-    for dir in ["logs", "state", "metrics"] {
-        for entry in fs::read_dir(base.join(dir)).into_iter().flatten().flatten() {
-            let bytes = fs::read(entry.path()).unwrap_or_default();
-            assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD), "{}", entry.path().display());
-        }
-    }
 }
 
 fn refused(config: &str, args: &[&str]) -> Output {
@@ -783,4 +785,100 @@ fn the_reverse_proxy_recipe_caddyfile_adapts() {
         "{json}"
     );
     assert!(json.contains("status.example.com"), "{json}");
+}
+
+const PING_TOKEN: &str = "0123456789abcdef0123";
+
+/// Every file under `dir` (recursively), but `skip`.
+fn files_under(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, skip, out);
+        } else if path != skip {
+            out.push(path);
+        }
+    }
+}
+
+/// A job pinged over HTTP as a container would (`curl -X POST .../ping/TOKEN/start`, without
+/// the basic auth every other route wants): its runs are recorded with their messages, a
+/// failure as failed; a wrong token or event is 404 and writes nothing; the token is in no
+/// answer, no output of the daemon and no file but services.json.
+#[test]
+fn jobs_are_pinged_over_http_with_their_token_alone() {
+    let config = format!(
+        r#"{{"services": [{{"name": "Agent", "type": "job", "job": "agent-run", "period_seconds": 900,
+            "ping_token": "{PING_TOKEN}"}}],
+          "disk_paths": [], "check_interval_seconds": 3600, "restart_grace_seconds": 0,
+          "http": {{"basic_auth": {{"user": "ops", "password": "{PASSWORD}"}}}}}}"#
+    );
+    let d = Daemon::start(&config);
+    let base = Daemon::base(d.dir.path());
+    let state_file = base.join("state/jobs/agent-run.json");
+    let state = || -> Value { serde_json::from_slice(&fs::read(&state_file).unwrap()).unwrap() };
+    let mut answers = Vec::new();
+    let mut post = |path: &str, body: &str| {
+        let a = send(
+            d.addr,
+            format!("POST {path} HTTP/1.1\r\nHost: monitor\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                .as_bytes(),
+        );
+        answers.push(format!("{}{}", a.head, a.text()));
+        (a.status, a.text())
+    };
+
+    assert_eq!(post(&format!("/ping/{PING_TOKEN}/start"), ""), (200, "ok\n".to_owned()));
+    let runs = state()["runs"].clone();
+    assert_eq!((runs[0]["status"].as_str(), runs[0]["source"].as_str()), (Some("running"), Some("ping")));
+    assert_eq!(post(&format!("/ping/{PING_TOKEN}"), "hello"), (200, "ok\n".to_owned()));
+    let runs = state()["runs"].clone();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "the start and its end are one run: {runs:#}");
+    assert_eq!((runs[0]["status"].as_str(), runs[0]["output"].as_str()), (Some("ok"), Some("hello")));
+    assert!(runs[0]["duration_seconds"].is_number(), "{runs:#}");
+    assert_eq!(post(&format!("/ping/{PING_TOKEN}/fail"), "disk full"), (200, "ok\n".to_owned()));
+    let runs = state()["runs"].clone();
+    assert_eq!(
+        (runs[1]["status"].as_str(), runs[1]["output"].as_str()),
+        (Some("failed"), Some("disk full")),
+        "{runs:#}"
+    );
+
+    let before = fs::read(&state_file).unwrap();
+    let wrong = format!("/ping/{}0", &PING_TOKEN[..PING_TOKEN.len() - 1]);
+    for path in
+        [wrong.as_str(), "/ping/short", &format!("/ping/{PING_TOKEN}/07"), &format!("/ping/{PING_TOKEN}/x")]
+    {
+        assert_eq!(post(path, "x"), (404, "not found\n".to_owned()), "{path}");
+    }
+    assert_eq!(fs::read(&state_file).unwrap(), before, "nothing written for a wrong token or event");
+
+    // Every other route still wants the credentials.
+    assert_eq!(d.get("/healthz").status, 401);
+    assert_eq!(d.status("/healthz"), Some(200));
+    let metrics = send(
+        d.addr,
+        format!("GET /metrics HTTP/1.1\r\nAuthorization: Basic {}\r\n\r\n", basic("ops", PASSWORD))
+            .as_bytes(),
+    )
+    .text();
+    assert!(metrics.contains("\nagent_ops_http_pings_total{result=\"ok\"} 3\n"), "{metrics}");
+    assert!(metrics.contains("\nagent_ops_http_pings_total{result=\"not_found\"} 4\n"), "{metrics}");
+    answers.push(metrics);
+
+    // The files before stopping: the sandbox goes with the daemon.
+    let mut files = Vec::new();
+    files_under(&base, &base.join("config/services.json"), &mut files);
+    for wanted in ["state/jobs/agent-run.json", "logs/orchestrator.log"] {
+        assert!(files.iter().any(|f| f.ends_with(wanted)), "no {wanted} in {files:?}");
+    }
+    assert!(files.iter().any(|f| f.starts_with(base.join("metrics"))), "the pings' metrics lines: {files:?}");
+    for file in files {
+        let bytes = fs::read(&file).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(PING_TOKEN), "{}", file.display());
+    }
+    let (out, err) = d.stop();
+    for text in answers.iter().chain([&out, &err]) {
+        assert!(!text.contains(PING_TOKEN), "the token is shown: {text}");
+    }
 }

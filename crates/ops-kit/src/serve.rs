@@ -1,12 +1,12 @@
-//! What `orchestrator --loop` serves over HTTP: the `http` settings of services.json, and the
+//! What `orchestrator --loop` serves over HTTP: the `http` settings of services.json, the
 //! [`Snapshot`] (ops-serve's) built after each pass by a [`Publisher`] from the pass's report,
 //! the metrics window (the status page of `uptime-report --format html`, uptime over 1, 7, 30
 //! and 90 days, with the incidents of its week and the services that went stale) and the
-//! outbox. The pass knows nothing of it.
+//! outbox, and the handler of job pings ([`pings`]). The pass knows nothing of it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ops_alert::Delivery;
@@ -14,11 +14,12 @@ use ops_health::FailureKind;
 use ops_metrics::prometheus::{Family, render};
 use ops_metrics::render::{self, Context};
 use ops_metrics::{DayCounts, State, Window, python};
-use ops_serve::{Badge, Color, ServiceBadges, Snapshot};
+use ops_serve::{Badge, Color, PingAnswer, Pings, ServiceBadges, Snapshot};
 use ops_state::timestamp::{format_utc, unix_seconds};
 use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
 
+use crate::jobs::{HttpPingError, http_ping};
 use crate::maintenance::Quiet;
 use crate::pass::{AlertOutcome, PassError, PassReport, ServiceReport};
 use crate::{Config, Layout, Secret, incident, uptime};
@@ -92,6 +93,56 @@ pub const PAGE_DAYS: u32 = 7;
 pub const UPTIME_DAYS: [u32; 4] = [1, 7, 30, 90];
 /// The uptime badges, in days.
 pub const BADGE_DAYS: [u32; 3] = [7, 30, 90];
+
+/// The configuration HTTP pings are checked against: the daemon's last valid one, replaced
+/// after each pass ([`SharedConfig::set`]), so that a `ping_token` added to services.json works
+/// once a pass has read it. Cloning it shares it.
+#[derive(Debug, Clone)]
+pub struct SharedConfig(Arc<Mutex<Arc<Config>>>);
+
+impl SharedConfig {
+    /// Shares `config`.
+    pub fn new(config: &Config) -> Self {
+        Self(Arc::new(Mutex::new(Arc::new(config.clone()))))
+    }
+
+    /// Pings are checked against `config` from now on. Never waits for a ping being recorded
+    /// (it holds its own reference).
+    pub fn set(&self, config: &Config) {
+        let config = Arc::new(config.clone());
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    fn get(&self) -> Arc<Config> {
+        Arc::clone(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// ops-serve's handler of `/ping/TOKEN[/start|/fail|/CODE]`: [`http_ping`] with the current
+/// configuration, `layout` and the body, at the moment it is handled (on the server's ping
+/// worker, never on its thread). It answers 200 `ok`; 404 `not found` for an unknown token and
+/// an unknown event alike; 500 with a sentence that names the job (never the token, nor the
+/// file) when the ping cannot be recorded, and `report` is given the whole error (which names
+/// the file; the daemon prints it). Nothing it answers or reports holds the path.
+pub fn pings(config: SharedConfig, layout: Layout, report: impl Fn(&str) + Send + Sync + 'static) -> Pings {
+    Pings::new(move |rest, body| {
+        let now = ops_jobs::jiff::Timestamp::now();
+        let Err(error) = http_ping(&config.get(), &layout, rest, body, now) else {
+            return PingAnswer::new(200, "ok\n");
+        };
+        match &error {
+            HttpPingError::NotFound => PingAnswer::new(404, "not found\n"),
+            HttpPingError::State { job, .. } => {
+                report(&error.to_string());
+                // The client learns which job; the daemon's output says which file and why.
+                PingAnswer::new(
+                    500,
+                    format!("cannot record the ping of job {job}; see the daemon's output\n"),
+                )
+            }
+        }
+    })
+}
 
 /// How a pass ended, for `agent_ops_daemon_passes_total{result}`.
 const RESULTS: [&str; 4] = ["ok", "busy", "failed", "crashed"];

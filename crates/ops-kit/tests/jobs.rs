@@ -1,6 +1,6 @@
-//! The core of HTTP pings (`POST /ping/TOKEN[/start|/fail|/CODE]`) on real files: the token
-//! finds its job, every event is recorded as `job ping` records it, and no answer, error or file
-//! holds the token.
+//! The core of HTTP pings (`POST /ping/TOKEN[/start|/fail|/CODE]`) on real files, and the
+//! daemon's handler of them in a real ops-serve server: the token finds its job, every event is
+//! recorded as `job ping` records it, and no answer, error or file holds the token.
 
 use std::fs;
 
@@ -108,4 +108,52 @@ fn a_state_file_that_cannot_be_written_is_an_error_naming_the_job_not_the_token(
         "{e}"
     );
     assert!(!e.to_string().contains(TOKEN));
+}
+
+/// POST to a real ops-serve server; the status and body.
+fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(format!("POST {path} HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi").as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head[9..12].parse().unwrap(), body.to_owned())
+}
+
+/// The daemon's handler in ops-serve's server: it sees the configuration set last, answers
+/// 200, 404 and 500 (naming the job; the whole error goes to `report`), and never the token.
+#[test]
+fn the_servers_ping_handler_answers_from_the_configuration_set_last() {
+    use std::sync::{Arc, Mutex};
+
+    use ops_kit::serve::{SharedConfig, pings};
+    let (_dir, layout, config) = setup();
+    let shared = SharedConfig::new(&Config { services: Vec::new(), ..config.clone() });
+    let reported = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&reported);
+    let handler = pings(shared.clone(), layout.clone(), move |e| log.lock().unwrap().push(e.to_owned()));
+    let options = ops_serve::Options { pings: Some(handler), ..ops_serve::Options::default() };
+    let server = ops_serve::Server::bind("127.0.0.1:0".parse().unwrap(), options).unwrap();
+    let addr = server.local_addr();
+
+    let mut answers = vec![post(addr, &format!("/ping/{TOKEN}"))];
+    assert_eq!(answers[0], (404, "not found\n".to_owned()), "not a job's token yet");
+    shared.set(&config);
+    answers.push(post(addr, &format!("/ping/{TOKEN}/start")));
+    assert_eq!(answers[1], (200, "ok\n".to_owned()));
+    fs::create_dir_all(layout.jobs()).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", layout.jobs().join("other.json")).unwrap();
+    answers.push(post(addr, &format!("/ping/{OTHER}")));
+    assert_eq!(
+        answers[2],
+        (500, "cannot record the ping of job other; see the daemon's output\n".to_owned())
+    );
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), 1);
+    assert!(reported[0].starts_with("cannot record the ping of job other: refusing to follow the symlink"));
+    for (_, text) in &answers {
+        assert!(!text.contains(TOKEN) && !text.contains(OTHER));
+    }
+    assert!(!reported[0].contains(OTHER));
 }

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::http::{MAX_HEAD, head_end, parse};
-use crate::routes::respond;
+use crate::http::{MAX_HEAD, head_end, parse, segments};
+use crate::routes::{Routed, respond};
 use crate::{Badge, Color, Credentials, ServiceBadges, Snapshot};
 
 /// The credentials the target's server wants; `base64("ops:pw")`.
@@ -14,7 +14,9 @@ const TOKEN: &[u8] = b"b3BzOnB3";
 
 /// Any bytes as a request head: the end of the head is found the same wherever the reads split
 /// it; reading it never panics; the answer is one of ours, with a well-formed head that repeats
-/// nothing of the request; a request without the credentials gets 401, whatever else it says.
+/// nothing of the request; a request without the credentials gets 401, whatever else it says,
+/// but a ping when there is a ping handler (and only then, and only for `/ping/...`); a ping
+/// reads a body only for POST with a Content-Length and without Transfer-Encoding.
 #[test]
 fn http_request() {
     let badge = |label: &str| Badge { label: label.into(), message: "up".into(), color: Color::Red };
@@ -61,11 +63,31 @@ fn http_request() {
                 a.len() > 6 && a[..6].eq_ignore_ascii_case(b"basic ") && a[6..].trim_ascii() == TOKEN
             })
         });
-        for auth in [None, Some(&auth)] {
-            let response = respond(parse(head), &snapshot, auth, String::new, Instant::now());
+        // `/ping/...` once decoded (`/%70ing/x` too).
+        let is_ping =
+            request.as_ref().is_ok_and(|r| segments(r.path).is_some_and(|s| s.len() > 1 && s[0] == "ping"));
+        for (auth, pings) in [(None, false), (Some(&auth), false), (None, true), (Some(&auth), true)] {
+            let response = match respond(parse(head), &snapshot, auth, pings, String::new, Instant::now()) {
+                Routed::Answer(response) => response,
+                Routed::Ping { rest, head_only, body } => {
+                    let r = request.as_ref().unwrap();
+                    assert!(pings && is_ping, "{:?}", String::from_utf8_lossy(head));
+                    assert_eq!(head_only, r.method == b"HEAD");
+                    let read = r.method == b"POST" && !r.chunked;
+                    assert_eq!(body, if read { r.content_length.unwrap_or(0) } else { 0 });
+                    assert!(rest.len() <= r.path.len());
+                    continue;
+                }
+            };
             assert!([200, 400, 401, 404, 405, 503, 505].contains(&response.status), "{}", response.status);
             if auth.is_some() && request.is_ok() {
-                assert_eq!(response.status == 401, !authorized, "{:?}", String::from_utf8_lossy(head));
+                let exempt = pings && is_ping;
+                assert_eq!(
+                    response.status == 401,
+                    !authorized && !exempt,
+                    "{:?}",
+                    String::from_utf8_lossy(head)
+                );
             }
             let text = String::from_utf8(response.head(time::OffsetDateTime::UNIX_EPOCH)).unwrap();
             let lines: Vec<&str> = text.strip_suffix("\r\n\r\n").unwrap().split("\r\n").collect();

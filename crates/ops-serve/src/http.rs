@@ -1,5 +1,6 @@
 //! HTTP/1.1 on the wire: finding the end of a request head, reading the little of it the
-//! routes need, percent-decoding a path, and writing a response head.
+//! routes need (and the length of a body), percent-decoding a path, and writing a response
+//! head.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -9,6 +10,10 @@ use time::OffsetDateTime;
 /// The largest request head (request line and headers) read; nginx's default for one buffer.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
 
+/// The part of a ping's request body that is kept (the run's message, as ops-jobs keeps 2 KiB
+/// of a run's output); the rest is read and dropped.
+pub(crate) const MAX_PING_BODY: usize = 2 * 1024;
+
 /// The parts of a request the routes look at.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Request<'a> {
@@ -17,6 +22,10 @@ pub(crate) struct Request<'a> {
     pub path: &'a [u8],
     /// The `Authorization` header's value, if one was sent.
     pub authorization: Option<&'a [u8]>,
+    /// The `Content-Length` header's value, if one was sent.
+    pub content_length: Option<u64>,
+    /// A `Transfer-Encoding` header was sent: the body's length is not known in advance.
+    pub chunked: bool,
 }
 
 /// Where the head in `buf` ends (just past its blank line), looking only at bytes from
@@ -66,7 +75,7 @@ pub(crate) fn parse(head: &[u8]) -> Result<Request<'_>, u16> {
         return Err(400);
     }
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    let mut authorization = None;
+    let (mut authorization, mut content_length, mut chunked) = (None, None, false);
     for line in lines.take_while(|l| !l.is_empty()) {
         // A folded line (obsolete) or a name with space before the colon is refused, as RFC 9112 asks.
         let colon = line.iter().position(|&b| b == b':').ok_or(400u16)?;
@@ -78,8 +87,20 @@ pub(crate) fn parse(head: &[u8]) -> Result<Request<'_>, u16> {
         if name.eq_ignore_ascii_case(b"authorization") && authorization.replace(value).is_some() {
             return Err(400);
         }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            // Digits only (no sign, no list): a length read two ways is how requests are smuggled.
+            let length = std::str::from_utf8(value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(400u16)?;
+            if content_length.replace(length).is_some() {
+                return Err(400);
+            }
+        }
+        chunked |= name.eq_ignore_ascii_case(b"transfer-encoding");
     }
-    Ok(Request { method, path, authorization })
+    Ok(Request { method, path, authorization, content_length, chunked })
 }
 
 /// The path's segments (between slashes, the leading one dropped), each percent-decoded:
@@ -230,9 +251,15 @@ mod tests {
             Ok(Request {
                 method: b"GET",
                 path: b"/badge/a%20b/status.svg",
-                authorization: Some(b"Basic eA==")
+                authorization: Some(b"Basic eA=="),
+                content_length: None,
+                chunked: false,
             })
         );
+        let post = parse(b"POST /ping/x HTTP/1.1\r\nContent-Length: 0042\r\n\r\n").unwrap();
+        assert_eq!((post.content_length, post.chunked), (Some(42), false));
+        let chunked = parse(b"POST /ping/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        assert_eq!((chunked.content_length, chunked.chunked), (None, true));
         assert_eq!(parse(b"GET / HTTP/1.0\n\n").unwrap().path, b"/");
         for (bad, status) in [
             (&b"GET /\r\n\r\n"[..], 400),
@@ -247,6 +274,12 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
             (b"\r\n\r\n", 400),
         ] {
             assert_eq!(parse(bad), Err(status), "{}", String::from_utf8_lossy(bad));

@@ -3,13 +3,16 @@
 //! `/metrics`; `/healthz`), its bounds, and a read-only [`Snapshot`] of what to answer, and
 //! nothing of what the daemon does. The daemon publishes a new snapshot whenever it has one
 //! ([`Server::publish`]); every request is answered from the last one and never waits for the
-//! daemon.
+//! daemon. One more route, `/ping/REST`, is the caller's: when [`Options::pings`] holds a
+//! handler ([`Pings`]), it is called on a worker thread of its own with REST and the first
+//! 2 KiB of the body, and what it answers ([`PingAnswer`]) is sent back.
 //!
 //! One thread holds every connection, non-blocking, under poll(2): a client that sends
 //! nothing, or drips its request, or never reads the answer costs a slot and a few bytes, never
 //! a thread, and is dropped at its deadline (or earlier, when the slots are full and a new
-//! client needs one). A request head is at most 8 KiB; bodies are never read. One request per
-//! connection. It never prints, never reads the environment and knows no file.
+//! client needs one). A request head is at most 8 KiB; bodies are read only for a ping (2 KiB
+//! kept). One request per connection. It never prints, never reads the environment and knows
+//! no file.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -36,6 +39,7 @@
 
 mod badge;
 mod http;
+mod ping;
 mod routes;
 mod server;
 
@@ -50,6 +54,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use badge::{Badge, Color};
+pub use ping::{PingAnswer, Pings};
 pub use server::{Credentials, Options, Server};
 
 /// What the server answers, as of the daemon's last pass: the bodies it serves as they are,

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::Snapshot;
-use crate::http::{Body, Request, Response, segments};
+use crate::http::{Body, Request, Response, reason, segments};
 use crate::server::Credentials;
 
 /// What a path names.
@@ -17,6 +17,8 @@ enum Route {
     Status(String),
     /// `/badge/NAME/uptime/<days>d.svg`.
     Uptime(String, u32),
+    /// `/ping/REST`: REST's segments joined by `/`.
+    Ping(String),
 }
 
 /// The route of a raw path; `Err` is the status to answer with (404, or 400 for a path that
@@ -32,6 +34,7 @@ fn route(path: &[u8]) -> Result<Route, u16> {
         ["healthz"] => Route::Healthz,
         ["badge", name @ .., "status.svg"] => Route::Status(badge_name(name)?),
         ["badge", name @ .., "uptime", file] => Route::Uptime(badge_name(name)?, days(file).ok_or(404u16)?),
+        ["ping", rest @ ..] if !rest.is_empty() => Route::Ping(rest.join("/")),
         _ => return Err(404),
     })
 }
@@ -51,46 +54,79 @@ fn days(file: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// The answer to a request (or to a head that could not be read: `Err(status)`), from
-/// `snapshot`. `own_metrics` is appended to the snapshot's metrics.
+/// The answer of an error status: its reason, in lower case.
+pub(crate) fn error(status: u16) -> Response {
+    Response::text(status, format!("{}\n", reason(status).to_lowercase()))
+}
+
+/// What the server does with a request.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    /// Answers it.
+    Answer(Response),
+    /// Hands `/ping/REST` to the ping handler, with the first [`crate::http::MAX_PING_BODY`] bytes of a body
+    /// of `body` bytes (read and dropped past them).
+    Ping { rest: String, head_only: bool, body: u64 },
+}
+
+/// What to do with a request (or with a head that could not be read: `Err(status)`): answer
+/// it from `snapshot`, or hand it to the ping handler when there is one (`pings`; without it
+/// `/ping/...` is 404). `own_metrics` is appended to the snapshot's metrics. Basic auth guards
+/// every route but `/ping/`, whose token is its credential.
 pub(crate) fn respond(
     request: Result<Request<'_>, u16>,
     snapshot: &Snapshot,
     auth: Option<&Credentials>,
+    pings: bool,
     own_metrics: impl FnOnce() -> String,
     now: Instant,
-) -> Response {
+) -> Routed {
+    let text = |status| Routed::Answer(error(status));
     let request = match request {
         Ok(r) => r,
-        Err(status) => {
-            return Response::text(status, format!("{}\n", crate::http::reason(status).to_lowercase()));
-        }
+        Err(status) => return text(status),
     };
+    let route = route(request.path);
+    let ping = pings && matches!(route, Ok(Route::Ping(_)));
     if let Some(auth) = auth
+        && !ping
         && !request.authorization.is_some_and(|a| auth.admits(a))
     {
         let mut r = Response::text(401, "unauthorized\n");
         r.headers.push(("WWW-Authenticate", "Basic realm=\"agent-ops\", charset=\"UTF-8\"".into()));
-        return r;
+        return Routed::Answer(r);
     }
-    let route = match route(request.path) {
+    let route = match route {
+        Ok(Route::Ping(_)) if !pings => return text(404),
         Ok(r) => r,
-        Err(status) => {
-            return Response::text(status, format!("{}\n", crate::http::reason(status).to_lowercase()));
-        }
+        Err(status) => return text(status),
+    };
+    let (allowed, only) = if ping {
+        ("GET, HEAD, POST", "method not allowed: only POST, GET and HEAD\n")
+    } else {
+        ("GET, HEAD", "method not allowed: only GET and HEAD\n")
     };
     let head_only = match request.method {
         b"GET" => false,
         b"HEAD" => true,
+        b"POST" if ping => false,
         _ => {
-            let mut r = Response::text(405, "method not allowed: only GET and HEAD\n");
-            r.headers.push(("Allow", "GET, HEAD".into()));
-            return r;
+            let mut r = Response::text(405, only);
+            r.headers.push(("Allow", allowed.into()));
+            return Routed::Answer(r);
         }
     };
+    if let Route::Ping(rest) = route {
+        // A chunked body is not read (its length is not known); a GET's or HEAD's never.
+        let body = match request.method {
+            b"POST" if !request.chunked => request.content_length.unwrap_or(0),
+            _ => 0,
+        };
+        return Routed::Ping { rest, head_only, body };
+    }
     let mut response = answer(route, snapshot, own_metrics, now);
     response.head_only = head_only;
-    response
+    Routed::Answer(response)
 }
 
 fn answer(route: Route, snapshot: &Snapshot, own_metrics: impl FnOnce() -> String, now: Instant) -> Response {
@@ -147,6 +183,7 @@ fn answer(route: Route, snapshot: &Snapshot, own_metrics: impl FnOnce() -> Strin
         }
         Route::Status(name) => svg(snapshot.badges.get(&name).map(|b| &b.status)),
         Route::Uptime(name, days) => svg(snapshot.badges.get(&name).and_then(|b| b.uptime.get(&days))),
+        Route::Ping(_) => Response::text(404, "not found\n"),
     }
 }
 
@@ -168,6 +205,10 @@ mod tests {
         assert_eq!(r("/badge/a/uptime/7d.svg/status.svg"), Ok(Route::Status("a/uptime/7d.svg".into())));
         assert_eq!(r("/badge/a%2Fstatus.svg/uptime/90d.svg"), Ok(Route::Uptime("a/status.svg".into(), 90)));
         assert_eq!(r("/badge/%3Cscript%3E/status.svg"), Ok(Route::Status("<script>".into())));
+        assert_eq!(r("/ping/abc"), Ok(Route::Ping("abc".into())));
+        assert_eq!(r("/ping/abc/start"), Ok(Route::Ping("abc/start".into())));
+        assert_eq!(r("/ping/a%62c/"), Ok(Route::Ping("abc/".into())));
+        assert_eq!(r("/ping/"), Ok(Route::Ping(String::new())), "an empty token is the handler's 404");
         for missing in [
             "/index.html",
             "/metrics/",
@@ -180,6 +221,7 @@ mod tests {
             "/badge/a/uptime/-7d.svg",
             "/badge/a/uptime/99999999999d.svg",
             "/badge/a/%73tatus.svgx",
+            "/ping",
         ] {
             assert_eq!(r(missing), Err(404), "{missing}");
         }

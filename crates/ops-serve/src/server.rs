@@ -5,6 +5,11 @@
 //! passed, so that a close never resets an answer the client has not read yet. A connection
 //! costs a slot and its head bytes, never a thread; when every slot is taken, the oldest
 //! connection that is only waiting makes room for the new one.
+//!
+//! A ping (`/ping/REST`, when there is a handler) reads its body too, still within
+//! `head_timeout` (at most [`MAX_PING_BODY`] bytes kept, the rest read and dropped), then waits
+//! without a thread (`State::Pinging`, within `write_timeout`) while the handler runs on the
+//! worker thread; the worker's answer comes back through a channel and the doorbell.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,8 +25,10 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use time::OffsetDateTime;
 
-use crate::http::{Body, MAX_HEAD, Response, head_end, parse};
-use crate::{ServeError, Snapshot, routes};
+use crate::http::{Body, MAX_HEAD, MAX_PING_BODY, Response, head_end, parse};
+use crate::ping::{Job, Worker};
+use crate::routes::Routed;
+use crate::{Pings, ServeError, Snapshot, routes};
 
 /// How the server bounds its clients.
 #[derive(Debug, Clone)]
@@ -37,8 +44,11 @@ pub struct Options {
     /// How long an answered connection is kept reading (and dropping) what the client still
     /// sends, before it is closed.
     pub linger: Duration,
-    /// When set, every request must carry these credentials (`Authorization: Basic`).
+    /// When set, every request must carry these credentials (`Authorization: Basic`), but a
+    /// ping's: its token is its credential.
     pub auth: Option<Credentials>,
+    /// The handler of `/ping/REST` (GET, HEAD and POST); without one, `/ping/...` is 404.
+    pub pings: Option<Pings>,
 }
 
 impl Default for Options {
@@ -49,6 +59,7 @@ impl Default for Options {
             write_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(2),
             auth: None,
+            pings: None,
         }
     }
 }
@@ -154,6 +165,10 @@ impl Server {
             snapshot: Mutex::new(Arc::new(Snapshot::default())),
             stop: AtomicBool::new(false),
         });
+        let pings = match &options.pings {
+            Some(p) => Some(Worker::start(p, waker.try_clone().map_err(start)?).map_err(start)?),
+            None => None,
+        };
         let mut serving = Loop {
             listener,
             doorbell,
@@ -161,8 +176,9 @@ impl Server {
             options: Options { max_connections: options.max_connections.max(1), ..options },
             conns: Vec::new(),
             next_seq: 0,
-            stats: Stats::default(),
+            stats: Stats { pings_enabled: pings.is_some(), ..Stats::default() },
             paused_until: None,
+            pings,
         };
         let thread =
             thread::Builder::new().name("http".into()).spawn(move || serving.run()).map_err(start)?;
@@ -201,11 +217,38 @@ struct Stats {
     evicted: u64,
     timed_out: u64,
     responses: BTreeMap<u16, u64>,
+    /// There is a ping handler: its families are shown.
+    pings_enabled: bool,
+    /// Pings answered, by result: ok, not_found, error, busy.
+    pings: [u64; 4],
 }
 
+/// The gauges of an iteration of the loop.
+#[derive(Debug, Clone, Copy)]
+struct Gauges {
+    /// Connections held.
+    open: usize,
+    /// Connections whose ping is with the worker.
+    pinging: usize,
+}
+
+/// The `result` label of a ping's answer, by its index in [`Stats::pings`].
+const PING_RESULTS: [&str; 4] = ["ok", "not_found", "error", "busy"];
+
 impl Stats {
+    /// Counts a ping answered with `status` (whether or not its client was still there).
+    fn count_ping(&mut self, status: u16) {
+        let i = match status {
+            200 => 0,
+            404 => 1,
+            503 => 3,
+            _ => 2,
+        };
+        self.pings[i] += 1;
+    }
+
     /// The server's own metric families, in the Prometheus text format.
-    fn render(&self, open: usize) -> String {
+    fn render(&self, gauges: Gauges) -> String {
         let mut s = String::with_capacity(1024);
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -217,7 +260,7 @@ impl Stats {
             "agent_ops_http_connections",
             "gauge",
             "Connections the status server holds open.",
-            &[(String::new(), open as u64)],
+            &[(String::new(), gauges.open as u64)],
         );
         family(
             "agent_ops_http_connections_accepted_total",
@@ -236,6 +279,25 @@ impl Stats {
         if !responses.is_empty() {
             family("agent_ops_http_responses_total", "counter", "Responses by status code.", &responses);
         }
+        if self.pings_enabled {
+            let results: Vec<(String, u64)> = PING_RESULTS
+                .iter()
+                .zip(self.pings)
+                .map(|(r, n)| (format!("{{result=\"{r}\"}}"), n))
+                .collect();
+            family(
+                "agent_ops_http_pings_total",
+                "counter",
+                "Job pings (/ping/...) answered, by result: ok, not_found (no such token or event), error (not recorded), busy (too many waiting).",
+                &results,
+            );
+            family(
+                "agent_ops_http_pings_waiting",
+                "gauge",
+                "Connections whose ping is queued for, or being recorded by, the ping worker.",
+                &[(String::new(), gauges.pinging as u64)],
+            );
+        }
         s
     }
 }
@@ -252,6 +314,12 @@ struct Conn {
 enum State {
     /// The request head so far.
     Reading(Vec<u8>),
+    /// A ping's request body.
+    ReadingBody(PendingPing),
+    /// Its ping is with the worker; the answer comes back by the connection's `seq`.
+    Pinging {
+        head_only: bool,
+    },
     /// The answer, and how much of it was written.
     Writing {
         head: Vec<u8>,
@@ -263,12 +331,22 @@ enum State {
     Closed,
 }
 
+/// A ping whose body is being read: the first [`MAX_PING_BODY`] bytes kept, `left` still to
+/// come (and dropped past those kept).
+struct PendingPing {
+    rest: String,
+    head_only: bool,
+    kept: Vec<u8>,
+    left: u64,
+}
+
 impl Conn {
     fn interest(&self) -> PollFlags {
         match self.state {
-            State::Reading(_) | State::Lingering => PollFlags::IN,
+            State::Reading(_) | State::ReadingBody(_) | State::Lingering => PollFlags::IN,
             State::Writing { .. } => PollFlags::OUT,
-            State::Closed => PollFlags::empty(),
+            // Only an error or a hang-up (poll reports them unasked) wakes it.
+            State::Pinging { .. } | State::Closed => PollFlags::empty(),
         }
     }
 
@@ -277,8 +355,8 @@ impl Conn {
     fn eviction_rank(&self) -> (u8, u64) {
         let class = match self.state {
             State::Closed | State::Lingering => 0,
-            State::Reading(_) => 1,
-            State::Writing { .. } => 2,
+            State::Reading(_) | State::ReadingBody(_) => 1,
+            State::Writing { .. } | State::Pinging { .. } => 2,
         };
         (class, self.seq)
     }
@@ -302,6 +380,8 @@ struct Loop {
     next_seq: u64,
     stats: Stats,
     paused_until: Option<Instant>,
+    /// The ping worker, when there is a handler.
+    pings: Option<Worker>,
 }
 
 impl Loop {
@@ -339,11 +419,19 @@ impl Loop {
                 let _ = (&self.doorbell).read(&mut [0; 64]);
             }
             let now = Instant::now();
-            let open = self.conns.len();
+            self.answer_pings(now);
+            let pinging = self.conns.iter().filter(|c| matches!(c.state, State::Pinging { .. })).count();
+            let gauges = Gauges { open: self.conns.len(), pinging };
             for (conn, events) in self.conns.iter_mut().zip(&ready[2..]) {
-                if !events.is_empty() {
-                    step(conn, &self.shared, &self.options, &mut self.stats, open, now);
+                if events.is_empty() {
+                    continue;
                 }
+                if matches!(conn.state, State::Pinging { .. }) {
+                    // An error or a hang-up: the client is gone; its answer will be dropped.
+                    conn.state = State::Closed;
+                    continue;
+                }
+                step(conn, &self.shared, &self.options, self.pings.as_ref(), &mut self.stats, gauges, now);
             }
             for conn in &mut self.conns {
                 if now >= conn.deadline {
@@ -354,6 +442,20 @@ impl Loop {
             if !ready[1].is_empty() {
                 self.accept(now);
             }
+        }
+    }
+
+    /// Sends the worker's answers to the connections still waiting for them.
+    fn answer_pings(&mut self, now: Instant) {
+        let Some(worker) = &self.pings else { return };
+        while let Ok((seq, ping)) = worker.answers.try_recv() {
+            self.stats.count_ping(ping.status);
+            let Some(conn) = self.conns.iter_mut().find(|c| c.seq == seq) else { continue };
+            let State::Pinging { head_only } = conn.state else { continue };
+            let mut response = Response::text(ping.status, ping.text);
+            response.head_only = head_only;
+            answer(conn, response, &self.options, &mut self.stats, now);
+            write(conn, &self.options, now);
         }
     }
 
@@ -406,7 +508,15 @@ impl Loop {
 }
 
 /// Moves a connection on after poll said it is ready.
-fn step(conn: &mut Conn, shared: &Shared, options: &Options, stats: &mut Stats, open: usize, now: Instant) {
+fn step(
+    conn: &mut Conn,
+    shared: &Shared,
+    options: &Options,
+    pings: Option<&Worker>,
+    stats: &mut Stats,
+    gauges: Gauges,
+    now: Instant,
+) {
     if let State::Reading(buf) = &mut conn.state {
         match read_head(&mut conn.stream, buf) {
             Head::More => return,
@@ -416,29 +526,90 @@ fn step(conn: &mut Conn, shared: &Shared, options: &Options, stats: &mut Stats, 
             }
             Head::Complete(end) => {
                 let snapshot = Arc::clone(&shared.snapshot.lock().unwrap_or_else(PoisonError::into_inner));
-                let own = || stats.render(open);
-                let response =
-                    routes::respond(parse(&buf[..end]), &snapshot, options.auth.as_ref(), own, now);
-                answer(conn, response, options, stats, now);
+                let own = || stats.render(gauges);
+                let auth = options.auth.as_ref();
+                match routes::respond(parse(&buf[..end]), &snapshot, auth, pings.is_some(), own, now) {
+                    Routed::Answer(response) => answer(conn, response, options, stats, now),
+                    Routed::Ping { rest, head_only, body } => {
+                        // What came with the head is the body's beginning.
+                        let came = &buf[end..];
+                        let taken = came.len().min(usize::try_from(body).unwrap_or(usize::MAX));
+                        let kept = came[..taken.min(MAX_PING_BODY)].to_vec();
+                        let left = body - taken as u64;
+                        conn.state = State::ReadingBody(PendingPing { rest, head_only, kept, left });
+                    }
+                }
             }
             Head::TooLarge => {
                 // No line end at all: the request line itself is too long.
                 let code = if buf.contains(&b'\n') { 431 } else { 414 };
-                answer(
-                    conn,
-                    routes::respond(Err(code), &Snapshot::default(), None, String::new, now),
-                    options,
-                    stats,
-                    now,
-                );
+                answer(conn, routes::error(code), options, stats, now);
             }
+        }
+    }
+    if let State::ReadingBody(_) = conn.state {
+        let State::ReadingBody(mut ping) = std::mem::replace(&mut conn.state, State::Closed) else { return };
+        match read_body(&mut conn.stream, &mut ping) {
+            Some(false) => conn.state = State::ReadingBody(ping),
+            Some(true) => dispatch(conn, ping, pings, options, stats, now),
+            None => {}
         }
     }
     match conn.state {
         State::Writing { .. } => write(conn, options, now),
         State::Lingering => drain(conn),
-        State::Reading(_) | State::Closed => {}
+        State::Reading(_) | State::ReadingBody(_) | State::Pinging { .. } | State::Closed => {}
     }
+}
+
+/// Reads what is left of a ping's body: `Some(true)` once all of it is read, `Some(false)`
+/// while more is to come, `None` when the client closed before. At most [`DRAIN_BATCH`] bytes
+/// a call, so that one client's body does not starve the others.
+fn read_body(stream: &mut TcpStream, ping: &mut PendingPing) -> Option<bool> {
+    let mut chunk = [0u8; 4096];
+    let mut read = 0;
+    while ping.left > 0 {
+        if read >= DRAIN_BATCH {
+            return Some(false);
+        }
+        let want = chunk.len().min(usize::try_from(ping.left).unwrap_or(usize::MAX));
+        match stream.read(&mut chunk[..want]) {
+            Ok(0) => return None,
+            Ok(n) => {
+                let room = MAX_PING_BODY - ping.kept.len();
+                ping.kept.extend_from_slice(&chunk[..n.min(room)]);
+                ping.left -= n as u64;
+                read += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(true)
+}
+
+/// Hands a ping whose request is read to the worker; when its queue is full, answers 503.
+fn dispatch(
+    conn: &mut Conn,
+    ping: PendingPing,
+    worker: Option<&Worker>,
+    options: &Options,
+    stats: &mut Stats,
+    now: Instant,
+) {
+    let PendingPing { rest, head_only, kept, .. } = ping;
+    let queued = worker.is_some_and(|w| w.queue(Job { seq: conn.seq, rest, body: kept }));
+    if queued {
+        conn.state = State::Pinging { head_only };
+        conn.deadline = now + options.write_timeout;
+        return;
+    }
+    stats.count_ping(503);
+    let mut response = Response::text(503, "busy: too many pings are waiting; try again\n");
+    response.headers.push(("Retry-After", "1".into()));
+    response.head_only = head_only;
+    answer(conn, response, options, stats, now);
 }
 
 enum Head {
@@ -533,18 +704,12 @@ fn drain(conn: &mut Conn) {
 /// A deadline passed: a client that has not sent its request gets 408; any other is closed.
 fn expire(conn: &mut Conn, options: &Options, stats: &mut Stats, now: Instant) {
     match conn.state {
-        State::Reading(_) => {
+        State::Reading(_) | State::ReadingBody(_) => {
             stats.timed_out += 1;
-            answer(
-                conn,
-                routes::respond(Err(408), &Snapshot::default(), None, String::new, now),
-                options,
-                stats,
-                now,
-            );
+            answer(conn, routes::error(408), options, stats, now);
             write(conn, options, now);
         }
-        State::Writing { .. } => {
+        State::Writing { .. } | State::Pinging { .. } => {
             stats.timed_out += 1;
             conn.state = State::Closed;
         }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use ops_serve::{Badge, Color, Credentials, Options, Server, ServiceBadges, Snapshot};
+use ops_serve::{Badge, Color, Credentials, Options, PingAnswer, Pings, Server, ServiceBadges, Snapshot};
 
 /// A response: status, head (lowercase), body.
 struct Answer {
@@ -431,4 +432,187 @@ fn badges_for_any_name_are_well_formed_xml() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let parsed: Vec<(String, String)> = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(parsed, expected);
+}
+
+/// What a test's ping handler was given: the path after `/ping/`, the body.
+type Pinged = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A handler that records what it is given and knows one token, `tok`.
+fn recording() -> (Pings, Pinged) {
+    let seen: Pinged = Arc::default();
+    let log = Arc::clone(&seen);
+    let pings = Pings::new(move |rest, body| {
+        log.lock().unwrap().push((rest.to_owned(), body.to_vec()));
+        match rest.split_once('/').map_or(rest, |(token, _)| token) {
+            "tok" => PingAnswer::new(200, "ok\n"),
+            _ => PingAnswer::new(404, "not found\n"),
+        }
+    });
+    (pings, seen)
+}
+
+fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Answer {
+    let mut request =
+        format!("POST {path} HTTP/1.1\r\nHost: m\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    request.extend_from_slice(body);
+    send(addr, &request)
+}
+
+#[test]
+fn pings_reach_the_handler_with_their_body_and_need_no_basic_auth() {
+    let (pings, seen) = recording();
+    let auth = Credentials::new("ops", "pw").unwrap();
+    let server = serve(Options { pings: Some(pings), auth: Some(auth), ..Options::default() });
+    let addr = server.local_addr();
+    let last = || seen.lock().unwrap().last().cloned().unwrap();
+
+    let a = post(addr, "/ping/tok/start", b"");
+    assert_eq!((a.status, a.text().as_str()), (200, "ok\n"));
+    assert_eq!(a.header("content-type").unwrap(), "text/plain; charset=utf-8");
+    assert_eq!(last(), ("tok/start".to_owned(), Vec::new()));
+    assert_eq!(post(addr, "/ping/tok", b"hello").status, 200);
+    assert_eq!(last(), ("tok".to_owned(), b"hello".to_vec()));
+    assert_eq!(post(addr, "/ping/t%6Fk/fail?x=1", b"").status, 200, "decoded, without the query");
+    assert_eq!(last().0, "tok/fail");
+    let wrong = post(addr, "/ping/nope", b"");
+    assert_eq!((wrong.status, wrong.text().as_str()), (404, "not found\n"), "the handler's answer");
+
+    // The body in pieces, the head first.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /ping/tok/3 HTTP/1.1\r\nContent-Length: 11\r\n\r\nexit").unwrap();
+    s.write_all(b" three").unwrap();
+    s.write_all(b"!").unwrap();
+    assert_eq!(read_answer(&mut s).status, 200);
+    assert_eq!(last(), ("tok/3".to_owned(), b"exit three!".to_vec()));
+
+    // A large body: its first 2 KiB reach the handler, the rest is read and dropped.
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let request =
+        [format!("POST /ping/tok HTTP/1.1\r\nContent-Length: {}\r\n\r\n", big.len()).as_bytes(), &big]
+            .concat();
+    let sender = std::thread::spawn(move || writer.write_all(&request).is_ok());
+    assert_eq!(read_answer(&mut s).status, 200);
+    assert!(sender.join().unwrap(), "the whole body was read");
+    assert_eq!(last().1, big[..2048]);
+
+    // GET and HEAD work (no body read); a chunked body is not read.
+    assert_eq!(get(addr, "/ping/tok").status, 200);
+    assert_eq!(last(), ("tok".to_owned(), Vec::new()));
+    let head = send(addr, b"HEAD /ping/tok/start HTTP/1.1\r\n\r\n");
+    assert_eq!(
+        (head.status, head.body.len(), head.header("content-length").unwrap().as_str()),
+        (200, 0, "3")
+    );
+    let chunked =
+        send(addr, b"POST /ping/tok HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(chunked.status, 200);
+    assert_eq!(last(), ("tok".to_owned(), Vec::new()));
+    let count = seen.lock().unwrap().len();
+
+    // Other methods are 405 on a ping, POST is 405 elsewhere; other routes still want auth.
+    let put = send(addr, b"PUT /ping/tok HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((put.status, put.header("allow").unwrap().as_str()), (405, "GET, HEAD, POST"));
+    let good = "Authorization: Basic b3BzOnB3";
+    let elsewhere =
+        send(addr, format!("POST /healthz HTTP/1.1\r\n{good}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    assert_eq!((elsewhere.status, elsewhere.header("allow").unwrap().as_str()), (405, "GET, HEAD"));
+    assert_eq!(get(addr, "/healthz").status, 401);
+    assert_eq!(send(addr, format!("GET /healthz HTTP/1.1\r\n{good}\r\n\r\n").as_bytes()).status, 200);
+    assert_eq!(get(addr, "/ping").status, 401, "not a ping: no token");
+
+    // A client that closes before its whole body is sent is never handed over.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /ping/tok/cut HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly this").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "closed without an answer");
+    assert_eq!(post(addr, "/ping/tok/after", b"").status, 200);
+    let seen_now: Vec<String> = seen.lock().unwrap()[count..].iter().map(|(r, _)| r.clone()).collect();
+    assert_eq!(seen_now, ["tok/after"]);
+
+    let metrics = send(addr, format!("GET /metrics HTTP/1.1\r\n{good}\r\n\r\n").as_bytes()).text();
+    assert!(metrics.contains("\nagent_ops_http_pings_total{result=\"ok\"} 9\n"), "{metrics}");
+    assert!(metrics.contains("\nagent_ops_http_pings_total{result=\"not_found\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("\nagent_ops_http_pings_total{result=\"busy\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("\nagent_ops_http_pings_waiting 0\n"), "{metrics}");
+}
+
+#[test]
+fn without_a_handler_a_ping_is_404() {
+    let server = serve(Options::default());
+    let a = post(server.local_addr(), "/ping/tok", b"x");
+    assert_eq!((a.status, a.text().as_str()), (404, "not found\n"));
+    assert!(!get(server.local_addr(), "/metrics").text().contains("agent_ops_http_pings"));
+}
+
+/// A handler held by the test: it says when it is entered, and returns when released.
+fn held(queue: usize) -> (Pings, mpsc::Receiver<String>, mpsc::Sender<()>) {
+    let (entered, entries) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let mut pings = Pings::new(move |rest, _| {
+        entered.send(rest.to_owned()).unwrap();
+        released.lock().unwrap().recv().unwrap();
+        PingAnswer::new(200, "ok\n")
+    });
+    pings.queue = queue;
+    (pings, entries, release)
+}
+
+/// A ping handler that blocks (on a file lock, say) holds no one else: /healthz is answered
+/// while it is blocked; past the queue, a ping is answered 503 at once; the blocked ones are
+/// answered once it returns.
+#[test]
+fn a_blocked_ping_handler_delays_no_other_request_and_a_full_queue_is_503() {
+    let (pings, entries, release) = held(1);
+    let server = serve(Options { pings: Some(pings), ..Options::default() });
+    let addr = server.local_addr();
+    let start = |path: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(format!("POST {path} HTTP/1.1\r\nContent-Length: 0\r\n\r\n").as_bytes()).unwrap();
+        s
+    };
+    let mut first = start("/ping/one");
+    assert_eq!(entries.recv().unwrap(), "one");
+    let health = get(addr, "/healthz");
+    assert_eq!(health.status, 200, "answered while the handler is blocked");
+    let mut second = start("/ping/two");
+    // Queued: two connections wait for the worker.
+    while sample(addr, "agent_ops_http_pings_waiting") < 2 {
+        std::thread::yield_now();
+    }
+    let busy = post(addr, "/ping/three", b"");
+    assert_eq!((busy.status, busy.header("retry-after").as_deref()), (503, Some("1")));
+    assert_eq!(busy.text(), "busy: too many pings are waiting; try again\n");
+    release.send(()).unwrap();
+    assert_eq!(read_answer(&mut first).status, 200);
+    assert_eq!(entries.recv().unwrap(), "two", "the queued one, never the refused one");
+    release.send(()).unwrap();
+    assert_eq!(read_answer(&mut second).status, 200);
+    assert_eq!(sample(addr, "agent_ops_http_pings_total{result=\"busy\"}"), 1);
+    assert_eq!(sample(addr, "agent_ops_http_pings_total{result=\"ok\"}"), 2);
+}
+
+/// A ping whose handler outlasts the write deadline: the client is closed without an answer,
+/// the handler still finishes (the ping is recorded), and its answer is dropped.
+#[test]
+fn a_ping_past_its_write_deadline_is_closed_and_its_answer_dropped() {
+    let (pings, entries, release) = held(4);
+    let server = serve(Options { pings: Some(pings), ..short_deadlines() });
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /ping/slow HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(entries.recv().unwrap(), "slow");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(got.is_empty(), "closed without an answer: {}", String::from_utf8_lossy(&got));
+    assert_eq!(sample(addr, "agent_ops_http_connections_dropped_total{reason=\"timeout\"}"), 1);
+    release.send(()).unwrap();
+    while sample(addr, "agent_ops_http_pings_total{result=\"ok\"}") < 1 {
+        std::thread::yield_now();
+    }
+    assert_eq!(sample(addr, "agent_ops_http_pings_waiting"), 0);
 }
