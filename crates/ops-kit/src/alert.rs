@@ -4,6 +4,9 @@
 //! `state/alert-outbox.jsonl`), and maps its setting errors to config keys and environment
 //! variables. What `alert` prints of its outcomes is the binary's.
 
+use std::time::Duration;
+
+use ops_alert::alertmanager::{Alertmanager, AlertmanagerConfig};
 use ops_alert::telegram::{Telegram, TelegramConfig};
 use ops_alert::webhook::{Webhook, WebhookConfig};
 use ops_alert::{AlertError, Alerter, Notifier, Outbox, RateLimit, RetryPolicy, Setting};
@@ -106,10 +109,33 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
         };
         notifiers.push(Box::new(hook));
     }
+    if let Some(am) = &a.alertmanager {
+        // Alertmanager resolves what it is not told again; the daemon tells it at every pass.
+        let resolve_after = am
+            .resolve_timeout
+            .unwrap_or_else(|| config.check_interval.saturating_mul(3).max(Duration::from_secs(300)));
+        let generator_url = am.generator_url.clone().or_else(|| {
+            config.http.listen.filter(|l| !l.ip().is_unspecified()).map(|l| format!("http://{l}/"))
+        });
+        let manager = Alertmanager::new(AlertmanagerConfig {
+            urls: am.urls.clone(),
+            labels: am.labels.clone(),
+            instance: am.instance.clone(),
+            generator_url,
+            resolve_after,
+            retry,
+        })
+        .map_err(|e| err(format!("alerting.alertmanager: {e}")))?;
+        let manager = match am.urls.first().and_then(|u| a.proxy.for_url(u.expose())) {
+            Some(proxy) => manager.with_proxy(proxy).map_err(|e| err(format!("alerting.proxy: {e}")))?,
+            None => manager,
+        };
+        notifiers.push(Box::new(manager));
+    }
     if notifiers.is_empty() {
         return Err(err("no Telegram bot token and chat id: set alerting.telegram_bot_token and \
                         alerting.telegram_chat_id in services.json, or the TELEGRAM_BOT_TOKEN and \
-                        TELEGRAM_CHAT_ID environment variables (or add alerting.webhooks)"
+                        TELEGRAM_CHAT_ID environment variables (or add alerting.webhooks or alerting.alertmanager)"
             .into()));
     }
     let rate = RateLimit::new(layout.alert_rate(), a.rate_limit);

@@ -1,7 +1,7 @@
 //! services.json: every field and default of the Python kit's Configuration Reference, plus the
 //! optional fields agent-ops adds, validated so that each problem names its service and field.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
@@ -360,7 +360,31 @@ pub struct Alerting {
     pub webhooks: Vec<Webhook>,
     /// How alerts reach their destinations (`alerting.proxy`).
     pub proxy: AlertProxy,
+    /// An Alertmanager cluster (`alerting.alertmanager`): the channel `alertmanager`.
+    pub alertmanager: Option<AlertmanagerChannel>,
 }
+
+/// `alerting.alertmanager`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertmanagerChannel {
+    /// The base URL of every member of the cluster (`urls`); secrets (they may hold
+    /// credentials).
+    pub urls: Vec<Secret>,
+    /// Labels added to every alert (`labels`).
+    pub labels: BTreeMap<String, String>,
+    /// The `instance` label (`instance`, default the host's name).
+    pub instance: String,
+    /// How long an open outage's alert stays firing unless re-sent (`resolve_timeout_seconds`,
+    /// default three check intervals, at least 5 minutes): a monitor that stops leaves no alert
+    /// firing for ever.
+    pub resolve_timeout: Option<Duration>,
+    /// The alerts' `generatorURL` (`generator_url`; default the status page when the daemon
+    /// serves one on a named address).
+    pub generator_url: Option<String>,
+}
+
+/// The channel name of `alerting.alertmanager`.
+pub const ALERTMANAGER: &str = "alertmanager";
 
 /// One entry of `alerting.telegram_chats`: a chat the bot also writes to, as the channel
 /// `name` (an escalation's on-call chat, say).
@@ -377,7 +401,7 @@ pub const TELEGRAM: &str = "telegram";
 
 impl Alerting {
     /// The names of the configured channels: `telegram` (when a token and a chat id are set),
-    /// the named Telegram chats, the webhooks.
+    /// the named Telegram chats, the webhooks, `alertmanager`.
     pub fn channels(&self) -> Vec<String> {
         let mut names = Vec::new();
         if self.telegram_bot_token.is_some() && self.telegram_chat_id.is_some() {
@@ -387,6 +411,9 @@ impl Alerting {
             names.extend(self.telegram_chats.iter().map(|c| c.name.clone()));
         }
         names.extend(self.webhooks.iter().map(|w| w.name.clone()));
+        if self.alertmanager.is_some() {
+            names.push(ALERTMANAGER.to_owned());
+        }
         names
     }
 
@@ -398,6 +425,9 @@ impl Alerting {
         }
         if self.telegram_chats.iter().any(|c| c.name == name) {
             return Some(format!("telegram:{name}"));
+        }
+        if name == ALERTMANAGER && self.alertmanager.is_some() {
+            return Some(ALERTMANAGER.to_owned());
         }
         self.webhooks.iter().any(|w| w.name == name).then(|| format!("webhook:{name}"))
     }
@@ -1061,13 +1091,19 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         ),
         webhooks,
         proxy: read_alert_proxy(&mut o, map, env, r),
+        alertmanager: o.object(r, "alertmanager").and_then(|m| read_alertmanager(m, r)),
     };
     o.finish(r, &[], "");
-    for (i, w) in alerting.webhooks.iter().enumerate().filter(|(_, w)| w.name == TELEGRAM) {
+    for (i, w) in alerting.webhooks.iter().enumerate() {
+        let taken = match w.name.as_str() {
+            TELEGRAM => "the main Telegram chat's",
+            ALERTMANAGER => "alerting.alertmanager's",
+            _ => continue,
+        };
         r.errors.push(Problem {
             place: format!("alerting.webhooks[{i}] {:?}", w.name),
             field: Some("name".into()),
-            message: "`telegram` is the main Telegram chat's channel name; choose another".into(),
+            message: format!("`{}` is {taken} channel name; choose another", w.name),
         });
     }
     Alerting {
@@ -1076,6 +1112,72 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         telegram_api_url: env.telegram_api_url.clone().unwrap_or(alerting.telegram_api_url),
         ..alerting
     }
+}
+
+/// `alerting.alertmanager`: `urls` (required, at least one `http(s)://` URL), `labels` (label
+/// names Prometheus accepts, string values), `instance`, `resolve_timeout_seconds`,
+/// `generator_url`. A URL is never quoted: it may hold credentials.
+fn read_alertmanager(map: &Map<String, Value>, r: &mut Report) -> Option<AlertmanagerChannel> {
+    let mut o = Obj::new(map, "alerting.alertmanager", "alerting.alertmanager");
+    let before = r.errors.len();
+    let urls = if o.required(r, "urls") { o.names(r, "urls") } else { None };
+    match &urls {
+        Some(list) if list.is_empty() => {
+            o.invalid(r, "urls", "must list at least one Alertmanager URL".into());
+        }
+        Some(list) => {
+            if let Some(i) = list.iter().position(|u| !is_http_url(u)) {
+                o.invalid(r, "urls", format!("item {i} must be an http:// or https:// URL with a host"));
+            }
+        }
+        None => {}
+    }
+    let labels: BTreeMap<String, String> = o
+        .object(r, "labels")
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    if !ops_alert::alertmanager::is_label_name(k) {
+                        o.invalid(r, "labels", format!("{k:?} is not a label name (letters, digits and _, not starting with a digit or __)"));
+                        return None;
+                    }
+                    if let Value::String(s) = v {
+                        return Some((k.clone(), s.clone()));
+                    }
+                    o.invalid(r, "labels", format!("the value of {k:?} must be a string"));
+                    None
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let instance = o.string(r, "instance");
+    if instance.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        o.invalid(r, "instance", "must not be empty".into());
+    }
+    let resolve_timeout = o
+        .has("resolve_timeout_seconds")
+        .then(|| o.seconds(r, "resolve_timeout_seconds", Min::AtLeast(60.0), Duration::from_secs(300)));
+    let generator_url = o.string(r, "generator_url");
+    if generator_url.as_deref().is_some_and(|u| !is_http_url(u)) {
+        o.invalid(r, "generator_url", "must be an http:// or https:// URL with a host".into());
+    }
+    o.finish(r, &[], "");
+    if r.errors.len() > before {
+        return None;
+    }
+    Some(AlertmanagerChannel {
+        urls: urls?.into_iter().map(Secret::new).collect(),
+        labels,
+        instance: instance.unwrap_or_else(host_name),
+        resolve_timeout,
+        generator_url,
+    })
+}
+
+/// This host's name, as `uname -n` gives it (`localhost` when it has none).
+fn host_name() -> String {
+    let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    if name.is_empty() { "localhost".to_owned() } else { name }
 }
 
 /// `alerting.proxy`: a URL; `null` to go directly whatever the environment says; absent, the
@@ -1976,6 +2078,7 @@ mod tests {
         };
         add("", v);
         add("alerting", &v["alerting"]);
+        add("alerting.alertmanager", &v["alerting"]["alertmanager"]);
         add("http", &v["http"]);
         add("http.basic_auth", &v["http"]["basic_auth"]);
         add("mcp", &v["mcp"]);

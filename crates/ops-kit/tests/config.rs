@@ -962,3 +962,48 @@ fn job_services_read_their_schedule_and_refuse_what_cannot_work() {
     let w = parse(r#"{"services": [{"name": "J", "type": "job", "job": "x", "period_seconds": 60, "timeout_seconds": 5}]}"#).unwrap();
     assert_eq!(w.warnings.len(), 1, "{:?}", w.warnings);
 }
+
+/// `alerting.alertmanager`: the channel `alertmanager`, its URLs secrets (never quoted), its
+/// label names as Prometheus takes them, the host's name as `instance` by default.
+#[test]
+fn alertmanager_is_a_channel_and_its_settings_are_checked() {
+    let am = |v: &str| format!(r#"{{"services": [], "alerting": {{"alertmanager": {v}}}}}"#);
+    let c =
+        parse(&am(r#"{"urls": ["http://ops:pw-never-shown@127.0.0.1:9093"], "labels": {"team": "ops"}}"#))
+            .unwrap()
+            .config;
+    let a = c.alerting.alertmanager.as_ref().unwrap();
+    assert_eq!(a.labels.get("team").map(String::as_str), Some("ops"));
+    assert!(!a.instance.is_empty(), "the host's name");
+    assert_eq!(a.resolve_timeout, None);
+    assert_eq!(c.alerting.channels(), ["alertmanager"]);
+    assert_eq!(c.alerting.destination("alertmanager").as_deref(), Some("alertmanager"));
+    assert!(!format!("{c:?}").contains("pw-never-shown"));
+    for (bad, says) in [
+        (r#"{}"#, "field `urls`: is required"),
+        (r#"{"urls": []}"#, "field `urls`: must list at least one Alertmanager URL"),
+        (
+            r#"{"urls": ["ftp://ops:pw-never-shown@x"]}"#,
+            "field `urls`: item 0 must be an http:// or https:// URL",
+        ),
+        (
+            r#"{"urls": ["http://a:9093"], "labels": {"1st": "x"}}"#,
+            "field `labels`: \"1st\" is not a label name",
+        ),
+        (
+            r#"{"urls": ["http://a:9093"], "labels": {"team": 1}}"#,
+            "field `labels`: the value of \"team\" must be a string",
+        ),
+        (r#"{"urls": ["http://a:9093"], "instance": " "}"#, "field `instance`: must not be empty"),
+        (r#"{"urls": ["http://a:9093"], "resolve_timeout_seconds": 5}"#, "field `resolve_timeout_seconds`"),
+        (r#"{"urls": ["http://a:9093"], "generator_url": "status"}"#, "field `generator_url`"),
+    ] {
+        let p = one_problem(&am(bad));
+        assert!(p.starts_with("alerting.alertmanager: ") && p.contains(says), "{bad}: {p}");
+        assert!(!p.contains("pw-never-shown"), "{p}");
+    }
+    let p = one_problem(
+        r#"{"services": [], "alerting": {"webhooks": [{"name": "alertmanager", "url": "http://x"}]}}"#,
+    );
+    assert!(p.contains("`alertmanager` is alerting.alertmanager's channel name"), "{p}");
+}

@@ -94,6 +94,9 @@ pub(super) struct Judged {
     pub judgement: Judgement,
     /// Its memory before this pass.
     pub before: Memory,
+    /// The episodes it ends the pass in that were alerted, `(warning, start)`: an outage
+    /// (`false`) and a warning episode (`true`), which Alertmanager is told of at every pass.
+    pub firing: Vec<(bool, f64)>,
 }
 
 /// What the events of one service say in a pass (see [`Pass::words`]).
@@ -112,8 +115,12 @@ struct Words<'s> {
     /// What its last result of the pass said (the re-check's, after a restart).
     last_detail: String,
     key: String,
+    /// Its outage's start (unix seconds; now when it is not down).
+    since: f64,
     /// The key of its warning episode's events.
     warning_key: String,
+    /// Its warning episode's start.
+    warning_since: f64,
     labels: BTreeMap<String, String>,
     notify: Vec<String>,
 }
@@ -125,6 +132,31 @@ pub(super) struct Queued {
     settled: Vec<AlertReport>,
     /// The entries queued in the outbox.
     entries: Vec<Entry>,
+}
+
+impl Words<'_> {
+    /// An event of its outage (or, `warning`, of its warning episode): its key, its start and
+    /// its labels, `alertname` by what it is about.
+    fn event(&self, warning: bool, kind: EventKind, section: &str, text: String, now: f64) -> Event {
+        let job = self.service.is_some_and(|s| s.job.is_some());
+        let alertname = match (job, warning) {
+            (false, false) => "AgentOpsServiceDown",
+            (false, true) => "AgentOpsServiceWarning",
+            (true, false) => "AgentOpsJobDown",
+            (true, true) => "AgentOpsJobWarning",
+        };
+        let mut labels = self.labels.clone();
+        labels.insert("alertname".to_owned(), alertname.to_owned());
+        Event {
+            key: if warning { self.warning_key.clone() } else { self.key.clone() },
+            kind,
+            at: now,
+            started: Some(if warning { self.warning_since } else { self.since }),
+            section: section.to_owned(),
+            text,
+            labels,
+        }
+    }
 }
 
 impl Pass<'_> {
@@ -230,7 +262,7 @@ impl Pass<'_> {
                 None => incident::Facts::default(),
             };
             incident::track(m, judgement.since, facts, acks.get(name), &secrets, self.now);
-            judged.push(Judged { name: name.clone(), made, judgement, before });
+            judged.push(Judged { name: name.clone(), made, judgement, before, firing: firing(m) });
         }
         // A service gone from the configuration: forgotten, but an incident still open ends
         // as removed and waits to be logged.
@@ -371,23 +403,65 @@ impl Pass<'_> {
                 let (kind, section, level, text, destinations) =
                     self.event_of(&w, j, *notice, &mut escalated);
                 let alert = Alert { level, topic: None, message: format!("{section}:\n - {text}") };
-                let event = Event {
-                    key: if notice.is_warning() { w.warning_key.clone() } else { w.key.clone() },
-                    kind,
-                    at: self.now,
-                    section: section.to_owned(),
-                    text,
-                    labels: w.labels.clone(),
-                };
-                items.push(Outgoing { alert, event: Some(event), destinations });
+                let warning = notice.is_warning();
+                items.push(Outgoing {
+                    alert,
+                    event: Some(w.event(warning, kind, section, text, self.now)),
+                    destinations,
+                });
             }
         }
+        items.extend(self.still_firing(services, judged, topology, &items));
         let order = [FAILURES, GAVE_UP, ESCALATION, WARNINGS, STILL_DOWN, STILL_WARNING, RECOVERED];
         let rank = |it: &Outgoing| {
             it.event.as_ref().and_then(|e| order.iter().position(|s| *s == e.section)).unwrap_or(order.len())
         };
         items.sort_by_key(rank);
         items
+    }
+
+    /// Alertmanager forgets an alert that is not sent again: each episode still firing at the
+    /// end of the pass that has no event for it in `items` is said again, to it alone.
+    fn still_firing(
+        &self,
+        services: &[ServiceReport],
+        judged: &[Judged],
+        topology: &Topology,
+        items: &[Outgoing],
+    ) -> Vec<Outgoing> {
+        let Some(am) = self.config.alerting.destination(crate::config::ALERTMANAGER) else {
+            return Vec::new();
+        };
+        let (blocked_now, failing_now) = (topology.blocked(services), topology.failing(services));
+        let mut more = Vec::new();
+        for j in judged.iter().filter(|j| !j.firing.is_empty()) {
+            let w = self.words(j, services, topology, &blocked_now, &failing_now);
+            if !w.notify.contains(&am) {
+                continue;
+            }
+            for &(warning, since) in &j.firing {
+                let key = if warning { &w.warning_key } else { &w.key };
+                let said = items.iter().any(|it| {
+                    it.destinations.contains(&am) && it.event.as_ref().is_some_and(|e| &e.key == key)
+                });
+                if said {
+                    continue;
+                }
+                let lasted = human_duration(
+                    std::time::Duration::try_from_secs_f64(self.now - since).unwrap_or_default(),
+                );
+                let (section, text) = if warning {
+                    (STILL_WARNING, format!("{}: {} (in warning for {lasted})", w.name, w.last_detail))
+                } else {
+                    (STILL_DOWN, format!("{}: {} (down for {lasted}){}", w.name, w.detail, w.blocks))
+                };
+                let alert =
+                    Alert { level: Level::Warning, topic: None, message: format!("{section}:\n - {text}") };
+                let event = w.event(warning, EventKind::Reminder, section, text, self.now);
+                more.push(Outgoing { alert, event: Some(event), destinations: vec![am.clone()] });
+            }
+        }
+        more
     }
 
     /// What the events of one service say in this pass.
@@ -432,6 +506,7 @@ impl Pass<'_> {
         let blocks = list(dependents(true), "blocks ", "");
         let back = report.is_some_and(ServiceReport::up);
         let with = list(dependents(false), "", if back { " recovered with it" } else { " up again" });
+        let check_type = service.map_or(ops_health::CheckKind::Disk, |s| s.check.kind());
         let restart = report.and_then(|s| s.restart.as_ref());
         let mut note = note_for_alert(restart);
         if report.is_some_and(|s| seen(s) == Seen::AutoRecovered)
@@ -451,11 +526,15 @@ impl Pass<'_> {
             with,
             last_detail,
             key: format!("outage:{name}:{}", since.floor() as i64),
+            since,
             warning_key: format!("warning:{name}:{}", warning_since.floor() as i64),
+            warning_since,
+            // The same at every pass of an episode (checked or not): Alertmanager knows an
+            // alert by its labels.
             labels: BTreeMap::from([
                 ("service".to_owned(), name.clone()),
                 ("severity".to_owned(), severity.as_str().to_owned()),
-                ("check_type".to_owned(), report.map_or("", |s| s.check.check_type.as_str()).to_owned()),
+                ("check_type".to_owned(), check_type.as_str().to_owned()),
             ]),
             notify: self.notify(service),
         }
@@ -664,6 +743,14 @@ impl Pass<'_> {
 }
 
 /// The last result of a service in the pass: the re-check's, else the check's.
+/// The alerted episodes `m` is in: its outage (`false`) and its warning (`true`), with their
+/// starts.
+fn firing(m: &Memory) -> Vec<(bool, f64)> {
+    let outage = m.down_since.filter(|_| m.alerted).map(|since| (false, since));
+    let warning = m.warning.as_ref().filter(|w| w.alerted).map(|w| (true, w.since));
+    outage.into_iter().chain(warning).collect()
+}
+
 fn last_result(s: &ServiceReport) -> &ops_health::CheckResult {
     s.recheck.as_ref().unwrap_or(&s.check)
 }

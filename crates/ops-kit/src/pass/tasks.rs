@@ -83,7 +83,11 @@ impl Pass<'_> {
                     started: None,
                     section: section.clone(),
                     text,
-                    labels: std::collections::BTreeMap::from([("task".to_owned(), t.task.id.clone())]),
+                    labels: std::collections::BTreeMap::from([
+                        ("alertname".to_owned(), "AgentOpsTaskStalled".to_owned()),
+                        ("severity".to_owned(), "warning".to_owned()),
+                        ("task".to_owned(), t.task.id.clone()),
+                    ]),
                 };
                 Outgoing { alert, event: Some(event), destinations: destinations.clone() }
             })
