@@ -1,10 +1,12 @@
 //! Soak and fault injection: `orchestrator --loop` at a short interval over 20 services
 //! (steady, flapping, down for a while; restart commands that work, fail or hang; some tied by
 //! `depends_on`, some checked on their own `interval_seconds`) while the fake Bot API fails a
-//! random share of requests with 429, 500, held requests and connection resets. Afterwards: no
-//! panic, RSS flat, every alert that was due delivered exactly once and in order (each outage
-//! opened and closed, each gave-up, none for a blocked service), the outbox empty once the fake
-//! recovered, state files valid, no stray processes.
+//! random share of requests with 429, 500, held requests and connection resets, and a fake
+//! Alertmanager, the second channel, answers a random share with 503. Afterwards: no panic, RSS
+//! flat, every alert that was due delivered exactly once and in order (each outage opened and
+//! closed, each gave-up, none for a blocked service), Alertmanager told of every outage and of
+//! every resolution, the outbox empty once the fakes recovered, state files valid, no stray
+//! processes.
 //!
 //! The alerts that were due are computed here, independently of ops-kit, from the states the
 //! scripted services answered (pass by pass, the check then each re-check) and the rules of
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use ops_kit::deps::Graph;
 use serde_json::{Value, json};
-use test_support::{FakeBotApi, Fault, Faults, Rng, procs};
+use test_support::{FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Rng, procs};
 
 const TOKEN: &str = "123456:SOAK-token-never-printed";
 /// Failed passes in a row before the failure alert; good ones before the recovery notice.
@@ -671,7 +673,7 @@ fn restart_command(restart: Restart, marker: &str) -> Option<String> {
 fn config(
     specs: &[Spec],
     services: &Services,
-    api: &FakeBotApi,
+    (api, am): (&FakeBotApi, &FakeWebhook),
     marker: &str,
     interval: f64,
     phase: &str,
@@ -699,7 +701,10 @@ fn config(
         .collect();
     json!({
         "services": list,
-        "alerting": {"telegram_bot_token": TOKEN, "telegram_chat_id": "42", "telegram_api_url": api.url(), "timeout_seconds": 0.5},
+        // Firing alerts end an hour after each sending: longer than the soak, so an alert that
+        // ends before the soak does was sent resolved.
+        "alerting": {"telegram_bot_token": TOKEN, "telegram_chat_id": "42", "telegram_api_url": api.url(), "timeout_seconds": 0.5,
+                     "alertmanager": {"urls": [am.url("am")], "instance": "soak", "resolve_timeout_seconds": 3600}},
         "disk_paths": [],
         "check_interval_seconds": interval,
         "restart_grace_seconds": 0,
@@ -781,7 +786,7 @@ fn run_loop(
     settings: &Settings,
     base: &Path,
     services: &Services,
-    api: &FakeBotApi,
+    (api, am): (&FakeBotApi, &FakeWebhook),
     write: impl Fn(f64, &str),
 ) -> Run {
     write(0.1, "run");
@@ -812,6 +817,7 @@ fn run_loop(
     // The fake recovers; once the last flood-control wait has passed (it is remembered: no
     // request goes out before), the passes deliver what waits, and two more follow.
     api.set_faults(None);
+    am.clear();
     let injected = api.injected();
     let outbox = base.join("state/alert-outbox.jsonl");
     wait_until(&mut child, "the outbox to empty", || {
@@ -905,6 +911,66 @@ fn tally(specs: &[Spec], services: &Services, api: &FakeBotApi) -> Tally {
         surplus,
         due_by_kind,
     }
+}
+
+/// What Alertmanager was told, against the outages the rules say were alerted.
+struct Told {
+    /// Services whose outages or resolutions Alertmanager did not get as due.
+    wrong: Vec<String>,
+    figures: String,
+}
+
+/// For each service, the outages Alertmanager accepted (by `startsAt`) must be those alerted
+/// (each opening due), and those that closed must have reached it resolved (an alert ending
+/// before the soak did; a firing one ends an hour after it was sent).
+fn alertmanager_told(
+    specs: &[Spec],
+    services: &Services,
+    am: &FakeWebhook,
+    started: time::OffsetDateTime,
+) -> Told {
+    use time::format_description::well_known::Rfc3339;
+    let (_, due) = expected(specs, &services.log());
+    let requests = am.requests();
+    let accepted: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r.status == Some(200))
+        .flat_map(|r| r.body.as_array().into_iter().flatten())
+        .collect();
+    let refused = requests.iter().filter(|r| r.status != Some(200)).count();
+    let end = time::OffsetDateTime::now_utc();
+    let mut wrong = Vec::new();
+    let (mut outages, mut resolutions) = (0, 0);
+    for (spec, lines) in specs.iter().zip(&due) {
+        let opened =
+            lines.iter().filter(|l| matches!(l, Line::Opened { .. } | Line::OpenedAndClosed { .. })).count();
+        let closed =
+            lines.iter().filter(|l| matches!(l, Line::Closed { .. } | Line::OpenedAndClosed { .. })).count();
+        let mut by_start: BTreeMap<String, bool> = BTreeMap::new();
+        for a in accepted.iter().filter(|a| a["labels"]["service"] == spec.name.as_str()) {
+            let ends =
+                time::OffsetDateTime::parse(a["endsAt"].as_str().unwrap_or_default(), &Rfc3339).unwrap();
+            let resolved = ends >= started && ends <= end;
+            *by_start.entry(a["startsAt"].as_str().unwrap_or_default().to_owned()).or_default() |= resolved;
+        }
+        let got_resolved = by_start.values().filter(|r| **r).count();
+        outages += by_start.len();
+        resolutions += got_resolved;
+        if by_start.len() != opened || got_resolved != closed {
+            wrong.push(format!(
+                "{}: {opened} outage(s) alerted and {closed} closed; Alertmanager got {} and {got_resolved} resolved",
+                spec.name,
+                by_start.len()
+            ));
+        }
+    }
+    let figures = format!(
+        "soak: Alertmanager: {} requests ({refused} refused with 503), {} alerts accepted: {outages} outages, {resolutions} resolutions, {} wrong",
+        requests.len(),
+        accepted.len(),
+        wrong.len()
+    );
+    Told { wrong, figures }
 }
 
 /// The messages as sent: the numbered parts of a long one (`Agent Ops Alert (2/3)`), which
@@ -1043,17 +1109,27 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
         retry_after: vec![1, 31],
         ..Faults::random(settings.seed, settings.fault_share)
     }));
+    // Alertmanager down at random: a 503 for a share of its requests until the fakes recover.
+    let am = FakeWebhook::start();
+    let mut rng = Rng::new(settings.seed ^ 0xA1E7);
+    am.push(
+        (0..settings.passes * 4)
+            .map(|_| HookReply::status(if rng.chance(settings.fault_share) { 503 } else { 200 })),
+    );
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("ops");
     let config_path = base.join("config/services.json");
     fs::create_dir_all(config_path.parent().unwrap()).unwrap();
     let marker = format!("{}.{}", 5000 + std::process::id() % 1000, std::process::id());
     let write = |interval: f64, phase: &str| {
-        write_config(&config_path, &config(&specs, &services, &api, &marker, interval, phase));
+        write_config(&config_path, &config(&specs, &services, (&api, &am), &marker, interval, phase));
     };
-    let run = run_loop(&settings, &base, &services, &api, write);
+    let soak_started = time::OffsetDateTime::now_utc();
+    let run = run_loop(&settings, &base, &services, (&api, &am), write);
 
     let t = tally(&specs, &services, &api);
+    let told = alertmanager_told(&specs, &services, &am, soak_started);
+    eprintln!("{}", told.figures);
     let figures = figures(&settings, &run, &t, api.requests().len());
     eprint!("{figures}");
 
@@ -1076,6 +1152,7 @@ fn soak_with_faults_delivers_every_due_alert_exactly_once() {
         t.surplus
     );
     assert!(t.messages <= t.passes, "at most one message per pass\n{figures}");
+    assert!(told.wrong.is_empty(), "Alertmanager: {:#?}\n{}", told.wrong, told.figures);
     check_intervals(&specs, &services.log());
     check_files(&base);
     // Hanging restarts were killed with their children.

@@ -945,6 +945,11 @@ impl FakeWebhook {
         self.script.lock().expect("script").extend(replies);
     }
 
+    /// Forgets the replies queued and not yet given: every request is answered 200 again.
+    pub fn clear(&self) {
+        self.script.lock().expect("script").clear();
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<Received> {
         self.core.requests()
