@@ -35,7 +35,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::fold::{self, Event, Folded, Message};
+use crate::fold::{self, Event, EventKind, Folded, Message};
 use crate::notifier::{Delivery, Failure, Notifier, Problem, Receipt, Request};
 use crate::outbox::{Entry, FloodWait, Outbox};
 use crate::rate::{RateLimit, RateLimited};
@@ -53,6 +53,9 @@ pub struct Alerter {
     /// Where [`Alerter::send`] and [`Alerter::enqueue`] send (`None`: every notifier); see
     /// [`Alerter::sending_to`].
     defaults: Option<Vec<String>>,
+    /// Per destination, where its transitions go when it cannot be reached; see
+    /// [`Alerter::falling_back`].
+    fallbacks: HashMap<String, Vec<String>>,
 }
 
 /// Where the alerter reads the time, in unix seconds: the system's clock unless
@@ -170,7 +173,26 @@ impl Alerter {
         for n in &notifiers {
             secrets.extend(n.secrets());
         }
-        Ok(Self { notifiers, rate, outbox, clock: Clock(Box::new(system)), secrets, defaults: None })
+        Ok(Self {
+            notifiers,
+            rate,
+            outbox,
+            clock: Clock(Box::new(system)),
+            secrets,
+            defaults: None,
+            fallbacks: HashMap::new(),
+        })
+    }
+
+    /// This alerter, sending the words of `destination`'s transitions (an episode opened,
+    /// updated or closed; never a reminder or an escalation) and its notes directly to the `to` destinations
+    /// when a flush cannot deliver them to `destination`, once each. They still wait for
+    /// `destination`, which gets them when it is back: a fallback only makes sure somebody
+    /// hears in the meantime (Telegram while Alertmanager is unreachable).
+    #[must_use]
+    pub fn falling_back(mut self, destination: &str, to: Vec<String>) -> Self {
+        self.fallbacks.insert(destination.to_owned(), to);
+        self
     }
 
     /// This alerter, reading the time (unix seconds) from `now` instead of the system's clock:
@@ -518,7 +540,7 @@ impl Alerter {
                 format!("waiting behind an earlier alert that could not be delivered: {}", earlier.reason);
             let failure = Failure { reason, attempts: 0, parts_sent: message.parts_sent, ..earlier.clone() };
             settle(report, not_sent(failure));
-            return Ok(());
+            return self.fall_back(&destination, &entries, report);
         }
         let delivered = match &message.alert {
             Some(alert) if !events => notifier.deliver(alert, message.parts_sent),
@@ -576,9 +598,52 @@ impl Alerter {
                 };
                 let result = self.outbox.modify(&mut report.warnings, update);
                 settle(report, not_sent(failure));
-                result
+                result.and_then(|()| self.fall_back(&destination, &entries, report))
             }
         }
+    }
+
+    /// Sends the words of the transitions and notes among `entries` (for `destination`, which could not
+    /// be reached) that have not fallen back yet to `destination`'s fallbacks, directly, and
+    /// marks them in the outbox.
+    fn fall_back(
+        &self,
+        destination: &str,
+        entries: &[&Entry],
+        report: &mut FlushReport,
+    ) -> Result<(), AlertError> {
+        let Some(to) = self.fallbacks.get(destination) else { return Ok(()) };
+        let transitions: Vec<&Entry> = entries
+            .iter()
+            .copied()
+            .filter(|e| !e.fell_back)
+            .filter(|e| match &e.event {
+                Some(ev) => {
+                    matches!(ev.kind, EventKind::Opened | EventKind::Update | EventKind::Closed)
+                        && !ev.text.is_empty()
+                }
+                None => true, // a note: a person wrote it
+            })
+            .collect();
+        if transitions.is_empty() {
+            return Ok(());
+        }
+        for fallback in to {
+            let copies: Vec<Entry> =
+                transitions.iter().map(|e| Entry { destination: fallback.clone(), ..(*e).clone() }).collect();
+            for message in fold::plan(&copies) {
+                if let Some(alert) = &message.alert {
+                    let delivery = self.deliver_now_to(fallback, alert);
+                    report.messages.push((message, delivery));
+                }
+            }
+        }
+        let ids: HashSet<&str> = transitions.iter().map(|e| e.id.as_str()).collect();
+        self.outbox.modify(&mut report.warnings, |all| {
+            for e in all.iter_mut().filter(|e| ids.contains(e.id.as_str())) {
+                e.fell_back = true;
+            }
+        })
     }
 
     /// Delivers `alert` to every notifier now, without rate limit or outbox (for a test

@@ -60,6 +60,10 @@ pub struct Entry {
     /// The entries it stands for besides itself, taken off the outbox before delivery.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
     pub folded: Option<Folded>,
+    /// Its destination could not be reached and its words went to the destination's fallback
+    /// channels instead (once); it still waits for its own destination.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fell_back: bool,
 }
 
 /// `Some` when the value is a `T`, `None` for anything else: a field added to outbox lines
@@ -137,6 +141,7 @@ impl Entry {
             attempts: 0,
             last_error: None,
             flood_wait: None,
+            fell_back: false,
             event: None,
             folded: None,
         }

@@ -168,3 +168,50 @@ fn every_member_refusing_is_a_failure_naming_each() {
     assert!(failure.reason.contains("alertmanager 2"), "{}", failure.reason);
     assert!(!format!("{report:?}").contains("pa55-w0rd-here"));
 }
+
+/// With a fallback, the transitions Alertmanager cannot take go to the fallback channel's words
+/// at once, each once (a reminder never does); Alertmanager still gets them when it is back.
+#[test]
+fn transitions_fall_back_once_while_alertmanager_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let am = FakeWebhook::start();
+    let chat = FakeWebhook::start();
+    let hook = ops_alert::webhook::Webhook::new(ops_alert::webhook::WebhookConfig {
+        name: "chat".into(),
+        url: Secret::new(chat.url("chat")),
+        body: None,
+        headers: vec![],
+        max_chars: None,
+        retry: RetryPolicy::default(),
+    })
+    .unwrap();
+    let a = alerter(dir.path(), vec![alertmanager(&[am.url("am")]), Box::new(hook)])
+        .falling_back("alertmanager", vec!["webhook:chat".into()]);
+    let said = || -> Vec<String> {
+        chat.requests().iter().map(|r| r.body["message"].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let t0 = 1_764_590_520.0;
+    am.push((0..3).map(|_| HookReply::status(503)));
+    queue(&a, &[outage("API", EventKind::Opened, t0, t0, "API: connection refused")]);
+    a.flush().unwrap();
+    assert_eq!(said(), ["Health check failures:\n - API: connection refused"]);
+
+    // Still unreachable: the reminder does not fall back, nor does the opening again.
+    am.push((0..3).map(|_| HookReply::status(503)));
+    queue(&a, &[outage("API", EventKind::Reminder, t0, t0 + 60.0, "API: still down")]);
+    a.flush().unwrap();
+    assert_eq!(said().len(), 1, "{:?}", said());
+
+    am.push((0..3).map(|_| HookReply::status(503)));
+    queue(&a, &[outage("API", EventKind::Closed, t0, t0 + 120.0, "API recovered")]);
+    a.flush().unwrap();
+    assert_eq!(said().len(), 2, "{:?}", said());
+    assert!(said()[1].ends_with("API recovered"), "{:?}", said());
+
+    // Back: Alertmanager gets the episode, resolved; the chat hears nothing more.
+    let report = a.flush().unwrap();
+    assert_eq!(report.remaining, 0);
+    let last = am.requests().pop().unwrap();
+    assert_eq!((last.status, last.body[0]["endsAt"].as_str()), (Some(200), Some("2025-12-01T12:04:00Z")));
+    assert_eq!(said().len(), 2);
+}

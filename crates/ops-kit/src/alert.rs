@@ -11,7 +11,39 @@ use ops_alert::telegram::{Telegram, TelegramConfig};
 use ops_alert::webhook::{Webhook, WebhookConfig};
 use ops_alert::{AlertError, Alerter, Notifier, Outbox, RateLimit, RetryPolicy, Setting};
 
+use crate::config::{ALERTMANAGER, AlertmanagerChannel};
 use crate::{Config, ConfigError, Env, Layout, Loaded};
+
+/// The notifier of `alerting.alertmanager`: Alertmanager resolves what it is not told again,
+/// and the daemon tells it at every pass, so an open outage's alert ends three check intervals
+/// (at least 5 minutes) after each sending unless `resolve_timeout_seconds` says otherwise.
+fn alertmanager(
+    config: &Config,
+    am: &AlertmanagerChannel,
+    retry: RetryPolicy,
+) -> Result<Alertmanager, String> {
+    let a = &config.alerting;
+    let resolve_after = am
+        .resolve_timeout
+        .unwrap_or_else(|| config.check_interval.saturating_mul(3).max(Duration::from_secs(300)));
+    let generator_url = am
+        .generator_url
+        .clone()
+        .or_else(|| config.http.listen.filter(|l| !l.ip().is_unspecified()).map(|l| format!("http://{l}/")));
+    let manager = Alertmanager::new(AlertmanagerConfig {
+        urls: am.urls.clone(),
+        labels: am.labels.clone(),
+        instance: am.instance.clone(),
+        generator_url,
+        resolve_after,
+        retry,
+    })
+    .map_err(|e| format!("alerting.alertmanager: {e}"))?;
+    match am.urls.first().and_then(|u| a.proxy.for_url(u.expose())) {
+        Some(proxy) => manager.with_proxy(proxy).map_err(|e| format!("alerting.proxy: {e}")),
+        None => Ok(manager),
+    }
+}
 
 /// Loads the configuration for alerting: as [`Config::load`], except that no services.json at
 /// the default place is fine when `TELEGRAM_BOT_TOKEN` and `TELEGRAM_CHAT_ID` are both set
@@ -110,27 +142,7 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
         notifiers.push(Box::new(hook));
     }
     if let Some(am) = &a.alertmanager {
-        // Alertmanager resolves what it is not told again; the daemon tells it at every pass.
-        let resolve_after = am
-            .resolve_timeout
-            .unwrap_or_else(|| config.check_interval.saturating_mul(3).max(Duration::from_secs(300)));
-        let generator_url = am.generator_url.clone().or_else(|| {
-            config.http.listen.filter(|l| !l.ip().is_unspecified()).map(|l| format!("http://{l}/"))
-        });
-        let manager = Alertmanager::new(AlertmanagerConfig {
-            urls: am.urls.clone(),
-            labels: am.labels.clone(),
-            instance: am.instance.clone(),
-            generator_url,
-            resolve_after,
-            retry,
-        })
-        .map_err(|e| err(format!("alerting.alertmanager: {e}")))?;
-        let manager = match am.urls.first().and_then(|u| a.proxy.for_url(u.expose())) {
-            Some(proxy) => manager.with_proxy(proxy).map_err(|e| err(format!("alerting.proxy: {e}")))?,
-            None => manager,
-        };
-        notifiers.push(Box::new(manager));
+        notifiers.push(Box::new(alertmanager(config, am, retry).map_err(err)?));
     }
     if notifiers.is_empty() {
         return Err(err("no Telegram bot token and chat id: set alerting.telegram_bot_token and \
@@ -143,7 +155,13 @@ pub fn alerter(config: &Config, layout: &Layout) -> Result<Alerter, ConfigError>
     // `alert send` and the like go where a service's alerts go by default: channels kept for
     // escalations (a pager) only hear of escalations.
     let defaults = config.default_channels().iter().filter_map(|c| a.destination(c)).collect();
-    Ok(Alerter::new(notifiers, rate, outbox).map_err(|e| err(e.to_string()))?.sending_to(defaults))
+    let mut alerter =
+        Alerter::new(notifiers, rate, outbox).map_err(|e| err(e.to_string()))?.sending_to(defaults);
+    if let Some(am) = a.alertmanager.as_ref().filter(|am| !am.fallback.is_empty()) {
+        let to = am.fallback.iter().filter_map(|c| a.destination(c)).collect();
+        alerter = alerter.falling_back(ALERTMANAGER, to);
+    }
+    Ok(alerter)
 }
 
 /// A Telegram setting problem, named by its config key and environment variable.

@@ -381,6 +381,9 @@ pub struct AlertmanagerChannel {
     /// The alerts' `generatorURL` (`generator_url`; default the status page when the daemon
     /// serves one on a named address).
     pub generator_url: Option<String>,
+    /// The channels told of an outage's opening and end when Alertmanager cannot be reached
+    /// (`fallback`); they hear nothing else by default.
+    pub fallback: Vec<String>,
 }
 
 /// The channel name of `alerting.alertmanager`.
@@ -581,13 +584,16 @@ impl Config {
     }
 
     /// The channels a service without `notify` alerts (and `alert send` sends to): every
-    /// configured channel that no service's `escalation` names (those are kept for
-    /// escalations); every channel when that would leave none.
+    /// configured channel that no service's `escalation` names and that is not Alertmanager's
+    /// fallback (those are kept for escalations, and for when Alertmanager cannot be reached);
+    /// every channel when that would leave none.
     pub fn default_channels(&self) -> Vec<String> {
+        let fallback = self.alerting.alertmanager.iter().flat_map(|a| a.fallback.iter().map(String::as_str));
         let escalation: Vec<&str> = self
             .services
             .iter()
             .flat_map(|s| s.escalation.iter().flat_map(|e| e.notify.iter().map(String::as_str)))
+            .chain(fallback)
             .collect();
         let all = self.alerting.channels();
         let kept: Vec<String> = all.iter().filter(|c| !escalation.contains(&c.as_str())).cloned().collect();
@@ -1094,6 +1100,17 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
         alertmanager: o.object(r, "alertmanager").and_then(|m| read_alertmanager(m, r)),
     };
     o.finish(r, &[], "");
+    let channels = alerting.channels();
+    for name in alerting.alertmanager.iter().flat_map(|a| &a.fallback) {
+        // Telegram's main chat may be set by the environment of the process that runs.
+        if name != TELEGRAM && !channels.contains(name) {
+            r.errors.push(Problem {
+                place: "alerting.alertmanager".into(),
+                field: Some("fallback".into()),
+                message: format!("no alerting channel is named {name:?} (channels: {})", channels.join(", ")),
+            });
+        }
+    }
     for (i, w) in alerting.webhooks.iter().enumerate() {
         let taken = match w.name.as_str() {
             TELEGRAM => "the main Telegram chat's",
@@ -1161,6 +1178,10 @@ fn read_alertmanager(map: &Map<String, Value>, r: &mut Report) -> Option<Alertma
     if generator_url.as_deref().is_some_and(|u| !is_http_url(u)) {
         o.invalid(r, "generator_url", "must be an http:// or https:// URL with a host".into());
     }
+    let fallback = o.names(r, "fallback").unwrap_or_default();
+    if fallback.iter().any(|c| c == ALERTMANAGER) {
+        o.invalid(r, "fallback", "cannot name `alertmanager` itself".into());
+    }
     o.finish(r, &[], "");
     if r.errors.len() > before {
         return None;
@@ -1171,6 +1192,7 @@ fn read_alertmanager(map: &Map<String, Value>, r: &mut Report) -> Option<Alertma
         instance: instance.unwrap_or_else(host_name),
         resolve_timeout,
         generator_url,
+        fallback,
     })
 }
 

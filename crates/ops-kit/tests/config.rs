@@ -980,7 +980,7 @@ fn alertmanager_is_a_channel_and_its_settings_are_checked() {
     assert_eq!(c.alerting.destination("alertmanager").as_deref(), Some("alertmanager"));
     assert!(!format!("{c:?}").contains("pw-never-shown"));
     for (bad, says) in [
-        (r#"{}"#, "field `urls`: is required"),
+        ("{}", "field `urls`: is required"),
         (r#"{"urls": []}"#, "field `urls`: must list at least one Alertmanager URL"),
         (
             r#"{"urls": ["ftp://ops:pw-never-shown@x"]}"#,
@@ -1006,4 +1006,27 @@ fn alertmanager_is_a_channel_and_its_settings_are_checked() {
         r#"{"services": [], "alerting": {"webhooks": [{"name": "alertmanager", "url": "http://x"}]}}"#,
     );
     assert!(p.contains("`alertmanager` is alerting.alertmanager's channel name"), "{p}");
+}
+
+/// `alerting.alertmanager.fallback` names channels, which then hear only what falls back.
+#[test]
+fn alertmanager_fallback_channels_are_kept_for_it() {
+    let with = |fallback: &str| {
+        format!(
+            r#"{{"services": [], "alerting": {{"telegram_bot_token": "1:a", "telegram_chat_id": "42",
+                "webhooks": [{{"name": "slack", "url": "http://127.0.0.1:1/x"}}],
+                "alertmanager": {{"urls": ["http://127.0.0.1:9093"], "fallback": {fallback}}}}}}}"#
+        )
+    };
+    let c = parse(&with(r#"["telegram"]"#)).unwrap().config;
+    assert_eq!(c.default_channels(), ["slack", "alertmanager"]);
+    let c = parse(&with("[]")).unwrap().config;
+    assert_eq!(c.default_channels(), ["telegram", "slack", "alertmanager"]);
+    let p = one_problem(&with(r#"["pager"]"#));
+    assert!(
+        p.starts_with("alerting.alertmanager: field `fallback`: no alerting channel is named \"pager\""),
+        "{p}"
+    );
+    let p = one_problem(&with(r#"["alertmanager"]"#));
+    assert!(p.contains("field `fallback`: cannot name `alertmanager` itself"), "{p}");
 }
