@@ -11,7 +11,8 @@
 //! /api/v1/query_range` with a step of a day for the daily bars), within one deadline for all,
 //! each answer at most [`MAX_ANSWER`] bytes and [`MAX_SERIES`] series; no proxy (the
 //! environment's `HTTP_PROXY` is not read), no redirect followed, credentials from the URL's
-//! user info (HTTP Basic), never shown: errors name the URL without them.
+//! user info (HTTP Basic, sent as written: percent escapes are not decoded), never shown:
+//! errors name the URL without them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
