@@ -27,6 +27,7 @@ use crate::bins::target_dir;
 /// Every fuzz target: the test's name in `fuzz/targets.rs` and its package.
 pub const TARGETS: &[(&str, &str)] = &[
     ("services_json", "ops-kit"),
+    ("prometheus_answer", "ops-kit"),
     ("metrics_line", "ops-metrics"),
     ("day_file", "ops-metrics"),
     ("rollup_file", "ops-metrics"),

@@ -58,6 +58,15 @@ pub struct Args {
     #[arg(long, requires = "cleanup", value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub retention_days: Option<u32>,
+    /// Report the whole fleet from the Prometheus server at URL (http://prometheus:9090), which
+    /// scrapes every host's agent_ops_probe_success: one line per instance and service, named
+    /// INSTANCE/SERVICE, counting samples (scrapes) rather than checks (text, json or html).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["incidents", "cleanup", "detailed"])]
+    pub prometheus_url: Option<String>,
+    /// Seconds all the --prometheus-url queries may take together.
+    #[arg(long, value_name = "SECONDS", requires = "prometheus_url", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
     /// The services.json to read for --cleanup, and for which services are stale (json, html)
     /// [default: $AGENT_OPS_CONFIG or ~/.agent-ops/config/services.json].
     #[arg(long, value_name = "PATH")]

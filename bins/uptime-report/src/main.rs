@@ -1,10 +1,12 @@
 //! `uptime-report`: uptime per service over the last days, from the metrics day files, and the
-//! orchestrator's incidents (`--incidents`). With no arguments it prints the Python kit's
+//! orchestrator's incidents (`--incidents`), or the fleet's from Prometheus (`--prometheus-url`,
+//! `fleet.rs`). With no arguments it prints the Python kit's
 //! 7-day report byte for byte. Exit status: 0 ok, 1 a service is below `--sla`, or there is no
 //! data to judge (`--sla` over an empty window, `--service` without metrics), or a file cannot
 //! be read; 2 usage or configuration error.
 
 mod cli;
+mod fleet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,10 +64,14 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             exit::OK,
         ));
     }
-    // Finished days are rolled up by whoever reads first; a file that is not ours is reported
-    // by the read, for the days of the window.
-    let rolled = roll_up(metrics, now.date()).map(|r| r.issues).unwrap_or_default();
-    let found = uptime::read(metrics, &window, args.service.as_deref()).map_err(Failure::failed)?;
+    let service = args.service.as_deref();
+    let (found, rolled) = if let Some(url) = args.prometheus_url.as_deref() {
+        (fleet::read(&args, url, window, now)?, Vec::new())
+    } else {
+        // Finished days are rolled up by whoever reads first; the read reports files not ours.
+        let rolled = roll_up(metrics, now.date()).map(|r| r.issues).unwrap_or_default();
+        (uptime::read(metrics, &window, service).map_err(Failure::failed)?, rolled)
+    };
     let mut warnings: Vec<String> = rolled
         .iter()
         .filter(|i| !matches!(i, RollupIssue::LeftAlone { .. }))
@@ -90,18 +96,18 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let code = if failed { exit::FAILED } else { exit::OK };
     let report = &found.report;
     // Which services are stale, and the incidents, for the documents (never the text report).
-    let config = match args.format {
-        Format::Json | Format::Html => {
-            Config::load_optional(&started.layout, &started.env).unwrap_or_else(|e| {
+    let stale = match args.format {
+        Format::Json | Format::Html if args.prometheus_url.is_none() => {
+            let config = Config::load_optional(&started.layout, &started.env).unwrap_or_else(|e| {
                 warnings.push(format!("stale services judged without services.json: {e}"));
                 None
-            })
+            });
+            uptime::stale(config.as_ref().map(|l| &l.config), report, now)
         }
-        Format::Text | Format::Prometheus => None,
+        _ => Vec::new(),
     };
-    let stale = uptime::stale(config.as_ref().map(|l| &l.config), report, now);
     let incidents = match args.format {
-        Format::Html => incident::read(&started.layout, &window, args.service.as_deref())
+        Format::Html if args.prometheus_url.is_none() => incident::read(&started.layout, &window, service)
             .map(|i| i.log)
             .map_err(|e| warnings.push(format!("incidents left out: {e}")))
             .ok(),

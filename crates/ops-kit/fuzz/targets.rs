@@ -1,5 +1,5 @@
-//! The fuzz target for `services.json` (bolero: `cargo xtask fuzz services_json` runs it
-//! under libFuzzer; `cargo test` replays its corpus in `fuzz/__fuzz__/` and random inputs).
+//! The fuzz targets for `services.json` and a Prometheus server's answer (bolero: `cargo xtask
+//! fuzz services_json` runs one under libFuzzer; `cargo test` replays its corpus in `fuzz/__fuzz__/` and random inputs).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -107,6 +107,32 @@ fn services_json() {
             let bytes = serde_json::to_vec(&planted).unwrap();
             let shown = shown(&bytes);
             assert!(!shown.contains(MARKER), "a secret is shown: {shown}");
+        }
+    });
+}
+
+/// Any answer of a Prometheus server (`uptime-report --prometheus-url`): read as a vector and as
+/// a matrix, it gives at most `MAX_SERIES` series of finite values, or an error in words; no
+/// word of the server reaches us with a control character (but a tab) or past 300 characters.
+#[test]
+fn prometheus_answer() {
+    bolero::check!().with_iterations(5_000).for_each(|bytes: &[u8]| {
+        for kind in ["vector", "matrix"] {
+            // Two pieces of a server's words at most, each of 300 characters, each escaped in
+            // at most 10 (`\u{e0001}`); a tab is left as it is.
+            let clean = |w: &str| {
+                !w.chars().any(|c| c.is_control() && c != '\t') && w.chars().count() <= 2 * 3010 + 100
+            };
+            match crate::fleet::parse(bytes, kind) {
+                Ok(parsed) => {
+                    assert!(parsed.series.len() <= crate::fleet::MAX_SERIES);
+                    for s in &parsed.series {
+                        assert!(s.points.iter().all(|(t, v)| t.is_finite() && v.is_finite()), "{s:?}");
+                    }
+                    assert!(parsed.warnings.iter().all(|w| clean(w)), "{:?}", parsed.warnings);
+                }
+                Err(e) => assert!(!e.is_empty() && clean(&e), "{e:?}"),
+            }
         }
     });
 }

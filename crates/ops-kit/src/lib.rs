@@ -4,7 +4,9 @@
 //! ops-serve, ops-state) into what the binaries run: the health-check pass, the orchestrator
 //! pass and its outage rules, the job services and their pings, the incidents it decides and
 //! logs, the dependency graph, acknowledgements and status, maintenance windows and silences,
-//! the daemon loop and the snapshots it serves over HTTP, and the alerter of an installation.
+//! the daemon loop and the snapshots it serves over HTTP, the alerter of an installation, and
+//! the fleet's uptime report, asked of the Prometheus server that scrapes every host
+//! ([`fleet`]).
 //!
 //! It never prints and never exits: it returns typed reports and errors, and the binaries
 //! (through ops-cli) choose the words and the exit codes.
@@ -30,6 +32,7 @@ mod config;
 pub mod daemon;
 pub mod deps;
 mod env;
+pub mod fleet;
 pub mod health;
 pub mod incident;
 pub mod jobs;

@@ -78,7 +78,7 @@ pub use record::{MetricRecord, Perf, Status, append, day_file};
 pub use retention::{Cleanup, Retention, clean_up, day_file_date, rollup_file_date};
 pub use rollup::{ROLLUP_VERSION, RolledUp, RollupIssue, roll_up, rollup_dir, rollup_file};
 pub use scan::{BadKind, BadLine, BadLines};
-pub use stats::{DayCounts, Percentiles, ServiceStats, State, UptimeReport};
+pub use stats::{Counted, DayCounts, Percentiles, ServiceStats, State, UptimeReport};
 pub use window::{Span, Window, read_window};
 
 /// Everything that can go wrong in the metrics store.

@@ -142,6 +142,57 @@ impl ServiceStats {
     }
 }
 
+/// A service's figures counted elsewhere than in day files (Prometheus samples of a fleet, say):
+/// what [`ServiceStats::counted`] turns into the report's figures, rounded as the Python kit
+/// rounds them, so that every renderer shows them as it shows a host's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Counted {
+    /// The name to show.
+    pub name: String,
+    /// Samples (or checks) up.
+    pub up: u64,
+    /// Samples (or checks) down.
+    pub down: u64,
+    /// The average latency of every sample, in milliseconds (unrounded).
+    pub avg_latency_ms: Option<f64>,
+    /// The latest state.
+    pub state: Option<State>,
+    /// When it was last seen.
+    pub last_seen: Option<OffsetDateTime>,
+    /// Per day, oldest first.
+    pub daily: Vec<DayCounts>,
+}
+
+impl ServiceStats {
+    /// The statistics of figures counted elsewhere: the Python kit's uptime (`round(up / (up +
+    /// down) * 100, 2)`) and average (`round(avg, 1)`), `None` without up or down samples as a
+    /// day file's; nothing the counts cannot tell (percentiles, incidents, time-based uptime,
+    /// first seen, the latency series). `order` is its place in the Python kit's order.
+    pub fn counted(c: Counted, order: u32) -> Self {
+        let total = c.up.saturating_add(c.down);
+        let pct = (total > 0).then(|| python::round(c.up as f64 / total as f64 * 100.0, 2));
+        Self {
+            name: c.name,
+            up: c.up,
+            down: c.down,
+            other: 0,
+            uptime_percent: pct,
+            avg_latency_ms: c.avg_latency_ms.filter(|_| total > 0).map(|ms| python::round(ms, 1)),
+            latency: None,
+            incidents: 0,
+            longest_outage: None,
+            down_since: None,
+            time_uptime_percent: None,
+            first_seen: None,
+            last_seen: c.last_seen,
+            state: c.state,
+            daily: c.daily,
+            latency_series: Vec::new(),
+            python_kit_order: (order, 0),
+        }
+    }
+}
+
 /// The statistics of every service over a window, and what was skipped on the way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UptimeReport {
@@ -195,5 +246,24 @@ mod tests {
         assert_eq!(series_hours(7), 1);
         assert_eq!(series_hours(8), 2);
         assert_eq!(series_hours(90), 13);
+    }
+
+    #[test]
+    fn counted_figures_are_rounded_as_the_python_kit_rounds() {
+        let c = Counted {
+            name: "web1/API".into(),
+            up: 2,
+            down: 1,
+            avg_latency_ms: Some(12.34),
+            ..Counted::default()
+        };
+        let s = ServiceStats::counted(c, 3);
+        assert_eq!((s.uptime_percent, s.avg_latency_ms, s.total_checks()), (Some(66.67), Some(12.3), 3));
+        assert_eq!(
+            (s.uptime_text().as_str(), s.indicator(), s.python_kit_order),
+            ("66.67", "CRITICAL", (3, 0))
+        );
+        let none = ServiceStats::counted(Counted { avg_latency_ms: Some(5.0), ..Counted::default() }, 0);
+        assert_eq!((none.uptime_percent, none.avg_latency_ms), (None, None));
     }
 }
