@@ -124,7 +124,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             text
         }
         Format::Json => format!("{:#}\n", render::json(report, &context)),
-        Format::Prometheus => render::prometheus(report),
+        Format::Prometheus => uptime::prometheus(metrics, report, &mut warnings),
         Format::Html => render::html(report, &context),
     };
     Ok(write(args.output, args.format, &body, &ops_cli::warning_lines(&warnings), code))

@@ -582,6 +582,14 @@ fn prometheus_output_passes_promtool() {
     checks(&home, "api", 95, 5, 3);
     checks(&home, "db \"primary\"\\ \n replica", 10, 0, 1);
     home.append(today(), "{\"name\": \"only-recovered\", \"status\": \"recovered\"}\nnot json\n");
+    // A command check's performance data: its last line of the window's last day is given.
+    let perf = |used: f64, minute: i64| {
+        let ts = ops_state::timestamp::format_utc(at(today(), minute));
+        format!(
+            "{{\"name\": \"raid\", \"status\": \"up\", \"detail\": \"OK\", \"latency_ms\": 3, \"timestamp\": \"{ts}\", \"perfdata\": [{{\"label\": \"used\", \"value\": {used}, \"uom\": \"%\"}}, {{\"label\": \"time\", \"value\": 12.0, \"uom\": \"ms\"}}, {{\"label\": \"odd\", \"value\": 2.0, \"uom\": \"widgets\"}}]}}\n"
+        )
+    };
+    home.append(today(), perf(80.0, 0) + &perf(91.0, 1));
     let out = home.ours(&["--format", "prometheus"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -591,6 +599,27 @@ fn prometheus_output_passes_promtool() {
         "agent_ops_uptime_checks{service=\"db \\\"primary\\\"\\\\ \\n replica\",window=\"7d\"} 10\n"
     ));
     assert!(text.contains("agent_ops_uptime_bad_lines{window=\"7d\",reason=\"invalid_json\"} 1\n"));
+    assert!(
+        text.contains(
+            "agent_ops_uptime_perfdata_ratio{service=\"raid\",label=\"used\",window=\"7d\"} 0.91\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "agent_ops_uptime_perfdata_seconds{service=\"raid\",label=\"time\",window=\"7d\"} 0.012\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "agent_ops_uptime_perfdata{service=\"raid\",label=\"odd\",window=\"7d\",uom=\"widgets\"} 2\n"
+        ),
+        "{text}"
+    );
+    let only_api =
+        String::from_utf8(home.ours(&["--format", "prometheus", "--service", "api"]).stdout).unwrap();
+    assert!(!only_api.contains("perfdata"), "{only_api}");
     let Some(promtool) = test_support::require_tool("promtool") else { return };
     let file = home.dir.path().join("uptime.prom");
     std::fs::write(&file, &text).unwrap();

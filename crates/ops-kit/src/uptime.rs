@@ -78,6 +78,26 @@ pub fn read(metrics_dir: &Path, window: &Window, service: Option<&str>) -> Resul
     Ok(Found { report, warnings, service_missing })
 }
 
+/// The report in the Prometheus text format (`uptime-report --format prometheus`): its
+/// families, then the last performance data of its command checks, read from the day file of
+/// the window's last day (none when no check of that day recorded any). A day file that cannot
+/// be read for it costs the performance data only, said in `warnings`.
+pub fn prometheus(metrics_dir: &Path, report: &UptimeReport, warnings: &mut Vec<String>) -> String {
+    let mut text = ops_metrics::render::prometheus(report);
+    match ops_metrics::last_perfdata(metrics_dir, report.window.until) {
+        Ok(found) => {
+            let services = found
+                .iter()
+                .filter(|(name, _)| report.services.iter().any(|s| &s.name == name))
+                .flat_map(|(name, perf)| perf.iter().map(move |p| (name.as_str(), p)));
+            let families = ops_metrics::prometheus::last_perfdata_families(&report.window.label(), services);
+            text.push_str(&ops_metrics::prometheus::render(&families));
+        }
+        Err(e) => warnings.push(format!("performance data left out: {e}")),
+    }
+    text
+}
+
 /// The services of `report` to show as stale at `now` (grey, never up): those `config` no
 /// longer has (its services and built-in disk checks), and those whose last check is more
 /// than two of their intervals old (`interval_seconds`, else `check_interval_seconds`;

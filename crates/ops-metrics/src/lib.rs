@@ -74,7 +74,7 @@ pub use incident::{
     End, INCIDENT_VERSION, Incident, IncidentAck, IncidentLog, IncidentStats, MAX_INCIDENT_LINE,
     MAX_RESTARTS, Restart, append_incidents, read_incidents,
 };
-pub use record::{MetricRecord, Perf, Status, append, day_file};
+pub use record::{MetricRecord, Perf, Status, append, day_file, last_perfdata};
 pub use retention::{Cleanup, Retention, clean_up, day_file_date, rollup_file_date};
 pub use rollup::{ROLLUP_VERSION, RolledUp, RollupIssue, roll_up, rollup_dir, rollup_file};
 pub use scan::{BadKind, BadLine, BadLines};

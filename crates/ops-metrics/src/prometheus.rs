@@ -68,7 +68,7 @@ const OTHER: usize = 5;
 /// for `%` (0 to 1), a counter for `c`; a count without a unit, and any other unit as written
 /// with a `uom` label. Values the plugin said it could not determine (`U`) are left out.
 pub fn perfdata_families<'a>(samples: impl IntoIterator<Item = (&'a str, &'a crate::Perf)>) -> Vec<Family> {
-    let mut families = vec![
+    let families = vec![
         Family::gauge(
             "agent_ops_perfdata",
             "A command check's performance value: a count, or in the unit its uom label says.",
@@ -81,10 +81,53 @@ pub fn perfdata_families<'a>(samples: impl IntoIterator<Item = (&'a str, &'a cra
         Family::gauge("agent_ops_perfdata_ratio", "A command check's percentage as a ratio (0 to 1)."),
         Family::counter("agent_ops_perfdata_total", "A command check's continuous counter (unit c)."),
     ];
+    fill(families, samples, &[])
+}
+
+/// The last performance data of a window's services, for `uptime-report --format prometheus`:
+/// as [`perfdata_families`], under names of their own (`agent_ops_uptime_perfdata` ...: a
+/// textfile of the report beside health-check's must not repeat its families with other
+/// labels) and labelled by `window` too.
+pub fn last_perfdata_families<'a>(
+    window: &str,
+    samples: impl IntoIterator<Item = (&'a str, &'a crate::Perf)>,
+) -> Vec<Family> {
+    let families = vec![
+        Family::gauge(
+            "agent_ops_uptime_perfdata",
+            "A command check's last performance value in the window: a count, or in the unit its uom label says.",
+        ),
+        Family::gauge(
+            "agent_ops_uptime_perfdata_seconds",
+            "A command check's last performance value in the window, in seconds.",
+        ),
+        Family::gauge(
+            "agent_ops_uptime_perfdata_bytes",
+            "A command check's last performance value in the window, in bytes (KB, MB, GB, TB as powers of 1024).",
+        ),
+        Family::gauge(
+            "agent_ops_uptime_perfdata_ratio",
+            "A command check's last percentage in the window, as a ratio (0 to 1).",
+        ),
+        Family::gauge(
+            "agent_ops_uptime_perfdata_counter",
+            "A command check's last continuous counter value in the window (unit c).",
+        ),
+    ];
+    fill(families, samples, &[("window", window.to_owned())])
+}
+
+/// `families` (count, seconds, bytes, ratio, counter) with a sample per value of `samples`.
+fn fill<'a>(
+    mut families: Vec<Family>,
+    samples: impl IntoIterator<Item = (&'a str, &'a crate::Perf)>,
+    extra: &[(&'static str, String)],
+) -> Vec<Family> {
     for (service, p) in samples {
         let Some(value) = p.value.filter(|v| v.is_finite()) else { continue };
         let (family, factor) = base_unit(&p.uom);
         let mut labels = vec![("service", service.to_owned()), ("label", p.label.clone())];
+        labels.extend(extra.iter().cloned());
         if family == OTHER {
             labels.push(("uom", p.uom.clone()));
         }

@@ -157,6 +157,59 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+impl Perf {
+    /// A value as a metrics line keeps it; `None` when it is not one (no label, a value that
+    /// is neither a number nor null).
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let text = |key: &str| v.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let number = |key: &str| v.get(key).and_then(serde_json::Value::as_f64);
+        let value = match v.get("value") {
+            Some(serde_json::Value::Null) | None => None,
+            Some(n) => Some(n.as_f64()?),
+        };
+        Some(Self {
+            label: text("label")?,
+            value,
+            uom: text("uom").unwrap_or_default(),
+            warn: text("warn"),
+            crit: text("crit"),
+            min: number("min"),
+            max: number("max"),
+        })
+    }
+}
+
+/// The longest line [`last_perfdata`] reads; a longer one is not a line we wrote.
+const MAX_PERF_LINE: usize = 64 * 1024;
+
+/// The performance data of the last line of each service that has any in the day file of
+/// `date`, in order of first appearance: the values a report gives as the latest. A missing
+/// file has none; lines that do not parse are passed over.
+pub fn last_perfdata(dir: &Path, date: Date) -> Result<Vec<(String, Vec<Perf>)>, MetricsError> {
+    use std::io::BufRead;
+    let path = day_file(dir, date);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(MetricsError::Read { path, source }),
+    };
+    let mut found: Vec<(String, Vec<Perf>)> = Vec::new();
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line.map_err(|source| MetricsError::Read { path: path.clone(), source })?;
+        if line.len() > MAX_PERF_LINE || !line.windows(11).any(|w| w == b"\"perfdata\":") {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
+        let (Some(name), Some(list)) = (v["name"].as_str(), v["perfdata"].as_array()) else { continue };
+        let perf: Vec<Perf> = list.iter().filter_map(Perf::from_json).collect();
+        match found.iter_mut().find(|(n, _)| n == name) {
+            Some((_, last)) => *last = perf,
+            None => found.push((name.to_owned(), perf)),
+        }
+    }
+    Ok(found)
+}
+
 /// The day file for `date`: `<dir>/YYYY-MM-DD.jsonl`.
 pub fn day_file(dir: &Path, date: Date) -> PathBuf {
     dir.join(format!("{:04}-{:02}-{:02}.jsonl", date.year(), u8::from(date.month()), date.day()))
@@ -201,6 +254,40 @@ mod tests {
 
     /// A warning and performance data are keys after the Python kit's five, as `json.dumps`
     /// writes them; without them the line is the Python kit's.
+    #[test]
+    fn the_last_perfdata_of_each_service_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = datetime!(2026-11-30 10:00 UTC);
+        let mut first = record("Disk", "WARNING", at);
+        first.perfdata = vec![Perf {
+            label: "used".into(),
+            value: Some(80.0),
+            uom: "%".into(),
+            warn: None,
+            crit: None,
+            min: None,
+            max: None,
+        }];
+        let mut last = record("Disk", "WARNING", at + time::Duration::minutes(5));
+        last.perfdata = vec![Perf {
+            label: "used".into(),
+            value: Some(91.0),
+            uom: "%".into(),
+            warn: Some("90".into()),
+            crit: None,
+            min: Some(0.0),
+            max: Some(100.0),
+        }];
+        append(dir.path(), &[first, record("Web", "HTTP 200", at), last.clone()]).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(day_file(dir.path(), at.date()))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"perfdata\": not json\n"))
+            .unwrap();
+        assert_eq!(last_perfdata(dir.path(), at.date()).unwrap(), [("Disk".to_owned(), last.perfdata)]);
+        assert!(last_perfdata(dir.path(), at.date().previous_day().unwrap()).unwrap().is_empty());
+    }
+
     #[test]
     fn a_warning_and_perfdata_are_extra_keys() {
         let mut r = record("Disk", "WARNING - 91% used", datetime!(2025-01-15 10:30:00 UTC));
