@@ -203,7 +203,7 @@ pub fn last_perfdata(dir: &Path, date: Date) -> Result<Vec<(String, Vec<Perf>)>,
         let (Some(name), Some(list)) = (v["name"].as_str(), v["perfdata"].as_array()) else { continue };
         let perf: Vec<Perf> = list.iter().filter_map(Perf::from_json).collect();
         match found.iter_mut().find(|(n, _)| n == name) {
-            Some((_, last)) => *last = perf,
+            Some((_, kept)) => *kept = perf,
             None => found.push((name.to_owned(), perf)),
         }
     }
