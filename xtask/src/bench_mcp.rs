@@ -106,7 +106,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         answer_bytes = line.len();
         took.push(elapsed);
     }
-    drop(child.stdin.take());
+    // End of input: the server stops (the writer is `input`; the child's handle was taken).
+    drop(input);
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&home);
 
