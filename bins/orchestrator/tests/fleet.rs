@@ -21,8 +21,8 @@
 //!    `host-2`), while Alertmanager's API shows the inhibit rule at work on a Prometheus-side
 //!    `AgentOpsProbeDown` for the same service and host (suppressed, never notified) and not on
 //!    one for another host (notified); back up, one `resolved` notification. The two
-//!    `AgentOpsProbeDown` are posted by the test as Prometheus would post them: the shipped rule
-//!    waits 10 minutes, and is left so.
+//!    `AgentOpsProbeDown` carry the labels of the failing series as Prometheus scraped it, and
+//!    are posted by the test: the shipped rule waits 10 minutes, and is left so.
 //! b. Alertmanager killed, then a service of host 1 down: the alert waits in host 1's outbox;
 //!    Alertmanager restarted on the same storage and port: the alert is notified, then its
 //!    resolution.
@@ -464,12 +464,26 @@ fn a_fleet_alerts_through_a_real_prometheus_and_alertmanager() {
     let (_, took) = wait_notified(&hook, 0, "firing", &down, context);
     println!("a: API down on host-2: notified after {took:.1?}");
     // The inhibit rule: Prometheus' AgentOpsProbeDown for the same service and host is muted by
-    // it, one for another host is not. (Posted by hand: the shipped rule waits 10 minutes.)
+    // it, one for another host is not. Its labels are those of the failing series as Prometheus
+    // scraped it (so the rule is shown to match what Prometheus really has), posted by hand: the
+    // shipped rule waits 10 minutes.
+    let failing = format!("/api/v1/query?query={}", encode("agent_ops_probe_success{service=\"API\"} == 0"));
+    let (series, took) = wait_for("Prometheus scrapes API's failed check", context, || {
+        let (_, body) = http(prom_addr, "GET", &failing, "").filter(|(s, _)| *s == 200)?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let mut metric = v["data"]["result"][0]["metric"].as_object()?.clone();
+        metric.remove("__name__");
+        Some(metric)
+    });
+    println!("a: Prometheus has the failed check {series:?} after {took:.1?}");
+    assert_eq!((&series["instance"], &series["job"]), (&json!("host-2"), &json!("agent-ops")), "{series:?}");
     let start = OffsetDateTime::now_utc();
     let probe = |instance: &str, end: OffsetDateTime| {
-        json!({"labels": {"alertname": "AgentOpsProbeDown", "job": "agent-ops", "service": "API",
-                          "type": "port", "severity": "error", "instance": instance},
-               "startsAt": rfc3339(start), "endsAt": rfc3339(end)})
+        let mut labels = series.clone();
+        labels.insert("alertname".into(), json!("AgentOpsProbeDown"));
+        labels.insert("severity".into(), json!("error"));
+        labels.insert("instance".into(), json!(instance));
+        json!({"labels": labels, "startsAt": rfc3339(start), "endsAt": rfc3339(end)})
     };
     let later = start + Duration::from_secs(3600);
     am.post_alerts(&json!([probe("host-2", later), probe("host-1", later)]));
