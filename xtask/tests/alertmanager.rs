@@ -41,3 +41,25 @@ fn every_alert_is_routed_to_the_receiver() {
         assert_eq!(said.trim(), "oncall", "{alert}");
     }
 }
+
+/// docs/fleet.md quotes the configuration: each line of its Alertmanager ```yaml block is a line
+/// of `alertmanager.yml`, so the page cannot drift from the file amtool checks.
+#[test]
+fn the_configuration_quoted_in_fleet_md_is_the_example_s() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/fleet.md")).unwrap();
+    let config = std::fs::read_to_string(config()).unwrap();
+    let config: Vec<&str> = config.lines().map(str::trim).collect();
+    let block = page
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .find(|b| b.contains("inhibit_rules:"))
+        .expect("docs/fleet.md quotes alertmanager.yml's inhibit_rules in a ```yaml block");
+    for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        assert!(
+            config.contains(&line),
+            "docs/fleet.md quotes `{line}`, which alertmanager.yml does not have"
+        );
+    }
+}
