@@ -104,7 +104,16 @@ fn measure(args: &[String], quick: bool, seed: &Path, release: &Path, home: &Pat
         services.join(", ")
     );
     std::fs::write(base.join("config/services.json"), config).map_err(|e| e.to_string())?;
-    let mut daemon = Command::new(release.join("orchestrator"))
+    // As the shipped systemd unit runs it (`--glibc-arenas` leaves glibc's default, for comparison).
+    let arenas = !args.iter().any(|a| a == "--glibc-arenas");
+    if arenas {
+        println!("the daemon runs with MALLOC_ARENA_MAX=2, as the shipped systemd unit runs it");
+    }
+    let mut daemon = Command::new(release.join("orchestrator"));
+    if arenas {
+        daemon.env("MALLOC_ARENA_MAX", "2");
+    }
+    let mut daemon = daemon
         .arg("--loop")
         .env("HOME", home)
         .stdout(Stdio::null())

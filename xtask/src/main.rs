@@ -62,7 +62,7 @@ const TASKS: &[(&str, &str, Task)] = &[
     ),
     (
         "bench-serve",
-        "orchestrator --loop --listen over 100 services: RSS, 1,000 GET / from 50 clients, /healthz past 500 slow clients [--quick] [--days 90]",
+        "orchestrator --loop --listen over 100 services: RSS, 1,000 GET / from 50 clients, /healthz past 500 slow clients [--quick] [--days 90] [--passes 60] [--glibc-arenas]",
         bench_serve::run,
     ),
     (

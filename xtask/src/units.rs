@@ -213,6 +213,11 @@ impl Spec {
             }
             Mode::Daemon => {
                 let _ = writeln!(s, "Type=exec\nExecStart={exe} --loop\nRestart=on-failure\nRestartSec=10");
+                s.push_str(
+                    "# Two malloc arenas: a pass's concurrent checks otherwise leave freed memory in up to\n\
+                     # eight arenas per core, which the daemon keeps (measured: ~14 MiB instead of ~16-18).\n\
+                     Environment=MALLOC_ARENA_MAX=2\n",
+                );
             }
         }
         let _ =
@@ -405,6 +410,7 @@ mod tests {
             "Type=exec\n",
             "ExecStart=\"/opt/agent ops/bin/orchestrator\" --loop\n",
             "Restart=on-failure\n",
+            "Environment=MALLOC_ARENA_MAX=2\n",
             "User=ops\n",
             "After=network-online.target\n",
             "WantedBy=multi-user.target\n",
