@@ -169,7 +169,18 @@ fn outbox() {
         let text = String::from_utf8_lossy(bytes);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let parsed: Vec<Option<Entry>> = lines.iter().map(|l| serde_json::from_str(l).ok()).collect();
-        let good: Vec<Entry> = parsed.iter().flatten().cloned().collect();
+        // An id already taken is told apart (`~2`, `~3` ...), as the outbox does.
+        let mut good: Vec<Entry> = Vec::new();
+        for e in parsed.iter().flatten() {
+            let taken = |id: &str| good.iter().any(|g: &Entry| g.id == id);
+            let id = if taken(&e.id) {
+                let n = (2..=good.len() + 2).find(|n| !taken(&format!("{}~{n}", e.id))).unwrap();
+                format!("{}~{n}", e.id)
+            } else {
+                e.id.clone()
+            };
+            good.push(Entry { id, ..e.clone() });
+        }
         let bad: Vec<&str> =
             lines.iter().zip(&parsed).filter(|(_, p)| p.is_none()).map(|(l, _)| *l).collect();
 

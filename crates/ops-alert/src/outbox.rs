@@ -11,6 +11,7 @@
 //! and so said in its message); `Opened`, `Update` and `Closed` events and notes are never
 //! dropped, so the outbox can pass its bounds only with those.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -349,14 +350,26 @@ impl Outbox {
     }
 }
 
-/// The entries of the outbox's bytes, and the lines that do not parse.
+/// The entries of the outbox's bytes, and the lines that do not parse. An id already taken
+/// (a hand-edited or concatenated file) becomes `<id>~2`, `~3` ...: entries are settled by id,
+/// so two that shared one would leave together, one of them never delivered.
 fn parse(bytes: &[u8]) -> (Vec<Entry>, Vec<String>) {
     let text = String::from_utf8_lossy(bytes);
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut ids: HashSet<String> = HashSet::new();
     let mut bad = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str::<Entry>(line) {
-            Ok(e) => entries.push(e),
+            Ok(mut e) => {
+                if ids.contains(&e.id) {
+                    // Of len + 2 candidates, at most len are taken.
+                    let n =
+                        (2..=ids.len() + 2).find(|n| !ids.contains(&format!("{}~{n}", e.id))).unwrap_or(2);
+                    e.id = format!("{}~{n}", e.id);
+                }
+                ids.insert(e.id.clone());
+                entries.push(e);
+            }
             Err(_) => bad.push(line.to_owned()),
         }
     }
@@ -414,6 +427,29 @@ mod tests {
         );
         let forever = FloodWait { at: 0, retry_after: u64::MAX };
         assert!(forever.holds_at(86_399.0) && !forever.holds_at(86_400.0), "at most a day");
+    }
+
+    /// Regression (fuzz target `outbox`): two entries with one id were settled together, so the
+    /// second was never delivered.
+    #[test]
+    fn entries_with_a_repeated_id_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("alert-outbox.jsonl"));
+        let (a, b) = (Entry::new(&alert("first"), "telegram"), Entry::new(&alert("second"), "telegram"));
+        let b = Entry { id: a.id.clone(), ..b };
+        let c = Entry { id: format!("{}~2", a.id), ..Entry::new(&alert("third"), "telegram") };
+        let lines: String =
+            [&a, &b, &c, &a].iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+        fs::write(&outbox.path, lines).unwrap();
+        let ids: Vec<String> = outbox.entries().unwrap().into_iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            [a.id.clone(), format!("{}~2", a.id), format!("{}~2~2", a.id), format!("{}~3", a.id)]
+        );
+        let mut warnings = Vec::new();
+        outbox.modify(&mut warnings, |_| ()).unwrap();
+        let kept: Vec<String> = outbox.entries().unwrap().into_iter().map(|e| e.id).collect();
+        assert_eq!(kept, ids, "the new ids are written, and read back the same");
     }
 
     #[test]

@@ -417,8 +417,10 @@ fn a_long_flood_wait_is_remembered_and_nothing_is_asked_until_it_has_passed() {
     assert_eq!(outcome.verdict(), Verdict::Queued);
     let failure = not_sent(&outcome.deliveries[0]);
     assert_eq!((failure.problem, failure.attempts), (Problem::FloodControl, 1));
+    // The wait is remembered from the whole second it began (`flood_wait.at`, checked below).
     let until =
-        time::OffsetDateTime::from_unix_timestamp(((start + 3600.0) / 60.0).ceil() as i64 * 60).unwrap();
+        time::OffsetDateTime::from_unix_timestamp(((start.floor() + 3600.0) / 60.0).ceil() as i64 * 60)
+            .unwrap();
     let day = if until.date() == time::OffsetDateTime::from_unix_timestamp(start as i64).unwrap().date() {
         String::new()
     } else {
