@@ -49,7 +49,8 @@ pub fn run_loop(
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        if !std::mem::take(&mut first) {
+        let fresh = std::mem::take(&mut first);
+        if !fresh {
             match Config::load(layout, env) {
                 Ok(loaded) => config = loaded.config,
                 Err(e) => on(Event::BadConfig(e), &config),
@@ -58,7 +59,9 @@ pub fn run_loop(
         let (tx, rx) = mpsc::channel();
         let (l, e, c) = (layout.clone(), env.clone(), config.clone());
         // Its own thread, so a stop request need not wait for a slow check or restart.
-        let options = Options { daemon: true, ..Options::new(mode) };
+        // The first pass checks everything, so that what the daemon serves is whole from the
+        // start (a service checked a moment ago by another pass is not left out until it is due).
+        let options = Options { daemon: true, everything: fresh, ..Options::new(mode) };
         let o = options.clone();
         let spawned = thread::Builder::new().name("pass".into()).spawn(move || {
             let _ = tx.send(run_pass_with(&l, &e, &c, &o));

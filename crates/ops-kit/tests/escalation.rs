@@ -46,11 +46,16 @@ impl World {
 
     /// A pass at `minutes` after the start.
     fn pass_at(&self, minutes: i64) -> PassReport {
+        self.pass_with(minutes, |o| o)
+    }
+
+    /// A pass at `minutes` after the start, with `options` changed.
+    fn pass_with(&self, minutes: i64, options: impl FnOnce(Options) -> Options) -> PassReport {
         self.now.store(self.start + minutes * 60, Ordering::SeqCst);
         let now = Arc::clone(&self.now);
         let clock: Clock =
             Arc::new(move || OffsetDateTime::from_unix_timestamp(now.load(Ordering::SeqCst)).unwrap());
-        let options = Options { clock, ..Options::new(Mode::Real) };
+        let options = options(Options { clock, ..Options::new(Mode::Real) });
         let report = run_pass_with(&self.layout, &self.env, &self.config, &options).unwrap();
         assert_eq!(report.warnings().count(), 0, "{:?}", report.log);
         report
@@ -242,8 +247,14 @@ fn a_service_is_checked_when_its_interval_has_passed() {
     assert_eq!(checked(&w.pass_at(56)), ["Web"], "not yet: 56 minutes");
     assert_eq!(checked(&w.pass_at(57)), ["Cert", "Web"], "57 minutes: a twentieth early");
     assert_eq!(checked(&w.pass_at(100)), ["Web"]);
-    assert_eq!(checked(&w.pass_at(117)), ["Cert", "Web"]);
+    // The daemon's first pass checks everything (what it serves is whole from the start); its
+    // next ones go by the intervals, as a daemon: Web every check_interval_seconds.
+    let daemon = |first| move |o: Options| Options { daemon: true, everything: first, ..o };
+    assert_eq!(checked(&w.pass_with(101, daemon(true))), ["Cert", "Web"]);
+    assert_eq!(checked(&w.pass_with(102, daemon(false))), Vec::<String>::new());
+    assert_eq!(checked(&w.pass_at(117)), ["Web"], "Cert was checked at 101");
+    assert_eq!(checked(&w.pass_at(158)), ["Cert", "Web"]);
     let memory: serde_json::Value =
         serde_json::from_slice(&std::fs::read(w.layout.outages()).unwrap()).unwrap();
-    assert_eq!(memory["Cert"]["last_check"], (w.start + 117 * 60) as f64);
+    assert_eq!(memory["Cert"]["last_check"], (w.start + 158 * 60) as f64);
 }

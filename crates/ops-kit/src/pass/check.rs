@@ -21,8 +21,9 @@ impl Pass<'_> {
         let mut due = Vec::new();
         let mut not_due = Vec::new();
         for probe in self.config.probes() {
-            let own = policy_of(self.config, &probe.name).interval;
-            let Some(interval) = own.or(self.daemon.then_some(self.config.check_interval)) else {
+            let own = policy_of(self.config, &probe.name).interval.filter(|_| !self.everything);
+            let every = (self.daemon && !self.everything).then_some(self.config.check_interval);
+            let Some(interval) = own.or(every) else {
                 due.push(probe);
                 continue;
             };

@@ -65,12 +65,14 @@ pub struct Options {
     /// `check_interval_seconds`. Otherwise (cron, a timer) it is checked every pass, as the
     /// Python kit's orchestrator did.
     pub daemon: bool,
+    /// Every check is due, whatever its interval and the last check (the daemon's first pass).
+    pub everything: bool,
 }
 
 impl Options {
     /// A one-shot pass in `mode`, on the system's clock.
     pub fn new(mode: Mode) -> Self {
-        Self { mode, clock: system_clock(), daemon: false }
+        Self { mode, clock: system_clock(), daemon: false, everything: false }
     }
 }
 
@@ -79,6 +81,7 @@ impl fmt::Debug for Options {
         f.debug_struct("Options")
             .field("mode", &self.mode)
             .field("daemon", &self.daemon)
+            .field("everything", &self.everything)
             .finish_non_exhaustive()
     }
 }
@@ -299,6 +302,8 @@ struct Pass<'a> {
     mode: Mode,
     clock: Clock,
     daemon: bool,
+    /// Every check is due ([`Options::everything`]).
+    everything: bool,
     started: OffsetDateTime,
     /// `started` as unix seconds, the clock of the state files.
     now: f64,
@@ -320,6 +325,7 @@ impl<'a> Pass<'a> {
             mode: options.mode,
             clock: Arc::clone(&options.clock),
             daemon: options.daemon,
+            everything: options.everything,
             started,
             now: unix_seconds(started),
             memory: None,
