@@ -162,14 +162,39 @@ pub fn http_ping(
 }
 
 /// `path` with the token of a `/ping/TOKEN...` path replaced by `[redacted]`, for a log line.
+/// `path` is as the request wrote it: a first segment that percent-decodes to `ping`
+/// (`/%70ing/TOKEN`) is a ping too, as the server decodes a path before it routes it.
 pub fn redact_ping_path(path: &str) -> String {
-    match path.strip_prefix("/ping/") {
-        Some(rest) => match rest.split_once('/') {
-            Some((_, event)) => format!("/ping/[redacted]/{event}"),
-            None => "/ping/[redacted]".to_owned(),
-        },
-        None => path.to_owned(),
+    let Some((first, rest)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
+        return path.to_owned();
+    };
+    if !is_ping_segment(first) {
+        return path.to_owned();
     }
+    match rest.split_once('/') {
+        Some((_, event)) => format!("/ping/[redacted]/{event}"),
+        None => "/ping/[redacted]".to_owned(),
+    }
+}
+
+/// Whether a raw path segment percent-decodes to `ping`.
+fn is_ping_segment(segment: &str) -> bool {
+    let (mut decoded, mut bytes) = (Vec::with_capacity(4), segment.bytes());
+    while let Some(b) = bytes.next() {
+        if decoded.len() == 4 {
+            return false;
+        }
+        decoded.push(if b == b'%' {
+            let hex = |b: Option<u8>| char::from(b.unwrap_or(b'x')).to_digit(16);
+            match (hex(bytes.next()), hex(bytes.next())) {
+                (Some(hi), Some(lo)) => u8::try_from(hi * 16 + lo).unwrap_or(0),
+                _ => return false,
+            }
+        } else {
+            b
+        });
+    }
+    decoded == b"ping"
 }
 
 /// Equal bytes, in a time that depends only on the lengths.
@@ -190,6 +215,16 @@ mod tests {
         assert_eq!(redact_ping_path("/ping/s3cr3t-t0ken-abcdefgh/start"), "/ping/[redacted]/start");
         assert_eq!(redact_ping_path("/ping/s3cr3t-t0ken-abcdefgh"), "/ping/[redacted]");
         assert_eq!(redact_ping_path("/status"), "/status");
+        // The server decodes the path before it routes: an escaped `/ping/` is a ping too.
+        for escaped in [
+            "/%70ing/s3cr3t-t0ken-abcdefgh",
+            "/p%69ng/s3cr3t-t0ken-abcdefgh",
+            "/%70%69%6E%67/s3cr3t-t0ken-abcdefgh",
+        ] {
+            assert_eq!(redact_ping_path(escaped), "/ping/[redacted]", "{escaped}");
+        }
+        assert_eq!(redact_ping_path("/%70ing/s3cr3t-t0ken-abcdefgh/fail"), "/ping/[redacted]/fail");
+        assert_eq!(redact_ping_path("/pingX/a"), "/pingX/a");
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(
             !constant_time_eq(b"abc", b"abd")
