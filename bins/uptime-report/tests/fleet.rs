@@ -26,6 +26,9 @@ enum Mode {
     Garbage,
     /// 200 with 17 MiB of white space (valid JSON's start, never its end).
     Huge,
+    /// As [`Mode::Fleet`], but an average duration of 1e307 s: finite, and past what an f64
+    /// holds in milliseconds.
+    HugeLatency,
 }
 
 /// One request: the path, the query parameters decoded, the Authorization header.
@@ -94,6 +97,7 @@ fn serve(mut stream: TcpStream, mode: Mode, seen: &Mutex<Vec<Asked>>) {
     seen.lock().unwrap().push(asked.clone());
     let (status, body) = match mode {
         Mode::Fleet => (200, fleet_answer(&asked)),
+        Mode::HugeLatency => (200, fleet_answer(&asked).replace(r#""0.0143""#, r#""1e307""#)),
         Mode::Status500 => (500, "upstream exploded".to_owned()),
         Mode::BadData => (
             400,
@@ -237,6 +241,24 @@ fn the_fleet_report_is_the_text_report_with_a_line_per_instance_and_service() {
          [WARN] web2:9100/API: 95.0% uptime (100 failures in 2000 checks, avg 500.0ms)\n"
     );
     assert_eq!(stderr(&out), "");
+}
+
+/// A latency Prometheus gives as a finite number of seconds but too large for milliseconds is
+/// unknown, as a NaN is: never `inf` in the text report (nor `null` in the JSON one).
+#[test]
+fn a_latency_too_large_for_milliseconds_is_unknown() {
+    let prom = FakePrometheus::start(Mode::HugeLatency);
+    let out = run(&["--prometheus-url", &prom.url()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\n[OK] web1:9100/API: 99.9% uptime (2 failures in 2016 checks, avg 0ms)\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["--prometheus-url", &prom.url(), "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"][0]["name"], "web1:9100/API");
+    assert_eq!(report["services"][0]["avg_latency_ms"], 0.0, "as the report shows an unknown average");
 }
 
 #[test]

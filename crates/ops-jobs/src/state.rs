@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use ops_state::StateFile;
@@ -174,12 +175,21 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jobs {
     dir: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl Jobs {
-    /// The job state files in `dir` (created when first written).
+    /// The job state files in `dir` (created when first written). A change waits for a state
+    /// file's lock up to [`ops_state::DEFAULT_LOCK_TIMEOUT`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self { dir: dir.into(), lock_timeout: ops_state::DEFAULT_LOCK_TIMEOUT }
+    }
+
+    /// The same files, a change waiting for a state file's lock up to `timeout` (a caller
+    /// that must answer within a deadline waits less).
+    #[must_use]
+    pub fn with_lock_timeout(self, timeout: Duration) -> Self {
+        Self { lock_timeout: timeout, ..self }
     }
 
     /// The directory.
@@ -198,7 +208,7 @@ impl Jobs {
     }
 
     pub(crate) fn file(&self, name: &JobName) -> StateFile {
-        StateFile::new(self.state_path(name))
+        StateFile { lock_timeout: self.lock_timeout, ..StateFile::new(self.state_path(name)) }
     }
 
     /// The job's state; `None` when nothing was recorded yet. Never locks (a state file is

@@ -159,7 +159,8 @@ pub fn read(req: &Request<'_>) -> Result<Found, FleetError> {
         }
         for s in ask(&latency)? {
             if let Some(a) = accs.get_mut(&s.key) {
-                a.avg_seconds = s.value().filter(|v| *v >= 0.0);
+                // Finite in milliseconds too (1e307 s is not): else unknown, as a NaN is.
+                a.avg_seconds = s.value().filter(|v| *v >= 0.0 && (v * 1000.0).is_finite());
             }
         }
         for s in ask(&last)? {

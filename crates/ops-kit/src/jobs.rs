@@ -3,6 +3,7 @@
 //! daemon's HTTP server calls.
 
 use std::path::Path;
+use std::time::Duration;
 
 use ops_health::{CheckKind, ExternalCheck, FailureKind, Outcome};
 use ops_jobs::jiff::Timestamp;
@@ -77,6 +78,12 @@ pub fn services(config: &Config) -> impl Iterator<Item = (&str, &JobService)> {
     config.services.iter().filter_map(|s| Some((s.name.as_str(), s.job.as_ref()?)))
 }
 
+/// How long an HTTP ping waits for its job's state-file lock: less than the daemon server's
+/// write deadline (ops-serve's `write_timeout`, 10 s), so that a lock another process holds is
+/// a 500 its client receives, and the one ping worker is held that long at most, not
+/// [`ops_state::DEFAULT_LOCK_TIMEOUT`] (30 s) for each ping queued behind it.
+pub const PING_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why an HTTP ping was not recorded. No message holds the token.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpPingError {
@@ -108,7 +115,8 @@ pub struct HttpPinged {
 /// The core of `POST /ping/TOKEN[/start|/fail|/CODE]`: `rest` is the path after `/ping/`,
 /// `body` the request's body (its first 2 KiB are the run's message, as `job ping --message`).
 /// The token is compared with every `job` service's `ping_token` in constant time; the ping is
-/// recorded as `job ping` records it (and an end gets its metrics line), at `now`.
+/// recorded as `job ping` records it (and an end gets its metrics line), at `now`, waiting for
+/// the job's state-file lock up to [`PING_LOCK_TIMEOUT`].
 ///
 /// The route must not log or echo the path: it holds the secret ([`redact_ping_path`] gives
 /// what may be logged).
@@ -142,7 +150,7 @@ pub fn http_ping(
     let (service, job) = found.ok_or(HttpPingError::NotFound)?;
     let text = String::from_utf8_lossy(&body[..body.len().min(ops_jobs::OUTPUT_KEPT)]).into_owned();
     let message = (!text.trim().is_empty()).then_some(text);
-    let jobs = Jobs::new(layout.jobs());
+    let jobs = Jobs::new(layout.jobs()).with_lock_timeout(PING_LOCK_TIMEOUT);
     let run = jobs
         .ping(&job.name, ping, message.as_deref(), now)
         .map_err(|source| HttpPingError::State { job: job.name.clone(), source })?;
@@ -154,14 +162,39 @@ pub fn http_ping(
 }
 
 /// `path` with the token of a `/ping/TOKEN...` path replaced by `[redacted]`, for a log line.
+/// `path` is as the request wrote it: a first segment that percent-decodes to `ping`
+/// (`/%70ing/TOKEN`) is a ping too, as the server decodes a path before it routes it.
 pub fn redact_ping_path(path: &str) -> String {
-    match path.strip_prefix("/ping/") {
-        Some(rest) => match rest.split_once('/') {
-            Some((_, event)) => format!("/ping/[redacted]/{event}"),
-            None => "/ping/[redacted]".to_owned(),
-        },
-        None => path.to_owned(),
+    let Some((first, rest)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
+        return path.to_owned();
+    };
+    if !is_ping_segment(first) {
+        return path.to_owned();
     }
+    match rest.split_once('/') {
+        Some((_, event)) => format!("/ping/[redacted]/{event}"),
+        None => "/ping/[redacted]".to_owned(),
+    }
+}
+
+/// Whether a raw path segment percent-decodes to `ping`.
+fn is_ping_segment(segment: &str) -> bool {
+    let (mut decoded, mut bytes) = (Vec::with_capacity(4), segment.bytes());
+    while let Some(b) = bytes.next() {
+        if decoded.len() == 4 {
+            return false;
+        }
+        decoded.push(if b == b'%' {
+            let hex = |b: Option<u8>| char::from(b.unwrap_or(b'x')).to_digit(16);
+            match (hex(bytes.next()), hex(bytes.next())) {
+                (Some(hi), Some(lo)) => u8::try_from(hi * 16 + lo).unwrap_or(0),
+                _ => return false,
+            }
+        } else {
+            b
+        });
+    }
+    decoded == b"ping"
 }
 
 /// Equal bytes, in a time that depends only on the lengths.
@@ -182,6 +215,16 @@ mod tests {
         assert_eq!(redact_ping_path("/ping/s3cr3t-t0ken-abcdefgh/start"), "/ping/[redacted]/start");
         assert_eq!(redact_ping_path("/ping/s3cr3t-t0ken-abcdefgh"), "/ping/[redacted]");
         assert_eq!(redact_ping_path("/status"), "/status");
+        // The server decodes the path before it routes: an escaped `/ping/` is a ping too.
+        for escaped in [
+            "/%70ing/s3cr3t-t0ken-abcdefgh",
+            "/p%69ng/s3cr3t-t0ken-abcdefgh",
+            "/%70%69%6E%67/s3cr3t-t0ken-abcdefgh",
+        ] {
+            assert_eq!(redact_ping_path(escaped), "/ping/[redacted]", "{escaped}");
+        }
+        assert_eq!(redact_ping_path("/%70ing/s3cr3t-t0ken-abcdefgh/fail"), "/ping/[redacted]/fail");
+        assert_eq!(redact_ping_path("/pingX/a"), "/pingX/a");
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(
             !constant_time_eq(b"abc", b"abd")
@@ -189,5 +232,10 @@ mod tests {
                 && !constant_time_eq(b"ab", b"abc")
         );
         assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn a_ping_gives_up_on_a_held_lock_before_its_client_is_closed() {
+        assert!(PING_LOCK_TIMEOUT < ops_serve::Options::default().write_timeout);
     }
 }

@@ -157,3 +157,49 @@ fn the_servers_ping_handler_answers_from_the_configuration_set_last() {
     }
     assert!(!reported[0].contains(OTHER));
 }
+
+/// A job's state file whose lock another process holds (a `job ping` stopped mid-write, say):
+/// the ping's 500 reaches the client before the server's write deadline closes it, rather than
+/// the worker waiting past it for the lock (the client then closed without an answer, and
+/// every ping queued behind waiting as long); once the lock is free, pings are recorded again.
+#[test]
+fn a_held_state_lock_is_a_500_the_client_receives() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use ops_kit::serve::{SharedConfig, pings};
+    let (_dir, layout, config) = setup();
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = std::sync::Arc::clone(&reported);
+    let handler =
+        pings(SharedConfig::new(&config), layout.clone(), move |e| log.lock().unwrap().push(e.into()));
+    let options = ops_serve::Options { pings: Some(handler), ..ops_serve::Options::default() };
+    let server = ops_serve::Server::bind("127.0.0.1:0".parse().unwrap(), options).unwrap();
+    let addr = server.local_addr();
+
+    let lock =
+        Jobs::new(layout.jobs()).state_path(&JobName::new("agent-run").unwrap()).with_extension("json.lock");
+    let (held, is_held) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        ops_state::with_lock(&lock, Duration::from_secs(60), || {
+            held.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    });
+    is_held.recv().unwrap();
+    assert_eq!(
+        post(addr, &format!("/ping/{TOKEN}")),
+        (500, "cannot record the ping of job agent-run; see the daemon's output\n".to_owned())
+    );
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), 1);
+    assert!(
+        reported[0].starts_with("cannot record the ping of job agent-run: could not lock"),
+        "{reported:?}"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(post(addr, &format!("/ping/{TOKEN}")), (200, "ok\n".to_owned()));
+}
