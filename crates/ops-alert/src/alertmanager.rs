@@ -15,14 +15,15 @@
 //! fails with each URL's reason otherwise.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use ureq::Agent;
 
-use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries};
+use crate::http::{self, RetryPolicy, Step, backoff_for, post_json};
 use crate::notifier::{Failure, Notifier, Problem, Receipt, Request, Unredacted};
 use crate::telegram::check_http_url;
 use crate::{Alert, AlertError, Event, EventKind, Secret, Secrets, Setting};
@@ -165,68 +166,100 @@ impl Alertmanager {
         alert
     }
 
-    /// Posts `body` to every URL; confirmed when one of them took it.
+    /// Posts `body` to every URL; confirmed when one of them took it. The members are asked in
+    /// rounds, each once per round: a round in which one took it ends the delivery, so a member
+    /// that fails (or hangs) while another accepts costs one request, not the whole retry
+    /// policy at every pass. Otherwise the members that may yet answer are asked again after the
+    /// backoff, within the policy's attempts and deadline.
     fn post(&self, body: &Value) -> Result<Receipt, Failure> {
         let policy = &self.config.retry;
-        let mut failures = Vec::new();
-        let mut attempts = 0;
-        let mut delivered = false;
-        for (i, url) in self.config.urls.iter().enumerate() {
-            let who = format!("alertmanager {}", i + 1);
-            let endpoint = format!("{}/api/v2/alerts", url.expose().trim_end_matches('/'));
-            let result = with_retries(policy, |attempt| {
-                let answer = match post_json(&self.agent, &endpoint, &[], body, policy.request_timeout, false)
-                {
-                    Ok(a) => a,
-                    Err(e) => return http::transport_step(&e, policy, attempt, &who),
-                };
-                let said = self.secrets.quote(&answer.body, 200);
-                let quoted = if said.is_empty() {
-                    format!("HTTP {}", answer.status)
-                } else {
-                    format!("HTTP {}: {said}", answer.status)
-                };
-                match answer.status {
-                    200..=299 => Step::Done(()),
-                    500..=599 | 429 => Step::Retry {
-                        problem: Problem::ServerError,
-                        reason: format!("{who} answered {quoted}"),
-                        wait: Some(backoff_for(policy, attempt)),
-                    },
-                    401 => Step::Fail {
-                        problem: Problem::Unauthorized,
-                        reason: format!("{who} answered {quoted}"),
-                    },
-                    403 => {
-                        Step::Fail { problem: Problem::Forbidden, reason: format!("{who} answered {quoted}") }
+        let start = Instant::now();
+        let count = self.config.urls.len();
+        // Per member: the requests made and its last failure.
+        let mut made = vec![0u32; count];
+        let mut last: Vec<Option<(Problem, String, bool)>> = vec![None; count];
+        let mut asked: Vec<usize> = (0..count).collect();
+        for round in 1..=policy.attempts.max(1) {
+            let mut delivered = false;
+            let mut again = Vec::new();
+            let mut wait = Duration::ZERO;
+            for &i in &asked {
+                made[i] += 1;
+                match self.attempt(i, body, round) {
+                    Step::Done(()) => delivered = true,
+                    Step::Retry { problem, reason, wait: Some(w) } => {
+                        last[i] = Some((problem, reason, true));
+                        again.push(i);
+                        wait = wait.max(w);
                     }
-                    _ => {
-                        Step::Fail { problem: Problem::Rejected, reason: format!("{who} answered {quoted}") }
+                    Step::Retry { problem, reason, wait: None } | Step::Fail { problem, reason } => {
+                        last[i] = Some((problem, reason, false));
                     }
-                }
-            });
-            match result {
-                Ok(((), made)) => {
-                    attempts += made;
-                    delivered = true;
-                }
-                Err(f) => {
-                    attempts += f.attempts;
-                    failures.push(f);
+                    // Never made by `attempt`.
+                    Step::Flood { reason, .. } => last[i] = Some((Problem::FloodControl, reason, false)),
+                    Step::Again => {}
                 }
             }
+            if delivered {
+                return Ok(Receipt { parts: 1, ..Receipt::default() });
+            }
+            if again.is_empty() || round >= policy.attempts || start.elapsed() + wait >= policy.deadline {
+                break;
+            }
+            thread::sleep(wait);
+            asked = again;
         }
-        if delivered {
-            return Ok(Receipt { parts: 1, ..Receipt::default() });
-        }
+        let failures: Vec<(Problem, String)> = last
+            .into_iter()
+            .zip(&made)
+            .filter_map(|(l, &n)| {
+                let (problem, reason, retried) = l?;
+                // As `with_retries` says it: how many requests a member that may yet answer got.
+                let reason = match (retried, n) {
+                    (false, _) => reason,
+                    (true, 1) => format!("{reason} (1 attempt)"),
+                    (true, n) => format!("{reason} ({n} attempts)"),
+                };
+                Some((problem, reason))
+            })
+            .collect();
         // Every URL failed: permanent only when every one of them said so.
-        let permanent = failures.iter().all(|f| f.problem.is_permanent());
-        let problem = match failures.iter().find(|f| f.problem.is_permanent() == permanent) {
-            Some(f) => f.problem,
+        let permanent = failures.iter().all(|f| f.0.is_permanent());
+        let problem = match failures.iter().find(|f| f.0.is_permanent() == permanent) {
+            Some(f) => f.0,
             None => Problem::Connection,
         };
-        let reason = failures.iter().map(|f| f.reason.clone()).collect::<Vec<_>>().join("; ");
-        Err(Failure::new(problem, reason, attempts))
+        let reason = failures.iter().map(|f| f.1.clone()).collect::<Vec<_>>().join("; ");
+        Err(Failure::new(problem, reason, made.iter().sum()))
+    }
+
+    /// One request of `body` to member `i`, its `attempt`th.
+    fn attempt(&self, i: usize, body: &Value, attempt: u32) -> Step<()> {
+        let policy = &self.config.retry;
+        let who = format!("alertmanager {}", i + 1);
+        let endpoint = format!("{}/api/v2/alerts", self.config.urls[i].expose().trim_end_matches('/'));
+        let answer = match post_json(&self.agent, &endpoint, &[], body, policy.request_timeout, false) {
+            Ok(a) => a,
+            Err(e) => return http::transport_step(&e, policy, attempt, &who),
+        };
+        let said = self.secrets.quote(&answer.body, 200);
+        let quoted = if said.is_empty() {
+            format!("HTTP {}", answer.status)
+        } else {
+            format!("HTTP {}: {said}", answer.status)
+        };
+        let reason = format!("{who} answered {quoted}");
+        match answer.status {
+            200..=299 => Step::Done(()),
+            500..=599 | 429 => Step::Retry {
+                problem: Problem::ServerError,
+                reason,
+                wait: Some(backoff_for(policy, attempt)),
+            },
+            401 => Step::Fail { problem: Problem::Unauthorized, reason },
+            403 => Step::Fail { problem: Problem::Forbidden, reason },
+            _ => Step::Fail { problem: Problem::Rejected, reason },
+        }
     }
 }
 
