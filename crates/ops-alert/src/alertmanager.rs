@@ -6,8 +6,9 @@
 //! alert whose labels are the event's (`alertname`, `service`, `severity`, `check_type` ...),
 //! the configured ones and `instance`; `startsAt` is the episode's start; `endsAt` is the close
 //! for a closed episode (it resolves at once) and otherwise `resolve_after` from the delivery,
-//! so an alert the caller stops re-sending (a monitor that died) resolves on its own. The
-//! caller re-sends the open episodes at every pass.
+//! so an alert the caller stops re-sending (a monitor that died) resolves on its own; neither
+//! time is after the delivery for a closed episode, nor `startsAt` for an open one (a clock
+//! that went back). The caller re-sends the open episodes at every pass.
 //!
 //! A note (`alert send`) is posted as an `AgentOpsMessage` alert that ends `resolve_after`
 //! later. Every URL gets every alert, as Prometheus sends them to an HA cluster; a delivery
@@ -114,19 +115,17 @@ impl Alertmanager {
                     e.labels.iter().filter(|(k, _)| is_label_name(k)).map(|(k, v)| (k.clone(), v.clone())),
                 );
                 labels.insert("instance".into(), self.config.instance.clone());
-                let ends = if e.kind == EventKind::Closed {
-                    e.at
+                // Never after the delivery: a clock that went back since the episode began
+                // (or closed) must neither end an open episode at its start, which has not come
+                // yet, nor keep a closed one firing until then.
+                let (ends, latest_start) = if e.kind == EventKind::Closed {
+                    (e.at.min(now), e.at.min(now))
                 } else {
-                    now + self.config.resolve_after.as_secs_f64()
+                    (now + self.config.resolve_after.as_secs_f64(), now)
                 };
+                let starts = e.started.unwrap_or(e.at).min(latest_start);
                 let summary = if e.text.is_empty() { e.section.clone() } else { e.text.clone() };
-                self.alert(
-                    &labels,
-                    &summary,
-                    &format!("{}: {summary}", e.section),
-                    e.started.unwrap_or(e.at),
-                    ends,
-                )
+                self.alert(&labels, &summary, &format!("{}: {summary}", e.section), starts, ends)
             })
             .collect();
         Value::Array(alerts)
@@ -347,7 +346,7 @@ mod tests {
         let a = am();
         let now = 1_764_591_000.0;
         let body =
-            a.render_events(&[event(EventKind::Reminder, now), event(EventKind::Closed, now + 60.0)], now);
+            a.render_events(&[event(EventKind::Reminder, now), event(EventKind::Closed, now - 60.0)], now);
         let firing = &body[0];
         assert_eq!(
             firing["labels"],
@@ -357,7 +356,7 @@ mod tests {
         assert_eq!(firing["endsAt"], "2025-12-01T12:25:00Z", "resolve_after past the delivery");
         assert_eq!(firing["annotations"]["summary"], "API: connection refused");
         assert_eq!(firing["generatorURL"], "http://status.example/");
-        assert_eq!(body[1]["endsAt"], "2025-12-01T12:11:00Z", "a close ends the alert when it closed");
+        assert_eq!(body[1]["endsAt"], "2025-12-01T12:09:00Z", "a close ends the alert when it closed");
         let note = a.render_note(
             &Alert { level: Level::Error, topic: Some("db".into()), message: "line 1\nline 2".into() },
             now,
@@ -366,6 +365,28 @@ mod tests {
         assert_eq!(
             (note[0]["labels"]["topic"].as_str(), note[0]["annotations"]["summary"].as_str()),
             (Some("db"), Some("line 1"))
+        );
+    }
+
+    /// The clock went back (by more than `resolve_after`) since the episode began or closed:
+    /// an open episode still fires (its `endsAt` past the delivery, its `startsAt` not after
+    /// it), and a close resolves now, not when the old clock said.
+    #[test]
+    fn a_clock_gone_back_neither_resolves_an_open_episode_nor_delays_a_close() {
+        let a = am();
+        let started = 1_764_590_520.0;
+        let now = started - 3600.0;
+        let body = a
+            .render_events(&[event(EventKind::Reminder, now), event(EventKind::Closed, started + 60.0)], now);
+        assert_eq!(
+            (body[0]["startsAt"].as_str(), body[0]["endsAt"].as_str()),
+            (Some("2025-12-01T11:02:00Z"), Some("2025-12-01T11:17:00Z")),
+            "firing until resolve_after past the delivery"
+        );
+        assert_eq!(
+            (body[1]["startsAt"].as_str(), body[1]["endsAt"].as_str()),
+            (Some("2025-12-01T11:02:00Z"), Some("2025-12-01T11:02:00Z")),
+            "resolved now"
         );
     }
 
