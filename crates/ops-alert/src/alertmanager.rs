@@ -73,7 +73,8 @@ pub fn is_label_name(name: &str) -> bool {
 }
 
 impl Alertmanager {
-    /// Checks the settings: at least one `http(s)://` URL, label names Prometheus accepts.
+    /// Checks the settings: at least one `http(s)://` base URL (no query or fragment), label
+    /// names Prometheus accepts.
     pub fn new(config: AlertmanagerConfig) -> Result<Self, AlertError> {
         let invalid = |field, message: String| Err(AlertError::Invalid { field, message });
         if config.urls.is_empty() {
@@ -82,6 +83,14 @@ impl Alertmanager {
         let mut secrets = Secrets::default();
         for url in &config.urls {
             check_http_url(Setting::Url, url.expose())?;
+            if url.expose().contains(['?', '#']) {
+                // `/api/v2/alerts` would land in the query or fragment: a request to `/`.
+                return invalid(
+                    Setting::Url,
+                    "must be a base URL, without a query (?) or fragment (#): /api/v2/alerts is added to it"
+                        .into(),
+                );
+            }
             secrets.add_url_parts(url.expose(), false);
         }
         if let Some(bad) = config.labels.keys().find(|k| !is_label_name(k)) {
@@ -411,6 +420,10 @@ mod tests {
             .starts_with("labels: \"2x\" is not a label name")
         );
         assert_eq!(with(|c| c.instance = " ".into()), "instance: must not be empty");
+        assert_eq!(
+            with(|c| c.urls = vec![Secret::new("http://127.0.0.1:9093/#x")]),
+            "url: must be a base URL, without a query (?) or fragment (#): /api/v2/alerts is added to it"
+        );
         assert!(
             is_label_name("team_1")
                 && !is_label_name("__name__")
