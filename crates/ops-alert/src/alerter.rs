@@ -672,6 +672,27 @@ impl Alerter {
         }
     }
 
+    /// Delivers `message` (folded from entries that could not be queued) now, without the
+    /// outbox: its events to a notifier that [`Notifier::takes_events`], as a flush would, its
+    /// words to the others; `None` when it has nothing for its destination.
+    pub fn deliver_message_now(&self, message: &Message) -> Option<Delivery> {
+        let destination = message.destination.clone();
+        let notifier = self.notifiers.iter().find(|n| n.destination() == destination);
+        let Some(notifier) = notifier.filter(|n| n.takes_events() && !message.events.is_empty()) else {
+            return message.alert.as_ref().map(|a| self.deliver_now_to(&destination, a));
+        };
+        if let Some(failure) =
+            held(&self.outbox.entries().unwrap_or_default(), self.now()).remove(&destination)
+        {
+            return Some(Delivery::NotSent { destination, failure, queued: false });
+        }
+        let events: Vec<Event> = message.events.iter().map(|e| self.scrub_event(e)).collect();
+        Some(match notifier.deliver_events(&events, self.now()) {
+            Ok(receipt) => Delivery::Sent { destination, receipt },
+            Err(failure) => Delivery::NotSent { destination, failure, queued: false },
+        })
+    }
+
     /// The fallback when the alert cannot be queued: honour the rate limit if it can be read,
     /// send directly, and try to record the topic.
     fn send_unqueued(&self, alert: &Alert, error: &AlertError, mut outcome: Outcome) -> Outcome {

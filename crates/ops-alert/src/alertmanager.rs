@@ -6,8 +6,9 @@
 //! alert whose labels are the event's (`alertname`, `service`, `severity`, `check_type` ...),
 //! the configured ones and `instance`; `startsAt` is the episode's start; `endsAt` is the close
 //! for a closed episode (it resolves at once) and otherwise `resolve_after` from the delivery,
-//! so an alert the caller stops re-sending (a monitor that died) resolves on its own. The
-//! caller re-sends the open episodes at every pass.
+//! so an alert the caller stops re-sending (a monitor that died) resolves on its own; neither
+//! time is after the delivery for a closed episode, nor `startsAt` for an open one (a clock
+//! that went back). The caller re-sends the open episodes at every pass.
 //!
 //! A note (`alert send`) is posted as an `AgentOpsMessage` alert that ends `resolve_after`
 //! later. Every URL gets every alert, as Prometheus sends them to an HA cluster; a delivery
@@ -15,14 +16,15 @@
 //! fails with each URL's reason otherwise.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use ureq::Agent;
 
-use crate::http::{self, RetryPolicy, Step, backoff_for, post_json, with_retries};
+use crate::http::{self, RetryPolicy, Step, backoff_for, post_json};
 use crate::notifier::{Failure, Notifier, Problem, Receipt, Request, Unredacted};
 use crate::telegram::check_http_url;
 use crate::{Alert, AlertError, Event, EventKind, Secret, Secrets, Setting};
@@ -71,7 +73,8 @@ pub fn is_label_name(name: &str) -> bool {
 }
 
 impl Alertmanager {
-    /// Checks the settings: at least one `http(s)://` URL, label names Prometheus accepts.
+    /// Checks the settings: at least one `http(s)://` base URL (no query or fragment), label
+    /// names Prometheus accepts.
     pub fn new(config: AlertmanagerConfig) -> Result<Self, AlertError> {
         let invalid = |field, message: String| Err(AlertError::Invalid { field, message });
         if config.urls.is_empty() {
@@ -80,6 +83,14 @@ impl Alertmanager {
         let mut secrets = Secrets::default();
         for url in &config.urls {
             check_http_url(Setting::Url, url.expose())?;
+            if url.expose().contains(['?', '#']) {
+                // `/api/v2/alerts` would land in the query or fragment: a request to `/`.
+                return invalid(
+                    Setting::Url,
+                    "must be a base URL, without a query (?) or fragment (#): /api/v2/alerts is added to it"
+                        .into(),
+                );
+            }
             secrets.add_url_parts(url.expose(), false);
         }
         if let Some(bad) = config.labels.keys().find(|k| !is_label_name(k)) {
@@ -113,19 +124,17 @@ impl Alertmanager {
                     e.labels.iter().filter(|(k, _)| is_label_name(k)).map(|(k, v)| (k.clone(), v.clone())),
                 );
                 labels.insert("instance".into(), self.config.instance.clone());
-                let ends = if e.kind == EventKind::Closed {
-                    e.at
+                // Never after the delivery: a clock that went back since the episode began
+                // (or closed) must neither end an open episode at its start, which has not come
+                // yet, nor keep a closed one firing until then.
+                let (ends, latest_start) = if e.kind == EventKind::Closed {
+                    (e.at.min(now), e.at.min(now))
                 } else {
-                    now + self.config.resolve_after.as_secs_f64()
+                    (now + self.config.resolve_after.as_secs_f64(), now)
                 };
+                let starts = e.started.unwrap_or(e.at).min(latest_start);
                 let summary = if e.text.is_empty() { e.section.clone() } else { e.text.clone() };
-                self.alert(
-                    &labels,
-                    &summary,
-                    &format!("{}: {summary}", e.section),
-                    e.started.unwrap_or(e.at),
-                    ends,
-                )
+                self.alert(&labels, &summary, &format!("{}: {summary}", e.section), starts, ends)
             })
             .collect();
         Value::Array(alerts)
@@ -165,68 +174,100 @@ impl Alertmanager {
         alert
     }
 
-    /// Posts `body` to every URL; confirmed when one of them took it.
+    /// Posts `body` to every URL; confirmed when one of them took it. The members are asked in
+    /// rounds, each once per round: a round in which one took it ends the delivery, so a member
+    /// that fails (or hangs) while another accepts costs one request, not the whole retry
+    /// policy at every pass. Otherwise the members that may yet answer are asked again after the
+    /// backoff, within the policy's attempts and deadline.
     fn post(&self, body: &Value) -> Result<Receipt, Failure> {
         let policy = &self.config.retry;
-        let mut failures = Vec::new();
-        let mut attempts = 0;
-        let mut delivered = false;
-        for (i, url) in self.config.urls.iter().enumerate() {
-            let who = format!("alertmanager {}", i + 1);
-            let endpoint = format!("{}/api/v2/alerts", url.expose().trim_end_matches('/'));
-            let result = with_retries(policy, |attempt| {
-                let answer = match post_json(&self.agent, &endpoint, &[], body, policy.request_timeout, false)
-                {
-                    Ok(a) => a,
-                    Err(e) => return http::transport_step(&e, policy, attempt, &who),
-                };
-                let said = self.secrets.quote(&answer.body, 200);
-                let quoted = if said.is_empty() {
-                    format!("HTTP {}", answer.status)
-                } else {
-                    format!("HTTP {}: {said}", answer.status)
-                };
-                match answer.status {
-                    200..=299 => Step::Done(()),
-                    500..=599 | 429 => Step::Retry {
-                        problem: Problem::ServerError,
-                        reason: format!("{who} answered {quoted}"),
-                        wait: Some(backoff_for(policy, attempt)),
-                    },
-                    401 => Step::Fail {
-                        problem: Problem::Unauthorized,
-                        reason: format!("{who} answered {quoted}"),
-                    },
-                    403 => {
-                        Step::Fail { problem: Problem::Forbidden, reason: format!("{who} answered {quoted}") }
+        let start = Instant::now();
+        let count = self.config.urls.len();
+        // Per member: the requests made and its last failure.
+        let mut made = vec![0u32; count];
+        let mut last: Vec<Option<(Problem, String, bool)>> = vec![None; count];
+        let mut asked: Vec<usize> = (0..count).collect();
+        for round in 1..=policy.attempts.max(1) {
+            let mut delivered = false;
+            let mut again = Vec::new();
+            let mut wait = Duration::ZERO;
+            for &i in &asked {
+                made[i] += 1;
+                match self.attempt(i, body, round) {
+                    Step::Done(()) => delivered = true,
+                    Step::Retry { problem, reason, wait: Some(w) } => {
+                        last[i] = Some((problem, reason, true));
+                        again.push(i);
+                        wait = wait.max(w);
                     }
-                    _ => {
-                        Step::Fail { problem: Problem::Rejected, reason: format!("{who} answered {quoted}") }
+                    Step::Retry { problem, reason, wait: None } | Step::Fail { problem, reason } => {
+                        last[i] = Some((problem, reason, false));
                     }
-                }
-            });
-            match result {
-                Ok(((), made)) => {
-                    attempts += made;
-                    delivered = true;
-                }
-                Err(f) => {
-                    attempts += f.attempts;
-                    failures.push(f);
+                    // Never made by `attempt`.
+                    Step::Flood { reason, .. } => last[i] = Some((Problem::FloodControl, reason, false)),
+                    Step::Again => {}
                 }
             }
+            if delivered {
+                return Ok(Receipt { parts: 1, ..Receipt::default() });
+            }
+            if again.is_empty() || round >= policy.attempts || start.elapsed() + wait >= policy.deadline {
+                break;
+            }
+            thread::sleep(wait);
+            asked = again;
         }
-        if delivered {
-            return Ok(Receipt { parts: 1, ..Receipt::default() });
-        }
+        let failures: Vec<(Problem, String)> = last
+            .into_iter()
+            .zip(&made)
+            .filter_map(|(l, &n)| {
+                let (problem, reason, retried) = l?;
+                // As `with_retries` says it: how many requests a member that may yet answer got.
+                let reason = match (retried, n) {
+                    (false, _) => reason,
+                    (true, 1) => format!("{reason} (1 attempt)"),
+                    (true, n) => format!("{reason} ({n} attempts)"),
+                };
+                Some((problem, reason))
+            })
+            .collect();
         // Every URL failed: permanent only when every one of them said so.
-        let permanent = failures.iter().all(|f| f.problem.is_permanent());
-        let problem = match failures.iter().find(|f| f.problem.is_permanent() == permanent) {
-            Some(f) => f.problem,
+        let permanent = failures.iter().all(|f| f.0.is_permanent());
+        let problem = match failures.iter().find(|f| f.0.is_permanent() == permanent) {
+            Some(f) => f.0,
             None => Problem::Connection,
         };
-        let reason = failures.iter().map(|f| f.reason.clone()).collect::<Vec<_>>().join("; ");
-        Err(Failure::new(problem, reason, attempts))
+        let reason = failures.iter().map(|f| f.1.clone()).collect::<Vec<_>>().join("; ");
+        Err(Failure::new(problem, reason, made.iter().sum()))
+    }
+
+    /// One request of `body` to member `i`, its `attempt`th.
+    fn attempt(&self, i: usize, body: &Value, attempt: u32) -> Step<()> {
+        let policy = &self.config.retry;
+        let who = format!("alertmanager {}", i + 1);
+        let endpoint = format!("{}/api/v2/alerts", self.config.urls[i].expose().trim_end_matches('/'));
+        let answer = match post_json(&self.agent, &endpoint, &[], body, policy.request_timeout, false) {
+            Ok(a) => a,
+            Err(e) => return http::transport_step(&e, policy, attempt, &who),
+        };
+        let said = self.secrets.quote(&answer.body, 200);
+        let quoted = if said.is_empty() {
+            format!("HTTP {}", answer.status)
+        } else {
+            format!("HTTP {}: {said}", answer.status)
+        };
+        let reason = format!("{who} answered {quoted}");
+        match answer.status {
+            200..=299 => Step::Done(()),
+            500..=599 | 429 => Step::Retry {
+                problem: Problem::ServerError,
+                reason,
+                wait: Some(backoff_for(policy, attempt)),
+            },
+            401 => Step::Fail { problem: Problem::Unauthorized, reason },
+            403 => Step::Fail { problem: Problem::Forbidden, reason },
+            _ => Step::Fail { problem: Problem::Rejected, reason },
+        }
     }
 }
 
@@ -314,7 +355,7 @@ mod tests {
         let a = am();
         let now = 1_764_591_000.0;
         let body =
-            a.render_events(&[event(EventKind::Reminder, now), event(EventKind::Closed, now + 60.0)], now);
+            a.render_events(&[event(EventKind::Reminder, now), event(EventKind::Closed, now - 60.0)], now);
         let firing = &body[0];
         assert_eq!(
             firing["labels"],
@@ -324,7 +365,7 @@ mod tests {
         assert_eq!(firing["endsAt"], "2025-12-01T12:25:00Z", "resolve_after past the delivery");
         assert_eq!(firing["annotations"]["summary"], "API: connection refused");
         assert_eq!(firing["generatorURL"], "http://status.example/");
-        assert_eq!(body[1]["endsAt"], "2025-12-01T12:11:00Z", "a close ends the alert when it closed");
+        assert_eq!(body[1]["endsAt"], "2025-12-01T12:09:00Z", "a close ends the alert when it closed");
         let note = a.render_note(
             &Alert { level: Level::Error, topic: Some("db".into()), message: "line 1\nline 2".into() },
             now,
@@ -333,6 +374,28 @@ mod tests {
         assert_eq!(
             (note[0]["labels"]["topic"].as_str(), note[0]["annotations"]["summary"].as_str()),
             (Some("db"), Some("line 1"))
+        );
+    }
+
+    /// The clock went back (by more than `resolve_after`) since the episode began or closed:
+    /// an open episode still fires (its `endsAt` past the delivery, its `startsAt` not after
+    /// it), and a close resolves now, not when the old clock said.
+    #[test]
+    fn a_clock_gone_back_neither_resolves_an_open_episode_nor_delays_a_close() {
+        let a = am();
+        let started = 1_764_590_520.0;
+        let now = started - 3600.0;
+        let body = a
+            .render_events(&[event(EventKind::Reminder, now), event(EventKind::Closed, started + 60.0)], now);
+        assert_eq!(
+            (body[0]["startsAt"].as_str(), body[0]["endsAt"].as_str()),
+            (Some("2025-12-01T11:02:00Z"), Some("2025-12-01T11:17:00Z")),
+            "firing until resolve_after past the delivery"
+        );
+        assert_eq!(
+            (body[1]["startsAt"].as_str(), body[1]["endsAt"].as_str()),
+            (Some("2025-12-01T11:02:00Z"), Some("2025-12-01T11:02:00Z")),
+            "resolved now"
         );
     }
 
@@ -357,6 +420,10 @@ mod tests {
             .starts_with("labels: \"2x\" is not a label name")
         );
         assert_eq!(with(|c| c.instance = " ".into()), "instance: must not be empty");
+        assert_eq!(
+            with(|c| c.urls = vec![Secret::new("http://127.0.0.1:9093/#x")]),
+            "url: must be a base URL, without a query (?) or fragment (#): /api/v2/alerts is added to it"
+        );
         assert!(
             is_label_name("team_1")
                 && !is_label_name("__name__")

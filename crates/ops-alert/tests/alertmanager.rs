@@ -215,3 +215,38 @@ fn transitions_fall_back_once_while_alertmanager_is_unreachable() {
     assert_eq!((last.status, last.body[0]["endsAt"].as_str()), (Some(200), Some("2025-12-01T12:04:00Z")));
     assert_eq!(said().len(), 2);
 }
+
+/// A member that fails while another takes the alert is asked once, not retried by the whole
+/// policy: the delivery is confirmed by the other, and every pass would otherwise wait for the
+/// failing member's retries (a hanging one: attempts × the timeout). Every member is still
+/// asked once, whichever is first.
+#[test]
+fn a_failing_member_is_not_retried_when_another_took_the_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sick, well) = (FakeWebhook::start(), FakeWebhook::start());
+    sick.push((0..6).map(|_| HookReply::status(503)));
+    let a = alerter(dir.path(), vec![alertmanager(&[sick.url("am"), well.url("am")])]);
+    queue(&a, &[outage("API", EventKind::Opened, 1.7e9, 1.7e9, "API: down")]);
+    let report = a.flush().unwrap();
+    assert!(report.entries[0].1.is_sent(), "{report:?}");
+    assert_eq!((sick.requests().len(), well.requests().len()), (1, 1));
+
+    // The other way round: the failing member second still gets the alert, once.
+    let b = alerter(dir.path(), vec![alertmanager(&[well.url("am"), sick.url("am")])]);
+    queue(&b, &[outage("DB", EventKind::Opened, 1.7e9, 1.7e9, "DB: down")]);
+    assert!(b.flush().unwrap().entries[0].1.is_sent());
+    assert_eq!((sick.requests().len(), well.requests().len()), (2, 2));
+
+    // Every member failing: each is retried by the policy, in rounds.
+    sick.push((0..6).map(|_| HookReply::status(503)));
+    well.push((0..3).map(|_| HookReply::status(502)));
+    queue(&b, &[outage("DB", EventKind::Reminder, 1.7e9, 1.7e9 + 60.0, "DB: still down")]);
+    let report = b.flush().unwrap();
+    let Delivery::NotSent { failure, .. } = &report.entries[0].1 else { panic!("{report:?}") };
+    assert_eq!((sick.requests().len(), well.requests().len(), failure.attempts), (5, 5, 6));
+    assert!(
+        failure.reason.ends_with("alertmanager 2 answered HTTP 503: error (3 attempts)"),
+        "{}",
+        failure.reason
+    );
+}

@@ -1131,9 +1131,9 @@ fn read_alerting(map: Option<&Map<String, Value>>, env: &Env, r: &mut Report) ->
     }
 }
 
-/// `alerting.alertmanager`: `urls` (required, at least one `http(s)://` URL), `labels` (label
-/// names Prometheus accepts, string values), `instance`, `resolve_timeout_seconds`,
-/// `generator_url`. A URL is never quoted: it may hold credentials.
+/// `alerting.alertmanager`: `urls` (required, at least one `http(s)://` base URL, no query or
+/// fragment), `labels` (label names Prometheus accepts, string values), `instance`,
+/// `resolve_timeout_seconds`, `generator_url`. A URL is never quoted: it may hold credentials.
 fn read_alertmanager(map: &Map<String, Value>, r: &mut Report) -> Option<AlertmanagerChannel> {
     let mut o = Obj::new(map, "alerting.alertmanager", "alerting.alertmanager");
     let before = r.errors.len();
@@ -1145,6 +1145,12 @@ fn read_alertmanager(map: &Map<String, Value>, r: &mut Report) -> Option<Alertma
         Some(list) => {
             if let Some(i) = list.iter().position(|u| !is_http_url(u)) {
                 o.invalid(r, "urls", format!("item {i} must be an http:// or https:// URL with a host"));
+            } else if let Some(i) = list.iter().position(|u| u.contains(['?', '#'])) {
+                o.invalid(
+                    r,
+                    "urls",
+                    format!("item {i} must be a base URL, without a query (?) or fragment (#): /api/v2/alerts is added to it"),
+                );
             }
         }
         None => {}

@@ -59,16 +59,21 @@ impl World {
         self.config = Self::config(&self.services, &self.env, &self.api, url);
     }
 
-    /// A pass at `minutes` after the start.
+    /// A pass at `minutes` after the start, without a warning.
     fn pass_at(&self, minutes: i64) -> PassReport {
+        let report = self.run_at(minutes);
+        assert_eq!(report.warnings().count(), 0, "{:?}", report.log);
+        report
+    }
+
+    /// A pass at `minutes` after the start.
+    fn run_at(&self, minutes: i64) -> PassReport {
         self.now.store(self.start + minutes * 60, Ordering::SeqCst);
         let now = Arc::clone(&self.now);
         let clock: Clock =
             Arc::new(move || OffsetDateTime::from_unix_timestamp(now.load(Ordering::SeqCst)).unwrap());
         let options = Options { clock, ..Options::new(Mode::Real) };
-        let report = run_pass_with(&self.layout, &self.env, &self.config, &options).unwrap();
-        assert_eq!(report.warnings().count(), 0, "{:?}", report.log);
-        report
+        run_pass_with(&self.layout, &self.env, &self.config, &options).unwrap()
     }
 
     /// The alerts of each request Alertmanager got, from request `from` on.
@@ -191,4 +196,34 @@ fn while_alertmanager_is_down_the_outbox_keeps_one_entry_per_episode() {
     assert_eq!(ends("A"), (w.at(0), w.at(9)), "A still firing, told at this pass");
     assert!(std::fs::read_to_string(w.layout.alert_outbox()).unwrap_or_default().trim().is_empty());
     drop(b_up);
+}
+
+/// The outbox cannot be written (a full disk, here a directory in its place): the pass sends
+/// directly, and Alertmanager still gets the outage's alert (not an `AgentOpsMessage` note with
+/// its words), firing, then resolved at the recovery.
+#[test]
+fn sent_directly_when_the_outbox_cannot_be_written_alertmanager_still_gets_the_outage() {
+    let port = closed_port();
+    let w = World::new(&format!(r#"{{"name": "API", "type": "port", "port": {port}}}"#));
+    std::fs::create_dir_all(w.layout.alert_outbox()).unwrap();
+    let report = w.run_at(0);
+    assert!(report.warnings().count() > 0, "the outbox's trouble is said: {:?}", report.log);
+    let sent = w.posted(0);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let alert = &sent[0][0];
+    assert_eq!(
+        (alert["labels"]["alertname"].as_str(), alert["labels"]["service"].as_str()),
+        (Some("AgentOpsServiceDown"), Some("API")),
+        "{alert}"
+    );
+    assert_eq!((&alert["startsAt"], &alert["endsAt"]), (&w.at(0).into(), &w.at(5).into()));
+    assert_eq!(w.api.delivered().len(), 1, "Telegram: its message");
+
+    let up = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    w.run_at(1);
+    let sent = w.posted(1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0][0]["labels"], alert["labels"]);
+    assert_eq!(sent[0][0]["endsAt"], w.at(1), "resolved when it recovered");
+    drop(up);
 }

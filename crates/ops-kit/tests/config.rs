@@ -987,6 +987,10 @@ fn alertmanager_is_a_channel_and_its_settings_are_checked() {
             "field `urls`: item 0 must be an http:// or https:// URL",
         ),
         (
+            r#"{"urls": ["http://a:9093", "http://a:9093/?key=pw-never-shown"]}"#,
+            "field `urls`: item 1 must be a base URL, without a query (?) or fragment (#)",
+        ),
+        (
             r#"{"urls": ["http://a:9093"], "labels": {"1st": "x"}}"#,
             "field `labels`: \"1st\" is not a label name",
         ),

@@ -679,7 +679,7 @@ impl Pass<'_> {
             Err(e) => {
                 let error = e.to_string();
                 let sent = ops_alert::fold::plan(&local).into_iter().map(|m| {
-                    let delivery = m.alert.as_ref().map(|a| alerter.deliver_now_to(&m.destination, a));
+                    let delivery = alerter.deliver_message_now(&m);
                     let outcome = AlertOutcome::SentDirectly {
                         error: error.clone(),
                         deliveries: delivery.into_iter().collect(),
