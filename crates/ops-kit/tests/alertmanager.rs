@@ -45,6 +45,7 @@ impl World {
     fn config(services: &str, env: &Env, api: &FakeBotApi, am_url: &str) -> Config {
         let json = format!(
             r#"{{"services": [{services}], "disk_paths": [], "restart_grace_seconds": 0, "check_interval_seconds": 60,
+                "stalled_task_hours": 0.01,
                 "alerting": {{"telegram_bot_token": "{TOKEN}", "telegram_chat_id": "42", "telegram_api_url": "{}",
                               "timeout_seconds": 5,
                               "alertmanager": {{"urls": ["{}"], "labels": {{"team": "ops"}}, "instance": "web-1"}}}}}}"#,
@@ -226,4 +227,40 @@ fn sent_directly_when_the_outbox_cannot_be_written_alertmanager_still_gets_the_o
     assert_eq!(sent[0][0]["labels"], alert["labels"]);
     assert_eq!(sent[0][0]["endsAt"], w.at(1), "resolved when it recovered");
     drop(up);
+}
+
+/// A task stalled in progress is an `AgentOpsTaskStalled` alert, told to Alertmanager at every
+/// pass (Telegram hears of it once), and resolved when the task moves on.
+#[test]
+fn a_stalled_task_fires_while_it_is_stalled_and_resolves_when_it_moves() {
+    let w = World::new("");
+    let board = ops_board::BoardFile::new(w.layout.board()).unwrap();
+    let task = board
+        .add(&ops_board::NewTask { owner: "ops-agent".into(), ..ops_board::NewTask::new("Rotate keys") })
+        .unwrap();
+    board.move_task(&task.id, "in-progress").unwrap();
+    let stalled = |alerts: &[Value]| -> Vec<(String, String)> {
+        alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "AgentOpsTaskStalled")
+            .map(|a| {
+                (a["labels"]["task"].as_str().unwrap().to_owned(), a["endsAt"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    for minute in [1, 2, 3] {
+        let before = w.am.requests().len();
+        w.pass_at(minute);
+        let sent = w.posted(before).concat();
+        assert_eq!(stalled(&sent), [(task.id.clone(), w.at(minute + 5))], "minute {minute}: {sent:?}");
+    }
+    assert_eq!(w.api.delivered().len(), 1, "Telegram: once");
+    board.move_task(&task.id, "done").unwrap();
+    let before = w.am.requests().len();
+    w.pass_at(4);
+    let sent = w.posted(before).concat();
+    assert_eq!(stalled(&sent), [(task.id.clone(), w.at(4))], "resolved when it moved on: {sent:?}");
+    let before = w.am.requests().len();
+    w.pass_at(5);
+    assert!(stalled(&w.posted(before).concat()).is_empty());
 }

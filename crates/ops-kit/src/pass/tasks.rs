@@ -41,8 +41,12 @@ impl Pass<'_> {
         let remind = self.config.orchestration.reminder_interval.map(|d| d.as_secs_f64());
         let now = self.now;
         let mut due = Vec::new();
+        // Tasks alerted before and stalled no more: Alertmanager is told they ended.
+        let mut gone = Vec::new();
         let mut update = |seen: &mut BTreeMap<String, f64>| {
-            seen.retain(|id, _| stalled.tasks.iter().any(|t| &t.task.id == id));
+            let still = |id: &String| stalled.tasks.iter().any(|t| &t.task.id == id);
+            gone.extend(seen.keys().filter(|id| !still(id)).cloned());
+            seen.retain(|id, _| still(id));
             for t in &stalled.tasks {
                 let last = seen.get(&t.task.id).copied();
                 if last.is_none_or(|at| remind.is_some_and(|every| now - at >= every)) {
@@ -68,30 +72,55 @@ impl Pass<'_> {
         let hours = after.as_secs_f64() / 3600.0;
         let section = format!("Stalled tasks (>{hours}h in progress)");
         let destinations = self.destinations(&self.config.default_channels());
-        let events = due
-            .into_iter()
+        let event = |id: &str, kind, since: Option<f64>, text: String| {
+            let alert =
+                Alert { level: Level::Warning, topic: None, message: format!("{section}:\n - {text}") };
+            let event = Event {
+                key: format!("stalled:{id}"),
+                kind,
+                at: now,
+                started: since,
+                section: section.clone(),
+                text,
+                labels: BTreeMap::from([
+                    ("alertname".to_owned(), "AgentOpsTaskStalled".to_owned()),
+                    ("severity".to_owned(), "warning".to_owned()),
+                    ("task".to_owned(), id.to_owned()),
+                ]),
+            };
+            (alert, event)
+        };
+        let line = |t: &ops_board::StalledTask<'_>| {
+            let owner = if t.task.owner.is_empty() { "?" } else { t.task.owner.as_str() };
+            let title: String = t.task.title.chars().take(60).collect();
+            format!("{owner}: {title}")
+        };
+        let since = |t: &ops_board::StalledTask<'_>| Some(ops_state::timestamp::unix_seconds(t.since));
+        let mut events: Vec<Outgoing> = due
+            .iter()
             .map(|t| {
-                let owner = if t.task.owner.is_empty() { "?" } else { t.task.owner.as_str() };
-                let title: String = t.task.title.chars().take(60).collect();
-                let text = format!("{owner}: {title}");
-                let alert =
-                    Alert { level: Level::Warning, topic: None, message: format!("{section}:\n - {text}") };
-                let event = Event {
-                    key: format!("stalled:{}", t.task.id),
-                    kind: EventKind::Reminder,
-                    at: self.now,
-                    started: None,
-                    section: section.clone(),
-                    text,
-                    labels: std::collections::BTreeMap::from([
-                        ("alertname".to_owned(), "AgentOpsTaskStalled".to_owned()),
-                        ("severity".to_owned(), "warning".to_owned()),
-                        ("task".to_owned(), t.task.id.clone()),
-                    ]),
-                };
-                Outgoing { alert, event: Some(event), destinations: destinations.clone() }
+                let (alert, e) = event(&t.task.id, EventKind::Reminder, since(t), line(t));
+                Outgoing { alert, event: Some(e), destinations: destinations.clone() }
             })
             .collect();
+        // Alertmanager forgets an alert it is not told again: every stalled task is, at every
+        // pass, and one stalled no more is told it ended.
+        let am = self
+            .config
+            .alerting
+            .destination(crate::config::ALERTMANAGER)
+            .filter(|d| destinations.contains(d));
+        if let Some(am) = am {
+            for t in stalled.tasks.iter().filter(|t| !due.iter().any(|d| d.task.id == t.task.id)) {
+                let (alert, e) = event(&t.task.id, EventKind::Reminder, since(t), line(t));
+                events.push(Outgoing { alert, event: Some(e), destinations: vec![am.clone()] });
+            }
+            for id in &gone {
+                let (alert, e) =
+                    event(id, EventKind::Closed, None, format!("task {id} is no longer stalled"));
+                events.push(Outgoing { alert, event: Some(e), destinations: vec![am.clone()] });
+            }
+        }
         (events, keep)
     }
 
