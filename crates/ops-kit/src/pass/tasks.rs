@@ -17,24 +17,7 @@ impl Pass<'_> {
     /// reminder of its own (a newer one replaces an older one still queued). Returns the
     /// events and the memory of alerted tasks to keep once they are queued.
     pub(super) fn stalled_tasks(&mut self) -> (Vec<Outgoing>, Option<Keep>) {
-        let board = match BoardFile::new(self.layout.board()) {
-            Ok(board) if board.path().exists() => board,
-            Ok(_) => return (Vec::new(), None),
-            Err(e) => {
-                self.warn(format!("stalled tasks not checked: {e}"));
-                return (Vec::new(), None);
-            }
-        };
-        let snapshot = match board.read() {
-            Ok(s) => s,
-            Err(e) => {
-                self.warn(format!("stalled tasks not checked: {e}"));
-                return (Vec::new(), None);
-            }
-        };
-        if let Some(fallback) = &snapshot.fallback {
-            self.warn(fallback.to_string());
-        }
+        let Some(snapshot) = self.board() else { return (Vec::new(), None) };
         let after = self.config.stalled_task_after;
         let stalled = snapshot.board.stalled(&StalledQuery::in_progress(after), self.started);
         self.note(format!("Phase 4: Stalled task check: {} stalled task(s)", stalled.tasks.len()));
@@ -122,6 +105,30 @@ impl Pass<'_> {
             }
         }
         (events, keep)
+    }
+
+    /// The board as it is now; `None` when there is none, or (with a warning) when it cannot be
+    /// read.
+    fn board(&mut self) -> Option<ops_board::Snapshot> {
+        let board = match BoardFile::new(self.layout.board()) {
+            Ok(board) if board.path().exists() => board,
+            Ok(_) => return None,
+            Err(e) => {
+                self.warn(format!("stalled tasks not checked: {e}"));
+                return None;
+            }
+        };
+        let snapshot = match board.read() {
+            Ok(s) => s,
+            Err(e) => {
+                self.warn(format!("stalled tasks not checked: {e}"));
+                return None;
+            }
+        };
+        if let Some(fallback) = &snapshot.fallback {
+            self.warn(fallback.to_string());
+        }
+        Some(snapshot)
     }
 
     /// `create_tasks_for_failures`: an investigation task for each service that just went
