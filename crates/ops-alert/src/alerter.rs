@@ -540,7 +540,7 @@ impl Alerter {
                 format!("waiting behind an earlier alert that could not be delivered: {}", earlier.reason);
             let failure = Failure { reason, attempts: 0, parts_sent: message.parts_sent, ..earlier.clone() };
             settle(report, not_sent(failure));
-            return self.fall_back(&destination, &entries, report);
+            return self.fall_back(&destination, &entries, pending, report);
         }
         let delivered = match &message.alert {
             Some(alert) if !events => notifier.deliver(alert, message.parts_sent),
@@ -598,7 +598,7 @@ impl Alerter {
                 };
                 let result = self.outbox.modify(&mut report.warnings, update);
                 settle(report, not_sent(failure));
-                result.and_then(|()| self.fall_back(&destination, &entries, report))
+                result.and_then(|()| self.fall_back(&destination, &entries, pending, report))
             }
         }
     }
@@ -606,10 +606,13 @@ impl Alerter {
     /// Sends the words of the transitions and notes among `entries` (for `destination`, which could not
     /// be reached) that have not fallen back yet to `destination`'s fallbacks, directly, and
     /// marks them in the outbox.
+    /// An event already waiting for a fallback destination itself (the caller queued it there
+    /// too: a recovery whose opening fell back) is not sent to it again.
     fn fall_back(
         &self,
         destination: &str,
         entries: &[&Entry],
+        pending: &[Entry],
         report: &mut FlushReport,
     ) -> Result<(), AlertError> {
         let Some(to) = self.fallbacks.get(destination) else { return Ok(()) };
@@ -629,8 +632,17 @@ impl Alerter {
             return Ok(());
         }
         for fallback in to {
-            let copies: Vec<Entry> =
-                transitions.iter().map(|e| Entry { destination: fallback.clone(), ..(*e).clone() }).collect();
+            let queued_there = |e: &Entry| {
+                pending.iter().any(|p| {
+                    &p.destination == fallback
+                        && matches!((&p.event, &e.event), (Some(a), Some(b)) if a.key == b.key && a.kind == b.kind)
+                })
+            };
+            let copies: Vec<Entry> = transitions
+                .iter()
+                .filter(|e| !queued_there(e))
+                .map(|e| Entry { destination: fallback.clone(), ..(*e).clone() })
+                .collect();
             for message in fold::plan(&copies) {
                 if let Some(alert) = &message.alert {
                     let delivery = self.deliver_now_to(fallback, alert);

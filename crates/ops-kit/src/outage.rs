@@ -48,6 +48,10 @@ pub struct Memory {
     /// Escalation steps taken in the current outage.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub escalated: u32,
+    /// Its opening went to Alertmanager's fallback channels (Alertmanager could not be
+    /// reached): they hear of its recovery too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fell_back: bool,
     /// What the check said when the outage was alerted (the pass keeps it, for the reminders
     /// and the recovery notice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -434,6 +438,7 @@ fn end_outage(memory: &mut Memory, silenced: bool, now: f64, at_recheck: bool, n
     memory.last_alert = None;
     memory.gave_up_alerted = false;
     memory.escalated = 0;
+    memory.fell_back = false;
     memory.detail = None;
 }
 

@@ -26,29 +26,36 @@ struct World {
     now: Arc<AtomicI64>,
     start: i64,
     services: String,
+    /// More keys of `alerting.alertmanager` (`, "fallback": [...]`).
+    am_extra: String,
 }
 
 impl World {
     fn new(services: &str) -> Self {
+        Self::with(services, "")
+    }
+
+    fn with(services: &str, am_extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let env = Env { agent_ops_home: Some(dir.path().into()), ..Env::default() };
         let layout = Layout::from_env(&env).unwrap();
         let api = FakeBotApi::start(TOKEN);
         let am = FakeWebhook::start();
-        let config = Self::config(services, &env, &api, &am.url("am"));
+        let config = Self::config(services, am_extra, &env, &api, &am.url("am"));
         let start = OffsetDateTime::now_utc().unix_timestamp();
         let now = Arc::new(AtomicI64::new(start));
-        Self { _dir: dir, layout, env, config, api, am, now, start, services: services.to_owned() }
+        let (services, am_extra) = (services.to_owned(), am_extra.to_owned());
+        Self { _dir: dir, layout, env, config, api, am, now, start, services, am_extra }
     }
 
     /// The configuration with Alertmanager at `am_url`.
-    fn config(services: &str, env: &Env, api: &FakeBotApi, am_url: &str) -> Config {
+    fn config(services: &str, am_extra: &str, env: &Env, api: &FakeBotApi, am_url: &str) -> Config {
         let json = format!(
             r#"{{"services": [{services}], "disk_paths": [], "restart_grace_seconds": 0, "check_interval_seconds": 60,
                 "stalled_task_hours": 0.01,
                 "alerting": {{"telegram_bot_token": "{TOKEN}", "telegram_chat_id": "42", "telegram_api_url": "{}",
                               "timeout_seconds": 5,
-                              "alertmanager": {{"urls": ["{}"], "labels": {{"team": "ops"}}, "instance": "web-1"}}}}}}"#,
+                              "alertmanager": {{"urls": ["{}"], "labels": {{"team": "ops"}}, "instance": "web-1"{am_extra}}}}}}}"#,
             api.url(),
             am_url
         );
@@ -57,7 +64,7 @@ impl World {
 
     /// Alertmanager moved to `url` (the outbox's entries go to the channel, wherever it is).
     fn move_alertmanager(&mut self, url: &str) {
-        self.config = Self::config(&self.services, &self.env, &self.api, url);
+        self.config = Self::config(&self.services, &self.am_extra, &self.env, &self.api, url);
     }
 
     /// A pass at `minutes` after the start, without a warning.
@@ -263,4 +270,49 @@ fn a_stalled_task_fires_while_it_is_stalled_and_resolves_when_it_moves() {
     let before = w.am.requests().len();
     w.pass_at(5);
     assert!(stalled(&w.posted(before).concat()).is_empty());
+}
+
+/// With Telegram as Alertmanager's fallback: an outage that opens while Alertmanager cannot be
+/// reached is told to Telegram, and so is its recovery, even though Alertmanager was back by
+/// then (and Telegram hears it once, not again from the fallback).
+#[test]
+fn an_outage_whose_opening_fell_back_has_its_recovery_told_there_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut w = World::with(
+        &format!(r#"{{"name": "API", "type": "port", "port": {port}}}"#),
+        r#", "fallback": ["telegram"]"#,
+    );
+    assert_eq!(w.config.default_channels(), ["alertmanager"]);
+    let here = w.am.url("am");
+    w.move_alertmanager(&format!("http://127.0.0.1:{}", closed_port()));
+    w.pass_at(0);
+    let chat = |w: &World| -> Vec<String> { w.api.delivered().into_iter().map(|d| d.displayed).collect() };
+    assert_eq!(chat(&w).len(), 1, "the opening fell back: {:?}", chat(&w));
+    assert!(chat(&w)[0].contains("API: "), "{:?}", chat(&w));
+    w.move_alertmanager(&here);
+    w.pass_at(1);
+    assert_eq!(chat(&w).len(), 1, "Alertmanager is back: nothing more for Telegram");
+    assert_eq!(w.posted(0).concat()[0]["labels"]["service"], "API");
+    let up = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    w.pass_at(2);
+    assert_eq!(chat(&w).len(), 2, "the recovery: {:?}", chat(&w));
+    assert!(chat(&w)[1].contains("API was down"), "{:?}", chat(&w));
+    w.pass_at(3);
+    assert_eq!(chat(&w).len(), 2);
+    drop(up);
+
+    // Down and back while Alertmanager is away: Telegram hears the opening (fallen back) and
+    // the recovery once.
+    w.move_alertmanager(&format!("http://127.0.0.1:{}", closed_port()));
+    drop(TcpListener::bind(("127.0.0.1", port)));
+    let down = chat(&w).len();
+    w.pass_at(10);
+    let up = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    w.pass_at(11);
+    let heard: Vec<String> = chat(&w).into_iter().skip(down).collect();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(heard[1].contains("API was down"), "{heard:?}");
+    drop(up);
 }

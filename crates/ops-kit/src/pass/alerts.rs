@@ -24,7 +24,7 @@ use crate::ack::{self, Acks};
 use crate::incident;
 use crate::maintenance::{Quiet, quiet};
 use crate::outage::{Judgement, Memory, Notice, Observation, Rules, Seen, observe};
-use crate::{Service, Severity};
+use crate::{Escalation, Service, Severity};
 
 /// The headings of the orchestrator's events, in the order a pass queues them.
 pub const FAILURES: &str = "Health check failures";
@@ -540,6 +540,29 @@ impl Pass<'_> {
         }
     }
 
+    /// Where an outage's recovery goes: its channels, those its escalation reached, and
+    /// Alertmanager's fallback channels when its opening went there.
+    fn recovery_destinations(
+        &self,
+        w: &Words<'_>,
+        j: &Judged,
+        steps: &[Escalation],
+        escalated: u32,
+    ) -> Vec<String> {
+        let mut destinations = w.notify.clone();
+        let fallback: Vec<String> = match &self.config.alerting.alertmanager {
+            Some(am) if j.before.fell_back => am.fallback.clone(),
+            _ => Vec::new(),
+        };
+        let escalations = steps.iter().take(escalated as usize).flat_map(|s| self.destinations(&s.notify));
+        for d in escalations.chain(self.destinations(&fallback)) {
+            if !destinations.contains(&d) {
+                destinations.push(d);
+            }
+        }
+        destinations
+    }
+
     /// One notice as an event: its kind, heading, level, line and destinations.
     fn event_of(
         &self,
@@ -616,15 +639,7 @@ impl Pass<'_> {
                 (EventKind::Update, GAVE_UP, level, text, w.notify.clone())
             }
             Notice::Recovered { down_for, at_recheck } => {
-                // The recovery also goes where the outage was escalated.
-                let mut destinations = w.notify.clone();
-                for step in steps.iter().take(*escalated as usize) {
-                    for d in self.destinations(&step.notify) {
-                        if !destinations.contains(&d) {
-                            destinations.push(d);
-                        }
-                    }
-                }
+                let destinations = self.recovery_destinations(w, j, steps, *escalated);
                 if !worded_recovery {
                     return (EventKind::Closed, RECOVERED, Level::Recovery, String::new(), destinations);
                 }
@@ -697,6 +712,37 @@ impl Pass<'_> {
 
     /// Delivers the outbox, in order, with one flush: what earlier runs left in it, then what
     /// [`Pass::queue`] queued, folded per destination; and says what became of each message.
+    /// Marks in the outage memory the outages whose opening went to Alertmanager's fallback
+    /// channels in `report`, so that their recovery goes there too.
+    fn remember_fallbacks(&mut self, report: &ops_alert::FlushReport) {
+        let Some(am) = &self.config.alerting.alertmanager else { return };
+        let fallbacks = self.destinations(&am.fallback);
+        let opened: Vec<&str> = report
+            .messages
+            .iter()
+            .filter(|(m, d)| fallbacks.contains(&m.destination) && d.is_sent())
+            .flat_map(|(m, _)| m.events.iter())
+            .filter(|e| e.kind == EventKind::Opened)
+            .map(|e| e.key.as_str())
+            .collect();
+        if opened.is_empty() {
+            return;
+        }
+        let written =
+            StateFile::new(self.layout.outages()).update(|memory: &mut BTreeMap<String, Memory>| {
+                for (name, m) in memory.iter_mut() {
+                    let key = m.down_since.map(|since| format!("outage:{name}:{}", since.floor() as i64));
+                    if key.is_some_and(|k| opened.contains(&k.as_str())) {
+                        m.fell_back = true;
+                    }
+                }
+                Ok::<_, ops_state::StateError>(())
+            });
+        if let Err(e) = written {
+            self.warn(format!("outage memory not kept: {e}"));
+        }
+    }
+
     pub(super) fn deliver(&mut self, queued: Queued, alerter: Option<&Alerter>) -> Vec<AlertReport> {
         let Queued { settled, entries } = queued;
         let mut out = settled;
@@ -713,6 +759,9 @@ impl Pass<'_> {
                     None
                 }
             };
+            if let Some(report) = &flushed {
+                self.remember_fallbacks(report);
+            }
             let handled: BTreeSet<&str> =
                 flushed.iter().flat_map(|r| r.entries.iter().map(|(e, _)| e.id.as_str())).collect();
             let delivered =
