@@ -10,7 +10,7 @@
 //! its state writes it again) is read once, as first written.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use ops_state::{AppendOptions, append_lines};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::scan::read_line;
 use crate::{MetricsError, Window};
 
 /// The version of the line format this crate writes and reads.
@@ -434,7 +435,7 @@ pub fn read_incidents(path: &Path, window: &Window) -> Result<IncidentLog, Metri
     let mut number = 0u64;
     loop {
         line.clear();
-        let (complete, too_long) = read_line(&mut reader, &mut line).map_err(read_err)?;
+        let (complete, too_long) = read_line(&mut reader, &mut line, MAX_INCIDENT_LINE).map_err(read_err)?;
         if line.is_empty() && !complete && !too_long {
             break;
         }
@@ -463,37 +464,6 @@ pub fn read_incidents(path: &Path, window: &Window) -> Result<IncidentLog, Metri
     }
     sort(&mut log.incidents);
     Ok(log)
-}
-
-/// Reads one line into `line` (without its `\n`), keeping at most [`MAX_INCIDENT_LINE`] bytes
-/// of it; returns whether it ended with `\n`, and whether it was longer than that.
-fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<(bool, bool)> {
-    let mut too_long = false;
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok((false, too_long));
-        }
-        let (part, done) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (&buf[..i], Some(i + 1)),
-            None => (buf, None),
-        };
-        if line.len() + part.len() > MAX_INCIDENT_LINE {
-            too_long = true;
-            line.clear();
-        } else if !too_long {
-            line.extend_from_slice(part);
-        }
-        let used = done.unwrap_or(buf.len());
-        reader.consume(used);
-        if done.is_some() {
-            return Ok((true, too_long));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -184,19 +184,29 @@ const MAX_PERF_LINE: usize = 64 * 1024;
 
 /// The performance data of the last line of each service that has any in the day file of
 /// `date`, in order of first appearance: the values a report gives as the latest. A missing
-/// file has none; lines that do not parse are passed over.
+/// file has none; lines that do not parse are passed over, and one longer than
+/// [`MAX_PERF_LINE`] is read to its end without being held. The file is opened as every file of
+/// ours is read: never through a symlink, only a regular file.
 pub fn last_perfdata(dir: &Path, date: Date) -> Result<Vec<(String, Vec<Perf>)>, MetricsError> {
-    use std::io::BufRead;
     let path = day_file(dir, date);
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(MetricsError::Read { path, source }),
+    let read_error = |source| MetricsError::Read { path: path.clone(), source };
+    let file = match ops_state::open_existing(&path, false) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(Vec::new()),
+        Err(ops_state::StateError::Io { source, .. }) => return Err(read_error(source)),
+        Err(refused) => return Err(MetricsError::Write(refused)),
     };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let mut found: Vec<(String, Vec<Perf>)> = Vec::new();
-    for line in std::io::BufReader::new(file).split(b'\n') {
-        let line = line.map_err(|source| MetricsError::Read { path: path.clone(), source })?;
-        if line.len() > MAX_PERF_LINE || !line.windows(11).any(|w| w == b"\"perfdata\":") {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let (complete, too_long) =
+            crate::scan::read_line(&mut reader, &mut line, MAX_PERF_LINE).map_err(read_error)?;
+        if line.is_empty() && !complete {
+            break;
+        }
+        if too_long || !line.windows(11).any(|w| w == b"\"perfdata\":") {
             continue;
         }
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
@@ -284,8 +294,33 @@ mod tests {
             .open(day_file(dir.path(), at.date()))
             .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"perfdata\": not json\n"))
             .unwrap();
-        assert_eq!(last_perfdata(dir.path(), at.date()).unwrap(), [("Disk".to_owned(), last.perfdata)]);
+        assert_eq!(
+            last_perfdata(dir.path(), at.date()).unwrap(),
+            [("Disk".to_owned(), last.perfdata.clone())]
+        );
         assert!(last_perfdata(dir.path(), at.date().previous_day().unwrap()).unwrap().is_empty());
+
+        // A line past the bound (with perfdata in it) is passed over, the lines after it read.
+        let huge =
+            format!("{{\"name\": \"Disk\", \"perfdata\": [], \"x\": \"{}\"}}\n", "y".repeat(MAX_PERF_LINE));
+        let mut after = last.clone();
+        after.name = "Raid".into();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(day_file(dir.path(), at.date()))
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, format!("{huge}{}\n", after.to_line()).as_bytes())
+            })
+            .unwrap();
+        let names: Vec<String> =
+            last_perfdata(dir.path(), at.date()).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["Disk", "Raid"]);
+
+        // A day file that is a symlink is refused, never followed.
+        let other = tempfile::tempdir().unwrap();
+        let date = at.date().next_day().unwrap();
+        std::os::unix::fs::symlink(day_file(dir.path(), at.date()), day_file(other.path(), date)).unwrap();
+        assert!(last_perfdata(other.path(), date).is_err());
     }
 
     #[test]

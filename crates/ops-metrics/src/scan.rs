@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use time::Date;
@@ -310,6 +310,42 @@ impl FileReader<'_> {
 pub(crate) const CHUNK: usize = 1 << 20;
 /// A line longer than this is skipped as [`BadKind::TooLong`] rather than held in memory.
 const MAX_LINE: usize = 16 << 20;
+
+/// Reads one line into `line` (without its `\n`), keeping at most `max` bytes of it (a longer
+/// one is read to its end and dropped, never held); returns whether it ended with `\n`, and
+/// whether it was longer than `max`.
+pub(crate) fn read_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(bool, bool)> {
+    let mut too_long = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((false, too_long));
+        }
+        let (part, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if line.len() + part.len() > max {
+            too_long = true;
+            line.clear();
+        } else if !too_long {
+            line.extend_from_slice(part);
+        }
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok((true, too_long));
+        }
+    }
+}
 
 /// Reads the day file of `date` at `path`, `chunk` bytes at a time at first (the buffer grows
 /// for longer lines). With the summary comes what the file was while it was read, or `None`
