@@ -411,7 +411,7 @@ impl Pass<'_> {
                 });
             }
         }
-        items.extend(self.still_firing(services, judged, topology, &items));
+        items.extend(self.still_firing(services, judged, topology, (&blocked_now, &failing_now), &items));
         let order = [FAILURES, GAVE_UP, ESCALATION, WARNINGS, STILL_DOWN, STILL_WARNING, RECOVERED];
         let rank = |it: &Outgoing| {
             it.event.as_ref().and_then(|e| order.iter().position(|s| *s == e.section)).unwrap_or(order.len())
@@ -427,15 +427,15 @@ impl Pass<'_> {
         services: &[ServiceReport],
         judged: &[Judged],
         topology: &Topology,
+        (blocked_now, failing_now): (&[Vec<String>], &[bool]),
         items: &[Outgoing],
     ) -> Vec<Outgoing> {
         let Some(am) = self.config.alerting.destination(crate::config::ALERTMANAGER) else {
             return Vec::new();
         };
-        let (blocked_now, failing_now) = (topology.blocked(services), topology.failing(services));
         let mut more = Vec::new();
         for j in judged.iter().filter(|j| !j.firing.is_empty()) {
-            let w = self.words(j, services, topology, &blocked_now, &failing_now);
+            let w = self.words(j, services, topology, blocked_now, failing_now);
             if !w.notify.contains(&am) {
                 continue;
             }
