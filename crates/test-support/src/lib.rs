@@ -23,6 +23,7 @@ pub mod netns;
 pub mod plant;
 pub mod procs;
 mod rng;
+pub mod strict;
 
 pub use fake_bot_api::{
     Delivered, FakeBotApi, FakeWebhook, Fault, Faults, HookReply, Hostile, Received, Reply, html_to_text,
