@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 use serde_json::Value;
+use test_support::client::{self, Response, get, send};
 use test_support::{FakeBotApi, FakeWebhook, HookReply, procs};
 
 const TOKEN: &str = "123456:TEST-token-never-printed";
@@ -23,43 +24,6 @@ const PASSWORD: &str = "s3cret-never-printed";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An answer: status, head, body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-}
-
-fn read_answer(stream: &mut TcpStream) -> Answer {
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).unwrap();
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole head") + 4;
-    let head = String::from_utf8(bytes[..split].to_vec()).unwrap();
-    Answer { status: head[9..12].parse().unwrap(), head, body: bytes[split..].to_vec() }
-}
-
-fn send(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request).unwrap();
-    read_answer(&mut stream)
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    send(addr, format!("GET {path} HTTP/1.1\r\nHost: status\r\n\r\n").as_bytes())
 }
 
 /// A name as a URL path segment: everything but unreserved characters percent-encoded.
@@ -134,7 +98,7 @@ impl Daemon {
                 .as_bytes(),
         )
         .ok()?;
-        Some(read_answer(&mut s).status)
+        Some(client::read(&mut s).status)
     }
 
     /// Polls `ready` (a hang guard of a minute, not a measurement).
@@ -146,7 +110,7 @@ impl Daemon {
         }
     }
 
-    fn get(&self, path: &str) -> Answer {
+    fn get(&self, path: &str) -> Response {
         get(self.addr, path)
     }
 
@@ -413,7 +377,7 @@ fn hostile_clients_do_not_keep_the_daemon_from_answering() {
             let _ = writer.write_all(&request);
             let _ = writer.shutdown(std::net::Shutdown::Write);
         });
-        assert_eq!(read_answer(&mut stream).status, status);
+        assert_eq!(client::read(&mut stream).status, status);
         sender.join().unwrap();
     }
     let mut unended = TcpStream::connect(d.addr).unwrap();

@@ -9,44 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use ops_serve::{Badge, Color, Credentials, Options, PingAnswer, Pings, Server, ServiceBadges, Snapshot};
-
-/// A response: status, head (lowercase), body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-}
-
-fn read_answer(stream: &mut TcpStream) -> Answer {
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).unwrap();
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole head") + 4;
-    let head = String::from_utf8(bytes[..split].to_vec()).unwrap();
-    let status = head[9..12].parse().unwrap();
-    Answer { status, head, body: bytes[split..].to_vec() }
-}
-
-fn send(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request).unwrap();
-    read_answer(&mut stream)
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    send(addr, format!("GET {path} HTTP/1.1\r\nHost: status\r\n\r\n").as_bytes())
-}
+use test_support::client::{self, Response, get, send};
 
 /// The value of an unlabelled sample (or one with exactly these labels) in `/metrics`.
 fn sample(addr: SocketAddr, series: &str) -> u64 {
@@ -244,12 +207,12 @@ fn five_hundred_silent_connections_do_not_stop_another_client() {
     }
     let mut probe = TcpStream::connect(addr).unwrap();
     probe.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
-    assert_eq!(read_answer(&mut probe).status, 200);
+    assert_eq!(client::read(&mut probe).status, 200);
     assert_eq!(sample(addr, "agent_ops_http_connections_dropped_total{reason=\"evicted\"}"), 0);
     // They are still open: each one still gets its answer.
     for mut s in silent.into_iter().take(20) {
         s.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
-        assert_eq!(read_answer(&mut s).status, 200);
+        assert_eq!(client::read(&mut s).status, 200);
     }
 }
 
@@ -275,7 +238,7 @@ fn when_every_slot_is_taken_the_oldest_waiting_connection_makes_room() {
     assert_eq!(first.read_to_end(&mut rest).unwrap_or(0), 0, "closed, nothing said");
     let mut newest = silent.pop().unwrap();
     newest.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
-    assert_eq!(read_answer(&mut newest).status, 200);
+    assert_eq!(client::read(&mut newest).status, 200);
 }
 
 fn short_deadlines() -> Options {
@@ -309,7 +272,7 @@ fn a_head_that_never_ends_gets_408_at_its_deadline() {
         (sent, dripping)
     });
     assert_eq!(get(addr, "/healthz").status, 200, "answered while the others hold their connections");
-    assert_eq!(read_answer(&mut unended).status, 408);
+    assert_eq!(client::read(&mut unended).status, 408);
     let (sent, mut dripping) = dripper.join().unwrap();
     assert!(sent < 8 * 1024, "cut off by the deadline, not by the size cap: {sent}");
     let mut rest = Vec::new();
@@ -332,7 +295,7 @@ fn oversized_heads_are_refused_after_8_kib() {
             let _ = writer.shutdown(Shutdown::Write);
             sent.is_ok()
         });
-        let answer = read_answer(&mut stream);
+        let answer = client::read(&mut stream);
         (answer, sender.join().unwrap())
     };
     let mut header = b"GET /healthz HTTP/1.1\r\nX-Big: ".to_vec();
@@ -376,7 +339,7 @@ fn publishing_swaps_the_snapshot_for_the_next_requests() {
     server.publish(Snapshot { page: "second".into(), ..snapshot() });
     assert_eq!(get(addr, "/").text(), "second");
     slow.write_all(b"\r\n").unwrap();
-    assert_eq!(read_answer(&mut slow).text(), "second", "answered when its head was complete");
+    assert_eq!(client::read(&mut slow).text(), "second", "answered when its head was complete");
 }
 
 /// Stopping closes every connection and ends the thread (the test returning is the proof).
@@ -451,7 +414,7 @@ fn recording() -> (Pings, Pinged) {
     (pings, seen)
 }
 
-fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Answer {
+fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Response {
     let mut request =
         format!("POST {path} HTTP/1.1\r\nHost: m\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     request.extend_from_slice(body);
@@ -482,7 +445,7 @@ fn pings_reach_the_handler_with_their_body_and_need_no_basic_auth() {
     s.write_all(b"POST /ping/tok/3 HTTP/1.1\r\nContent-Length: 11\r\n\r\nexit").unwrap();
     s.write_all(b" three").unwrap();
     s.write_all(b"!").unwrap();
-    assert_eq!(read_answer(&mut s).status, 200);
+    assert_eq!(client::read(&mut s).status, 200);
     assert_eq!(last(), ("tok/3".to_owned(), b"exit three!".to_vec()));
 
     // A large body: its first 2 KiB reach the handler, the rest is read and dropped.
@@ -493,7 +456,7 @@ fn pings_reach_the_handler_with_their_body_and_need_no_basic_auth() {
         [format!("POST /ping/tok HTTP/1.1\r\nContent-Length: {}\r\n\r\n", big.len()).as_bytes(), &big]
             .concat();
     let sender = std::thread::spawn(move || writer.write_all(&request).is_ok());
-    assert_eq!(read_answer(&mut s).status, 200);
+    assert_eq!(client::read(&mut s).status, 200);
     assert!(sender.join().unwrap(), "the whole body was read");
     assert_eq!(last().1, big[..2048]);
 
@@ -588,10 +551,10 @@ fn a_blocked_ping_handler_delays_no_other_request_and_a_full_queue_is_503() {
     assert_eq!((busy.status, busy.header("retry-after").as_deref()), (503, Some("1")));
     assert_eq!(busy.text(), "busy: too many pings are waiting; try again\n");
     release.send(()).unwrap();
-    assert_eq!(read_answer(&mut first).status, 200);
+    assert_eq!(client::read(&mut first).status, 200);
     assert_eq!(entries.recv().unwrap(), "two", "the queued one, never the refused one");
     release.send(()).unwrap();
-    assert_eq!(read_answer(&mut second).status, 200);
+    assert_eq!(client::read(&mut second).status, 200);
     assert_eq!(sample(addr, "agent_ops_http_pings_total{result=\"busy\"}"), 1);
     assert_eq!(sample(addr, "agent_ops_http_pings_total{result=\"ok\"}"), 2);
 }

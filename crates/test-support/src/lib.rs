@@ -14,6 +14,7 @@
 //! ```
 #![allow(clippy::missing_panics_doc)]
 
+pub mod client;
 pub mod disk;
 pub mod dns;
 pub mod echo;
