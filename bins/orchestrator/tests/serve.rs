@@ -519,32 +519,8 @@ fn the_served_page_renders_in_chromium_and_runs_no_injected_script() {
     let up = TcpListener::bind("127.0.0.1:0").unwrap();
     let d = Daemon::start(&config(&up, ""));
     let url = format!("http://{}/", d.addr);
-    let chromium = |profile: &str, args: &[&str]| {
-        let mut child = Command::new(&browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-            ])
-            .args(["--disable-component-update", "--disable-sync"])
-            .arg(format!("--user-data-dir={}", d.dir.path().join(profile).display()))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("chromium did not finish within a minute (an alert() dialog blocks it)");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
-    };
+    let chromium =
+        |profile: &str, args: &[&str]| test_support::chromium(&browser, &d.dir.path().join(profile), args);
     let dom = chromium("profile-dom", &["--dump-dom", &url]);
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();

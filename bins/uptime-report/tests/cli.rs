@@ -1,9 +1,8 @@
 //! `uptime-report` as a user runs it: a real process, a sandbox HOME, day files written in a
 //! temp dir; the Python kit's script, promtool and Chromium where the test needs them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use ops_metrics::{MetricRecord, Status, day_file};
@@ -636,36 +635,6 @@ fn prometheus_output_passes_promtool() {
     );
 }
 
-/// Runs headless Chromium with the flags CI can run it with, failing if it takes more than a
-/// minute (a hang, such as a blocking alert(), not a measurement).
-fn chromium(chromium: &Path, profile: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within a minute (an alert() dialog blocks it)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn escape_text(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -797,7 +766,7 @@ fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
 
     let Some(browser) = test_support::require_tool("chromium") else { return };
     let url = format!("file://{}", page.display());
-    let dom = chromium(&browser, &home.dir.path().join("profile-dom"), &["--dump-dom", &url]);
+    let dom = test_support::chromium(&browser, &home.dir.path().join("profile-dom"), &["--dump-dom", &url]);
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();
     assert!(
@@ -819,7 +788,7 @@ fn the_status_page_renders_in_chromium_and_runs_no_injected_script() {
 
     let shot = home.dir.path().join("status.png");
     let shot_arg = format!("--screenshot={}", shot.display());
-    let run = chromium(
+    let run = test_support::chromium(
         &browser,
         &home.dir.path().join("profile-shot"),
         &["--window-size=1600,1000", &shot_arg, &url],
