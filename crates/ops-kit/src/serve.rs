@@ -321,11 +321,12 @@ impl Publisher {
             .flat_map(|found| &found.report.services)
             .filter_map(|s| Some((s.name.as_str(), *s.daily.iter().find(|d| d.date == today)?)))
             .collect();
-        let latest = &self.latest;
+        // Taken for the loop (`since` needs `self`), put back after it.
+        let latest = std::mem::take(&mut self.latest);
         self.since.retain(|name, _| latest.iter().any(|s| &s.check.name == name));
         let mut services = Vec::new();
         let mut badges = HashMap::new();
-        for s in &self.latest.clone() {
+        for s in &latest {
             let name = s.check.name.as_str();
             let history = self.history.as_ref();
             let facts = history.and_then(|h| h.facts.get(name)).copied();
@@ -347,7 +348,8 @@ impl Publisher {
             badges.insert(name.to_owned(), service_badges(s, &uptime));
         }
         let results: Vec<ops_health::CheckResult> =
-            self.latest.iter().map(|s| s.recheck.as_ref().unwrap_or(&s.check).clone()).collect();
+            latest.iter().map(|s| s.recheck.as_ref().unwrap_or(&s.check).clone()).collect();
+        self.latest = latest;
         let duration = (finished_at - report.started).try_into().unwrap_or(Duration::ZERO);
         let document = json!({
             "generated_at": format_utc(finished_at),
